@@ -92,8 +92,9 @@ class _History:
     was written.
     """
 
-    def __init__(self, batch: int, capacity: int, hidden: int, key_size: int,
-                 like: Tensor, track_grad: bool):
+    def __init__(
+        self, batch: int, capacity: int, hidden: int, key_size: int, like: Tensor, track_grad: bool
+    ):
         self.states = like.new_zeros(batch, capacity, hidden)  # (B, cap, H)
         self.keys = like.new_zeros(batch, capacity, key_size)  # (B, cap, d)
         self.track_grad = track_grad
@@ -111,10 +112,13 @@ class _History:
         if capacity <= self.capacity:
             return
         extra = capacity - self.capacity
-        self.states = torch.cat([self.states, self.states.new_zeros(
-            self.states.shape[0], extra, self.states.shape[2])], dim=1)
-        self.keys = torch.cat([self.keys, self.keys.new_zeros(
-            self.keys.shape[0], extra, self.keys.shape[2])], dim=1)
+        self.states = torch.cat(
+            [self.states, self.states.new_zeros(self.states.shape[0], extra, self.states.shape[2])],
+            dim=1,
+        )
+        self.keys = torch.cat(
+            [self.keys, self.keys.new_zeros(self.keys.shape[0], extra, self.keys.shape[2])], dim=1
+        )
 
     def read(self, t: int) -> tuple[Tensor, Tensor]:
         """Keys and states for i = 0 … t: (B, t+1, d) and (B, t+1, H)."""
@@ -204,12 +208,22 @@ class SelfAttentionRNN(nn.Module):
         (torch.Size([6, 8]), torch.Size([5, 6]))
     """
 
-    def __init__(self, input_size: int, hidden_size: int, *, update: str = "eq4",
-                 align: str = "dot", attn_size: int | None = None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        update: str = "eq4",
+        align: str = "dot",
+        attn_size: int | None = None,
+    ):
         super().__init__()
         check_update(update)
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                            ("attn_size", attn_size)):
+        for name, value in (
+            ("input_size", input_size),
+            ("hidden_size", hidden_size),
+            ("attn_size", attn_size),
+        ):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.input_size = input_size
@@ -226,8 +240,10 @@ class SelfAttentionRNN(nn.Module):
             self.align, self.align_name = None, None
 
     def extra_repr(self) -> str:
-        return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
-                f"update={self.update!r}, align={self.align_name!r}, attn_size={self.attn_size}")
+        return (
+            f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
+            f"update={self.update!r}, align={self.align_name!r}, attn_size={self.attn_size}"
+        )
 
     # -- the one step both paths share ------------------------------------
 
@@ -235,26 +251,28 @@ class SelfAttentionRNN(nn.Module):
         """Step t for a batch.  x_next (B, D), h_t (B, H) -> scores, α, c, z, pre, h_{t+1}."""
         scores = alpha = c = None
         if history is not None:
-            keys, states = history.read(t)                     # (B, t+1, d), (B, t+1, H)
+            keys, states = history.read(t)  # (B, t+1, d), (B, t+1, H)
             scores = self.align.score(keys, self.align.query(h_t))  # (B, t+1)
-            alpha = torch.softmax(scores, dim=-1)              # (B, t+1)
-            c = (alpha.unsqueeze(1) @ states).squeeze(1)       # (B, H)
-        z = concat(self.update, h_t, x_next, c)                # (B, |z|)
-        pre = self.A(z)                                        # (B, H)
+            alpha = torch.softmax(scores, dim=-1)  # (B, t+1)
+            c = (alpha.unsqueeze(1) @ states).squeeze(1)  # (B, H)
+        z = concat(self.update, h_t, x_next, c)  # (B, |z|)
+        pre = self.A(z)  # (B, H)
         h_next = torch.tanh(pre)
         if history is not None:
             history.write(t + 1, h_next, self.align.key(h_next))
         return scores, alpha, c, z, pre, h_next
 
-    def _new_history(self, batch: int, capacity: int, like: Tensor,
-                     track_grad: bool) -> _History | None:
+    def _new_history(
+        self, batch: int, capacity: int, like: Tensor, track_grad: bool
+    ) -> _History | None:
         if self.align is None:
             return None
         history = _History(batch, capacity, self.hidden_size, self.attn_size, like, track_grad)
         # h_0 = 0; its key is key(0), which is 0 for every align here but is
         # computed, not assumed.
-        history.write(0, history.states[:, 0].detach(),
-                      self.align.key(history.states[:, 0].detach()))
+        history.write(
+            0, history.states[:, 0].detach(), self.align.key(history.states[:, 0].detach())
+        )
         return history
 
     # -- batched ------------------------------------------------------------
@@ -275,7 +293,8 @@ class SelfAttentionRNN(nn.Module):
         B, T, _ = x.shape
         lengths = _check_lengths(lengths, B, T, batched)
         track_grad = torch.is_grad_enabled() and (
-            x.requires_grad or any(p.requires_grad for p in self.parameters()))
+            x.requires_grad or any(p.requires_grad for p in self.parameters())
+        )
         history = self._new_history(B, T + 1, x, track_grad)
 
         h = x.new_zeros(B, self.hidden_size)  # h_0
@@ -287,8 +306,8 @@ class SelfAttentionRNN(nn.Module):
                 cs.append(c)
                 alphas.append(F.pad(alpha, (0, T - t)))  # (B, T+1), zeros for i > t
 
-        h_all = torch.stack(hs, dim=1)                         # (B, T+1, H)
-        c_all = torch.stack(cs, dim=1) if cs else None         # (B, T, H)
+        h_all = torch.stack(hs, dim=1)  # (B, T+1, H)
+        c_all = torch.stack(cs, dim=1) if cs else None  # (B, T, H)
         alpha_all = torch.stack(alphas, dim=1) if alphas else None  # (B, T, T+1)
         if lengths is not None:
             steps = torch.arange(T + 1, device=x.device)
@@ -305,7 +324,7 @@ class SelfAttentionRNN(nn.Module):
     # -- one step at a time -------------------------------------------------
 
     def stepper(self, x: Tensor | None = None) -> Stepper:
-        """A :class:`Stepper` over the unbatched sequence x (T, D), or over inputs fed one by one."""
+        """A :class:`Stepper` over the unbatched x (T, D), or over inputs fed one by one."""
         return Stepper(self, x)
 
 
@@ -333,9 +352,9 @@ class Stepper:
         if x is None:
             x = param.new_zeros(0, model.input_size)
         else:
-            x, batched = _check_sequence(x, model, batched_ok=False)
+            x, _ = _check_sequence(x, model, batched_ok=False)
             x = x[0].detach().clone()
-        self.x = x                                  # (T, D), the inputs known so far
+        self.x = x  # (T, D), the inputs known so far
         self.history: list[Step] = []
         self.k = 0
         self._cache = model._new_history(1, max(16, len(x) + 1), param.detach(), False)
@@ -379,7 +398,8 @@ class Stepper:
         elif self.k >= self.T:
             raise ValueError(
                 f"cannot step past the end: position k = {self.k} already read all "
-                f"T = {self.T} inputs; pass the next input as step(x_next)")
+                f"T = {self.T} inputs; pass the next input as step(x_next)"
+            )
         if self.k == self.frontier:
             self._compute_next()
         self.k += 1
@@ -435,11 +455,12 @@ class Stepper:
         h_t = self.h_at(t)
         with torch.no_grad():
             x_next = self.x[t]
-            scores, alpha, c, z, pre, h = self.model._advance(t, x_next[None], h_t[None],
-                                                              self._cache)
-        first = (lambda v: None if v is None else v[0])  # drop the batch of one
-        self.history.append(Step(t, x_next, first(scores), first(alpha), first(c),
-                                 z[0], pre[0], h[0]))
+            scores, alpha, c, z, pre, h = self.model._advance(
+                t, x_next[None], h_t[None], self._cache
+            )
+        self.history.append(
+            Step(t, x_next, _unbatch(scores), _unbatch(alpha), _unbatch(c), z[0], pre[0], h[0])
+        )
 
     def h_at(self, i: int) -> Tensor:
         """h_i for a computed position i (h_0 = 0)."""
@@ -448,19 +469,29 @@ class Stepper:
         return self.history[i - 1].h
 
 
+def _unbatch(v: Tensor | None) -> Tensor | None:
+    """Drop the batch of one the stepper runs with: (1, …) -> (…)."""
+    return None if v is None else v[0]
+
+
 # -- input checks: say what was expected and what came ------------------------
+
 
 def _check_float_tensor(x, model: SelfAttentionRNN, what: str) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
-        raise TypeError(f"{what} must be a floating-point tensor, got dtype {x.dtype}; "
-                        "embed token ids first (see attn_widget.text)")
+        raise TypeError(
+            f"{what} must be a floating-point tensor, got dtype {x.dtype}; "
+            "embed token ids first (see attn_widget.text)"
+        )
     param = model.A.weight
     if x.dtype != param.dtype:
-        raise TypeError(f"{what} has dtype {x.dtype} but the model's parameters are "
-                        f"{param.dtype}; convert one to match (x.to({param.dtype}) or "
-                        f"model.to({x.dtype}))")
+        raise TypeError(
+            f"{what} has dtype {x.dtype} but the model's parameters are "
+            f"{param.dtype}; convert one to match (x.to({param.dtype}) or "
+            f"model.to({x.dtype}))"
+        )
     if x.device != param.device:
         raise ValueError(f"{what} is on {x.device} but the model is on {param.device}")
     return x
@@ -478,11 +509,13 @@ def _check_sequence(x, model: SelfAttentionRNN, *, batched_ok: bool) -> tuple[Te
     D = model.input_size
     expected = "(T, D) or (B, T, D)" if batched_ok else "(T, D)"
     if x.dim() not in ((2, 3) if batched_ok else (2,)) or x.shape[-1] != D:
-        raise ValueError(f"x must have shape {expected} with D = input_size = {D}, "
-                         f"got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"x must have shape {expected} with D = input_size = {D}, got shape {tuple(x.shape)}"
+        )
     if x.shape[-2] == 0:
-        raise ValueError(f"x is an empty sequence (T = 0, shape {tuple(x.shape)}); "
-                         "give at least one input")
+        raise ValueError(
+            f"x is an empty sequence (T = 0, shape {tuple(x.shape)}); give at least one input"
+        )
     if x.dim() == 3 and x.shape[0] == 0:
         raise ValueError(f"x is an empty batch (B = 0, shape {tuple(x.shape)})")
     _check_finite(x, "x")
@@ -492,8 +525,9 @@ def _check_sequence(x, model: SelfAttentionRNN, *, batched_ok: bool) -> tuple[Te
 def _check_vector(x, model: SelfAttentionRNN) -> Tensor:
     x = _check_float_tensor(x, model, "x_next")
     if tuple(x.shape) != (model.input_size,):
-        raise ValueError(f"x_next must have shape (D,) = ({model.input_size},), "
-                         f"got {tuple(x.shape)}")
+        raise ValueError(
+            f"x_next must have shape (D,) = ({model.input_size},), got {tuple(x.shape)}"
+        )
     _check_finite(x, "x_next")
     return x.detach()
 
