@@ -1,0 +1,222 @@
+"""Text in, vectors out: tokenizers, a vocabulary, and a model that reads strings.
+
+    text ─► tokenize ─► Vocab.encode ─► ids ─► Embedding ─► x_1 … x_T ─► SelfAttentionRNN
+
+``TextRNN`` bundles an embedding, a :class:`SelfAttentionRNN` and an optional
+output head, and can step through a string with the same stepper the widget uses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .core import SelfAttentionRNN, Stepper, Trace
+
+PAD, UNK = "<pad>", "<unk>"
+
+_WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+
+
+def word_tokenize(text: str, *, lower: bool = True) -> list[str]:
+    """Split text into words and single punctuation marks.
+
+    >>> word_tokenize("The key, to the cabinets, is rusty.")
+    ['the', 'key', ',', 'to', 'the', 'cabinets', ',', 'is', 'rusty', '.']
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    return _WORD.findall(text.lower() if lower else text)
+
+
+def char_tokenize(text: str, *, lower: bool = False) -> list[str]:
+    """Split text into characters (spaces included).
+
+    >>> char_tokenize("ab c")
+    ['a', 'b', ' ', 'c']
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    return list(text.lower() if lower else text)
+
+
+TOKENIZERS = {"word": word_tokenize, "char": char_tokenize}
+
+
+class Vocab:
+    """A token ↔ id map with ``<pad>`` = 0 and ``<unk>`` = 1.
+
+    Args:
+        tokens: the tokens to index, in order; duplicates and specials are skipped.
+
+    Example::
+
+        >>> v = Vocab(["the", "key"])
+        >>> v.encode(["the", "door"])
+        [2, 1]
+        >>> v.decode([2, 1])
+        ['the', '<unk>']
+    """
+
+    def __init__(self, tokens: Iterable[str] = ()):
+        self.itos: list[str] = [PAD, UNK]
+        self.stoi: dict[str, int] = {PAD: 0, UNK: 1}
+        for token in tokens:
+            if not isinstance(token, str):
+                raise TypeError(f"tokens must be str, got {type(token).__name__}: {token!r}")
+            if token not in self.stoi:
+                self.stoi[token] = len(self.itos)
+                self.itos.append(token)
+
+    @classmethod
+    def build(cls, corpus: Iterable[Sequence[str]], *, min_freq: int = 1) -> Vocab:
+        """Index every token seen at least ``min_freq`` times, most frequent first."""
+        counts = Counter(token for sentence in corpus for token in sentence)
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return cls(token for token, n in ranked if n >= min_freq)
+
+    pad_id, unk_id = 0, 1
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self.stoi
+
+    def __repr__(self) -> str:
+        return f"Vocab({len(self)} tokens)"
+
+    def encode(self, tokens: Sequence[str], *, strict: bool = False) -> list[int]:
+        """Ids for tokens; unknown tokens map to ``<unk>``, or raise if ``strict``."""
+        if isinstance(tokens, str):
+            raise TypeError("encode expects a list of tokens, got a str; tokenize it first")
+        if strict:
+            unknown = [token for token in tokens if token not in self.stoi]
+            if unknown:
+                raise KeyError(f"unknown tokens (not in the vocabulary): {unknown[:5]!r}")
+        return [self.stoi.get(token, self.unk_id) for token in tokens]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """Tokens for ids."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if not 0 <= i < len(self.itos):
+                raise ValueError(f"id {i} is out of range for a vocabulary of {len(self)}")
+            out.append(self.itos[i])
+        return out
+
+    def to_list(self) -> list[str]:
+        """Every token by id, for saving (``Vocab(lst[2:])`` rebuilds it)."""
+        return list(self.itos)
+
+
+class TextRNN(nn.Module):
+    """Embedding + SelfAttentionRNN + optional linear head, reading tokens of text.
+
+    Args:
+        vocab: the :class:`Vocab`.
+        embed_size: D, the size of each embedded token x_t.
+        hidden_size: H.
+        update, align, attn_size: passed to :class:`SelfAttentionRNN`.
+        n_outputs: size of an optional head ``out(h_t)`` (a classifier or a
+            next-token predictor); None for no head.
+        tokenizer: ``"word"`` or ``"char"``.
+
+    Attributes:
+        embed: ``nn.Embedding(len(vocab), D, padding_idx=0)``.
+        rnn: the :class:`SelfAttentionRNN`.
+        out: ``nn.Linear(H, n_outputs)`` or None.
+
+    Example::
+
+        >>> vocab = Vocab(word_tokenize("the key to the cabinets is here"))
+        >>> model = TextRNN(vocab, 8, 16)
+        >>> tokens, x = model.embed_text("the key is here")
+        >>> tokens, x.shape
+        (['the', 'key', 'is', 'here'], torch.Size([4, 8]))
+    """
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        embed_size: int,
+        hidden_size: int,
+        *,
+        update: str = "eq4",
+        align: str = "dot",
+        attn_size: int | None = None,
+        n_outputs: int | None = None,
+        tokenizer: str = "word",
+    ):
+        super().__init__()
+        if tokenizer not in TOKENIZERS:
+            raise ValueError(f"tokenizer must be one of {tuple(TOKENIZERS)}, got {tokenizer!r}")
+        self.vocab = vocab
+        self.tokenizer = tokenizer
+        self.embed = nn.Embedding(len(vocab), embed_size, padding_idx=Vocab.pad_id)
+        self.rnn = SelfAttentionRNN(
+            embed_size, hidden_size, update=update, align=align, attn_size=attn_size
+        )
+        self.out = nn.Linear(hidden_size, n_outputs) if n_outputs else None
+
+    def config(self) -> dict:
+        """Everything needed to rebuild this model (without its weights)."""
+        return {
+            "vocab": self.vocab.to_list(),
+            "embed_size": self.embed.embedding_dim,
+            "hidden_size": self.rnn.hidden_size,
+            "update": self.rnn.update,
+            "align": self.rnn.align_name or "dot",
+            "attn_size": self.rnn.attn_size,
+            "n_outputs": self.out.out_features if self.out is not None else None,
+            "tokenizer": self.tokenizer,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> TextRNN:
+        config = dict(config)
+        vocab = Vocab(config.pop("vocab")[2:])
+        embed_size, hidden_size = config.pop("embed_size"), config.pop("hidden_size")
+        return cls(vocab, embed_size, hidden_size, **config)
+
+    def tokenize(self, text: str) -> list[str]:
+        return TOKENIZERS[self.tokenizer](text)
+
+    def encode(self, text: str | Sequence[str]) -> tuple[list[str], Tensor]:
+        """Tokens and their ids (T,) for a string or an already tokenized list."""
+        tokens = self.tokenize(text) if isinstance(text, str) else list(text)
+        if not tokens:
+            raise ValueError(f"no tokens in the text {text!r}")
+        ids = torch.tensor(self.vocab.encode(tokens), device=self.embed.weight.device)
+        return tokens, ids
+
+    def embed_text(self, text: str | Sequence[str]) -> tuple[list[str], Tensor]:
+        """Tokens and their embeddings x_1 … x_T, shape (T, D)."""
+        tokens, ids = self.encode(text)
+        return tokens, self.embed(ids)
+
+    def forward(self, ids: Tensor, lengths: Tensor | None = None) -> tuple[Trace, Tensor | None]:
+        """ids (B, T) or (T,) -> (trace, logits (…, T, n_outputs) at h_1 … h_T, or None)."""
+        if not isinstance(ids, Tensor) or ids.is_floating_point():
+            raise TypeError(
+                "ids must be an integer tensor of token ids, "
+                f"got {getattr(ids, 'dtype', type(ids).__name__)}"
+            )
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= len(self.vocab)):
+            raise ValueError(
+                f"token ids must be in 0 … {len(self.vocab) - 1}, got "
+                f"{int(ids.min())} … {int(ids.max())}"
+            )
+        trace = self.rnn(self.embed(ids), lengths)
+        logits = self.out(trace.h[..., 1:, :]) if self.out is not None else None
+        return trace, logits
+
+    def stepper(self, text: str | Sequence[str]) -> tuple[list[str], Stepper]:
+        """Tokens and a :class:`Stepper` over their embeddings."""
+        tokens, x = self.embed_text(text)
+        return tokens, self.rnn.stepper(x.detach())
