@@ -59,12 +59,20 @@ def test_eq4_dot_by_hand():
     # A = [A_h, A_x, A_c] = [0.5, 1, 2], b = 0:
     # h_2 = tanh(0.5·h_1 − 1 + 2·c_1) = 0.3428092765459025
     model = make("eq4", "dot", D=1, H=1)
-    set_weights(model, **{"A.weight": [[0.5, 1.0, 2.0]], "A.bias": [0.0],
-                          "align.W_q.weight": [[1.0]], "align.W_k.weight": [[1.0]]})
+    set_weights(
+        model,
+        **{
+            "A.weight": [[0.5, 1.0, 2.0]],
+            "A.bias": [0.0],
+            "align.W_q.weight": [[1.0]],
+            "align.W_k.weight": [[1.0]],
+        },
+    )
     trace = model(torch.tensor([[1.0], [-1.0]], dtype=torch.float64))
     assert trace.h[:, 0].tolist() == pytest.approx([0.0, H1, 0.3428092765459025], abs=1e-15)
     assert trace.alpha.flatten().tolist() == pytest.approx(
-        [1.0, 0.0, 0.0, 0.35892668969227737, 0.6410733103077226, 0.0], abs=1e-15)
+        [1.0, 0.0, 0.0, 0.35892668969227737, 0.6410733103077226, 0.0], abs=1e-15
+    )
     assert trace.c[:, 0].tolist() == pytest.approx([0.0, 0.4882376866695781], abs=1e-15)
 
 
@@ -73,11 +81,17 @@ def test_eq3_dot_by_hand():
     # h_1 = tanh(1 + 2·c_0) = tanh(1); α_1 and c_1 as in the eq4 case;
     # h_2 = tanh(−1 + 2·0.4882376866695781) = −0.023520288048586562
     model = make("eq3", "dot", D=1, H=1)
-    set_weights(model, **{"A.weight": [[1.0, 2.0]], "A.bias": [0.0],
-                          "align.W_q.weight": [[1.0]], "align.W_k.weight": [[1.0]]})
+    set_weights(
+        model,
+        **{
+            "A.weight": [[1.0, 2.0]],
+            "A.bias": [0.0],
+            "align.W_q.weight": [[1.0]],
+            "align.W_k.weight": [[1.0]],
+        },
+    )
     trace = model(torch.tensor([[1.0], [-1.0]], dtype=torch.float64))
-    assert trace.h[:, 0].tolist() == pytest.approx(
-        [0.0, H1, -0.023520288048586562], abs=1e-15)
+    assert trace.h[:, 0].tolist() == pytest.approx([0.0, H1, -0.023520288048586562], abs=1e-15)
 
 
 def test_eq4_additive_by_hand():
@@ -87,11 +101,19 @@ def test_eq4_additive_by_hand():
     # α_1 = (0.3889285497314312, 0.6110714502685688), c_1 = 0.4653884453959558
     # h_2 = tanh(0.5·h_1 − 1 + 2·c_1) = 0.30186831766564026
     model = make("eq4", "additive", D=1, H=1, attn_size=1)
-    set_weights(model, **{"A.weight": [[0.5, 1.0, 2.0]], "A.bias": [0.0],
-                          "align.W.weight": [[1.0, 0.5]], "align.v.weight": [[1.0]]})
+    set_weights(
+        model,
+        **{
+            "A.weight": [[0.5, 1.0, 2.0]],
+            "A.bias": [0.0],
+            "align.W.weight": [[1.0, 0.5]],
+            "align.v.weight": [[1.0]],
+        },
+    )
     trace = model(torch.tensor([[1.0], [-1.0]], dtype=torch.float64))
     assert trace.alpha[1, :2].tolist() == pytest.approx(
-        [0.3889285497314312, 0.6110714502685688], abs=1e-15)
+        [0.3889285497314312, 0.6110714502685688], abs=1e-15
+    )
     assert trace.h[2, 0].item() == pytest.approx(0.30186831766564026, abs=1e-15)
 
 
@@ -101,8 +123,15 @@ def test_eq4_scaled_dot_by_hand():
     # c_1 = 0.5798336477707572, h_2 = 0.4933393997058432
     model = make("eq4", "scaled_dot", D=1, H=1, attn_size=4)
     ones = [[1.0]] * 4
-    set_weights(model, **{"A.weight": [[0.5, 1.0, 2.0]], "A.bias": [0.0],
-                          "align.W_q.weight": ones, "align.W_k.weight": ones})
+    set_weights(
+        model,
+        **{
+            "A.weight": [[0.5, 1.0, 2.0]],
+            "A.bias": [0.0],
+            "align.W_q.weight": ones,
+            "align.W_k.weight": ones,
+        },
+    )
     trace = model(torch.tensor([[1.0], [-1.0]], dtype=torch.float64))
     assert trace.alpha[1, 1].item() == pytest.approx(0.761342039242795, abs=1e-15)
     assert trace.c[1, 0].item() == pytest.approx(0.5798336477707572, abs=1e-15)
@@ -110,6 +139,7 @@ def test_eq4_scaled_dot_by_hand():
 
 
 # -- against the independent numpy reference --------------------------------------
+
 
 @pytest.mark.parametrize(("update", "align"), COMBOS)
 def test_matches_numpy_reference_batched_and_stepped(update, align):
@@ -180,6 +210,7 @@ def test_parameter_names_follow_the_design():
 
 # -- structure: α rows, causality, padding -----------------------------------------
 
+
 @pytest.mark.parametrize(("update", "align"), [c for c in COMBOS if c[0] != "eq1"])
 def test_alpha_rows_sum_to_one_and_are_zero_in_the_future(update, align):
     model = make(update, align, seed=3).requires_grad_(False)
@@ -225,6 +256,7 @@ def test_padded_batch_equals_each_sequence_alone(update, align):
 
 # -- gradients --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("update", "align"), COMBOS)
 def test_gradcheck_inputs_and_weights(update, align):
     model = make(update, align, D=2, H=3, attn_size=2, seed=6)
@@ -257,7 +289,7 @@ def test_gradients_match_a_naive_autograd_run():
         hs = [x.new_zeros(B, 4)]
         cs = []
         for t in range(T):
-            states = torch.stack(hs, 1)                                   # (B, t+1, H)
+            states = torch.stack(hs, 1)  # (B, t+1, H)
             pairs = torch.cat([states, hs[t][:, None].expand_as(states)], -1)
             alpha = torch.softmax(model.align.v(torch.tanh(model.align.W(pairs))).squeeze(-1), -1)
             c = (alpha[:, :, None] * states).sum(1)

@@ -1,0 +1,135 @@
+"""The stepper: moving around, what-if edits, caching, and property tests over shapes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attn_widget import SelfAttentionRNN
+
+
+def make(update="eq4", align="dot", D=3, H=4, seed=0):
+    torch.manual_seed(seed)
+    return SelfAttentionRNN(D, H, update=update, align=align).double()
+
+
+def test_moving_around_serves_computed_steps_without_recomputing():
+    model = make()
+    x = torch.randn(6, 3, dtype=torch.float64)
+    stepper = model.stepper(x)
+    first = [stepper.step() for _ in range(4)]
+    assert stepper.k == 4 and stepper.frontier == 4
+    assert stepper.back() is first[2] and stepper.k == 3
+    stepper.reset()
+    assert stepper.k == 0 and stepper.current is None and stepper.frontier == 4
+    assert torch.equal(stepper.h, torch.zeros(4, dtype=torch.float64))
+    again = [stepper.step() for _ in range(4)]
+    assert all(a is b for a, b in zip(first, again, strict=True))  # served, not recomputed
+    assert stepper.goto(6).t == 5 and stepper.frontier == 6
+    assert stepper.goto(2) is first[1]
+    assert stepper.back() is first[0] and stepper.back() is None and stepper.back() is None
+
+
+def test_what_if_replaces_the_next_input_and_drops_what_followed():
+    model = make()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    stepper = model.stepper(x)
+    stepper.goto(5)
+    stepper.goto(2)
+    new = torch.randn(3, dtype=torch.float64)
+    s = stepper.step(new)
+    assert s.t == 2 and torch.equal(s.x, new)
+    assert stepper.frontier == 3 and stepper.k == 3
+    y = x.clone()
+    y[2] = new
+    stepper.goto(5)
+    assert torch.allclose(stepper.trace().h, model(y).h, atol=1e-12)
+    assert torch.equal(x[2], model.stepper(x).x[2])  # the caller's tensor was not touched
+
+
+def test_inputs_can_be_fed_one_at_a_time():
+    model = make("eq3", "additive")
+    x = torch.randn(7, 3, dtype=torch.float64)
+    stepper = model.stepper()
+    for t in range(7):
+        assert stepper.step(x[t]).t == t
+    trace, expected = stepper.trace(), model(x)
+    assert stepper.T == 7
+    for got, want in ((trace.h, expected.h), (trace.c, expected.c), (trace.alpha, expected.alpha)):
+        assert torch.allclose(got, want, atol=1e-12)
+
+
+def test_long_sequence_grows_the_cache():
+    model = make()
+    x = torch.randn(40, 3, dtype=torch.float64)
+    stepper = model.stepper()
+    for t in range(40):  # starts with room for 16 states
+        stepper.step(x[t])
+    assert torch.allclose(stepper.trace().alpha, model(x).alpha, atol=1e-12)
+
+
+def test_set_inputs_forgets_every_step():
+    model = make()
+    stepper = model.stepper(torch.randn(4, 3, dtype=torch.float64))
+    stepper.goto(4)
+    y = torch.randn(2, 3, dtype=torch.float64)
+    stepper.set_inputs(y)
+    assert (stepper.k, stepper.frontier, stepper.T) == (0, 0, 2)
+    stepper.goto(2)
+    assert torch.allclose(stepper.trace().h, model(y).h, atol=1e-12)
+
+
+def test_step_records_do_not_carry_gradients():
+    model = SelfAttentionRNN(3, 4)
+    s = model.stepper(torch.randn(3, 3)).step()
+    assert not s.h.requires_grad and not s.alpha.requires_grad
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    B=st.integers(1, 3),
+    T=st.integers(1, 9),
+    D=st.integers(1, 4),
+    H=st.integers(1, 6),
+    d=st.integers(1, 5),
+    update=st.sampled_from(["eq1", "eq3", "eq4"]),
+    align=st.sampled_from(["dot", "scaled_dot", "additive"]),
+    seed=st.integers(0, 2**16),
+)
+def test_properties_over_random_shapes(B, T, D, H, d, update, align, seed):
+    torch.manual_seed(seed)
+    model = SelfAttentionRNN(D, H, update=update, align=align, attn_size=d).double()
+    x = torch.randn(B, T, D, dtype=torch.float64)
+    with torch.no_grad():
+        trace = model(x)
+    assert trace.h.shape == (B, T + 1, H)
+    assert (trace.h[:, 0] == 0).all() and (trace.h.abs() < 1).all()
+    if update == "eq1":
+        assert trace.c is None and trace.alpha is None
+    else:
+        assert trace.c.shape == (B, T, H) and trace.alpha.shape == (B, T, T + 1)
+        assert torch.allclose(trace.alpha.sum(-1), torch.ones(B, T, dtype=torch.float64))
+        assert (torch.triu(trace.alpha, diagonal=1) == 0).all()  # i > t is exactly 0
+        assert (trace.c[:, 0] == 0).all()  # c_0 = α_{0,0} h_0 = 0
+        # c_t is a convex combination of h_0 … h_t
+        assert torch.allclose(trace.c, trace.alpha @ trace.h, atol=1e-12)
+    b = seed % B
+    stepper = model.stepper(x[b])
+    stepper.goto(T)
+    assert torch.allclose(stepper.trace().h, trace.h[b], atol=1e-12)
+
+
+def test_unbatched_equals_batch_of_one():
+    model = make()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    assert torch.equal(model(x).h, model(x[None]).h[0])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dtypes(dtype):
+    model = SelfAttentionRNN(3, 4).to(dtype)
+    trace = model(torch.randn(5, 3, dtype=dtype))
+    assert trace.h.dtype == trace.alpha.dtype == dtype
+    assert model.stepper(torch.randn(5, 3, dtype=dtype)).step().h.dtype == dtype
