@@ -485,7 +485,7 @@ def _check_float_tensor(x, model: SelfAttentionRNN, what: str) -> Tensor:
             f"{what} must be a floating-point tensor, got dtype {x.dtype}; "
             "embed token ids first (see attn_widget.text)"
         )
-    param = model.A.weight
+    param = next(model.parameters())
     if x.dtype != param.dtype:
         raise TypeError(
             f"{what} has dtype {x.dtype} but the model's parameters are "
