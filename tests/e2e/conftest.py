@@ -1,0 +1,85 @@
+"""Fixtures for the end-to-end tests: one private JupyterLab server per session,
+one headless Chromium per session, one browser context per test module.
+
+Every test in this folder is marked ``e2e`` (``pytest -m "not e2e"`` skips
+them on purpose). A missing Chromium is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from labdriver import ARTIFACTS, CHROMIUM_ARGS, LabNotebook, find_chromium, start_lab
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if HERE in Path(item.fspath).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory):
+    server = start_lab(tmp_path_factory.mktemp("lab"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.fail(
+            "End-to-end tests need Chromium: none at /usr/bin/chromium, on PATH or in "
+            "$ATTN_E2E_CHROMIUM. Install it with `apt-get install chromium` (scripts/test.sh "
+            "does this), or deselect these tests explicitly with -m 'not e2e'.",
+            pytrace=False,
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(30_000)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.page_errors = errors
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def open_notebook(page, lab_server):
+    """Factory: write a notebook into the server root, open it, run all its cells."""
+
+    def _open(name: str, cells: list[str]) -> LabNotebook:
+        from labdriver import write_notebook
+
+        write_notebook(lab_server.root, name, cells)
+        nb = LabNotebook(page, lab_server, name).open()
+        nb.run_all()
+        return nb
+
+    return _open
