@@ -103,9 +103,16 @@ def test_docstring_examples_run():
     import doctest
 
     import attn_widget.core.cells
+    import attn_widget.core.lstmn
     import attn_widget.core.rnn
     import attn_widget.text
 
-    for module in (attn_widget.text, attn_widget.core.cells, attn_widget.core.rnn):
+    modules = (
+        attn_widget.text,
+        attn_widget.core.cells,
+        attn_widget.core.rnn,
+        attn_widget.core.lstmn,
+    )
+    for module in modules:
         result = doctest.testmod(module, extraglobs={"torch": torch})
         assert result.failed == 0 and result.attempted > 0, module.__name__
