@@ -1,0 +1,281 @@
+"""A compact training loop for the tasks in :mod:`attn_widget.tasks`.
+
+    for each epoch, for each shuffled batch (ids (B, T), lengths (B,)):
+        logits = model(ids, lengths)[1]                     # (B, T, C)
+        loss   = cross-entropy at the answer positions      # or every position (LM)
+        Adam step after clipping ‖∇‖₂ to ``clip``
+
+Any model with ``model(ids, lengths) -> (trace, logits (B, T, C))`` trains
+here: a :class:`~attn_widget.text.TextRNN` with an output head, or a wrapper
+around ``torch.nn.LSTM`` (see ``benchmarks/forgetting.py``).
+
+Live view: pass an open :class:`~attn_widget.widget.AttentionWidget` as
+``widget=`` and every ``every`` optimiser steps the loop pushes the model's
+new attention for the widget's sentence (Python → front end only; the
+front end's buttons wait until the cell finishes, DESIGN §4).  Anything else
+can watch through ``callback(model, step)``, called on the same schedule.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from .tasks import IGNORE, TaskData
+
+
+@dataclass
+class History:
+    """What :func:`train` measured, one entry per epoch.
+
+    Attributes:
+        loss: mean training loss of each epoch (cross-entropy, nats).
+        accuracy: training accuracy of each epoch (on the fly, while the
+            weights moved).
+        eval_accuracy: accuracy on ``eval_data`` after each epoch, if given.
+        chance: the task's chance accuracy, drawn as a reference line.
+        steps: optimiser steps taken in all.
+        seconds: wall time of the whole run.
+    """
+
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    eval_accuracy: list[float] = field(default_factory=list)
+    chance: float | None = None
+    steps: int = 0
+    seconds: float = 0.0
+
+    def __repr__(self) -> str:
+        last = lambda xs: f"{xs[-1]:.3f}" if xs else "-"  # noqa: E731
+        return (
+            f"History(epochs={len(self.loss)}, loss={last(self.loss)}, "
+            f"accuracy={last(self.accuracy)}, eval_accuracy={last(self.eval_accuracy)}, "
+            f"steps={self.steps}, seconds={self.seconds:.1f})"
+        )
+
+    def plot(self, ax=None):
+        """Loss and accuracy against epoch, side by side; returns the matplotlib Figure.
+
+        matplotlib is imported here, not at module import, so training needs
+        no plotting library.
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2))
+        else:
+            ax_loss, ax_acc = ax
+            fig = ax_loss.figure
+        epochs = range(1, len(self.loss) + 1)
+        ax_loss.plot(epochs, self.loss, marker=".")
+        ax_loss.set(xlabel="epoch", ylabel="training loss (nats)", title="loss")
+        ax_acc.plot(epochs, self.accuracy, marker=".", label="train")
+        if self.eval_accuracy:
+            ax_acc.plot(epochs, self.eval_accuracy, marker=".", label="eval")
+        if self.chance is not None:
+            ax_acc.axhline(self.chance, color="grey", linestyle=":", label="chance")
+        ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+        ax_acc.legend(loc="lower right")
+        fig.tight_layout()
+        return fig
+
+
+def _answer_logits(logits: Tensor, targets: Tensor, positions: Tensor | None):
+    """Pick what is scored: (logits (M, C), targets (M,)) for classification or LM."""
+    if positions is None:  # language modelling: every non-padding position
+        return logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+    rows = torch.arange(len(positions), device=logits.device)
+    return logits[rows, positions], targets  # (B, C), (B,)
+
+
+def _batch(data: TaskData, index: Tensor, device) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """ids (B, T_b), lengths, targets, positions for the examples at ``index``, trimmed."""
+    lengths = data.lengths[index]
+    T = int(lengths.max())
+    ids = data.ids[index, :T].to(device)
+    targets = data.targets[index]
+    if targets.dim() == 2:
+        targets = targets[:, :T]
+    positions = None if data.positions is None else data.positions[index].to(device)
+    return ids, lengths.to(device), targets.to(device), positions
+
+
+def _count_correct(logits: Tensor, targets: Tensor) -> tuple[int, int]:
+    keep = targets != IGNORE
+    correct = (logits.argmax(-1) == targets) & keep
+    return int(correct.sum()), int(keep.sum())
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: TaskData, *, batch_size: int = 256, device=None) -> float:
+    """Accuracy of ``model`` on ``data``: the fraction of answers (or next tokens) it gets right."""
+    device = device if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    try:
+        for start in range(0, len(data), batch_size):
+            index = torch.arange(start, min(start + batch_size, len(data)))
+            ids, lengths, targets, positions = _batch(data, index, device)
+            logits = model(ids, lengths)[1]
+            c, n = _count_correct(*_answer_logits(logits, targets, positions))
+            correct, total = correct + c, total + n
+    finally:
+        model.train(was_training)
+    return correct / max(total, 1)
+
+
+def _widget_pusher(widget, model: nn.Module) -> Callable[[], None]:
+    """How to push ``model``'s fresh attention to ``widget``, checked once before training.
+
+    The widget needs ``push_trace()`` (or ``refresh()``).  When it shows the
+    model's own recurrent part (``widget.model is model.rnn``, a TextRNN), the
+    widget's tokens are embedded again first, since training moves the
+    embedding too.
+    """
+    push = getattr(widget, "push_trace", None) or getattr(widget, "refresh", None)
+    if not callable(push):
+        raise TypeError(
+            "widget must have a push_trace() or refresh() method (an AttentionWidget), "
+            f"got {type(widget).__name__}"
+        )
+    shown = getattr(widget, "model", None)
+    rnn = getattr(model, "rnn", None)
+    if shown is not None and shown is not rnn and shown is not model:
+        raise ValueError("the widget shows a different model from the one being trained")
+    re_embed = shown is not None and shown is rnn and hasattr(model, "embed_text")
+
+    def push() -> None:
+        with torch.no_grad():
+            if re_embed:
+                _, x = model.embed_text(list(widget.tokens))
+                widget.stepper.set_inputs(x.detach())
+            (widget.push_trace if hasattr(widget, "push_trace") else widget.refresh)()
+
+    return push
+
+
+def train(
+    model: nn.Module,
+    data: TaskData,
+    *,
+    epochs: int = 10,
+    batch_size: int = 64,
+    lr: float = 1e-2,
+    clip: float = 1.0,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    eval_data: TaskData | None = None,
+    max_steps: int | None = None,
+    progress: bool = True,
+    widget=None,
+    every: int = 10,
+    callback: Callable[[nn.Module, int], None] | None = None,
+) -> History:
+    """Train ``model`` on ``data`` with Adam and gradient clipping; return a :class:`History`.
+
+    The loss is the cross-entropy of the answer: ``logits[n, positions[n]]``
+    against ``targets[n]`` for classification, every position against
+    ``targets`` (N, T) for language modelling (``IGNORE`` skipped).
+
+    Args:
+        model: ``model(ids (B, T), lengths (B,)) -> (trace, logits (B, T, C))``
+            with C = ``data.n_outputs``; moved to ``device``.
+        data: a :class:`~attn_widget.tasks.TaskData`.
+        epochs: passes over ``data``.
+        batch_size: examples per optimiser step.
+        lr: Adam's learning rate.
+        clip: the largest gradient norm ‖∇‖₂; larger gradients are scaled down.
+        seed: seeds the batch order (a private generator; global RNGs untouched).
+        device: ``"cpu"``, ``"cuda"`` or a ``torch.device``.
+        eval_data: measured with :func:`evaluate` after every epoch.
+        max_steps: stop after this many optimiser steps in all.
+        progress: show a ``tqdm.auto`` bar (needs tqdm); False for none.
+        widget: an open ``AttentionWidget`` on this model (or its ``.rnn``);
+            every ``every`` steps and at the end it is sent the new attention.
+        every: push to the widget and call ``callback`` every this many steps.
+        callback: ``callback(model, step)``, called every ``every`` steps and
+            at the end, for any other live view.
+
+    Returns:
+        A :class:`History` with loss and accuracy per epoch.
+    """
+    if not isinstance(data, TaskData):
+        raise TypeError(
+            f"data must be a TaskData (see attn_widget.tasks), got {type(data).__name__}"
+        )
+    out = getattr(model, "out", None)
+    if out is not None and out.out_features != data.n_outputs:
+        raise ValueError(
+            f"the model's output head has {out.out_features} outputs but the task "
+            f"{data.name!r} needs {data.n_outputs}"
+        )
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("every", every)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    device = torch.device(device)
+    model.to(device)
+    push = _widget_pusher(widget, model) if widget is not None else None
+
+    def notify(step: int) -> None:
+        if push is not None:
+            push()
+        if callback is not None:
+            callback(model, step)
+
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history = History(chance=data.chance)
+    n_batches = -(-len(data) // batch_size)
+    total = epochs * n_batches if max_steps is None else min(max_steps, epochs * n_batches)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=f"train {data.name}", leave=False)
+    start, step = time.perf_counter(), 0
+    model.train()
+    try:
+        for _ in range(epochs):
+            order = torch.randperm(len(data), generator=generator)
+            loss_sum = correct = count = 0
+            for b in range(n_batches):
+                if max_steps is not None and step >= max_steps:
+                    break
+                ids, lengths, targets, positions = _batch(
+                    data, order[b * batch_size : (b + 1) * batch_size], device
+                )
+                logits = model(ids, lengths)[1]  # (B, T, C)
+                scored, wanted = _answer_logits(logits, targets, positions)
+                loss = F.cross_entropy(scored, wanted, ignore_index=IGNORE)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+                optimizer.step()
+                step += 1
+                c, n = _count_correct(scored.detach(), wanted)
+                loss_sum, correct, count = loss_sum + loss.item() * n, correct + c, count + n
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{correct / max(count, 1):.2f}")
+                if step % every == 0:
+                    notify(step)
+            if count == 0:
+                break
+            history.loss.append(loss_sum / count)
+            history.accuracy.append(correct / count)
+            if eval_data is not None:
+                history.eval_accuracy.append(evaluate(model, eval_data, device=device))
+    finally:
+        if bar is not None:
+            bar.close()
+    history.steps = step
+    history.seconds = time.perf_counter() - start
+    if step % every != 0:
+        notify(step)
+    return history
