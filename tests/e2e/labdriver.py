@@ -264,6 +264,12 @@ async (code) => {
 }
 """
 
+# Like _JS_APPEND_AND_RUN but returns before the cell finishes.
+_JS_APPEND_AND_START = _JS_APPEND_AND_RUN.replace(
+    "await app.commands.execute('notebook:run-cell');",
+    "app.commands.execute('notebook:run-cell');",
+)
+
 _JS_CELLS_DONE = """
 (indices) => {
   const cells = window.__attnPanel.content.model.cells;
@@ -337,12 +343,27 @@ class LabNotebook:
 
     def run(self, code: str) -> str:
         """Append a code cell, run it in the kernel, return its text output."""
+        return self.wait_cell(self.start(code), code)
+
+    def start(self, code: str) -> int:
+        """Append a code cell and start running it; return its index at once."""
         self.wait_idle()
-        index = self.page.evaluate(_JS_APPEND_AND_RUN, code)
+        return self.page.evaluate(_JS_APPEND_AND_START, code)
+
+    def wait_cell(self, index: int, what: str = "") -> str:
+        """Wait for cell ``index`` to finish; return its text output."""
         self.page.wait_for_function(
             _JS_CELLS_DONE, arg=[index], timeout=self.timeout_ms, polling=100
         )
-        return outputs_to_text(self.page.evaluate(_JS_OUTPUTS, index), where=f"cell {code!r}")
+        where = f"cell {index} {what!r}" if what else f"cell {index}"
+        return outputs_to_text(self.page.evaluate(_JS_OUTPUTS, index), where=where)
+
+    def kernel_status(self) -> str:
+        return self.page.evaluate("() => window.__attnPanel.sessionContext.session.kernel.status")
+
+    def cell(self, index: int):
+        """Locator of the notebook's cell ``index`` (windowing is off: all are in the DOM)."""
+        return self.page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(index)
 
     def run_json(self, code: str):
         """Run code that prints one JSON document as its last line; parse it."""
@@ -365,3 +386,16 @@ class LabNotebook:
             arg=[theme, light],
             timeout=self.timeout_ms,
         )
+
+
+def eventually(check, *, timeout: float = 15.0, interval: float = 0.1):
+    """Call ``check`` until it stops raising AssertionError; re-raise the last
+    one after ``timeout`` seconds. Returns what ``check`` returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(interval)
