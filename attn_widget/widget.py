@@ -1,0 +1,537 @@
+"""AttentionWidget: step a SelfAttentionRNN through a sentence, live in JupyterLab.
+
+The kernel owns a :class:`~attn_widget.core.Stepper`; the front end (``js/``,
+bundled into ``attn_widget/static/``) only draws what the kernel computed.
+
+Position ``t`` (the k of DESIGN §1, 0 … T) is one synced trait that both sides
+write.  A move past the computed ``frontier`` runs the stepper here and sends
+only the new steps, each once, as float32 bytes; moves back, or forward to
+steps already sent, are served by the front end's store without the kernel.
+
+Wire protocol (custom messages, ``content`` is JSON, arrays travel in ``buffers``):
+
+Kernel → front end
+    ``{"type": "steps", "version": v, "frontier": n, "T": T, "reason": r,
+    "steps": [step, …]}`` with one buffer of little-endian float32.  Each
+    ``step`` is ``{"t": s, "scores": arr, "alpha": arr, "c": arr, "z": arr,
+    "pre": arr, "h": arr}`` for step s (it consumed x_{s+1}, produced h_{s+1});
+    ``arr`` is ``{"buffer": 0, "dtype": "float32", "shape": [n], "offset": bytes}``
+    or null (scores, alpha, c under eq1).  ``reason`` is "step", "sync",
+    "reset" (new inputs, weights or an edit) or "trace" (a training push).
+    ``{"type": "error", "message": str, "request": str | null}``
+    ``{"type": "pong"}``
+
+Front end → kernel
+    ``{"type": "sync", "version": v, "have": n}``: the front end holds steps
+    0 … n-1 of data version v (from the saved snapshot, say); the kernel
+    answers with one "steps" message holding every computed step it lacks.
+    ``{"type": "ping"}``
+
+Data of an older ``version`` is stale: the front end drops it.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import anywidget
+import numpy as np
+import torch
+import traitlets as tl
+from torch import Tensor
+
+from .core import SelfAttentionRNN, Step
+
+STATIC = Path(__file__).parent / "static"
+
+#: The per-step arrays sent to the front end, in wire order.
+STEP_FIELDS = ("scores", "alpha", "c", "z", "pre", "h")
+
+#: Bytes that open a snapshot (the ``_snapshot`` trait), then format version 1.
+SNAPSHOT_MAGIC = b"ATW1"
+
+BUILD_HINT = (
+    "build it with `pip install -e .` (runs the npm build hook) or "
+    "`npm --prefix js install && npm --prefix js run build`"
+)
+
+
+def _bundle() -> tuple[str, str]:
+    """The front end's JS and CSS, read from ``attn_widget/static/``."""
+    js, css = STATIC / "widget.js", STATIC / "widget.css"
+    missing = [p.name for p in (js, css) if not p.is_file()]
+    if missing:
+        raise RuntimeError(
+            f"the attn_widget front end is not built (missing {', '.join(missing)} in "
+            f"{STATIC}); {BUILD_HINT}"
+        )
+    return js.read_text(encoding="utf-8"), css.read_text(encoding="utf-8")
+
+
+# -- codec: steps <-> (JSON descriptors, one float32 buffer) -------------------
+
+
+def encode_steps(steps: Iterable[Step]) -> tuple[list[dict], bytes]:
+    """Pack steps into JSON descriptors and one little-endian float32 buffer.
+
+    A step t costs 4·(2(t+1) + |z| + 3H) bytes: O(t + H).
+    """
+    descriptors, chunks, offset = [], [], 0
+    for step in steps:
+        desc: dict = {"t": int(step.t)}
+        for name in STEP_FIELDS:
+            value = getattr(step, name)
+            if value is None:
+                desc[name] = None
+                continue
+            array = value.detach().to("cpu", torch.float32).numpy().astype("<f4", copy=False)
+            array = np.ascontiguousarray(array).reshape(-1)
+            desc[name] = {
+                "buffer": 0,
+                "dtype": "float32",
+                "shape": [int(array.size)],
+                "offset": offset,
+            }
+            chunks.append(array.tobytes())
+            offset += array.nbytes
+        descriptors.append(desc)
+    return descriptors, b"".join(chunks)
+
+
+def decode_steps(descriptors: Sequence[dict], buffers: Sequence) -> list[dict]:
+    """The inverse of :func:`encode_steps`: ``[{"t": s, name: ndarray | None}, …]``."""
+    out = []
+    for desc in descriptors:
+        step: dict = {"t": desc["t"]}
+        for name in STEP_FIELDS:
+            arr = desc.get(name)
+            if arr is None:
+                step[name] = None
+                continue
+            raw = memoryview(buffers[arr["buffer"]]).cast("B")
+            n = int(np.prod(arr["shape"]))
+            step[name] = np.frombuffer(raw, dtype="<f4", count=n, offset=arr["offset"]).reshape(
+                arr["shape"]
+            )
+        out.append(step)
+    return out
+
+
+def pack_snapshot(version: int, steps: Iterable[Step]) -> bytes:
+    """``ATW1`` · uint32 header length · JSON header · padding to 4 · float32 data."""
+    descriptors, data = encode_steps(steps)
+    header = json.dumps({"version": version, "steps": descriptors}).encode("utf-8")
+    start = 8 + len(header)
+    pad = (-start) % 4
+    return SNAPSHOT_MAGIC + struct.pack("<I", len(header)) + header + b" " * pad + data
+
+
+def unpack_snapshot(blob: bytes) -> tuple[int, list[dict]]:
+    """The inverse of :func:`pack_snapshot`: (version, decoded steps)."""
+    blob = bytes(blob)
+    if blob[:4] != SNAPSHOT_MAGIC:
+        raise ValueError(f"not an attn_widget snapshot (starts with {blob[:4]!r})")
+    (n,) = struct.unpack("<I", blob[4:8])
+    header = json.loads(blob[8 : 8 + n].decode("utf-8"))
+    start = 8 + n
+    start += (-start) % 4
+    return header["version"], decode_steps(header["steps"], [blob[start:]])
+
+
+# -- the widget ----------------------------------------------------------------
+
+
+def _check_tokens(tokens, T: int) -> list[str]:
+    if isinstance(tokens, str):
+        raise TypeError(
+            "tokens must be a list of str, one per input, got a single str; "
+            "to split text use AttentionWidget.from_text(text_model, text)"
+        )
+    if not isinstance(tokens, (list, tuple)):
+        raise TypeError(f"tokens must be a list of str, got {type(tokens).__name__}")
+    for i, token in enumerate(tokens):
+        if not isinstance(token, str):
+            raise TypeError(f"tokens[{i}] must be a str, got {type(token).__name__}: {token!r}")
+    if len(tokens) != T:
+        raise ValueError(
+            f"tokens must have one entry per input: inputs has T = {T} rows, "
+            f"got {len(tokens)} tokens"
+        )
+    return list(tokens)
+
+
+def _check_position(k, T: int, what: str = "position") -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"{what} must be an int in 0 … T = {T}, got {type(k).__name__}: {k!r}")
+    if not 0 <= int(k) <= T:
+        raise ValueError(f"{what} must be in 0 … T = {T}, got {int(k)}")
+    return int(k)
+
+
+class AttentionWidget(anywidget.AnyWidget):
+    """Step a :class:`SelfAttentionRNN` through a sequence and watch h, c and α change.
+
+    Args:
+        model: the :class:`SelfAttentionRNN` (for a ``TextRNN`` use :meth:`from_text`).
+        tokens: the text of each input, T strings; shown as text, never as HTML.
+            Defaults to ``["x1", …, "xT"]``.
+        inputs: x_1 … x_T, shape (T, D), a float tensor matching the model.
+        precompute: run every step now and store the whole trace in the
+            saved-state snapshot (a reader without a kernel can then step through
+            it all); by default steps run on demand.
+        speed: play speed in steps per second.
+
+    Traits synced with the front end: ``t`` (the position k, 0 … T, written by
+    both sides), ``T``, ``tokens``, ``update_rule``, ``align_name``,
+    ``z_layout``, ``hidden_size``, ``input_size``, ``frontier`` (steps
+    computed), ``version`` (bumped when inputs or weights change),
+    ``playing``, ``speed``, ``status`` and ``_snapshot`` (binary, for saved state).
+
+    Example::
+
+        >>> model = SelfAttentionRNN(4, 8)
+        >>> w = AttentionWidget(model, tokens=["a", "b", "c"], inputs=torch.randn(3, 4))
+        >>> w.step(); w.t
+        1
+    """
+
+    t = tl.Int(0).tag(sync=True)
+    T = tl.Int(0).tag(sync=True)
+    tokens = tl.List(tl.Unicode()).tag(sync=True)
+    update_rule = tl.Unicode("eq4").tag(sync=True)
+    align_name = tl.Unicode("").tag(sync=True)
+    z_layout = tl.List().tag(sync=True)
+    hidden_size = tl.Int(0).tag(sync=True)
+    input_size = tl.Int(0).tag(sync=True)
+    frontier = tl.Int(0).tag(sync=True)
+    version = tl.Int(0).tag(sync=True)
+    playing = tl.Bool(False).tag(sync=True)
+    speed = tl.Float(4.0).tag(sync=True)
+    status = tl.Unicode("").tag(sync=True)
+    _snapshot = tl.Bytes(b"").tag(sync=True)
+
+    MIN_SPEED, MAX_SPEED = 0.25, 60.0
+
+    def __init__(
+        self,
+        model: SelfAttentionRNN,
+        tokens: Sequence[str] | None = None,
+        inputs: Tensor | None = None,
+        *,
+        precompute: bool = False,
+        speed: float = 4.0,
+        **kwargs,
+    ):
+        if not isinstance(model, SelfAttentionRNN):
+            hint = (
+                "; for a TextRNN use AttentionWidget.from_text(text_model, text)"
+                if hasattr(model, "rnn")
+                else ""
+            )
+            raise TypeError(f"model must be a SelfAttentionRNN, got {type(model).__name__}{hint}")
+        if inputs is None:
+            raise ValueError("inputs is required: a float tensor x of shape (T, D)")
+        stepper = model.stepper(inputs)  # checks shape, dtype, NaN/Inf, emptiness
+        if tokens is None:
+            tokens = [f"x{i}" for i in range(1, stepper.T + 1)]
+        tokens = _check_tokens(tokens, stepper.T)
+        speed = self._check_speed(speed)
+        self._esm, self._css = _bundle()
+        self._model = model
+        self._stepper = stepper
+        self._precompute = bool(precompute)
+        self._bulk = False  # set while a method moves t and sends the data itself
+        self._from_front_end = False
+        super().__init__(
+            tokens=tokens,
+            T=stepper.T,
+            update_rule=model.update,
+            align_name=model.align_name or "",
+            z_layout=[[name, size] for name, size in model.z_layout],
+            hidden_size=model.hidden_size,
+            input_size=model.input_size,
+            speed=speed,
+            **kwargs,
+        )
+        self.on_msg(self._on_custom_msg)
+        self._rebuild_snapshot()
+
+    @classmethod
+    def from_text(cls, text_model, text: str | Sequence[str], **kwargs) -> AttentionWidget:
+        """A widget over ``text`` read by a ``TextRNN`` (its ``.rnn`` and ``.embed_text``)."""
+        if not hasattr(text_model, "embed_text") or not hasattr(text_model, "rnn"):
+            raise TypeError(
+                "text_model must be a TextRNN (with .embed_text and .rnn), "
+                f"got {type(text_model).__name__}"
+            )
+        tokens, x = text_model.embed_text(text)
+        return cls(text_model.rnn, tokens=list(tokens), inputs=x.detach(), **kwargs)
+
+    # -- the model's side ----------------------------------------------------
+
+    @property
+    def model(self) -> SelfAttentionRNN:
+        return self._model
+
+    @property
+    def stepper(self):
+        """The kernel-side :class:`Stepper`; its position follows ``t``."""
+        return self._stepper
+
+    @property
+    def inputs(self) -> Tensor:
+        """x_1 … x_T, shape (T, D)."""
+        return self._stepper.x
+
+    @property
+    def current(self) -> Step | None:
+        """The step shown at the current position (step t-1), or None at t = 0."""
+        return self._stepper.history[self.t - 1] if self.t else None
+
+    # -- moving ----------------------------------------------------------------
+
+    def step(self, x_next: Tensor | None = None, *, token: str | None = None) -> Step:
+        """Move to t+1 and return the step shown there.
+
+        With ``x_next`` (shape (D,)) it is a what-if: x_{t+1} is replaced (or
+        appended at the end, which needs ``token``), later steps are dropped,
+        the data version is bumped and the new step runs.
+        """
+        if x_next is not None:
+            self.edit(self.t + 1, token, x_next, move=True)
+            return self.current
+        if self.t >= self.T:
+            raise ValueError(
+                f"cannot step past the end: t = {self.t} = T; pass step(x_next, token=...) "
+                "to append an input"
+            )
+        self.t += 1
+        return self.current
+
+    def back(self) -> Step | None:
+        """Move to t-1 (no-op at 0)."""
+        if self.t > 0:
+            self.t -= 1
+        return self.current
+
+    def goto(self, k: int) -> Step | None:
+        """Move to position k (0 … T), computing any steps not yet run."""
+        self.t = _check_position(k, self.T, "goto position")
+        return self.current
+
+    def reset(self) -> None:
+        """Back to position 0 and stop playing.  Computed steps stay."""
+        with self.hold_sync():
+            self.playing = False
+            self.t = 0
+
+    def play(self) -> None:
+        """Ask the front end to play forward at ``speed`` steps per second."""
+        if self.t >= self.T:
+            self.t = 0
+        self.playing = True
+
+    def pause(self) -> None:
+        self.playing = False
+
+    # -- what changes the data -------------------------------------------------
+
+    def edit(self, i: int, token: str | None, x: Tensor, *, move: bool = False) -> None:
+        """Replace input x_i (1 … T) and its token, or append one at i = T+1.
+
+        Steps from step i-1 on depended on the old input: they are dropped and
+        the data version is bumped.  The position stays (clamped to the new T)
+        unless ``move``, which goes to i.
+        """
+        i = _check_position(i, self.T + 1, "edit index")
+        if i == 0:
+            raise ValueError(f"edit index must be in 1 … T+1 = {self.T + 1}, got 0")
+        if token is None:
+            if i == self.T + 1:
+                raise ValueError("appending an input needs its token text: token=...")
+            token = self.tokens[i - 1]
+        if not isinstance(token, str):
+            raise TypeError(f"token must be a str, got {type(token).__name__}: {token!r}")
+        s = self._stepper
+        keep_k = self.t
+        s.goto(i - 1)
+        s.step(x)  # checks x; drops steps ≥ i-1; computes step i-1
+        tokens = list(self.tokens)
+        if i == len(tokens) + 1:
+            tokens.append(token)
+        else:
+            tokens[i - 1] = token
+        self._new_version(i if move else min(keep_k, s.T), tokens=tokens, reason="reset")
+
+    def set_inputs(self, tokens: Sequence[str] | None, x: Tensor) -> None:
+        """Show a new sequence: x (T, D) with its tokens; back to position 0."""
+        probe = self._model.stepper(x)  # validates before anything changes
+        tokens = _check_tokens(
+            tokens if tokens is not None else [f"x{i}" for i in range(1, probe.T + 1)], probe.T
+        )
+        self._stepper = probe
+        self._new_version(0, tokens=tokens, reason="reset")
+
+    def refresh(self) -> None:
+        """Recompute after the weights changed (a training update), keeping the position."""
+        self._stepper.truncate(0)
+        self._new_version(self.t, reason="reset")
+
+    def push_trace(self) -> None:
+        """For a training loop: recompute up to the current t and push it in one message.
+
+        Front-end messages wait while a cell runs (DESIGN §4), so the kernel
+        pushes.  The saved-state snapshot is not rebuilt (call :meth:`snapshot`).
+        """
+        self._stepper.truncate(0)
+        self._new_version(self.t, reason="trace", snapshot=False)
+
+    def snapshot(self) -> None:
+        """Store every step computed so far in the saved widget state."""
+        self._snapshot = pack_snapshot(self.version, self._stepper.history)
+
+    def trace(self):
+        """The computed steps as a Trace, like ``model(x)`` up to the frontier."""
+        return self._stepper.trace()
+
+    # -- internals ---------------------------------------------------------------
+
+    def _new_version(
+        self, k: int, *, tokens: list[str] | None = None, reason: str, snapshot: bool = True
+    ) -> None:
+        s = self._stepper
+        k = min(k, s.T)
+        self._bulk = True
+        try:
+            with self.hold_sync():
+                self.version += 1
+                if tokens is not None:
+                    self.tokens = tokens
+                self.T = s.T
+                if self.t == k:
+                    s.goto(k)
+                self.t = k
+                self.frontier = s.frontier
+                self.status = ""
+        finally:
+            self._bulk = False
+        if snapshot:
+            self._rebuild_snapshot()
+        self._send_steps(s.history, reason=reason)
+
+    def _rebuild_snapshot(self) -> None:
+        if self._precompute:
+            self._stepper.goto(self._stepper.T)
+            self._stepper.goto(self.t)
+            self.frontier = self._stepper.frontier
+        self._snapshot = pack_snapshot(
+            self.version, self._stepper.history if self._precompute else []
+        )
+
+    def _send_steps(self, steps: Sequence[Step], *, reason: str) -> None:
+        descriptors, data = encode_steps(steps)
+        self.send(
+            {
+                "type": "steps",
+                "version": self.version,
+                "frontier": self._stepper.frontier,
+                "T": self.T,
+                "reason": reason,
+                "steps": descriptors,
+            },
+            buffers=[data],
+        )
+
+    def _reply_error(self, message: str, request: str | None = None) -> None:
+        self.status = f"error: {message}"
+        self.send({"type": "error", "message": message, "request": request})
+
+    @staticmethod
+    def _check_speed(speed) -> float:
+        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed != speed:
+            raise TypeError(f"speed must be a number of steps per second, got {speed!r}")
+        lo, hi = AttentionWidget.MIN_SPEED, AttentionWidget.MAX_SPEED
+        if not lo <= speed <= hi:
+            raise ValueError(f"speed must be in {lo} … {hi} steps per second, got {speed}")
+        return float(speed)
+
+    @tl.validate("t")
+    def _validate_t(self, proposal):
+        k = proposal["value"]
+        if self._from_front_end and not 0 <= k <= self.T:
+            return min(max(k, 0), self.T)  # the front end hears back the clamped value
+        return _check_position(k, self.T)
+
+    @tl.validate("speed")
+    def _validate_speed(self, proposal):
+        speed = proposal["value"]
+        if self._from_front_end:
+            return min(max(speed, self.MIN_SPEED), self.MAX_SPEED)
+        return self._check_speed(speed)
+
+    @tl.observe("t")
+    def _on_t(self, change) -> None:
+        s = self._stepper
+        start = s.frontier
+        s.goto(change["new"])
+        if self.t >= self.T and self.playing:
+            self.playing = False
+        if self._bulk:
+            return
+        if s.frontier > start:
+            self.frontier = s.frontier
+            self._send_steps(s.history[start:], reason="step")
+
+    def set_state(self, sync_data):
+        """State from the front end: a bad value gets an error reply, never an exception."""
+        sync_data = dict(sync_data)
+        problems = []
+        for key, kind in (("t", int), ("speed", (int, float)), ("playing", bool)):
+            if key not in sync_data:
+                continue
+            value = sync_data[key]
+            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            if ok and key == "t" and not 0 <= value <= self.T:
+                problems.append(f"t = {value} is outside 0 … T = {self.T}; clamped")
+            if ok and key == "speed" and not (self.MIN_SPEED <= value <= self.MAX_SPEED):
+                problems.append(f"speed = {value} is outside {self.MIN_SPEED} … {self.MAX_SPEED}")
+            if not ok:
+                problems.append(f"{key} must be {kind}, got {value!r}; ignored")
+                del sync_data[key]
+                self.send_state(key)  # put the front end back on the kernel's value
+        self._from_front_end = True
+        try:
+            super().set_state(sync_data)
+        except Exception as error:  # a widget must never take the kernel down
+            problems.append(f"could not apply {sorted(sync_data)}: {error}")
+            self.send_state()
+        finally:
+            self._from_front_end = False
+        if problems:
+            self._reply_error("; ".join(problems), "update")
+
+    def _on_custom_msg(self, _widget, content, buffers) -> None:
+        request = content.get("type") if isinstance(content, dict) else None
+        try:
+            if not isinstance(content, dict):
+                raise ValueError(f"a message must be a JSON object, got {type(content).__name__}")
+            if request == "sync":
+                self._answer_sync(content)
+            elif request == "ping":
+                self.send({"type": "pong"})
+            else:
+                raise ValueError(f"unknown message type {request!r}; expected 'sync' or 'ping'")
+        except Exception as error:
+            self._reply_error(str(error), request if isinstance(request, str) else None)
+
+    def _answer_sync(self, content: dict) -> None:
+        version, have = content.get("version", -1), content.get("have", 0)
+        for name, value in (("version", version), ("have", have)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"sync.{name} must be an int, got {value!r}")
+        start = have if version == self.version else 0
+        start = min(max(start, 0), self._stepper.frontier)
+        self._send_steps(self._stepper.history[start:], reason="sync")

@@ -1,0 +1,82 @@
+// Typed arrays from the kernel's binary payloads.
+//
+// The kernel describes each array as {buffer, dtype, shape, offset}: which
+// buffer of the message, its element type, its shape and its byte offset in
+// that buffer.  Buffers arrive as DataViews whose byteOffset need not be a
+// multiple of 4, so a misaligned view is read element by element.
+
+export interface ArrayDesc {
+  buffer: number;
+  dtype: string;
+  shape: number[];
+  offset?: number;
+}
+
+/** One step s: it consumed x_{s+1} and produced h_{s+1} (DESIGN §1). */
+export interface StepData {
+  t: number;
+  scores: Float32Array | null;
+  alpha: Float32Array | null;
+  c: Float32Array | null;
+  z: Float32Array;
+  pre: Float32Array;
+  h: Float32Array;
+}
+
+export const STEP_FIELDS = ["scores", "alpha", "c", "z", "pre", "h"] as const;
+
+export type BufferLike = DataView | ArrayBuffer | ArrayBufferView;
+
+export function asDataView(b: BufferLike): DataView {
+  if (b instanceof DataView) return b;
+  if (b instanceof ArrayBuffer) return new DataView(b);
+  if (ArrayBuffer.isView(b)) return new DataView(b.buffer, b.byteOffset, b.byteLength);
+  throw new TypeError(`expected a binary buffer, got ${Object.prototype.toString.call(b)}`);
+}
+
+export function decodeArray(desc: ArrayDesc, buffers: BufferLike[]): Float32Array {
+  if (!desc || typeof desc !== "object") throw new TypeError("array descriptor must be an object");
+  if (desc.dtype !== "float32") throw new TypeError(`unsupported dtype ${String(desc.dtype)}`);
+  const buf = buffers[desc.buffer];
+  if (buf === undefined) throw new RangeError(`no buffer ${desc.buffer}`);
+  const view = asDataView(buf);
+  const n = desc.shape.reduce((a, b) => a * b, 1);
+  const offset = desc.offset ?? 0;
+  if (offset < 0 || offset + 4 * n > view.byteLength) {
+    throw new RangeError(`array of ${n} float32 at byte ${offset} overruns a ${view.byteLength}-byte buffer`);
+  }
+  const start = view.byteOffset + offset;
+  if (start % 4 === 0) return new Float32Array(view.buffer, start, n).slice();
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = view.getFloat32(offset + 4 * i, true);
+  return out;
+}
+
+export function decodeSteps(descs: unknown, buffers: BufferLike[]): StepData[] {
+  if (!Array.isArray(descs)) throw new TypeError("steps must be an array");
+  return descs.map((d: any) => {
+    if (!d || typeof d.t !== "number") throw new TypeError("each step needs an integer t");
+    const step: any = { t: d.t };
+    for (const name of STEP_FIELDS) step[name] = d[name] ? decodeArray(d[name], buffers) : null;
+    if (!step.h || !step.z || !step.pre) throw new TypeError(`step ${d.t} lacks h, z or pre`);
+    return step as StepData;
+  });
+}
+
+const MAGIC = "ATW1";
+
+/** The `_snapshot` trait: "ATW1", uint32 header length, JSON header, pad to 4, float32 data. */
+export function unpackSnapshot(blob: BufferLike | null | undefined): { version: number; steps: StepData[] } | null {
+  if (!blob) return null;
+  const view = asDataView(blob);
+  if (view.byteLength < 8) return null;
+  const magic = String.fromCharCode(...[0, 1, 2, 3].map((i) => view.getUint8(i)));
+  if (magic !== MAGIC) throw new TypeError(`not an attn_widget snapshot (starts with ${JSON.stringify(magic)})`);
+  const n = view.getUint32(4, true);
+  const headerBytes = new Uint8Array(view.buffer, view.byteOffset + 8, n);
+  const header = JSON.parse(new TextDecoder().decode(headerBytes));
+  let start = 8 + n;
+  start += (4 - (start % 4)) % 4;
+  const data = new DataView(view.buffer, view.byteOffset + start, view.byteLength - start);
+  return { version: header.version, steps: decodeSteps(header.steps, [data]) };
+}

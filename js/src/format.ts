@@ -1,0 +1,92 @@
+// Pure helpers: the colour maps and number formatting.
+
+/**
+ * The shortest decimal that reads back as the same float32, e.g. 0.1 for
+ * Math.fround(0.1); this is the full float32 precision numpy prints.
+ */
+export function formatFloat32(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  const f = Math.fround(v);
+  for (let p = 1; p <= 9; p++) {
+    const s = f.toPrecision(p);
+    if (Math.fround(Number(s)) === f) return String(Number(s));
+  }
+  return String(f);
+}
+
+/** A compact value for labels: 4 significant digits. */
+export function formatShort(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  return a >= 1e4 || a < 1e-3 ? v.toExponential(2) : String(Number(v.toPrecision(4)));
+}
+
+type RGB = [number, number, number];
+
+// A diverging blue–white–orange map in the spirit of ColorBrewer PuOr
+// (readable with the common colour-vision deficiencies): negative is blue,
+// zero white, positive orange.
+const NEG: RGB[] = [
+  [247, 247, 247],
+  [178, 171, 210],
+  [128, 115, 172],
+  [84, 39, 136],
+];
+const POS: RGB[] = [
+  [247, 247, 247],
+  [253, 184, 99],
+  [224, 130, 20],
+  [179, 88, 6],
+];
+
+function ramp(stops: RGB[], u: number): RGB {
+  const x = Math.min(Math.max(u, 0), 1) * (stops.length - 1);
+  const i = Math.min(Math.floor(x), stops.length - 2);
+  const f = x - i;
+  const a = stops[i];
+  const b = stops[i + 1];
+  return [0, 1, 2].map((j) => Math.round(a[j] + (b[j] - a[j]) * f)) as RGB;
+}
+
+/** Colour of v on a symmetric scale [-maxAbs, maxAbs]; values beyond saturate. */
+export function divergingRGB(v: number, maxAbs: number): RGB {
+  if (!Number.isFinite(v)) return [128, 128, 128];
+  const u = maxAbs > 0 ? v / maxAbs : 0;
+  return u < 0 ? ramp(NEG, -u) : ramp(POS, u);
+}
+
+export function divergingColor(v: number, maxAbs: number): string {
+  const [r, g, b] = divergingRGB(v, maxAbs);
+  return `rgb(${r}, ${g}, ${b})`;
+}
+
+/** Attention weight in [0, 1] as an RGB on a white-to-purple ramp. */
+export function weightRGB(a: number): RGB {
+  return ramp(
+    [
+      [255, 255, 255],
+      [203, 201, 226],
+      [117, 107, 177],
+      [63, 0, 125],
+    ],
+    a,
+  );
+}
+
+/** Text colour that stays readable over a background of the given RGB. */
+export function inkFor([r, g, b]: RGB): string {
+  return 0.299 * r + 0.587 * g + 0.114 * b > 150 ? "#111" : "#fff";
+}
+
+export function maxAbs(...arrays: (ArrayLike<number> | null | undefined)[]): number {
+  let m = 0;
+  for (const a of arrays) {
+    if (!a) continue;
+    for (let i = 0; i < a.length; i++) {
+      const v = Math.abs(a[i]);
+      if (v > m && Number.isFinite(v)) m = v;
+    }
+  }
+  return m;
+}

@@ -1,0 +1,111 @@
+// The lower-triangular α matrix on a canvas, filled row by row as steps
+// arrive.  Row t holds α_{t,0 … t}.  For long sequences several rows and
+// columns share a pixel (the pixel keeps the largest weight), so memory and
+// drawing stay bounded by MAX_PIXELS² whatever T is.
+
+import { weightRGB } from "./format";
+import type { StepData } from "./codec";
+
+export const MAX_PIXELS = 768;
+
+export class AlphaMatrix {
+  readonly canvas: HTMLCanvasElement;
+  private ctx: CanvasRenderingContext2D | null;
+  private image: ImageData | null = null;
+  private levels = new Float32Array(0);
+  private n = 0; // pixels per side
+  private T = 0;
+  private rows = new Set<number>();
+  private dirty = true;
+  current = -1;
+
+  constructor(canvas: HTMLCanvasElement) {
+    this.canvas = canvas;
+    this.ctx = safeContext(canvas);
+  }
+
+  /** Start over for a sequence of T steps (T rows, T+1 columns). */
+  reset(T: number): void {
+    this.T = T;
+    this.n = Math.max(1, Math.min(T + 1, MAX_PIXELS));
+    this.canvas.width = this.n;
+    this.canvas.height = this.n;
+    this.rows.clear();
+    this.levels = new Float32Array(this.n * this.n).fill(-1);
+    this.image = this.ctx ? this.ctx.createImageData(this.n, this.n) : null;
+    this.dirty = true;
+  }
+
+  pixel(i: number): number {
+    return Math.min(this.n - 1, Math.floor((i * this.n) / (this.T + 1)));
+  }
+
+  hasRow(t: number): boolean {
+    return this.rows.has(t);
+  }
+
+  get isDirty(): boolean {
+    return this.dirty;
+  }
+
+  addStep(step: StepData): void {
+    if (!step.alpha || this.rows.has(step.t) || step.t >= this.T) return;
+    this.rows.add(step.t);
+    const y = this.pixel(step.t + 1); // row t sits level with h_{t+1}, so the diagonal is h_t
+    const a = step.alpha;
+    let top = 0;
+    for (let i = 0; i < a.length; i++) top = Math.max(top, a[i]);
+    const d = this.image ? this.image.data : null;
+    for (let i = 0; i < a.length; i++) {
+      const p = y * this.n + this.pixel(i);
+      const u = top > 0 ? a[i] / top : 0; // each row on its own scale: rows sum to 1
+      if (u <= this.levels[p]) continue; // a shared pixel keeps the strongest weight
+      this.levels[p] = u;
+      if (!d) continue;
+      const [r, g, b] = weightRGB(u);
+      d[4 * p] = r;
+      d[4 * p + 1] = g;
+      d[4 * p + 2] = b;
+      d[4 * p + 3] = 255;
+    }
+    this.dirty = true;
+  }
+
+  draw(): void {
+    this.dirty = false;
+    if (!this.ctx || !this.image) return;
+    this.ctx.putImageData(this.image, 0, 0);
+    if (this.current >= 0 && this.current < this.T) {
+      const y = this.pixel(this.current + 1);
+      this.ctx.fillStyle = "rgba(220, 30, 30, 0.85)";
+      this.ctx.fillRect(0, y, this.pixel(this.current) + 1, Math.max(1, this.n / 256));
+    }
+  }
+}
+
+function safeContext(canvas: HTMLCanvasElement): CanvasRenderingContext2D | null {
+  try {
+    return canvas.getContext("2d");
+  } catch {
+    return null; // jsdom without the canvas package
+  }
+}
+
+/** Bars of the current α row, one per slot 0 … t. */
+export function drawBars(canvas: HTMLCanvasElement, alpha: Float32Array | null, width: number, height: number): void {
+  const ctx = safeContext(canvas);
+  canvas.width = width;
+  canvas.height = height;
+  if (!ctx) return;
+  ctx.clearRect(0, 0, width, height);
+  if (!alpha || alpha.length === 0) return;
+  let top = 0;
+  for (let i = 0; i < alpha.length; i++) top = Math.max(top, alpha[i]);
+  const w = width / alpha.length;
+  for (let i = 0; i < alpha.length; i++) {
+    const h = top > 0 ? (alpha[i] / top) * (height - 2) : 0;
+    const [r, g, b] = weightRGB(top > 0 ? alpha[i] / top : 0);
+    ctx.fillStyle = `rgb(${Math.min(r, 200)}, ${Math.min(g, 190)}, ${b})`;
+    ctx.fillRect(i * w, height - h, Math.max(1, w - (w > 3 ? 1 : 0)), h);
+  }
+}
