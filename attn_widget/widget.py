@@ -489,6 +489,7 @@ class AttentionWidget(anywidget.AnyWidget):
         """State from the front end: a bad value gets an error reply, never an exception."""
         sync_data = dict(sync_data)
         problems = []
+        expected = {"t": "an int", "speed": "a number", "playing": "a bool"}
         for key, kind in (("t", int), ("speed", (int, float)), ("playing", bool)):
             if key not in sync_data:
                 continue
@@ -499,7 +500,7 @@ class AttentionWidget(anywidget.AnyWidget):
             if ok and key == "speed" and not (self.MIN_SPEED <= value <= self.MAX_SPEED):
                 problems.append(f"speed = {value} is outside {self.MIN_SPEED} … {self.MAX_SPEED}")
             if not ok:
-                problems.append(f"{key} must be {kind}, got {value!r}; ignored")
+                problems.append(f"{key} must be {expected[key]}, got {value!r}; ignored")
                 del sync_data[key]
                 self.send_state(key)  # put the front end back on the kernel's value
         self._from_front_end = True

@@ -1,0 +1,414 @@
+"""The widget's kernel side, with the front end replaced by a recorder of what is sent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import attn_widget.widget as widget_module
+from attn_widget.core import SelfAttentionRNN
+from attn_widget.widget import AttentionWidget, decode_steps, unpack_snapshot
+
+D, H = 3, 5
+
+
+@pytest.fixture(autouse=True)
+def _stub_bundle(monkeypatch):
+    # The logic under test does not need the built front end.
+    monkeypatch.setattr(widget_module, "_bundle", lambda: ("export default {};", ""))
+
+
+class Recorder:
+    """Stands in for ``widget.send``: keeps every (content, buffers)."""
+
+    def __init__(self):
+        self.sent: list[tuple[dict, list]] = []
+
+    def __call__(self, content, buffers=None):
+        self.sent.append((content, list(buffers or [])))
+
+    def of_type(self, kind):
+        return [(c, b) for c, b in self.sent if c.get("type") == kind]
+
+    def steps_sent(self):
+        return [s["t"] for c, _ in self.of_type("steps") for s in c["steps"]]
+
+    def clear(self):
+        self.sent.clear()
+
+
+def make(update="eq4", align="dot", T=6, seed=0, **kw):
+    torch.manual_seed(seed)
+    model = SelfAttentionRNN(D, H, update=update, align=align)
+    x = torch.randn(T, D)
+    w = AttentionWidget(model, tokens=[f"w{i}" for i in range(1, T + 1)], inputs=x, **kw)
+    rec = Recorder()
+    w.send = rec
+    return w, model, x, rec
+
+
+def decoded(rec):
+    out = {}
+    for content, buffers in rec.of_type("steps"):
+        for step in decode_steps(content["steps"], buffers):
+            out[step["t"]] = step
+    return out
+
+
+# -- stepping sends exactly the new steps, with the model's numbers ----------
+
+
+@pytest.mark.parametrize("update", ["eq1", "eq3", "eq4"])
+@pytest.mark.parametrize("align", ["dot", "scaled_dot", "additive"])
+def test_steps_match_batched_forward(update, align):
+    w, model, x, rec = make(update, align)
+    for _ in range(w.T):
+        w.step()
+    assert rec.steps_sent() == list(range(6))
+    got = decoded(rec)
+    with torch.no_grad():
+        trace = model(x)
+    for t in range(6):
+        np.testing.assert_allclose(got[t]["h"], trace.h[t + 1].numpy(), rtol=1e-6, atol=1e-7)
+        if trace.alpha is None:
+            assert got[t]["alpha"] is None and got[t]["c"] is None and got[t]["scores"] is None
+        else:
+            np.testing.assert_allclose(
+                got[t]["alpha"], trace.alpha[t, : t + 1].numpy(), rtol=1e-6, atol=1e-7
+            )
+            np.testing.assert_allclose(got[t]["c"], trace.c[t].numpy(), rtol=1e-6, atol=1e-7)
+            assert got[t]["alpha"].sum() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_goto_past_frontier_sends_only_new_steps_once():
+    w, _, _, rec = make(T=8)
+    w.goto(3)
+    assert rec.steps_sent() == [0, 1, 2]
+    assert len(rec.of_type("steps")) == 1  # one message for a jump
+    rec.clear()
+    w.goto(5)
+    assert rec.steps_sent() == [3, 4]
+    rec.clear()
+    w.back()
+    w.back()
+    w.goto(1)
+    w.goto(5)
+    w.reset()
+    assert rec.sent == []  # moves within the frontier never reach the front end
+    assert w.t == 0 and w.frontier == 5
+    w.goto(8)
+    assert rec.steps_sent() == [5, 6, 7]
+
+
+def test_payload_per_step_is_o_t_plus_h():
+    w, model, _, rec = make(T=40)
+    z_size = sum(size for _, size in model.z_layout)
+    for _ in range(40):
+        w.step()
+    messages = rec.of_type("steps")
+    assert len(messages) == 40
+    for t, (_content, buffers) in enumerate(messages):
+        assert len(buffers) == 1
+        # scores and alpha: t+1 each; c, pre, h: H each; z: |z|; all float32
+        assert len(buffers[0]) == 4 * (2 * (t + 1) + 3 * H + z_size)
+
+
+def test_front_end_moves_compute_like_python_moves():
+    w, _, _, rec = make(T=6)
+    w.set_state({"t": 4})  # what the front end's save_changes does
+    assert w.t == 4 and w.frontier == 4
+    assert rec.steps_sent() == [0, 1, 2, 3]
+    rec.clear()
+    w.set_state({"t": 2})
+    assert rec.sent == []
+
+
+def test_fifty_rapid_front_end_clicks_each_step_once():
+    w, _, _, rec = make(T=30)
+    for k in range(1, 51):
+        w.set_state({"t": min(k, 30)})
+    assert w.t == 30
+    assert rec.steps_sent() == list(range(30))  # no step lost or sent twice
+
+
+# -- bad input from the front end gets an error reply, the kernel goes on ------
+
+
+@pytest.mark.parametrize("t", [-3, 99])
+def test_out_of_range_t_from_front_end_is_clamped(t):
+    w, _, _, rec = make(T=6)
+    w.set_state({"t": t})
+    assert w.t == (0 if t < 0 else 6)
+    errors = rec.of_type("error")
+    assert len(errors) == 1 and "clamped" in errors[0][0]["message"]
+
+
+@pytest.mark.parametrize("bad", ["3", 2.5, None, True, [1]])
+def test_non_int_t_from_front_end_is_rejected(bad):
+    w, _, _, rec = make(T=6)
+    w.goto(2)
+    rec.clear()
+    w.set_state({"t": bad})
+    assert w.t == 2
+    assert len(rec.of_type("error")) == 1
+    assert rec.of_type("steps") == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "not a dict",
+        {"no": "type"},
+        {"type": "launch_missiles"},
+        {"type": "sync", "version": "x"},
+        {"type": "sync", "have": None},
+        [1, 2, 3],
+    ],
+)
+def test_malformed_messages_get_error_replies(content):
+    w, _, _, rec = make()
+    w._handle_custom_msg(content, [])
+    (reply,) = rec.sent
+    assert reply[0]["type"] == "error" and reply[0]["message"]
+    w.step()  # still works
+    assert rec.steps_sent() == [0]
+
+
+def test_sync_sends_all_computed_steps_in_one_message():
+    w, _, _, rec = make(T=6)
+    w.goto(4)
+    rec.clear()
+    w._handle_custom_msg({"type": "sync", "version": w.version, "have": 0}, [])
+    (msg,) = rec.of_type("steps")
+    assert msg[0]["reason"] == "sync" and [s["t"] for s in msg[0]["steps"]] == [0, 1, 2, 3]
+    rec.clear()
+    w._handle_custom_msg({"type": "sync", "version": w.version, "have": 3}, [])
+    assert rec.steps_sent() == [3]
+    rec.clear()
+    w._handle_custom_msg({"type": "sync", "version": w.version - 1, "have": 3}, [])
+    assert rec.steps_sent() == [0, 1, 2, 3]  # stale version: everything again
+
+
+def test_ping_pong():
+    w, _, _, rec = make()
+    w._handle_custom_msg({"type": "ping"}, [])
+    assert rec.sent == [({"type": "pong"}, [])]
+
+
+# -- changes of data bump the version --------------------------------------------
+
+
+def test_set_inputs_bumps_version_and_resets():
+    w, model, _, rec = make(T=6)
+    w.goto(5)
+    v = w.version
+    rec.clear()
+    x2 = torch.randn(3, D)
+    w.set_inputs(["a", "b", "c"], x2)
+    assert (w.version, w.t, w.T, w.frontier, w.tokens) == (v + 1, 0, 3, 0, ["a", "b", "c"])
+    (msg,) = rec.of_type("steps")
+    assert msg[0]["version"] == v + 1 and msg[0]["steps"] == []
+    rec.clear()
+    w.goto(3)
+    with torch.no_grad():
+        trace = model(x2)
+    np.testing.assert_allclose(decoded(rec)[2]["h"], trace.h[3].numpy(), rtol=1e-6, atol=1e-7)
+    assert all(c["version"] == v + 1 for c, _ in rec.of_type("steps"))
+
+
+def test_set_inputs_rejects_bad_input_and_keeps_state():
+    w, _, x, _ = make(T=6)
+    w.goto(2)
+    with pytest.raises(ValueError, match="one entry per input"):
+        w.set_inputs(["a"], torch.randn(2, D))
+    with pytest.raises(ValueError, match="shape"):
+        w.set_inputs(["a", "b"], torch.randn(2, D + 1))
+    assert (w.t, w.T, w.version) == (2, 6, 0)
+    assert torch.equal(w.inputs, x)
+
+
+def test_refresh_after_weight_change_resends_up_to_t():
+    w, model, x, rec = make(T=6)
+    w.goto(4)
+    rec.clear()
+    with torch.no_grad():
+        model.A.weight.mul_(-1.5)
+    w.push_trace()
+    (msg,) = rec.of_type("steps")
+    assert msg[0]["reason"] == "trace" and msg[0]["version"] == 1 and w.t == 4
+    got = decoded(rec)
+    with torch.no_grad():
+        trace = model(x)
+    for t in range(4):
+        np.testing.assert_allclose(got[t]["h"], trace.h[t + 1].numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(
+            got[t]["alpha"], trace.alpha[t, : t + 1].numpy(), rtol=1e-6, atol=1e-7
+        )
+    rec.clear()
+    w.refresh()
+    assert w.version == 2 and rec.steps_sent() == [0, 1, 2, 3]
+
+
+def test_what_if_step_replaces_next_input():
+    w, model, x, rec = make(T=6)
+    w.goto(4)
+    rec.clear()
+    x_new = torch.randn(D)
+    w.back()
+    w.back()  # t = 2
+    step = w.step(x_new, token="what")
+    assert w.t == 3 and w.version == 1 and w.tokens[2] == "what" and w.frontier == 3
+    x2 = x.clone()
+    x2[2] = x_new
+    with torch.no_grad():
+        trace = model(x2)
+    torch.testing.assert_close(step.h, trace.h[3])
+    (msg,) = rec.of_type("steps")
+    assert [s["t"] for s in msg[0]["steps"]] == [0, 1, 2]
+
+
+def test_edit_appends_at_the_end():
+    w, _, _, _ = make(T=3)
+    w.goto(3)
+    with pytest.raises(ValueError, match="cannot step past the end"):
+        w.step()
+    w.step(torch.randn(D), token="more")
+    assert (w.T, w.t, w.tokens[-1]) == (4, 4, "more")
+    with pytest.raises(ValueError, match="token"):
+        w.edit(5, None, torch.randn(D))
+
+
+# -- python-side moves validate ----------------------------------------------------
+
+
+def test_goto_validates():
+    w, _, _, _ = make(T=6)
+    with pytest.raises(ValueError, match="0 … T = 6"):
+        w.goto(7)
+    with pytest.raises(TypeError, match="int"):
+        w.goto(2.0)
+    assert w.t == 0
+
+
+def test_play_and_pause():
+    w, _, _, _ = make(T=3)
+    w.goto(3)
+    w.play()
+    assert w.playing and w.t == 0  # playing from the end starts over
+    w.pause()
+    assert not w.playing
+    w.play()
+    w.goto(3)
+    assert not w.playing  # reaching the end stops
+
+
+# -- constructor checks -------------------------------------------------------------
+
+
+def test_constructor_validation():
+    model = SelfAttentionRNN(D, H)
+    x = torch.randn(4, D)
+    with pytest.raises(ValueError, match="T = 4 rows, got 3 tokens"):
+        AttentionWidget(model, tokens=["a", "b", "c"], inputs=x)
+    with pytest.raises(TypeError, match=r"tokens\[1\] must be a str"):
+        AttentionWidget(model, tokens=["a", 2, "c", "d"], inputs=x)
+    with pytest.raises(TypeError, match="single str"):
+        AttentionWidget(model, tokens="abcd", inputs=x)
+    with pytest.raises(TypeError, match="SelfAttentionRNN"):
+        AttentionWidget(torch.nn.Linear(2, 2), tokens=["a"] * 4, inputs=x)
+    with pytest.raises(ValueError, match="inputs is required"):
+        AttentionWidget(model, tokens=["a"] * 4)
+    with pytest.raises(ValueError, match="NaN"):
+        AttentionWidget(model, tokens=["a"] * 4, inputs=torch.full((4, D), float("nan")))
+    with pytest.raises(TypeError, match="floating"):
+        AttentionWidget(model, tokens=["a"] * 4, inputs=torch.ones(4, D, dtype=torch.long))
+    with pytest.raises(ValueError, match="speed"):
+        AttentionWidget(model, tokens=["a"] * 4, inputs=x, speed=1000)
+    w = AttentionWidget(model, inputs=x)
+    assert w.tokens == ["x1", "x2", "x3", "x4"]
+    assert w.z_layout == [["h", H], ["x", D], ["c", H]]
+    assert (w.update_rule, w.align_name, w.hidden_size, w.input_size) == ("eq4", "dot", H, D)
+
+
+def test_hostile_tokens_stay_plain_strings():
+    hostile = ['<img src=x onerror="alert(1)">', "<script>alert(2)</script>", "&amp;", "a\nb"]
+    model = SelfAttentionRNN(D, H)
+    w = AttentionWidget(model, tokens=hostile, inputs=torch.randn(4, D))
+    assert w.tokens == hostile
+    assert w.get_state()["tokens"] == hostile
+
+
+def test_missing_bundle_says_how_to_build(monkeypatch, tmp_path):
+    monkeypatch.undo()  # the real _bundle
+    monkeypatch.setattr(widget_module, "STATIC", tmp_path)
+    with pytest.raises(RuntimeError, match=r"pip install -e \.|npm --prefix js run build"):
+        AttentionWidget(SelfAttentionRNN(D, H), inputs=torch.randn(2, D))
+
+
+def test_from_text_with_a_stand_in_text_model():
+    class StandIn:
+        def __init__(self):
+            self.rnn = SelfAttentionRNN(D, H)
+
+        def embed_text(self, text):
+            tokens = text.split()
+            return tokens, torch.randn(len(tokens), D, requires_grad=True)
+
+    w = AttentionWidget.from_text(StandIn(), "the key is <b>here</b>")
+    assert w.tokens == ["the", "key", "is", "<b>here</b>"] and w.T == 4
+    with pytest.raises(TypeError, match="TextRNN"):
+        AttentionWidget.from_text(object(), "x")
+
+
+def test_from_text_with_text_rnn():
+    text = pytest.importorskip("attn_widget.text")
+    vocab = text.Vocab(text.word_tokenize("the key to the cabinets is here"))
+    tm = text.TextRNN(vocab, D, H)
+    w = AttentionWidget.from_text(tm, "the key is here")
+    assert w.tokens == ["the", "key", "is", "here"]
+    w.send = Recorder()
+    w.goto(4)
+    with torch.no_grad():
+        trace, _ = tm(torch.tensor(vocab.encode(w.tokens)))
+    torch.testing.assert_close(w.current.h, trace.h[4])
+
+
+# -- saved state ---------------------------------------------------------------------
+
+
+def test_snapshot_lazy_then_refreshed():
+    w, model, x, _ = make(T=6)
+    version, steps = unpack_snapshot(w._snapshot)
+    assert version == 0 and steps == []  # lazy by default
+    w.goto(3)
+    w.snapshot()
+    version, steps = unpack_snapshot(w._snapshot)
+    assert [s["t"] for s in steps] == [0, 1, 2]
+    with torch.no_grad():
+        trace = model(x)
+    np.testing.assert_allclose(steps[2]["alpha"], trace.alpha[2, :3].numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_snapshot_precompute_holds_whole_trace_and_survives_state_round_trip():
+    w, model, x, _ = make(T=6, precompute=True)
+    assert w.t == 0 and w.frontier == 6
+    # the bytes saved in the notebook's widget state are the trait's value
+    state = w.get_state()
+    blob = state["_snapshot"]
+    version, steps = unpack_snapshot(blob)
+    assert version == w.version and len(steps) == 6
+    with torch.no_grad():
+        trace = model(x)
+    for t, s in enumerate(steps):
+        np.testing.assert_allclose(s["h"], trace.h[t + 1].numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(s["c"], trace.c[t].numpy(), rtol=1e-6, atol=1e-7)
+    # after new inputs the snapshot follows the new version
+    w.set_inputs(["a", "b"], torch.randn(2, D))
+    version, steps = unpack_snapshot(w._snapshot)
+    assert version == w.version == 1 and len(steps) == 2
+
+
+def test_unpack_snapshot_rejects_garbage():
+    with pytest.raises(ValueError, match="snapshot"):
+        unpack_snapshot(b"nope, not one")
