@@ -1,0 +1,238 @@
+"""Core speed: SelfAttentionRNN against nn.LSTM, nn.RNN and a naive re-projecting loop.
+
+    python -m benchmarks.core            # the default grid, a few minutes on 2 cores
+    python -m benchmarks.core --quick    # the goal configurations only
+    python -m benchmarks.core --full     # also the naive loop where it is slow or big
+
+Every configuration is eq4/dot at B = 32, D = 64.  "fwd" runs under
+``torch.no_grad()``; "fwd+bwd" runs the forward with autograd on and calls
+``backward()`` on the sum of the states h (for LSTM/RNN: of their outputs).
+Times are medians over repeats taken round-robin (see ``common.time_interleaved``),
+so each row's ratios come from the same stretch of machine time.
+
+The naive loop is the textbook implementation: every step re-stacks the
+history h_0 … h_t and re-projects every key W_K h_i, so step t costs
+O(t·H·d_k) instead of the core's O(t·d_k).  It is checked against the model
+(weights copied) before it is timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: python benchmarks/core.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+from torch import Tensor, nn
+
+from attn_widget.core import SelfAttentionRNN
+from benchmarks.common import machine, ms, ratio, set_threads, table, time_interleaved
+
+B, D = 32, 64
+GOAL_T, GOAL_H, NAIVE_T = 128, 128, 1024
+
+
+class NaiveAttentionRNN(nn.Module):
+    """eq4 with dot (or scaled dot) align, written the obvious way.
+
+    Step t stacks h_0 … h_t, projects all of them to keys again and attends;
+    nothing is cached between steps.
+    """
+
+    def __init__(self, D: int, H: int, d_k: int, scale: float = 1.0):
+        super().__init__()
+        self.H, self.scale = H, scale
+        self.W_q = nn.Linear(H, d_k, bias=False)
+        self.W_k = nn.Linear(H, d_k, bias=False)
+        self.A = nn.Linear(2 * H + D, H)
+
+    @classmethod
+    def copy_of(cls, model: SelfAttentionRNN) -> NaiveAttentionRNN:
+        assert model.update == "eq4" and model.align_name in ("dot", "scaled_dot")
+        naive = cls(model.input_size, model.hidden_size, model.attn_size, model.align.scale)
+        naive.W_q.load_state_dict(model.align.W_q.state_dict())
+        naive.W_k.load_state_dict(model.align.W_k.state_dict())
+        naive.A.load_state_dict(model.A.state_dict())
+        return naive
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, T, D) -> h (B, T+1, H), c (B, T, H), alpha (B, T, T+1)."""
+        Bx, T, _ = x.shape
+        hs, cs, alphas = [x.new_zeros(Bx, self.H)], [], []
+        for t in range(T):
+            past = torch.stack(hs, dim=1)  # (B, t+1, H)
+            keys = self.W_k(past)  # (B, t+1, d), re-projected every step
+            query = self.W_q(hs[-1])  # (B, d)
+            scores = (keys @ query[:, :, None])[:, :, 0] * self.scale  # (B, t+1)
+            alpha = torch.softmax(scores, dim=-1)
+            c = (alpha[:, None] @ past)[:, 0]  # (B, H)
+            hs.append(torch.tanh(self.A(torch.cat([hs[-1], x[:, t], c], dim=-1))))
+            cs.append(c)
+            alphas.append(nn.functional.pad(alpha, (0, T - t)))
+        return torch.stack(hs, 1), torch.stack(cs, 1), torch.stack(alphas, 1)
+
+
+def check_naive(model: SelfAttentionRNN, naive: NaiveAttentionRNN, T: int = 48) -> float:
+    """Largest difference between the naive loop and the model; raises if they disagree."""
+    x = torch.randn(4, T, model.input_size)
+    with torch.no_grad():
+        trace = model(x)
+        h, c, alpha = naive(x)
+    worst = max(
+        (trace.h - h).abs().max().item(),
+        (trace.c - c).abs().max().item(),
+        (trace.alpha - alpha).abs().max().item(),
+    )
+    if worst > 1e-4:
+        raise AssertionError(f"the naive loop disagrees with the model by {worst:.2e}")
+    return worst
+
+
+def naive_fits(T: int, H: int, mode: str, full: bool) -> str | None:
+    """Why the naive loop is skipped for this config, or None to run it."""
+    work = T * T * H * H  # its forward does ~T²/2 · B · H · d_k multiply-adds
+    if mode == "fwd" and work > NAIVE_T**2 * GOAL_H**2 and not full:
+        return "slow; --full"
+    if mode == "fwd+bwd":
+        saved = T * T // 2 * B * 3 * H * 4  # stacked histories and keys kept for backward
+        if saved > 16 * 2**30:
+            return f"needs ~{saved / 2**30:.0f} GiB"
+        if saved > 4 * 2**30 and not full:
+            return f"~{saved / 2**30:.1f} GiB; --full"
+    return None
+
+
+def bench_config(T: int, H: int, mode: str, repeats: int, full: bool) -> dict[str, float | str]:
+    torch.manual_seed(0)
+    model = SelfAttentionRNN(D, H, update="eq4", align="dot")
+    naive = NaiveAttentionRNN.copy_of(model)
+    lstm = nn.LSTM(D, H, batch_first=True)
+    rnn = nn.RNN(D, H, batch_first=True)
+    x = torch.randn(B, T, D)
+
+    def run(module, out_of):
+        if mode == "fwd":
+
+            def fn():
+                with torch.no_grad():
+                    module(x)
+
+        else:
+
+            def fn():
+                module.zero_grad(set_to_none=True)
+                out_of(module(x)).sum().backward()
+
+        return fn
+
+    fns = {
+        "model": run(model, lambda trace: trace.h),
+        "LSTM": run(lstm, lambda out: out[0]),
+        "RNN": run(rnn, lambda out: out[0]),
+    }
+    skip = naive_fits(T, H, mode, full)
+    if skip is None:
+        fns["naive"] = run(naive, lambda out: out[0])
+    # The naive loop at T = 1024 takes tens of seconds a call: time it once,
+    # after the others (its own 1024 steps are the averaging).
+    slow_naive = fns.pop("naive") if T >= 1024 and "naive" in fns else None
+    heavy = T * H >= 1024 * 128
+    result: dict[str, float | str] = dict(
+        time_interleaved(fns, repeats=max(3, repeats // 3) if heavy else repeats)
+    )
+    if slow_naive is not None:
+        result["naive"] = time_interleaved({"naive": slow_naive}, repeats=1, warmup=0)["naive"]
+    result["naive"] = result.get("naive", skip)
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="only the goal configurations")
+    parser.add_argument("--full", action="store_true", help="run the naive loop everywhere")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    repeats = args.repeats or (5 if args.quick else 9)
+    if args.quick:
+        grid = [(GOAL_T, GOAL_H, "fwd"), (GOAL_T, GOAL_H, "fwd+bwd"), (NAIVE_T, GOAL_H, "fwd")]
+    else:
+        grid = [
+            (T, H, mode)
+            for mode in ("fwd", "fwd+bwd")
+            for H in (128, 512)
+            for T in (64, 128, 256, 1024)
+        ]
+
+    print("## Core speed: SelfAttentionRNN (eq4/dot) vs nn.LSTM, nn.RNN, naive loop\n")
+    print(machine())
+    torch.manual_seed(0)
+    probe = SelfAttentionRNN(D, 32, update="eq4", align="dot")
+    worst = check_naive(probe, NaiveAttentionRNN.copy_of(probe))
+    print(f"naive loop checked against the model (weights copied): max |diff| = {worst:.1e}")
+    print(f"B = {B}, D = {D}, d_k = H; medians of {repeats} interleaved repeats", end="")
+    print(" (3 where T·H ≥ 1024·128; the naive loop once at T = 1024)\n", flush=True)
+
+    rows, results = [], {}
+    for T, H, mode in grid:
+        r = bench_config(T, H, mode, repeats, args.full)
+        results[(T, H, mode)] = r
+        naive = r["naive"]
+        rows.append(
+            [
+                mode,
+                str(T),
+                str(H),
+                ms(r["model"]),
+                ms(r["LSTM"]),
+                ms(r["RNN"]),
+                ms(naive) if isinstance(naive, float) else f"— ({naive})",
+                ratio(r["model"], r["LSTM"]),
+                ratio(r["model"], r["RNN"]),
+                ratio(naive, r["model"]) if isinstance(naive, float) else "—",
+            ]
+        )
+        print(f"  measured {mode} T={T} H={H}", file=sys.stderr, flush=True)
+    header = ["mode", "T", "H", "model ms", "LSTM ms", "RNN ms", "naive ms"]
+    header += ["model/LSTM", "model/RNN", "naive/model (speed-up)"]
+    print(table(header, rows), flush=True)
+    print()
+    print(goal_report(results))
+    return results
+
+
+def goal_report(results: dict) -> str:
+    def over_lstm(r):
+        return r["model"] / r["LSTM"]
+
+    lines = [f"### Goals (B={B}, T={GOAL_T}, H={GOAL_H}, eq4/dot, CPU)\n"]
+    checks = [
+        ("fwd ≤ 2× LSTM", (GOAL_T, GOAL_H, "fwd"), over_lstm, 2.0, "≤"),
+        ("fwd+bwd ≤ 3× LSTM", (GOAL_T, GOAL_H, "fwd+bwd"), over_lstm, 3.0, "≤"),
+        (
+            f"fwd ≥ 5× faster than naive at T={NAIVE_T}",
+            (NAIVE_T, GOAL_H, "fwd"),
+            lambda r: r["naive"] / r["model"],
+            5.0,
+            "≥",
+        ),
+    ]
+    for name, key, measure, target, sense in checks:
+        r = results.get(key)
+        if r is None or ("naive" in name and not isinstance(r["naive"], float)):
+            lines.append(f"- {name}: not measured")
+            continue
+        value = measure(r)
+        met = value <= target if sense == "≤" else value >= target
+        miss = value / target if sense == "≤" else target / value
+        verdict = "MET" if met else f"MISSED by {miss:.2f}× ({value:.2f}× vs {target:g}×)"
+        lines.append(f"- {name}: {value:.2f}× → {verdict}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
