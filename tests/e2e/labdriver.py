@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -62,6 +63,8 @@ USER_SETTINGS = {
         "doNotDisturbMode": True,
     },
 }
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
@@ -270,13 +273,19 @@ _JS_APPEND_AND_START = _JS_APPEND_AND_RUN.replace(
     "app.commands.execute('notebook:run-cell');",
 )
 
+# True once every listed code cell has run, or once any of them shows an error
+# (after an error, run-all leaves the later cells unrun).
 _JS_CELLS_DONE = """
 (indices) => {
   const cells = window.__attnPanel.content.model.cells;
-  return indices.every((i) => {
+  let done = true;
+  for (const i of indices) {
     const c = cells.get(i);
-    return c.type !== 'code' || (c.executionCount !== null && c.executionState !== 'running');
-  });
+    if (c.type !== 'code') continue;
+    if (c.outputs.toJSON().some((o) => o.output_type === 'error')) return true;
+    if (c.executionCount === null || c.executionState === 'running') done = false;
+  }
+  return done;
 }
 """
 
@@ -295,7 +304,7 @@ def outputs_to_text(outputs: list[dict], *, where: str) -> str:
     for out in outputs:
         kind = out.get("output_type")
         if kind == "error":
-            tb = "\n".join(out.get("traceback", []))
+            tb = ANSI.sub("", "\n".join(out.get("traceback", [])))
             raise CellError(f"{where} raised {out.get('ename')}: {out.get('evalue')}\n{tb}")
         if kind == "stream":
             parts.append(_text(out.get("text", "")))
