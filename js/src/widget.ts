@@ -280,11 +280,17 @@ export class View {
     root.setAttribute("role", "group");
     root.setAttribute("aria-label", "Self-attention RNN stepper");
 
+    // Draw at once after the user's own action, so the next click between
+    // two animation frames meets up-to-date buttons.
+    const now = (f: () => void) => () => {
+      f();
+      this.render();
+    };
     const controls = el("div", "aw-controls");
-    const reset = button("Reset", "⏮", () => ctl.reset());
-    const back = button("Step back", "◀", () => ctl.back());
-    const play = button("Play", "▶", () => ctl.togglePlay());
-    const fwd = button("Step forward", "▶|", () => ctl.step());
+    const reset = button("Reset", "⏮", now(() => ctl.reset()));
+    const back = button("Step back", "◀", now(() => ctl.back()));
+    const play = button("Play", "▶", now(() => ctl.togglePlay()));
+    const fwd = button("Step forward", "▶|", now(() => ctl.step()));
     const scrub = el("input", "aw-scrubber");
     scrub.type = "range";
     scrub.min = "0";
@@ -368,7 +374,7 @@ export class View {
       if (!act) return;
       event.preventDefault();
       event.stopPropagation(); // keep JupyterLab's notebook shortcuts out of it
-      act();
+      now(act)();
     });
 
     Object.assign(this.parts, { reset, back, play, fwd, scrub, readout, speed, status, tokens, bars, alignEq, updateEq, pieces });

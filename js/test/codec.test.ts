@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { decodeArray, decodeSteps, unpackSnapshot } from "../src/codec";
+import { encode, rawStep, snapshot } from "./helpers";
+
+describe("codec", () => {
+  it("decodes float32 arrays at their offsets", () => {
+    const { descs, buffer } = encode([rawStep(2)]);
+    const [s] = decodeSteps(descs, [buffer]);
+    expect(s.t).toBe(2);
+    expect(Array.from(s.alpha!)).toEqual(rawStep(2).alpha!.map(Math.fround));
+    expect(Array.from(s.h)).toEqual(rawStep(2).h.map(Math.fround));
+    expect(s.alpha!.length).toBe(3);
+    expect(s.z.length).toBe(8);
+  });
+
+  it("reads misaligned DataViews element by element", () => {
+    const { descs, buffer } = encode([rawStep(1)], 0);
+    // shift the same bytes by one so byteOffset % 4 === 1
+    const raw = new Uint8Array(buffer.byteLength + 1);
+    raw.set(new Uint8Array(buffer.buffer), 1);
+    const view = new DataView(raw.buffer, 1, buffer.byteLength);
+    const [s] = decodeSteps(descs, [view]);
+    expect(Array.from(s.c!)).toEqual(rawStep(1).c!.map(Math.fround));
+  });
+
+  it("keeps nulls for eq1 (no attention)", () => {
+    const step = { ...rawStep(0), scores: null, alpha: null, c: null };
+    const { descs, buffer } = encode([step]);
+    const [s] = decodeSteps(descs, [buffer]);
+    expect(s.alpha).toBeNull();
+    expect(s.c).toBeNull();
+    expect(s.h.length).toBe(3);
+  });
+
+  it("rejects overruns and unknown dtypes", () => {
+    const view = new DataView(new ArrayBuffer(8));
+    expect(() => decodeArray({ buffer: 0, dtype: "float32", shape: [3] }, [view])).toThrow(/overruns/);
+    expect(() => decodeArray({ buffer: 0, dtype: "int64", shape: [1] }, [view])).toThrow(/dtype/);
+    expect(() => decodeArray({ buffer: 1, dtype: "float32", shape: [1] }, [view])).toThrow(/buffer/);
+    expect(() => decodeSteps("nope", [])).toThrow();
+  });
+
+  it("unpacks the snapshot trait", () => {
+    const snap = unpackSnapshot(snapshot(7, [rawStep(0), rawStep(1), rawStep(2)]));
+    expect(snap!.version).toBe(7);
+    expect(snap!.steps.map((s) => s.t)).toEqual([0, 1, 2]);
+    expect(snap!.steps[2].alpha![2]).toBeCloseTo(0.5, 6);
+    expect(unpackSnapshot(new DataView(new ArrayBuffer(0)))).toBeNull();
+    expect(() => unpackSnapshot(new Uint8Array([1, 2, 3, 4, 0, 0, 0, 0]))).toThrow(/snapshot/);
+  });
+});

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { divergingRGB, formatFloat32, formatShort, inkFor, maxAbs, weightRGB } from "../src/format";
+
+describe("formatFloat32", () => {
+  it("gives the shortest decimal that reads back as the same float32", () => {
+    expect(formatFloat32(Math.fround(0.1))).toBe("0.1");
+    expect(formatFloat32(Math.fround(1 / 3))).toBe("0.33333334");
+    expect(formatFloat32(Math.fround(0.123456789))).toBe("0.12345679");
+    expect(formatFloat32(0)).toBe("0");
+    expect(formatFloat32(1)).toBe("1");
+    for (const v of [1e-8, 0.5, 0.7071067811865476, 123.456, -2.5e-5]) {
+      const s = formatFloat32(v);
+      expect(Math.fround(Number(s))).toBe(Math.fround(v));
+    }
+  });
+  it("short labels", () => {
+    expect(formatShort(0.123456)).toBe("0.1235");
+    expect(formatShort(0)).toBe("0");
+    expect(formatShort(12345.6)).toBe("1.23e+4");
+  });
+});
+
+describe("colour maps", () => {
+  it("diverging: white at zero, blue below, orange above, symmetric and saturating", () => {
+    expect(divergingRGB(0, 1)).toEqual([247, 247, 247]);
+    const [rn, , bn] = divergingRGB(-1, 1);
+    const [rp, , bp] = divergingRGB(1, 1);
+    expect(bn).toBeGreaterThan(rn); // blue-purple side
+    expect(rp).toBeGreaterThan(bp); // orange side
+    expect(divergingRGB(5, 1)).toEqual(divergingRGB(1, 1));
+    expect(divergingRGB(0.5, 2)).toEqual(divergingRGB(0.25, 1));
+    expect(divergingRGB(NaN, 1)).toEqual([128, 128, 128]);
+    expect(divergingRGB(3, 0)).toEqual([247, 247, 247]);
+  });
+  it("monotone lightness away from zero", () => {
+    const light = ([r, g, b]: number[]) => 0.299 * r + 0.587 * g + 0.114 * b;
+    let prev = Infinity;
+    for (let u = 0; u <= 1.0001; u += 0.1) {
+      const l = light(divergingRGB(u, 1));
+      expect(l).toBeLessThanOrEqual(prev + 1e-9);
+      prev = l;
+    }
+  });
+  it("weights: white at 0, dark at 1; ink flips for contrast", () => {
+    expect(weightRGB(0)).toEqual([255, 255, 255]);
+    expect(inkFor(weightRGB(0))).toBe("#111");
+    expect(inkFor(weightRGB(1))).toBe("#fff");
+  });
+  it("maxAbs ignores nulls and non-finite values", () => {
+    expect(maxAbs([1, -3, 2], null, new Float32Array([2.5, NaN]))).toBe(3);
+  });
+});

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { buildTokens, updateTokens } from "../src/tokens";
+import { formatFloat32 } from "../src/format";
+
+const HOSTILE = ['<img src=x onerror="window.__pwned=1">', "<b>bold</b>", "&amp;"];
+
+describe("tokens", () => {
+  it("renders token text as text, never HTML", () => {
+    const box = document.createElement("div");
+    document.body.appendChild(box);
+    const els = buildTokens(box, HOSTILE);
+    expect(els.length).toBe(4);
+    expect(box.querySelector("img")).toBeNull();
+    expect(box.querySelector("b")).toBeNull();
+    expect(els[1].textContent).toBe(HOSTILE[0]);
+    expect(els[3].textContent).toBe("&amp;");
+    expect((window as any).__pwned).toBeUndefined();
+  });
+
+  it("marks ⟨start⟩, current, shaded and future slots for position k", () => {
+    const box = document.createElement("div");
+    const els = buildTokens(box, ["a", "b", "c", "d"]);
+    const alpha = new Float32Array([0.1, 0.2, 0.7]); // α_{2, 0..2}, shown at k = 3
+    updateTokens(els, { k: 3, alpha, reachable: 3 });
+    expect(els.map((e) => e.dataset.index)).toEqual(["0", "1", "2", "3", "4"]);
+    expect(els[0].textContent).toBe("⟨start⟩");
+    expect(els[3].getAttribute("aria-current")).toBe("step");
+    expect(els.filter((e) => e.hasAttribute("aria-current")).length).toBe(1);
+    expect(els[3].classList.contains("is-current")).toBe(true);
+    // shaded: start slot and x_1, x_2 carry α_{k-1,i} with full float32 precision
+    expect(els[0].dataset.alpha).toBe(formatFloat32(alpha[0]));
+    expect(els[2].dataset.alpha).toBe(formatFloat32(alpha[2]));
+    expect(Math.fround(Number(els[1].dataset.alpha))).toBe(alpha[1]);
+    expect(els[1].title).toContain(formatFloat32(alpha[1]));
+    expect(els[3].dataset.alpha).toBeUndefined();
+    expect(els[4].classList.contains("is-future")).toBe(true);
+    expect(els[4].classList.contains("is-reachable")).toBe(false);
+    // moving back clears stale marks
+    updateTokens(els, { k: 0, alpha: null, reachable: 3 });
+    expect(els.some((e) => e.hasAttribute("aria-current"))).toBe(false);
+    expect(els.some((e) => e.dataset.alpha !== undefined)).toBe(false);
+  });
+});

@@ -1,0 +1,163 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { Controller, View } from "../src/widget";
+import { FakeModel, encode, rawStep, snapshot } from "./helpers";
+
+function setup(extra: Record<string, any> = {}) {
+  const model = new FakeModel({
+    t: 0, T: 4, tokens: ["the", "<img src=x onerror=alert(1)>", "is", "here"],
+    update_rule: "eq4", align_name: "dot", z_layout: [["h", 3], ["x", 2], ["c", 3]],
+    hidden_size: 3, input_size: 2, frontier: 0, version: 0, playing: false, speed: 4,
+    status: "", _snapshot: new DataView(new ArrayBuffer(0)), ...extra,
+  });
+  const ctl = new Controller(model as any);
+  const host = document.createElement("div");
+  document.body.appendChild(host);
+  const view = new View(ctl, host);
+  return { model, ctl, view, root: view.root };
+}
+
+function kernelSends(model: FakeModel, ts: number[], version = 0) {
+  const { descs, buffer } = encode(ts.map((t) => rawStep(t)));
+  model.receive({ type: "steps", version, frontier: Math.max(...ts) + 1, T: 4, reason: "step", steps: descs }, [buffer]);
+}
+
+const byLabel = (root: HTMLElement, label: string) =>
+  root.querySelector(`button[aria-label="${label}"]`) as HTMLButtonElement;
+
+afterEach(() => {
+  document.body.replaceChildren();
+  vi.useRealTimers();
+});
+
+describe("View", () => {
+  it("has the DOM contract: root class, labelled buttons, indexed tokens", () => {
+    const { root, model } = setup();
+    expect(root.classList.contains("attn-widget")).toBe(true);
+    expect(root.tabIndex).toBe(0);
+    for (const label of ["Step forward", "Step back", "Play", "Reset"]) expect(byLabel(root, label)).not.toBeNull();
+    const tokens = [...root.querySelectorAll<HTMLElement>("[data-index]")];
+    expect(tokens.map((e) => e.dataset.index)).toEqual(["0", "1", "2", "3", "4"]);
+    expect(root.querySelector(".aw-tokens img")).toBeNull();
+    expect(tokens[2].textContent).toBe("<img src=x onerror=alert(1)>");
+    expect(model.sent[0]).toEqual({ type: "sync", version: 0, have: 0 });
+    expect(root.querySelector(".aw-readout")!.textContent).toBe("t = 0 / 4");
+    expect(root.querySelector(".katex")).not.toBeNull(); // the equation is typeset
+  });
+
+  it("steps by writing t; draws the step when it arrives", () => {
+    const { root, model, view } = setup();
+    byLabel(root, "Step forward").click();
+    expect(model.get("t")).toBe(1);
+    expect(model.saves).toBe(1);
+    view.render();
+    expect(root.querySelector(".aw-status")!.textContent).toMatch(/computing/);
+    kernelSends(model, [0]);
+    view.render();
+    expect(root.querySelector(".aw-status")!.textContent).toBe("");
+    const current = root.querySelector('[aria-current="step"]') as HTMLElement;
+    expect(current.dataset.index).toBe("1");
+    const start = root.querySelector('[data-index="0"]') as HTMLElement;
+    expect(Number(start.dataset.alpha)).toBeCloseTo(1, 6); // α_{0,0} = 1
+    expect(root.querySelectorAll('[data-piece="pre"] .aw-cell').length).toBe(3);
+    expect(root.querySelector(".aw-strip .aw-cell")!.getAttribute("title")).toMatch(/h_1\[0\] = /);
+  });
+
+  it("50 clicks in a row end at T, back is served from the store", () => {
+    const { root, model, view } = setup();
+    const fwd = byLabel(root, "Step forward");
+    for (let i = 0; i < 50; i++) fwd.click();
+    expect(model.get("t")).toBe(4);
+    expect(model.saves).toBe(4); // clicks past T change nothing
+    kernelSends(model, [0, 1, 2, 3]);
+    const sent = model.sent.length;
+    byLabel(root, "Step back").click();
+    byLabel(root, "Step back").click();
+    view.render();
+    expect(model.get("t")).toBe(2);
+    expect(model.sent.length).toBe(sent); // no custom request for data already here
+    expect((root.querySelector('[aria-current="step"]') as HTMLElement).dataset.index).toBe("2");
+    expect(root.querySelector('[data-index="1"]')!.getAttribute("data-alpha")).not.toBeNull();
+  });
+
+  it("keyboard: arrows, Home, End", () => {
+    const { root, model } = setup();
+    const key = (k: string) => root.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true }));
+    key("ArrowRight");
+    key("ArrowRight");
+    expect(model.get("t")).toBe(2);
+    key("ArrowLeft");
+    expect(model.get("t")).toBe(1);
+    key("End");
+    expect(model.get("t")).toBe(4);
+    key("Home");
+    expect(model.get("t")).toBe(0);
+  });
+
+  it("hydrates from the saved snapshot without a kernel", () => {
+    const snap = snapshot(0, [rawStep(0), rawStep(1), rawStep(2)]);
+    const { root, ctl, view, model } = setup({ _snapshot: snap, t: 3 });
+    expect(ctl.store.contiguous()).toBe(3);
+    expect(model.sent[0]).toEqual({ type: "sync", version: 0, have: 3 });
+    view.render();
+    const shaded = root.querySelectorAll("[data-alpha]");
+    expect(shaded.length).toBe(3); // ⟨start⟩, x_1, x_2 at k = 3
+  });
+
+  it("a newer version drops old data", () => {
+    const { ctl, model } = setup();
+    kernelSends(model, [0, 1]);
+    model.set("version", 1);
+    expect(ctl.store.size).toBe(0);
+    kernelSends(model, [0], 0); // stale
+    expect(ctl.store.size).toBe(0);
+  });
+
+  it("shows kernel errors and a disconnected state", () => {
+    const { root, model, view, ctl } = setup();
+    model.receive({ type: "error", message: "t = 9 is outside 0 … T = 4; clamped" });
+    view.render();
+    expect(root.querySelector(".aw-status")!.textContent).toMatch(/clamped/);
+    model.failSend = true;
+    ctl.requestSync();
+    view.render();
+    expect(root.querySelector(".aw-status")!.textContent).toMatch(/disconnected/);
+    expect(root.dataset.connection).toBe("disconnected");
+  });
+
+  it("says it is waiting when the kernel does not answer", () => {
+    vi.useFakeTimers();
+    const { root, model, view } = setup();
+    model.set("t", 2);
+    vi.advanceTimersByTime(2500);
+    view.render();
+    expect(root.querySelector(".aw-status")!.textContent).toMatch(/waiting for the kernel/);
+    vi.advanceTimersByTime(20000);
+    view.render();
+    expect(root.querySelector(".aw-status")!.textContent).toMatch(/disconnected/);
+  });
+
+  it("play advances only as steps arrive and stops at T", () => {
+    vi.useFakeTimers();
+    const { root, model } = setup({ speed: 10 });
+    byLabel(root, "Play").click();
+    expect(model.get("playing")).toBe(true);
+    vi.advanceTimersByTime(1);
+    expect(model.get("t")).toBe(1);
+    vi.advanceTimersByTime(500);
+    expect(model.get("t")).toBe(1); // step 0 not here yet
+    kernelSends(model, [0, 1, 2, 3]);
+    vi.advanceTimersByTime(1000);
+    expect(model.get("t")).toBe(4);
+    expect(model.get("playing")).toBe(false);
+  });
+
+  it("clicking a computed token jumps there", () => {
+    const { root, model, view } = setup();
+    kernelSends(model, [0, 1, 2]);
+    view.render();
+    (root.querySelector('[data-index="2"]') as HTMLElement).click();
+    expect(model.get("t")).toBe(2);
+    (root.querySelector('[data-index="4"]') as HTMLElement).click(); // not computed: ignored
+    expect(model.get("t")).toBe(2);
+  });
+});
