@@ -4,4 +4,14 @@ from .core import SelfAttentionRNN, Step, Stepper, Trace
 
 __version__ = "0.1.0"
 
-__all__ = ["SelfAttentionRNN", "Step", "Stepper", "Trace", "__version__"]
+__all__ = ["AttentionWidget", "SelfAttentionRNN", "Step", "Stepper", "Trace", "__version__"]
+
+
+def __getattr__(name: str):
+    # The widget pulls in anywidget/ipywidgets; load it on first use so that
+    # `import attn_widget` stays light and works without the front end built.
+    if name == "AttentionWidget":
+        from .widget import AttentionWidget
+
+        return AttentionWidget
+    raise AttributeError(f"module 'attn_widget' has no attribute {name!r}")
