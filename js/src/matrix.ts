@@ -84,6 +84,8 @@ export class AlphaMatrix {
 }
 
 function safeContext(canvas: HTMLCanvasElement): CanvasRenderingContext2D | null {
+  // jsdom (unit tests) has no canvas and logs an error on every call
+  if (typeof navigator !== "undefined" && /jsdom/i.test(navigator.userAgent)) return null;
   try {
     return canvas.getContext("2d");
   } catch {
