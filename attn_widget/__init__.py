@@ -1,10 +1,21 @@
 """attn_widget: step through a recurrent network with self-attention, live in JupyterLab."""
 
+from .checkpoint import load_checkpoint
 from .core import SelfAttentionRNN, Step, Stepper, Trace
+from .demo import demo
 
 __version__ = "0.1.0"
 
-__all__ = ["AttentionWidget", "SelfAttentionRNN", "Step", "Stepper", "Trace", "__version__"]
+__all__ = [
+    "AttentionWidget",
+    "SelfAttentionRNN",
+    "Step",
+    "Stepper",
+    "Trace",
+    "__version__",
+    "demo",
+    "load_checkpoint",
+]
 
 
 def __getattr__(name: str):

@@ -1,0 +1,68 @@
+"""Ready-made widgets on the shipped demo models: no training, no network.
+
+    >>> from attn_widget import demo
+    >>> w = demo("agreement")            # eq4 / dot, positioned at the verb-deciding step
+    >>> w = demo("recall", update="eq1") # the SimpleRNN baseline on the recall sequence
+
+The models live in ``attn_widget/checkpoints/`` (made by
+``scripts/make_checkpoints.py``); each checkpoint's metadata names its demo
+sentence and the position to open at:
+
+- ``agreement``: ``the author that the teachers liked is famous .``  The
+  widget opens at position k = index of the verb: the step that has just read
+  the word before the verb and whose new state decides *is* or *are*.  eq4
+  puts its largest weight α on the subject noun (``author``), not on the
+  nearer attractor (``teachers``).
+- ``recall``: ``k1 d1 d5 … d6 ?``.  The widget opens at k = T, the step that
+  reads ``?`` and answers; eq4 weights the key's state most.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .checkpoint import builtin_checkpoint, load_checkpoint
+from .text import TextRNN
+
+TASKS = ("agreement", "recall")
+
+
+def demo_model(task: str = "agreement", update: str = "eq4") -> TextRNN:
+    """The shipped :class:`TextRNN` for ``task`` and ``update``; its metadata is ``.metadata``."""
+    return load_checkpoint(builtin_checkpoint(task, update))
+
+
+def demo(
+    task: str = "agreement",
+    *,
+    update: str = "eq4",
+    text: str | Sequence[str] | None = None,
+    **widget_kwargs,
+):
+    """An :class:`~attn_widget.widget.AttentionWidget` on a shipped model, ready to explore.
+
+    Args:
+        task: ``"agreement"`` or ``"recall"``.
+        update: ``"eq4"`` (dot align), ``"eq3"`` (additive align) or ``"eq1"``
+            (the SimpleRNN baseline, no attention).
+        text: another sentence to read instead of the demo one (words from the
+            task's vocabulary; others become ``<unk>``).  The widget then opens
+            at the end of it.
+        **widget_kwargs: passed to ``AttentionWidget`` (``precompute``, ``speed``).
+
+    Returns:
+        The widget, positioned at the step worth looking at (see the module
+        docstring).  Works offline: everything comes from files in the package.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    model = demo_model(task, update)
+    from .widget import AttentionWidget  # lazily: `import attn_widget` needs no front end
+
+    if text is None:
+        widget = AttentionWidget.from_text(model, model.metadata["demo_text"], **widget_kwargs)
+        widget.goto(int(model.metadata["demo_position"]))
+    else:
+        widget = AttentionWidget.from_text(model, text, **widget_kwargs)
+        widget.goto(widget.T)
+    return widget
