@@ -1,0 +1,225 @@
+"""Checkpoints: round trips, the shipped demo models, demo() offline, and clear errors."""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import subprocess
+import sys
+import zipfile
+
+import pytest
+import torch
+
+import attn_widget
+import attn_widget.widget as widget_module
+from attn_widget.checkpoint import (
+    CHECKPOINT_DIR,
+    CheckpointError,
+    builtin_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from attn_widget.tasks import agreement, recall
+from attn_widget.text import TextRNN
+from attn_widget.train import evaluate
+
+SHIPPED = sorted(CHECKPOINT_DIR.glob("*.pt"))
+CELLS = ("eq4", "eq3", "eq1")
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No network: any attempt to open a socket fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access attempted in an offline test")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.fixture
+def no_bundle_needed(monkeypatch):
+    """Let the widget build without the front-end bundle when it has not been built here."""
+    if not (widget_module.STATIC / "widget.js").is_file():
+        monkeypatch.setattr(widget_module, "_bundle", lambda: ("", ""))
+
+
+def _tiny(update="eq4", align="dot"):
+    data = agreement(8, seed=0)
+    torch.manual_seed(1)
+    return TextRNN(data.vocab, 6, 10, update=update, align=align, n_outputs=2), data
+
+
+@pytest.mark.parametrize(("update", "align"), [("eq4", "dot"), ("eq3", "additive"), ("eq1", "dot")])
+def test_round_trip_gives_identical_outputs(tmp_path, update, align):
+    model, data = _tiny(update, align)
+    path = save_checkpoint(model, tmp_path / "m.pt", {"task": "agreement", "note": [1, 2.5, None]})
+    loaded = load_checkpoint(path)
+    assert loaded.config() == model.config()
+    assert loaded.metadata == {"task": "agreement", "note": [1, 2.5, None]}
+    with torch.no_grad():
+        trace_a, logits_a = model(data.ids, data.lengths)
+        trace_b, logits_b = loaded(data.ids, data.lengths)
+    assert torch.equal(logits_a, logits_b)
+    assert torch.equal(trace_a.h, trace_b.h)
+    if update != "eq1":
+        assert torch.equal(trace_a.alpha, trace_b.alpha)
+    blob = torch.load(path, weights_only=True)
+    assert set(blob) >= {"config", "state_dict", "metadata"}
+
+
+# -- the shipped models -------------------------------------------------------------
+
+
+def test_six_shipped_models_load_with_weights_only_and_are_small():
+    names = {p.name for p in SHIPPED}
+    for task in ("agreement", "recall"):
+        for stem in ("eq4-dot", "eq3-additive", "eq1"):
+            assert f"{task}-{stem}.pt" in names
+    for path in SHIPPED:
+        assert path.stat().st_size < 1_000_000
+        blob = torch.load(path, weights_only=True)
+        assert set(blob) >= {"config", "state_dict", "metadata"}
+        meta = blob["metadata"]
+        assert meta["accuracy"] > meta["chance"] + 0.3, path.name
+        assert meta["demo_text"] and isinstance(meta["demo_position"], int)
+
+
+@pytest.mark.parametrize("update", CELLS)
+def test_shipped_models_still_solve_their_tasks_on_fresh_data(update):
+    model = load_checkpoint(builtin_checkpoint("agreement", update))
+    assert evaluate(model, agreement(300, seed=77)) > 0.9
+    model = load_checkpoint(builtin_checkpoint("recall", update))
+    args = model.metadata["task_args"]
+    assert evaluate(model, recall(300, seed=77, **args)) > 0.8
+
+
+def _verb_step_attention(model, tokens):
+    """α at the step whose new state predicts the verb, and that prediction."""
+    verb = next(i for i, w in enumerate(tokens) if w in ("is", "are"))
+    with torch.no_grad():
+        trace, logits = model(torch.tensor(model.vocab.encode(tokens, strict=True)))
+    return verb, trace.alpha[verb - 1, :verb], int(logits[verb - 1].argmax())
+
+
+def test_agreement_demo_sentence_attends_to_its_subject_at_the_verb():
+    model = load_checkpoint(builtin_checkpoint("agreement", "eq4"))
+    tokens = model.metadata["demo_text"].split()
+    verb, alpha, predicted = _verb_step_attention(model, tokens)
+    # The subject, found independently: the first word after "the" that is not an adjective
+    # and whose number the verb shows (plurals end in s).
+    subject = 1 if tokens[1] not in ("old", "small", "red", "new", "quiet") else 2
+    number = "pl" if tokens[subject].endswith("s") else "sg"
+    assert tokens[verb] == {"sg": "is", "pl": "are"}[number]
+    # An attractor of the other number sits between subject and verb.
+    assert any(w.endswith("s") != tokens[subject].endswith("s") for w in tokens[subject + 1 : verb])
+    assert model.metadata["classes"][predicted] == number
+    # α index i weighs h_i, the state after token i (1-based), so the subject is i = subject + 1.
+    assert int(alpha.argmax()) == subject + 1
+    assert float(alpha[subject + 1]) > 0.5
+
+
+# -- demo() --------------------------------------------------------------------------
+
+
+def test_demo_works_offline_and_opens_at_the_step_that_matters(offline, no_bundle_needed):
+    w = attn_widget.demo("agreement")
+    tokens = list(w.tokens)
+    verb = tokens.index("is") if "is" in tokens else tokens.index("are")
+    assert w.t == verb  # the step that reads the word before the verb
+    assert tokens[int(w.current.alpha.argmax()) - 1] == tokens[1]  # the subject noun
+    r = attn_widget.demo("recall")
+    assert r.t == r.T and r.tokens[-1] == "?"
+    key = next(i for i, tok in enumerate(r.tokens) if tok.startswith("k"))
+    assert int(r.current.alpha.argmax()) == key + 1
+    for update in ("eq3", "eq1"):
+        for task in ("agreement", "recall"):
+            w = attn_widget.demo(task, update=update)
+            assert w.update_rule == update
+    assert attn_widget.demo("agreement", text="the keys near the cabinet are lost .").t == 8
+
+
+def test_demo_rejects_unknown_names():
+    with pytest.raises(ValueError, match="task must be one of"):
+        attn_widget.demo("translation")
+    with pytest.raises(ValueError, match="update must be one of"):
+        attn_widget.demo("recall", update="eq2")
+
+
+def test_import_stays_light_without_the_widget():
+    code = (
+        "import sys, attn_widget; "
+        "assert 'attn_widget.widget' not in sys.modules; "
+        "assert callable(attn_widget.demo) and callable(attn_widget.load_checkpoint); "
+        "assert {'demo', 'load_checkpoint'} <= set(attn_widget.__all__)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# -- clear errors --------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint file"):
+        load_checkpoint(tmp_path / "nothing.pt")
+
+
+def test_garbage_and_truncated_files_are_reported_as_corrupt(tmp_path):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"this is not a checkpoint at all" * 10)
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(garbage)
+    good = builtin_checkpoint("recall", "eq4").read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(truncated)
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("code ran while loading",))
+
+
+def test_pickled_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"config": {}, "state_dict": {}, "metadata": Payload()}, path)
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(path)
+    plain = tmp_path / "plain.pkl"
+    plain.write_bytes(pickle.dumps({"config": 1}, protocol=2))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(plain)
+
+
+def test_foreign_dicts_and_mismatched_weights(tmp_path):
+    path = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, path)
+    with pytest.raises(CheckpointError, match="expected a dict with keys"):
+        load_checkpoint(path)
+
+    model, _ = _tiny()
+    blob = {"config": model.config(), "state_dict": model.state_dict(), "metadata": {}}
+    blob["config"]["hidden_size"] = 12  # the weights were made with H = 10
+    torch.save(blob, path)
+    with pytest.raises(CheckpointError, match=r"do not match the config.*wrong shapes"):
+        load_checkpoint(path)
+
+    blob = {"config": model.config(), "state_dict": model.state_dict(), "metadata": {}}
+    del blob["state_dict"]["rnn.A.weight"]
+    blob["state_dict"]["extra"] = torch.zeros(1)
+    torch.save(blob, path)
+    with pytest.raises(CheckpointError, match=r"missing weights \['rnn.A.weight'\].*unexpected"):
+        load_checkpoint(path)
+
+    blob = {"config": dict(model.config(), update="eq9"), "state_dict": {}, "metadata": {}}
+    torch.save(blob, path)
+    with pytest.raises(CheckpointError, match="cannot build a TextRNN.*eq9"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_file_is_a_torch_zip_archive():
+    assert zipfile.is_zipfile(builtin_checkpoint("agreement", "eq4"))
