@@ -217,7 +217,7 @@ def test_foreign_dicts_and_mismatched_weights(tmp_path):
 
     blob = {"config": dict(model.config(), update="eq9"), "state_dict": {}, "metadata": {}}
     torch.save(blob, path)
-    with pytest.raises(CheckpointError, match="cannot build a TextRNN.*eq9"):
+    with pytest.raises(CheckpointError, match=r"cannot build a TextRNN.*eq9"):
         load_checkpoint(path)
 
 
