@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import struct
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -52,6 +53,9 @@ STEP_FIELDS = ("scores", "alpha", "c", "z", "pre", "h")
 
 #: Bytes that open a snapshot (the ``_snapshot`` trait), then format version 1.
 SNAPSHOT_MAGIC = b"ATW1"
+
+#: The most float32 data (bytes) that the snapshot refresh after each cell re-sends.
+AUTO_SNAPSHOT_LIMIT = 4_000_000
 
 BUILD_HINT = (
     "build it with `pip install -e .` (runs the npm build hook) or "
@@ -258,6 +262,8 @@ class AttentionWidget(anywidget.AnyWidget):
         )
         self.on_msg(self._on_custom_msg)
         self._rebuild_snapshot()
+        _LIVE.add(self)
+        _snapshot_after_each_cell()
 
     @classmethod
     def from_text(cls, text_model, text: str | Sequence[str], **kwargs) -> AttentionWidget:
@@ -390,8 +396,14 @@ class AttentionWidget(anywidget.AnyWidget):
         self._new_version(self.t, reason="trace", snapshot=False)
 
     def snapshot(self) -> None:
-        """Store every step computed so far in the saved widget state."""
-        self._snapshot = pack_snapshot(self.version, self._stepper.history)
+        """Store every step computed so far in the saved widget state.
+
+        This runs by itself after every notebook cell in which the widget
+        computed new steps (up to ``AUTO_SNAPSHOT_LIMIT`` bytes of data), so a
+        saved notebook shows what its cells computed; clicks in the front end
+        never trigger it.
+        """
+        self._pack_snapshot(self._stepper.history)
 
     def trace(self):
         """The computed steps as a Trace, like ``model(x)`` up to the frontier."""
@@ -427,9 +439,25 @@ class AttentionWidget(anywidget.AnyWidget):
             self._stepper.goto(self._stepper.T)
             self._stepper.goto(self.t)
             self.frontier = self._stepper.frontier
-        self._snapshot = pack_snapshot(
-            self.version, self._stepper.history if self._precompute else []
-        )
+        self._pack_snapshot(self._stepper.history if self._precompute else [])
+
+    def _pack_snapshot(self, steps: Sequence[Step]) -> None:
+        self._snapshot = pack_snapshot(self.version, steps)
+        self._snapshot_holds = (self.version, len(steps))
+
+    def _snapshot_after_cell(self) -> None:
+        """Refresh the snapshot if a cell computed steps it lacks (see :meth:`snapshot`)."""
+        history = self._stepper.history
+        if self.comm is None or self._snapshot_holds == (self.version, len(history)):
+            return
+        floats = sum(2 * (s.t + 1) + s.z.numel() + 3 * s.h.numel() for s in history)
+        if 4 * floats <= AUTO_SNAPSHOT_LIMIT:
+            self.snapshot()
+
+    def __repr__(self) -> str:
+        rule = self.update_rule + (f"/{self.align_name}" if self.align_name else "")
+        words = " ".join(self.tokens[:8]) + (" …" if self.T > 8 else "")
+        return f"AttentionWidget({rule}, t={self.t}/{self.T}: {words!r})"
 
     def _send_steps(self, steps: Sequence[Step], *, reason: str) -> None:
         descriptors, data = encode_steps(steps)
@@ -536,3 +564,28 @@ class AttentionWidget(anywidget.AnyWidget):
         start = have if version == self.version else 0
         start = min(max(start, 0), self._stepper.frontier)
         self._send_steps(self._stepper.history[start:], reason="sync")
+
+
+# -- saved state follows what the notebook's cells computed ---------------------
+
+_LIVE: weakref.WeakSet[AttentionWidget] = weakref.WeakSet()
+_HOOKED_SHELL = None
+
+
+def _refresh_snapshots(*_args) -> None:
+    for widget in list(_LIVE):
+        widget._snapshot_after_cell()
+
+
+def _snapshot_after_each_cell() -> None:
+    """Register :func:`_refresh_snapshots` with IPython's post_run_cell event, once."""
+    global _HOOKED_SHELL
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return
+    shell = get_ipython()
+    if shell is None or shell is _HOOKED_SHELL:
+        return
+    shell.events.register("post_run_cell", _refresh_snapshots)
+    _HOOKED_SHELL = shell

@@ -409,6 +409,33 @@ def test_snapshot_precompute_holds_whole_trace_and_survives_state_round_trip():
     assert version == w.version == 1 and len(steps) == 2
 
 
+def test_snapshot_follows_what_cells_computed_and_only_then(monkeypatch):
+    w, model, x, _ = make(T=6)
+    w.goto(4)
+    sent = []
+    monkeypatch.setattr(w, "snapshot", lambda: sent.append(w.frontier) or type(w).snapshot(w))
+    widget_module._refresh_snapshots()  # what IPython's post_run_cell runs
+    version, steps = unpack_snapshot(w._snapshot)
+    assert [s["t"] for s in steps] == [0, 1, 2, 3]
+    with torch.no_grad():
+        trace = model(x)
+    np.testing.assert_allclose(steps[3]["alpha"], trace.alpha[3, :4].numpy(), rtol=1e-6, atol=1e-7)
+    widget_module._refresh_snapshots()  # nothing new: nothing re-sent
+    w.goto(2)
+    widget_module._refresh_snapshots()  # moving back computes nothing: nothing re-sent
+    assert sent == [4]
+    monkeypatch.setattr(widget_module, "AUTO_SNAPSHOT_LIMIT", 10)
+    w.goto(6)
+    widget_module._refresh_snapshots()  # too big for the automatic refresh
+    assert sent == [4] and len(unpack_snapshot(w._snapshot)[1]) == 4
+
+
+def test_repr_names_the_model_and_the_position():
+    w, *_ = make(T=6)
+    w.goto(2)
+    assert repr(w) == "AttentionWidget(eq4/dot, t=2/6: 'w1 w2 w3 w4 w5 w6')"
+
+
 def test_unpack_snapshot_rejects_garbage():
     with pytest.raises(ValueError, match="snapshot"):
         unpack_snapshot(b"nope, not one")
