@@ -8,11 +8,13 @@ The models live in ``attn_widget/checkpoints/`` (made by
 ``scripts/make_checkpoints.py``); each checkpoint's metadata names its demo
 sentence and the position to open at:
 
-- ``agreement``: ``the author that the teachers liked is famous .``  The
-  widget opens at position k = index of the verb: the step that has just read
-  the word before the verb and whose new state decides *is* or *are*.  eq4
-  puts its largest weight α on the subject noun (``author``), not on the
-  nearer attractor (``teachers``).
+- ``agreement``: a sentence with an attractor of the other number between
+  subject and verb, e.g. ``the paintings behind the old window are missing .``
+  The widget opens at position k = index of the verb: the step that has just
+  read the word before the verb and whose new state decides *is* or *are*.
+  For eq4, ``scripts/make_checkpoints.py`` picks the sentence so that this
+  step puts its largest weight α on the subject noun, not on the nearer
+  attractor (a test checks it).
 - ``recall``: ``k1 d1 d5 … d6 ?``.  The widget opens at k = T, the step that
   reads ``?`` and answers; eq4 weights the key's state most.
 """
@@ -48,7 +50,8 @@ def demo(
         text: another sentence to read instead of the demo one (words from the
             task's vocabulary; others become ``<unk>``).  The widget then opens
             at the end of it.
-        **widget_kwargs: passed to ``AttentionWidget`` (``precompute``, ``speed``).
+        **widget_kwargs: passed to ``AttentionWidget`` (``speed``; ``precompute``, which
+            defaults to True here: demo sentences are short).
 
     Returns:
         The widget, positioned at the step worth looking at (see the module
@@ -57,6 +60,7 @@ def demo(
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     model = demo_model(task, update)
+    widget_kwargs.setdefault("precompute", True)  # a few tokens: a saved notebook holds them all
     from .widget import AttentionWidget  # lazily: `import attn_widget` needs no front end
 
     if text is None:

@@ -67,7 +67,14 @@ w.goto(2)  # back to the step that read "author"
 print("position:", w.t)
 
 # %% [markdown]
-# Scroll up: the widget moved. Every step it shows was computed by the
+# Scroll up: the widget moved. Setting the trait does the same:
+
+# %%
+w.t = 6  # back to the step before the verb
+print("position:", w.t, "- current token", repr(w.tokens[w.t - 1]))
+
+# %% [markdown]
+# Every step the widget shows was computed by the
 # PyTorch model in this kernel; the widget draws the numbers and never
 # computes anything itself.
 #
