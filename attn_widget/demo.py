@@ -1,8 +1,8 @@
 """Ready-made widgets on the shipped demo models: no training, no network.
 
-    >>> from attn_widget import demo
-    >>> w = demo("agreement")            # eq4 / dot, positioned at the verb-deciding step
-    >>> w = demo("recall", update="eq1") # the SimpleRNN baseline on the recall sequence
+    from attn_widget import demo
+    demo("agreement")               # eq4 / dot, opened at the step that decides the verb
+    demo("recall", update="eq1")    # the SimpleRNN baseline on the recall sequence
 
 The models live in ``attn_widget/checkpoints/`` (made by
 ``scripts/make_checkpoints.py``); each checkpoint's metadata names its demo
