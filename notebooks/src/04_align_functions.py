@@ -98,7 +98,8 @@ for align in ALIGNS:
 # compared when the notebook is tested.)
 
 # %%
-# NBVAL_IGNORE_OUTPUT: timings vary from run to run and machine to machine
+# Timings vary from run to run and machine to machine, so nbval ignores this output:
+# NBVAL_IGNORE_OUTPUT
 import time
 
 from attn_widget import SelfAttentionRNN
