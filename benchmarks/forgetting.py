@@ -1,0 +1,157 @@
+"""Forgetting, measured: recall accuracy against distance for eq1, eq3, eq4 and an LSTM.
+
+Task (``attn_widget.tasks.recall``): ``d2 k3 d0 … d5 ?`` → ``k3``; the key
+is followed by ``distance`` distractors before ``?``.  Each model reads the
+sequence and answers at ``?`` with a linear head on its last state.  Every
+run trains on fresh sequences (one pass, no repeats) and is scored on 500
+held-out sequences of the same distance.
+
+Models (all hidden size H, embedding size D, Adam, gradient clipping):
+
+- ``eq1``  plain SimpleRNN, h_{t+1} = tanh(A·[h_t; x_{t+1}] + b)
+- ``eq3``  h_{t+1} = tanh(A·[x_{t+1}; c_t] + b), additive align
+- ``eq4``  h_{t+1} = tanh(A·[h_t; x_{t+1}; c_t] + b), dot and scaled-dot align
+- ``LSTM`` ``torch.nn.LSTM``, the usual gated reference
+
+Run::
+
+    python benchmarks/forgetting.py                 # the table in results/forgetting.md
+    python benchmarks/forgetting.py --quick         # a smoke test, under a minute
+
+It prints a Markdown table of held-out accuracy, mean ± standard deviation
+over seeds, with chance = 1 / n_keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from attn_widget.tasks import recall
+from attn_widget.text import TextRNN, Vocab
+from attn_widget.train import evaluate, train
+
+
+class LSTMClassifier(nn.Module):
+    """Embedding + ``torch.nn.LSTM`` + linear head, with TextRNN's call signature.
+
+    ``model(ids (B, T), lengths)`` -> ``(None, logits (B, T, C))``; the LSTM is
+    causal, so padding after a sequence's end never changes its answer.
+    """
+
+    def __init__(self, vocab: Vocab, embed_size: int, hidden_size: int, n_outputs: int):
+        super().__init__()
+        self.embed = nn.Embedding(len(vocab), embed_size, padding_idx=Vocab.pad_id)
+        self.lstm = nn.LSTM(embed_size, hidden_size, batch_first=True)
+        self.out = nn.Linear(hidden_size, n_outputs)
+
+    def forward(self, ids, lengths=None):
+        h, _ = self.lstm(self.embed(ids))  # (B, T, H)
+        return None, self.out(h)  # (B, T, C)
+
+
+MODELS = {
+    "eq1 (SimpleRNN)": dict(update="eq1", align="dot"),
+    "eq3 / additive": dict(update="eq3", align="additive"),
+    "eq4 / dot": dict(update="eq4", align="dot"),
+    "eq4 / scaled_dot": dict(update="eq4", align="scaled_dot"),
+    "LSTM (reference)": None,
+}
+
+
+def run_one(name, distance, seed, args) -> float:
+    """Train one model at one distance with one seed; return held-out accuracy."""
+    train_data = recall(
+        args.steps * args.batch, distance=distance, n_keys=args.keys, seed=1000 * seed + distance
+    )
+    test_data = recall(500, distance=distance, n_keys=args.keys, seed=10**6 + distance)
+    torch.manual_seed(seed)
+    spec = MODELS[name]
+    if spec is None:
+        model = LSTMClassifier(train_data.vocab, args.embed, args.hidden, train_data.n_outputs)
+    else:
+        model = TextRNN(
+            train_data.vocab, args.embed, args.hidden, n_outputs=train_data.n_outputs, **spec
+        )
+    train(
+        model,
+        train_data,
+        epochs=1,
+        batch_size=args.batch,
+        lr=args.lr,
+        clip=1.0,
+        seed=seed,
+        progress=False,
+    )
+    return evaluate(model, test_data)
+
+
+def table(results, distances, chance) -> str:
+    """Markdown: one row per model, one column per distance, mean ± sd over seeds."""
+    head = "| model | " + " | ".join(f"d = {d}" for d in distances) + " |"
+    rule = "|---|" + "---:|" * len(distances)
+    rows = [head, rule]
+    for name in MODELS:
+        cells = []
+        for d in distances:
+            accs = results[name, d]
+            sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+            cells.append(f"{statistics.mean(accs):.2f} ± {sd:.2f}")
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    rows.append("| chance | " + " | ".join(f"{chance:.2f}" for _ in distances) + " |")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--distances", type=int, nargs="+", default=[5, 20, 50, 100])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=300, help="optimiser steps per run")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--embed", type=int, default=16)
+    parser.add_argument("--keys", type=int, default=8, help="n_keys; chance = 1 / n_keys")
+    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="d = 5, 20; 1 seed; 60 steps")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.distances, args.seeds, args.steps = [5, 20], 1, 60
+    torch.set_num_threads(args.threads)
+
+    start = time.perf_counter()
+    results = {}
+    for d in args.distances:
+        for name in MODELS:
+            accs = []
+            for seed in range(args.seeds):
+                accs.append(run_one(name, d, seed, args))
+            results[name, d] = accs
+            print(
+                f"  d={d:<4} {name:<18} "
+                + " ".join(f"{a:.2f}" for a in accs)
+                + f"   ({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
+    minutes = (time.perf_counter() - start) / 60
+    print()
+    print(
+        f"Recall accuracy on 500 held-out sequences, mean ± sd over {args.seeds} seeds; "
+        f"H = {args.hidden}, D = {args.embed}, {args.keys} keys, {args.steps} Adam steps "
+        f"of batch {args.batch} (lr {args.lr}, clip 1.0), d = distractors between key "
+        f"and '?'.  {minutes:.1f} min on CPU, {args.threads} thread(s)."
+    )
+    print()
+    print(table(results, args.distances, 1 / args.keys))
+
+
+if __name__ == "__main__":
+    main()
