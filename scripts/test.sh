@@ -20,3 +20,6 @@ pip install -q -e ".[test]"
 ruff check .
 ruff format --check .
 python -m pytest
+
+# The tutorials are tests too: re-run them and compare their stored outputs.
+python -m pytest --nbval notebooks/ --nbval-sanitize-with notebooks/sanitize.cfg

@@ -83,7 +83,8 @@ after = what_if.goto(4).alpha
 print("tokens now:", what_if.tokens)
 print("α at 'older' after 'was' :", before.numpy().round(3))
 print("α at 'older' after 'kept':", after.numpy().round(3))
-print("step 1 unchanged by the edit:", bool(torch.equal(what_if.stepper.history[1].alpha, w.stepper.history[1].alpha)))
+unchanged = torch.equal(what_if.stepper.history[1].alpha, w.stepper.history[1].alpha)
+print("step 1 unchanged by the edit:", unchanged)
 what_if
 
 # %% [markdown]
