@@ -53,12 +53,10 @@ export class AlphaMatrix {
     this.rows.add(step.t);
     const y = this.pixel(step.t + 1); // row t sits level with h_{t+1}, so the diagonal is h_t
     const a = step.alpha;
-    let top = 0;
-    for (let i = 0; i < a.length; i++) top = Math.max(top, a[i]);
     const d = this.image ? this.image.data : null;
     for (let i = 0; i < a.length; i++) {
       const p = y * this.n + this.pixel(i);
-      const u = top > 0 ? a[i] / top : 0; // each row on its own scale: rows sum to 1
+      const u = a[i]; // absolute, as on the tokens: a spread-out row stays pale
       if (u <= this.levels[p]) continue; // a shared pixel keeps the strongest weight
       this.levels[p] = u;
       if (!d) continue;
@@ -101,12 +99,10 @@ export function drawBars(canvas: HTMLCanvasElement, alpha: Float32Array | null, 
   if (!ctx) return;
   ctx.clearRect(0, 0, width, height);
   if (!alpha || alpha.length === 0) return;
-  let top = 0;
-  for (let i = 0; i < alpha.length; i++) top = Math.max(top, alpha[i]);
   const w = width / alpha.length;
   for (let i = 0; i < alpha.length; i++) {
-    const h = top > 0 ? (alpha[i] / top) * (height - 2) : 0;
-    const [r, g, b] = weightRGB(top > 0 ? alpha[i] / top : 0);
+    const h = alpha[i] * (height - 2); // the full height is α = 1
+    const [r, g, b] = weightRGB(alpha[i]);
     ctx.fillStyle = `rgb(${Math.min(r, 200)}, ${Math.min(g, 190)}, ${b})`;
     ctx.fillRect(i * w, height - h, Math.max(1, w - (w > 3 ? 1 : 0)), h);
   }

@@ -32,8 +32,6 @@ export interface TokenState {
 
 /** Mark current, shaded and future tokens for position k. */
 export function updateTokens(els: HTMLElement[], { k, alpha, reachable }: TokenState): void {
-  let top = 0;
-  if (alpha) for (let i = 0; i < alpha.length; i++) top = Math.max(top, alpha[i]);
   for (let i = 0; i < els.length; i++) {
     const el = els[i];
     const current = k > 0 && i === k;
@@ -49,7 +47,7 @@ export function updateTokens(els: HTMLElement[], { k, alpha, reachable }: TokenS
       const exact = formatFloat32(a);
       el.dataset.alpha = exact;
       el.title = `α(${k - 1},${i}) = ${exact}`;
-      const rgb = weightRGB(top > 0 ? a / top : 0);
+      const rgb = weightRGB(a); // absolute: α = 1 is full colour, a uniform row is pale
       el.style.backgroundColor = `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
       el.style.color = inkFor(rgb);
     } else {

@@ -287,7 +287,7 @@ export class View {
       this.render();
     };
     const controls = el("div", "aw-controls");
-    const reset = button("Reset", "⏮", now(() => ctl.reset()));
+    const reset = button("Reset", "|◀", now(() => ctl.reset()));
     const back = button("Step back", "◀", now(() => ctl.back()));
     const play = button("Play", "▶", now(() => ctl.togglePlay()));
     const fwd = button("Step forward", "▶|", now(() => ctl.step()));
@@ -338,7 +338,7 @@ export class View {
 
     // attention: bars of α_{k-1,·} and the whole matrix
     const attention = el("div", "aw-panel aw-attention");
-    attention.append(el("div", "aw-panel-title", "attention α (row k-1, and every row so far)"));
+    attention.append(el("div", "aw-panel-title", "attention α: this step (bars, full height = 1) and every step so far"));
     const bars = el("canvas", "aw-bars");
     bars.setAttribute("aria-label", "attention weights of the current step");
     const matrixCanvas = el("canvas", "aw-matrix");

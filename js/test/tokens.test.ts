@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildTokens, updateTokens } from "../src/tokens";
-import { formatFloat32 } from "../src/format";
+import { formatFloat32, weightRGB } from "../src/format";
 
 const HOSTILE = ['<img src=x onerror="window.__pwned=1">', "<b>bold</b>", "&amp;"];
 
@@ -39,5 +39,20 @@ describe("tokens", () => {
     updateTokens(els, { k: 0, alpha: null, reachable: 3 });
     expect(els.some((e) => e.hasAttribute("aria-current"))).toBe(false);
     expect(els.some((e) => e.dataset.alpha !== undefined)).toBe(false);
+  });
+
+  it("shades by the weight itself: a uniform row is pale, a weight of 1 is full colour", () => {
+    const box = document.createElement("div");
+    const els = buildTokens(box, ["a", "b", "c", "d"]);
+    const rgb = (v: number) => {
+      const [r, g, b] = weightRGB(v);
+      return `rgb(${r}, ${g}, ${b})`;
+    };
+    updateTokens(els, { k: 4, alpha: new Float32Array([0.25, 0.25, 0.25, 0.25]), reachable: 4 });
+    expect(els[1].style.backgroundColor).toBe(rgb(0.25));
+    updateTokens(els, { k: 2, alpha: new Float32Array([0, 1]), reachable: 4 });
+    expect(els[1].style.backgroundColor).toBe(rgb(1));
+    expect(els[0].style.backgroundColor).toBe(rgb(0));
+    expect(rgb(0.25)).not.toBe(rgb(1));
   });
 });
