@@ -4,9 +4,10 @@ Every align function scores each past state h_i (i = 0 … t) against the
 current state h_t; the weights are α_{t,i} = softmax_i(score_i).
 
 To make a step cost O(t·d) instead of O(t·H·d), each score is split into a
-part that depends on h_i alone (the *key*, computed once when h_i is born and
-cached) and a part that depends on h_t alone (the *query*, computed once per
-step):
+part that depends on h_i alone (the *key*) and a part that depends on h_t
+alone (the *query*).  Both are linear in the state, so one matmul with
+``key_query_weight()`` gives them when the state is born; they are cached
+and never projected again:
 
 - ``dot``:        score_i = (W_K h_i)·(W_Q h_t)
 - ``scaled_dot``: score_i = (W_K h_i)·(W_Q h_t) / √d_k
@@ -20,7 +21,6 @@ import math
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 ALIGN_NAMES = ("dot", "scaled_dot", "additive")
 
@@ -45,18 +45,29 @@ class DotAlign(nn.Module):
         self.scale = 1.0 / math.sqrt(attn_size) if scaled else 1.0
         self.name = "scaled_dot" if scaled else "dot"
 
-    def key(self, h: Tensor) -> Tensor:
-        """W_K h.  (…, H) -> (…, d_k)"""
-        return self.W_k(h)
+    def key_query_weight(self) -> Tensor:
+        """[W_K; W_Q], shape (2·d_k, H): one matmul gives a state's key and its query."""
+        return torch.cat([self.W_k.weight, self.W_q.weight])
 
-    def query(self, h_t: Tensor) -> Tensor:
-        """W_Q h_t.  (B, H) -> (B, d_k)"""
-        return self.W_q(h_t)
+    def score_params(self) -> tuple[Tensor, ...]:
+        """Parameters the score reads besides keys and queries: none."""
+        return ()
 
     def score(self, keys: Tensor, query: Tensor) -> Tensor:
         """score_i = k_i·q · scale.  keys (B, t+1, d_k), query (B, d_k) -> (B, t+1)"""
-        scores = (keys @ query.unsqueeze(-1)).squeeze(-1)  # (B, t+1)
+        # A row times a matrix: CPU bmm is many times slower with a (d_k, 1) right factor.
+        scores = torch.bmm(query.unsqueeze(1), keys.transpose(1, 2)).squeeze(1)  # (B, t+1)
         return scores * self.scale if self.scale != 1.0 else scores
+
+    def score_backward(
+        self, d_scores: Tensor, keys: Tensor, query: Tensor, d_keys: Tensor
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Backward of ``score``: adds ∂L/∂k_i = scale·∂s_i·q into d_keys (B, t+1, d_k)
+        and returns ∂L/∂q = scale·Σ_i ∂s_i·k_i, shape (B, d_k), and no parameter grads."""
+        if self.scale != 1.0:
+            d_scores = d_scores * self.scale
+        d_keys.addcmul_(d_scores.unsqueeze(2), query.unsqueeze(1))
+        return (d_scores.unsqueeze(1) @ keys).squeeze(1), ()
 
 
 class AdditiveAlign(nn.Module):
@@ -79,17 +90,31 @@ class AdditiveAlign(nn.Module):
         self.W = nn.Linear(2 * hidden_size, attn_size, bias=False)
         self.v = nn.Linear(attn_size, 1, bias=False)
 
-    def key(self, h: Tensor) -> Tensor:
-        """W_← h, the columns of W that see h_i.  (…, H) -> (…, d_a)"""
-        return F.linear(h, self.W.weight[:, : self.hidden_size])
+    def key_query_weight(self) -> Tensor:
+        """[W_←; W_→], shape (2·d_a, H): W's columns that see h_i (the key) stacked on
+        those that see h_t (the query), so one matmul gives a state's key and query."""
+        H = self.hidden_size
+        return torch.cat([self.W.weight[:, :H], self.W.weight[:, H:]])
 
-    def query(self, h_t: Tensor) -> Tensor:
-        """W_→ h_t, the columns of W that see h_t.  (B, H) -> (B, d_a)"""
-        return F.linear(h_t, self.W.weight[:, self.hidden_size :])
+    def score_params(self) -> tuple[Tensor, ...]:
+        """Parameters the score reads besides keys and queries: v."""
+        return (self.v.weight,)
 
     def score(self, keys: Tensor, query: Tensor) -> Tensor:
         """v·tanh(k_i + q).  keys (B, t+1, d_a), query (B, d_a) -> (B, t+1)"""
         return self.v(torch.tanh(keys + query.unsqueeze(1))).squeeze(-1)
+
+    def score_backward(
+        self, d_scores: Tensor, keys: Tensor, query: Tensor, d_keys: Tensor
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Backward of ``score``.  With u_i = tanh(k_i + q) and s_i = v·u_i:
+        ∂L/∂(k_i + q) = (∂s_i v) ⊙ (1 − u_i²), added into d_keys (B, t+1, d_a) and
+        summed over i for ∂L/∂q (B, d_a); ∂L/∂v = Σ ∂s_i u_i, shape (1, d_a)."""
+        u = torch.tanh(keys + query.unsqueeze(1))  # (B, t+1, d_a)
+        d_inner = (d_scores.unsqueeze(2) * self.v.weight) * (1 - u * u)  # (B, t+1, d_a)
+        d_keys.add_(d_inner)
+        d_v = (d_scores.unsqueeze(1) @ u).sum(0)  # (1, d_a)
+        return d_inner.sum(1), (d_v,)
 
 
 def make_align(name: str, hidden_size: int, attn_size: int) -> nn.Module:

@@ -82,97 +82,130 @@ class Step:
 
 
 class _History:
-    """Past states h_0 … h_n and their keys, preallocated and written once each.
+    """Past states h_0 … h_n with their keys and queries, preallocated, each written once.
 
-    Reads return views of the buffers, so step t reads its t+1 past states
-    without copying them.  When gradients are needed, reads and writes go
-    through ``_ReadHistory``/``_WriteHistory``: autograd then saves one view
-    of a buffer per step, not a fresh copy of the history (which would cost
-    O(T²·H) memory), and routes each step's gradient back to the state that
-    was written.
+    Step t reads the keys and states of h_0 … h_t as views of the buffers (no
+    copy) and the query of h_t.  Writing h_{t+1} projects its key and query
+    in one matmul with [W_K; W_Q] (``key_query_weight``), so no state is ever
+    projected twice.  For eq1 (no attention) only the states are kept.
     """
 
-    def __init__(
-        self, batch: int, capacity: int, hidden: int, key_size: int, like: Tensor, track_grad: bool
-    ):
-        self.states = like.new_zeros(batch, capacity, hidden)  # (B, cap, H)
-        self.keys = like.new_zeros(batch, capacity, key_size)  # (B, cap, d)
-        self.track_grad = track_grad
-        if track_grad:
-            self.d_states = torch.zeros_like(self.states)
-            self.d_keys = torch.zeros_like(self.keys)
-            self.token: Tensor = like.new_zeros(())  # orders reads after the writes they see
+    def __init__(self, batch: int, capacity: int, hidden: int, like: Tensor, kq_weight):
+        # Slots are written before they are read, so the buffers start empty.
+        self.states = like.new_empty(batch, capacity, hidden)  # (B, cap, H)
+        self.kq_weight = kq_weight  # (2d, H), or None for eq1
+        if kq_weight is not None:
+            d = kq_weight.shape[0] // 2
+            self.keys = like.new_empty(batch, capacity, d)  # (B, cap, d)
+            self.queries = like.new_empty(batch, capacity, d)  # (B, cap, d)
+        # h_0 = 0, so its key and query are 0 for every align here; computed, not assumed.
+        self.write(0, like.new_zeros(batch, hidden))
 
     @property
     def capacity(self) -> int:
         return self.states.shape[1]
 
     def grow(self, capacity: int) -> None:
-        """Make room for ``capacity`` states (used by the stepper, which has no gradients)."""
+        """Make room for ``capacity`` states (the stepper's sequence can grow)."""
         if capacity <= self.capacity:
             return
-        extra = capacity - self.capacity
-        self.states = torch.cat(
-            [self.states, self.states.new_zeros(self.states.shape[0], extra, self.states.shape[2])],
-            dim=1,
-        )
-        self.keys = torch.cat(
-            [self.keys, self.keys.new_zeros(self.keys.shape[0], extra, self.keys.shape[2])], dim=1
-        )
+        buffers = ("states", "keys", "queries") if self.kq_weight is not None else ("states",)
+        for name in buffers:
+            old = getattr(self, name)
+            new = old.new_empty(old.shape[0], capacity, old.shape[2])
+            new[:, : old.shape[1]] = old
+            setattr(self, name, new)
 
-    def read(self, t: int) -> tuple[Tensor, Tensor]:
-        """Keys and states for i = 0 … t: (B, t+1, d) and (B, t+1, H)."""
-        if self.track_grad:
-            return _ReadHistory.apply(self.token, self, t)
-        return self.keys[:, : t + 1], self.states[:, : t + 1]
-
-    def write(self, i: int, h: Tensor, k: Tensor) -> None:
-        """Store h_i and its key k_i."""
-        if self.track_grad:
-            self.token = _WriteHistory.apply(self.token, h, k, self, i)
-        else:
-            self.states[:, i] = h
-            self.keys[:, i] = k
+    def write(self, i: int, h: Tensor) -> None:
+        """Store h_i (B, H), with its key and query."""
+        self.states[:, i] = h
+        if self.kq_weight is not None:
+            key_query = F.linear(h, self.kq_weight)  # (B, 2d)
+            d = self.keys.shape[2]
+            self.keys[:, i] = key_query[:, :d]
+            self.queries[:, i] = key_query[:, d:]
 
 
-class _ReadHistory(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, token, history, t):
-        ctx.history, ctx.t = history, t
-        return history.keys[:, : t + 1], history.states[:, : t + 1]
+class _Recurrence(torch.autograd.Function):
+    """``model(x)`` with gradients: the no-grad loop forward, then BPTT written out.
 
-    @staticmethod
-    def backward(ctx, d_keys, d_states):
-        history, t = ctx.history, ctx.t
-        if d_keys is not None:
-            history.d_keys[:, : t + 1] += d_keys
-        if d_states is not None:
-            history.d_states[:, : t + 1] += d_states
-        return history.d_states.new_zeros(()), None, None
+    Autograd through the loop would record some fifteen nodes per step and
+    keep every step's view of the history.  Instead the forward runs the very
+    loop ``model(x)`` runs without gradients, keeps its buffers (states, keys,
+    queries: O(T·(H+d)); α and c are outputs anyway), and the backward walks
+    the steps once, from the last to the first:
 
+        ∂L/∂pre_t  = ∂L/∂h_{t+1} ⊙ (1 − h_{t+1}²)
+        ∂L/∂z_t    = A^T ∂L/∂pre_t                       split into its h, x, c blocks
+        ∂L/∂α_{t,i} += ∂L/∂c_t · h_i,   ∂L/∂h_i += α_{t,i} ∂L/∂c_t
+        ∂L/∂score_t = α_t ⊙ (∂L/∂α_t − Σ_i α_{t,i} ∂L/∂α_{t,i})
+        ∂L/∂k_i, ∂L/∂q_t  from the align's ``score_backward``
+        ∂L/∂h_i    += [W_K; W_Q]^T [∂L/∂k_i; ∂L/∂q_i]     once every reader of h_i is done
 
-class _WriteHistory(torch.autograd.Function):
-    # Autograd runs this backward only after the backward of every read that
-    # came later (each read depends on this write through the token chain),
-    # so by then the gradient for slot i is complete.
-    @staticmethod
-    def forward(ctx, token, h, k, history, i):
-        # Writing through .data leaves the buffers' version counter alone:
-        # earlier reads saved views of these buffers, and slot i lies outside
-        # every one of them.
-        history.states.data[:, i] = h
-        history.keys.data[:, i] = k
-        ctx.history, ctx.i = history, i
-        return token.new_zeros(())
+    Gradients of A, b and [W_K; W_Q] are then one matmul each over all steps.
+    """
 
     @staticmethod
-    def backward(ctx, d_token):
-        history, i = ctx.history, ctx.i
-        d_h = history.d_states[:, i].clone()
-        d_k = history.d_keys[:, i].clone()
-        history.d_states[:, i] = 0  # a second backward (retain_graph) starts clean
-        history.d_keys[:, i] = 0
-        return d_h.new_zeros(()), d_h, d_k, None, None
+    def forward(ctx, model, x, A_weight, A_bias, kq_weight, *score_params):
+        h, c, alpha, history = model._run(x, kq_weight)
+        ctx.model = model
+        keys_queries = () if kq_weight is None else (history.keys, history.queries)
+        ctx.save_for_backward(x, A_weight, kq_weight, h, c, alpha, *score_params, *keys_queries)
+        return (h,) if c is None else (h, c, alpha)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, d_h, d_c=None, d_alpha=None):
+        model = ctx.model
+        x, A_weight, kq_weight, h, c, alpha, *rest = ctx.saved_tensors
+        n_score = len(rest) - (0 if kq_weight is None else 2)
+        score_params, (keys, queries) = rest[:n_score], rest[n_score:] or (None, None)
+        B, T, _ = x.shape
+        columns = model._z_columns()
+        A_h = A_weight[:, columns["h"]] if "h" in columns else None  # (H, H)
+        A_c = A_weight[:, columns["c"]] if "c" in columns else None  # (H, H)
+
+        d_states = d_h.clone()  # (B, T+1, H): every path into h_i but its key and query
+        d_pre = x.new_empty(B, T, model.hidden_size)  # (B, T, H)
+        if kq_weight is not None:
+            d = keys.shape[2]
+            d_kq = x.new_zeros(B, T + 1, 2 * d)  # (B, T+1, 2d): [∂L/∂k_i; ∂L/∂q_i]
+            d_score_params = [torch.zeros_like(p) for p in score_params]
+        for t in reversed(range(T)):
+            d_h_next = d_states[:, t + 1]  # complete but for h_{t+1}'s key and query
+            if kq_weight is not None:
+                d_h_next = torch.addmm(d_h_next, d_kq[:, t + 1], kq_weight)
+            dp = torch.ops.aten.tanh_backward(d_h_next, h[:, t + 1])  # (B, H)
+            d_pre[:, t] = dp
+            if A_h is not None:
+                d_states[:, t].addmm_(dp, A_h)  # z holds h_t
+            if A_c is None:
+                continue
+            d_c_t = torch.addmm(d_c[:, t], dp, A_c)  # (B, H)
+            a = alpha[:, t, : t + 1]  # (B, t+1)
+            d_a = torch.baddbmm(
+                d_alpha[:, t, None, : t + 1], d_c_t.unsqueeze(1), h[:, : t + 1].transpose(1, 2)
+            ).squeeze(1)  # (B, t+1)
+            d_states[:, : t + 1].addcmul_(a.unsqueeze(2), d_c_t.unsqueeze(1))
+            d_scores = torch._softmax_backward_data(d_a, a, -1, a.dtype)  # (B, t+1)
+            d_q, d_params = model.align.score_backward(
+                d_scores, keys[:, : t + 1], queries[:, t], d_kq[:, : t + 1, :d]
+            )
+            d_kq[:, t, d:] = d_q
+            for total, part in zip(d_score_params, d_params, strict=True):
+                total += part
+
+        # Weight gradients: one matmul each over all B·T steps.
+        parts = {"h": h[:, :T], "x": x, "c": c}
+        z = torch.cat([parts[name] for name, _ in model.z_layout], dim=-1)  # (B, T, |z|)
+        d_pre_flat = d_pre.flatten(0, 1)  # (B·T, H)
+        d_A_weight = d_pre_flat.t() @ z.flatten(0, 1)  # (H, |z|)
+        d_A_bias = d_pre_flat.sum(0)
+        d_x = d_pre @ A_weight[:, columns["x"]]  # (B, T, D)
+        if kq_weight is None:
+            return None, d_x, d_A_weight, d_A_bias, None
+        d_kq_weight = d_kq.flatten(0, 1).t() @ h.flatten(0, 1)  # (2d, H)
+        return None, d_x, d_A_weight, d_A_bias, d_kq_weight, *d_score_params
 
 
 class SelfAttentionRNN(nn.Module):
@@ -247,33 +280,52 @@ class SelfAttentionRNN(nn.Module):
 
     # -- the one step both paths share ------------------------------------
 
-    def _advance(self, t: int, x_next: Tensor, h_t: Tensor, history: _History | None):
-        """Step t for a batch.  x_next (B, D), h_t (B, H) -> scores, α, c, z, pre, h_{t+1}."""
+    def _advance(self, t: int, x_next: Tensor, history: _History):
+        """Step t for a batch.  x_next (B, D); h_t and its query are read from history,
+        h_{t+1} is written there.  Returns scores, α, c, z, pre, h_{t+1}."""
+        h_t = history.states[:, t]  # (B, H)
         scores = alpha = c = None
-        if history is not None:
-            keys, states = history.read(t)  # (B, t+1, d), (B, t+1, H)
-            scores = self.align.score(keys, self.align.query(h_t))  # (B, t+1)
+        if self.align is not None:
+            keys, states = history.keys[:, : t + 1], history.states[:, : t + 1]  # (B, t+1, ·)
+            scores = self.align.score(keys, history.queries[:, t])  # (B, t+1)
             alpha = torch.softmax(scores, dim=-1)  # (B, t+1)
-            c = (alpha.unsqueeze(1) @ states).squeeze(1)  # (B, H)
+            c = torch.bmm(alpha.unsqueeze(1), states).squeeze(1)  # (B, H)
         z = concat(self.update, h_t, x_next, c)  # (B, |z|)
-        pre = self.A(z)  # (B, H)
+        pre = F.linear(z, self.A.weight, self.A.bias)  # (B, H); A·z + b
         h_next = torch.tanh(pre)
-        if history is not None:
-            history.write(t + 1, h_next, self.align.key(h_next))
+        history.write(t + 1, h_next)
         return scores, alpha, c, z, pre, h_next
 
-    def _new_history(
-        self, batch: int, capacity: int, like: Tensor, track_grad: bool
-    ) -> _History | None:
+    def _weights(self) -> tuple:
+        """What the recurrence reads: A, b, [W_K; W_Q] (None for eq1), the score's own."""
         if self.align is None:
-            return None
-        history = _History(batch, capacity, self.hidden_size, self.attn_size, like, track_grad)
-        # h_0 = 0; its key is key(0), which is 0 for every align here but is
-        # computed, not assumed.
-        history.write(
-            0, history.states[:, 0].detach(), self.align.key(history.states[:, 0].detach())
-        )
-        return history
+            return self.A.weight, self.A.bias, None
+        return self.A.weight, self.A.bias, self.align.key_query_weight(), *self.align.score_params()
+
+    def _z_columns(self) -> dict[str, slice]:
+        """The columns of A that multiply each block of z."""
+        columns, start = {}, 0
+        for name, size in self.z_layout:
+            columns[name] = slice(start, start + size)
+            start += size
+        return columns
+
+    def _run(self, x: Tensor, kq_weight: Tensor | None):
+        """Every step over x (B, T, D), without autograd.  Returns h (B, T+1, H),
+        c (B, T, H), α (B, T, T+1) (None, None for eq1) and the history."""
+        B, T, _ = x.shape
+        with torch.no_grad():
+            history = _History(B, T + 1, self.hidden_size, x, kq_weight)
+            c_all = alpha_all = None
+            if self.align is not None:
+                c_all = x.new_empty(B, T, self.hidden_size)  # (B, T, H)
+                alpha_all = x.new_zeros(B, T, T + 1)  # (B, T, T+1); stays 0 for i > t
+            for t in range(T):
+                _, alpha, c, _, _, _ = self._advance(t, x[:, t], history)
+                if alpha is not None:
+                    c_all[:, t] = c
+                    alpha_all[:, t, : t + 1] = alpha
+        return history.states, c_all, alpha_all, history
 
     # -- batched ------------------------------------------------------------
 
@@ -292,23 +344,13 @@ class SelfAttentionRNN(nn.Module):
         x, batched = _check_sequence(x, self, batched_ok=True)
         B, T, _ = x.shape
         lengths = _check_lengths(lengths, B, T, batched)
-        track_grad = torch.is_grad_enabled() and (
-            x.requires_grad or any(p.requires_grad for p in self.parameters())
-        )
-        history = self._new_history(B, T + 1, x, track_grad)
-
-        h = x.new_zeros(B, self.hidden_size)  # h_0
-        hs, cs, alphas = [h], [], []
-        for t in range(T):
-            _, alpha, c, _, _, h = self._advance(t, x[:, t], h, history)
-            hs.append(h)
-            if alpha is not None:
-                cs.append(c)
-                alphas.append(F.pad(alpha, (0, T - t)))  # (B, T+1), zeros for i > t
-
-        h_all = torch.stack(hs, dim=1)  # (B, T+1, H)
-        c_all = torch.stack(cs, dim=1) if cs else None  # (B, T, H)
-        alpha_all = torch.stack(alphas, dim=1) if alphas else None  # (B, T, T+1)
+        weights = self._weights()
+        if torch.is_grad_enabled() and any(
+            w is not None and w.requires_grad for w in (x, *weights)
+        ):
+            h_all, c_all, alpha_all = (*_Recurrence.apply(self, x, *weights), None, None)[:3]
+        else:
+            h_all, c_all, alpha_all, _ = self._run(x, weights[2])
         if lengths is not None:
             steps = torch.arange(T + 1, device=x.device)
             h_all = h_all * (steps <= lengths[:, None].to(x.device))[..., None]
@@ -338,8 +380,10 @@ class Stepper:
     one at the end), drops every step computed after position k and runs the
     new step: the basis of what-if edits.
 
-    Steps run under ``torch.no_grad()``.  Past states and their keys are
-    cached, so step t costs O(t·d) for attention plus the cell's O(H·|z|).
+    Steps run under ``torch.no_grad()``.  Past states, their keys and queries
+    are cached, so step t costs O(t·(d+H)) for attention plus the cell's
+    O(H·|z|).  Keys and queries use the weights as they were at step 0: after
+    changing the weights, ``truncate(0)`` (as the widget does) to recompute.
 
     Attributes:
         history: the computed steps, ``history[t]`` is step t (a :class:`Step`).
@@ -357,7 +401,7 @@ class Stepper:
         self.x = x  # (T, D), the inputs known so far
         self.history: list[Step] = []
         self.k = 0
-        self._cache = model._new_history(1, max(16, len(x) + 1), param.detach(), False)
+        self._cache: _History | None = None  # built by the first step
 
     @property
     def T(self) -> int:
@@ -450,14 +494,14 @@ class Stepper:
 
     def _compute_next(self) -> None:
         t = self.frontier
-        if self._cache is not None and t + 2 > self._cache.capacity:
-            self._cache.grow(2 * (t + 2))
-        h_t = self.h_at(t)
         with torch.no_grad():
+            if t == 0:  # a fresh start reads the weights as they are now
+                kq_weight = self.model._weights()[2]
+                capacity = max(16, self.T + 1)
+                self._cache = _History(1, capacity, self.model.hidden_size, self.x, kq_weight)
+            self._cache.grow(2 * (t + 2))
             x_next = self.x[t]
-            scores, alpha, c, z, pre, h = self.model._advance(
-                t, x_next[None], h_t[None], self._cache
-            )
+            scores, alpha, c, z, pre, h = self.model._advance(t, x_next[None], self._cache)
         self.history.append(
             Step(t, x_next, _unbatch(scores), _unbatch(alpha), _unbatch(c), z[0], pre[0], h[0])
         )
@@ -498,7 +542,10 @@ def _check_float_tensor(x, model: SelfAttentionRNN, what: str) -> Tensor:
 
 
 def _check_finite(x: Tensor, what: str) -> None:
-    if not bool(torch.isfinite(x).all()):
+    # A NaN or ±Inf anywhere makes the sum non-finite, so one cheap reduction
+    # clears the usual case; only a non-finite sum (which may also be an
+    # overflow of large finite values) pays for the exact elementwise check.
+    if not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
         bad = (~torch.isfinite(x)).nonzero()[0].tolist()
         raise ValueError(f"{what} contains NaN or Inf (first at index {tuple(bad)})")
 
