@@ -10,11 +10,15 @@ from collections.abc import Callable
 
 import torch
 
+THREADS_HELP = (
+    "torch intra-op threads (default 1: on a small shared box, extra threads mostly add "
+    "synchronisation to the many small per-step ops and make timings erratic)"
+)
+
 
 def set_threads(n: int | None) -> int:
-    """Fix torch's intra-op threads (default: every core this process may use)."""
-    n = n or len(os.sched_getaffinity(0))
-    torch.set_num_threads(n)
+    """Fix torch's intra-op threads for the whole run (default 1, see ``THREADS_HELP``)."""
+    torch.set_num_threads(n or 1)
     return torch.get_num_threads()
 
 

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from attn_widget.core import SelfAttentionRNN
-from benchmarks.common import machine, ms, ratio, set_threads, table, time_interleaved
+from benchmarks.common import THREADS_HELP, machine, ms, ratio, set_threads, table, time_interleaved
 
 B, D = 32, 64
 GOAL_T, GOAL_H, NAIVE_T = 128, 128, 1024
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="only the goal configurations")
     parser.add_argument("--full", action="store_true", help="run the naive loop everywhere")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args(argv)
     set_threads(args.threads)

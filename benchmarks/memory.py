@@ -25,7 +25,7 @@ if __package__ in (None, ""):
 import torch
 
 from attn_widget.core import SelfAttentionRNN
-from benchmarks.common import machine, mib, set_threads, table
+from benchmarks.common import THREADS_HELP, machine, mib, set_threads, table
 
 
 def tensor_bytes(tensors, seen: set | None = None) -> int:
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--T", type=int, default=4000)
     parser.add_argument("--H", type=int, default=256)
     parser.add_argument("--D", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
     args = parser.parse_args(argv)
     set_threads(args.threads)
     T, H, D = args.T, args.H, args.D

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from attn_widget.core import SelfAttentionRNN
-from benchmarks.common import machine, set_threads, table
+from benchmarks.common import THREADS_HELP, machine, set_threads, table
 
 CHECKPOINTS = (10, 20, 50, 100, 200, 500, 1000, 2000, 3000, 4000)
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--T", type=int, default=4000)
     parser.add_argument("--H", type=int, default=256)
     parser.add_argument("--D", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
     args = parser.parse_args(argv)
     set_threads(args.threads)
     T, H, D = args.T, args.H, args.D

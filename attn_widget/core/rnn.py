@@ -320,8 +320,8 @@ class SelfAttentionRNN(nn.Module):
             if self.align is not None:
                 c_all = x.new_empty(B, T, self.hidden_size)  # (B, T, H)
                 alpha_all = x.new_zeros(B, T, T + 1)  # (B, T, T+1); stays 0 for i > t
-            for t in range(T):
-                _, alpha, c, _, _, _ = self._advance(t, x[:, t], history)
+            for t, x_next in enumerate(x.unbind(1)):
+                _, alpha, c, _, _, _ = self._advance(t, x_next, history)
                 if alpha is not None:
                     c_all[:, t] = c
                     alpha_all[:, t, : t + 1] = alpha
