@@ -20,7 +20,7 @@ from attn_widget.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from attn_widget.tasks import agreement, recall
+from attn_widget.tasks import ADJECTIVES, agreement, recall
 from attn_widget.text import TextRNN
 from attn_widget.train import evaluate
 
@@ -111,7 +111,7 @@ def test_agreement_demo_sentence_attends_to_its_subject_at_the_verb():
     verb, alpha, predicted = _verb_step_attention(model, tokens)
     # The subject, found independently: the first word after "the" that is not an adjective
     # and whose number the verb shows (plurals end in s).
-    subject = 1 if tokens[1] not in ("old", "small", "red", "new", "quiet") else 2
+    subject = 1 if tokens[1] not in ADJECTIVES else 2
     number = "pl" if tokens[subject].endswith("s") else "sg"
     assert tokens[verb] == {"sg": "is", "pl": "are"}[number]
     # An attractor of the other number sits between subject and verb.
@@ -130,7 +130,8 @@ def test_demo_works_offline_and_opens_at_the_step_that_matters(offline, no_bundl
     tokens = list(w.tokens)
     verb = tokens.index("is") if "is" in tokens else tokens.index("are")
     assert w.t == verb  # the step that reads the word before the verb
-    assert tokens[int(w.current.alpha.argmax()) - 1] == tokens[1]  # the subject noun
+    subject = 1 if tokens[1] not in ADJECTIVES else 2
+    assert tokens[int(w.current.alpha.argmax()) - 1] == tokens[subject]
     r = attn_widget.demo("recall")
     assert r.t == r.T and r.tokens[-1] == "?"
     key = next(i for i, tok in enumerate(r.tokens) if tok.startswith("k"))

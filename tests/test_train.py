@@ -14,6 +14,15 @@ from attn_widget.text import TextRNN
 from attn_widget.train import History, evaluate, train
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models gain nothing from intra-op threads, and lose much on a busy shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _model(data, update="eq4", align="dot", seed=0, hidden=16):
     torch.manual_seed(seed)
     return TextRNN(data.vocab, 8, hidden, update=update, align=align, n_outputs=data.n_outputs)
