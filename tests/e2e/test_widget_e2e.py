@@ -1,0 +1,365 @@
+"""AttentionWidget in a real JupyterLab, clicked in headless Chromium.
+
+One notebook and one kernel serve the whole module. Its cells build a seeded
+eq4/dot model and three widgets: ``w`` (8 tokens, the main one), ``w_long``
+(60 tokens, for fast clicking) and ``w_hostile`` (token text that is HTML).
+Each test puts ``w`` where it needs it first, so the tests do not depend on
+their order.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from labdriver import REPO, eventually
+from playwright.sync_api import expect
+
+TOKENS = ["the", "cat", "sat", "on", "the", "mat", "and", "slept"]
+T = len(TOKENS)
+LONG_T = 60
+HOSTILE = ['<img src=x onerror="window.__pwned=1">', "<script>window.__pwned=2</script>", "ok"]
+
+SETUP = f"""
+import json
+import torch
+from attn_widget import AttentionWidget, SelfAttentionRNN
+
+torch.manual_seed(0)
+TOKENS = {TOKENS!r}
+model = SelfAttentionRNN(4, 8, update="eq4", align="dot")
+x = torch.randn(len(TOKENS), 4)
+with torch.no_grad():
+    ALPHA = model(x).alpha  # (T, T+1): row k-1 shades the tokens at position k
+w = AttentionWidget(model, tokens=TOKENS, inputs=x)
+"""
+
+LONG = f"""
+torch.manual_seed(1)
+w_long = AttentionWidget(
+    model, tokens=[f"w{{i}}" for i in range(1, {LONG_T} + 1)], inputs=torch.randn({LONG_T}, 4)
+)
+w_long
+"""
+
+HOSTILE_CELL = f"""
+w_hostile = AttentionWidget(model, tokens={HOSTILE!r}, inputs=torch.randn(3, 4))
+w_hostile
+"""
+
+CELL_W, CELL_LONG, CELL_HOSTILE = 1, 2, 3
+
+# The colours that draw an element: text, background, border, outline.
+_JS_COLOURS = """
+(e) => {
+  const s = getComputedStyle(e);
+  return [s.color, s.backgroundColor, s.borderTopColor, s.borderBottomColor,
+          s.borderLeftColor, s.outlineColor, s.textDecorationColor];
+}
+"""
+
+# Text colour and the background it sits on: every ancestor's background
+# composited over the canvas (white), so translucent fills count.
+_JS_TEXT_AND_BACKGROUND = """
+(e) => {
+  const parse = (c) => {
+    const m = c.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return [0, 0, 0, 0];
+    const p = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const chain = [];
+  for (let n = e; n && n.nodeType === 1; n = n.parentElement) chain.push(n);
+  let bg = [255, 255, 255];
+  for (const n of chain.reverse()) {
+    const [r, g, b, a] = parse(getComputedStyle(n).backgroundColor);
+    bg = [r * a + bg[0] * (1 - a), g * a + bg[1] * (1 - a), b * a + bg[2] * (1 - a)];
+  }
+  const [r, g, b, a] = parse(getComputedStyle(e).color);
+  const fg = [r * a + bg[0] * (1 - a), g * a + bg[1] * (1 - a), b * a + bg[2] * (1 - a)];
+  return {fg, bg};
+}
+"""
+
+
+def parse_rgb(css: str) -> tuple[float, float, float, float] | None:
+    if not css.startswith("rgb"):
+        return None
+    parts = css[css.index("(") + 1 : css.index(")")].replace("/", " ").replace(",", " ").split()
+    r, g, b = (float(v) for v in parts[:3])
+    a = float(parts[3]) if len(parts) > 3 else 1.0
+    return r, g, b, a
+
+
+def is_reddish(css: str) -> bool:
+    rgb = parse_rgb(css)
+    if rgb is None:
+        return False
+    r, g, b, a = rgb
+    return a > 0.3 and r >= 150 and r - g >= 60 and r - b >= 60
+
+
+def luminance(rgb) -> float:
+    def channel(v):
+        v /= 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(v) for v in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(fg, bg) -> float:
+    hi, lo = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.fixture(scope="module")
+def nb(open_notebook):
+    notebook = open_notebook("widget_e2e.ipynb", [SETUP, "w", LONG, HOSTILE_CELL])
+    for cell in (CELL_W, CELL_LONG, CELL_HOSTILE):
+        expect(notebook.cell(cell).locator(".attn-widget")).to_have_count(1)
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def alpha(nb):
+    """model(x).alpha computed in the kernel, (T, T+1)."""
+    table = nb.run_json("print(json.dumps(ALPHA.tolist()))")
+    assert len(table) == T and all(len(row) == T + 1 for row in table)
+    return table
+
+
+def root(nb, cell=CELL_W):
+    return nb.cell(cell).locator(".attn-widget")
+
+
+def button(nb, name, cell=CELL_W):
+    return root(nb, cell).get_by_role("button", name=name, exact=True)
+
+
+def kernel_t(nb, name="w") -> int:
+    return int(nb.run(f"print({name}.t)").strip())
+
+
+def expect_position(nb, k, cell=CELL_W):
+    """The DOM shows position k: token k is the one current token (none at 0)."""
+    current = root(nb, cell).locator('[aria-current="step"]')
+    if k == 0:
+        expect(current).to_have_count(0)
+    else:
+        expect(current).to_have_count(1)
+        expect(current).to_have_attribute("data-index", str(k))
+
+
+def move_to(nb, k, cell=CELL_W, name="w"):
+    nb.run(f"{name}.goto({k})")
+    expect_position(nb, k, cell)
+
+
+def shown_alphas(nb, cell=CELL_W) -> dict[int, float]:
+    pairs = (
+        root(nb, cell)
+        .locator("[data-alpha]")
+        .evaluate_all("els => els.map(e => [e.dataset.index, e.dataset.alpha])")
+    )
+    out = {}
+    for index, value in pairs:
+        assert index is not None, "an element has data-alpha but no data-index"
+        assert int(index) not in out, f"two elements shade token {index}"
+        out[int(index)] = float(value)
+    return out
+
+
+def check_alphas(nb, alpha, k):
+    """Tokens 0 … k-1 carry α_{k-1,i} (the kernel's model(x).alpha) to 1e-6."""
+
+    def check():
+        shown = shown_alphas(nb)
+        assert set(range(k)) <= set(shown), f"position {k}: shaded tokens {sorted(shown)}"
+        for i, value in shown.items():
+            assert i <= T, f"data-alpha on unknown token {i}"
+            assert value == pytest.approx(alpha[k - 1][i], abs=1e-6), f"α[{k - 1},{i}]"
+        return shown
+
+    return eventually(check, timeout=10)
+
+
+def test_step_clicks_match_model(nb, alpha, artifacts):
+    move_to(nb, 0)
+    n = 5
+    forward = button(nb, "Step forward")
+    for k in range(1, n + 1):
+        forward.click()
+        expect_position(nb, k)
+
+    current = root(nb).locator(f'[data-index="{n}"]')
+    expect(current).to_have_attribute("aria-current", "step")
+    expect(current).to_contain_text(TOKENS[n - 1])
+    colours = current.evaluate(_JS_COLOURS)
+    assert any(is_reddish(c) for c in colours), f"current token is not drawn red: {colours}"
+
+    shown = check_alphas(nb, alpha, n)
+    assert sum(shown[i] for i in range(n)) == pytest.approx(1.0, abs=1e-5)
+    assert kernel_t(nb) == n
+
+    root(nb).screenshot(path=artifacts / "widget-light.png")
+    (REPO / "docs").mkdir(exist_ok=True)
+    shutil.copyfile(artifacts / "widget-light.png", REPO / "docs" / "widget.png")
+
+
+def test_back_is_served_without_the_kernel(nb, alpha, lab_server):
+    move_to(nb, 5)
+    # Hold the kernel busy until the test releases it: its shell queue waits.
+    flag = lab_server.root / "release-kernel"
+    flag.unlink(missing_ok=True)
+    busy = nb.start(
+        "import os, time\n"
+        "_end = time.monotonic() + 60\n"
+        "while not os.path.exists('release-kernel') and time.monotonic() < _end:\n"
+        "    time.sleep(0.02)"
+    )
+    try:
+        eventually(lambda: _assert_equal(nb.kernel_status(), "busy"), timeout=10, interval=0.02)
+        back = button(nb, "Step back")
+        back.click()
+        back.click()
+        expect_position(nb, 3)
+        check_alphas(nb, alpha, 3)
+        button(nb, "Step forward").click()  # step 3 is computed: also from the store
+        expect_position(nb, 4)
+        check_alphas(nb, alpha, 4)
+        assert nb.kernel_status() == "busy", "the kernel was released early"
+    finally:
+        flag.touch()
+    nb.wait_cell(busy)
+    assert kernel_t(nb) == 4
+
+
+def test_play_runs_to_the_end_and_stops(nb, alpha):
+    move_to(nb, 0)
+    button(nb, "Play").click()
+    expect(button(nb, "Pause")).to_be_visible()
+    expect_position(nb, T)
+    expect(button(nb, "Play")).to_be_visible()  # stopped by itself
+    check_alphas(nb, alpha, T)
+    state = nb.run_json("print(json.dumps([w.t, w.playing]))")
+    assert state == [T, False]
+
+
+def test_pause_stops_play(nb):
+    nb.run("w.speed = 2.0")
+    move_to(nb, 0)
+    try:
+        button(nb, "Play").click()
+        current = root(nb).locator('[aria-current="step"]')
+        expect(current).to_have_attribute("data-index", "2", timeout=10_000)
+        button(nb, "Pause").click()
+        expect(button(nb, "Play")).to_be_visible()
+        k = int(current.get_attribute("data-index"))
+        nb.page.wait_for_timeout(1500)  # three steps' time at 2 steps/s: must stay
+        expect_position(nb, k)
+        assert k < T
+        assert nb.run_json("print(json.dumps([w.t, w.playing]))") == [k, False]
+    finally:
+        nb.run("w.pause(); w.speed = 4.0")
+
+
+def test_goto_from_python_moves_the_view(nb, alpha):
+    move_to(nb, 0)
+    for k in (6, 2, T):
+        nb.run(f"w.goto({k})")
+        expect_position(nb, k)
+        check_alphas(nb, alpha, k)
+
+
+def test_reset(nb):
+    move_to(nb, 4)
+    button(nb, "Reset").click()
+    expect_position(nb, 0)
+    assert root(nb).locator("[data-alpha]").count() == 0 or all(
+        v == 0 for v in shown_alphas(nb).values()
+    )
+    assert kernel_t(nb) == 0
+
+    move_to(nb, 3)
+    nb.run("w.reset()")
+    expect_position(nb, 0)
+
+
+def test_fifty_fast_clicks(nb):
+    nb.run(
+        "SENT = []\n"
+        "_send = w_long._send_steps\n"
+        "def _spy(steps, **kw):\n"
+        "    SENT.extend(int(s.t) for s in steps)\n"
+        "    return _send(steps, **kw)\n"
+        "w_long._send_steps = _spy\n"
+        "w_long.reset()"
+    )
+    expect_position(nb, 0, CELL_LONG)
+    forward = button(nb, "Step forward", CELL_LONG)
+    forward.scroll_into_view_if_needed()
+    for _ in range(50):
+        forward.click(delay=0, no_wait_after=True)
+    expect_position(nb, 50, CELL_LONG)
+
+    indices = (
+        root(nb, CELL_LONG)
+        .locator("[data-index]")
+        .evaluate_all("els => els.map(e => Number(e.dataset.index))")
+    )
+    assert sorted(indices) == list(range(LONG_T + 1)), "token elements duplicated or missing"
+
+    state = nb.run_json(
+        "print(json.dumps({'t': w_long.t, 'frontier': w_long.frontier, 'sent': SENT,"
+        " 'history': [s.t for s in w_long.stepper.history]}))"
+    )
+    assert state["t"] == 50
+    assert state["frontier"] == 50
+    assert state["history"] == list(range(50))
+    assert state["sent"] == list(range(50)), "a step was sent twice or not at all"
+    expect_position(nb, 50, CELL_LONG)
+
+
+def test_hostile_tokens_stay_text(nb, artifacts):
+    move_to(nb, 3, CELL_HOSTILE, "w_hostile")
+    widget = root(nb, CELL_HOSTILE)
+    for i, text in enumerate(HOSTILE, start=1):
+        token = widget.locator(f'[data-index="{i}"]')
+        expect(token).to_have_count(1)
+        assert token.evaluate("e => e.textContent.trim()") == text
+    assert widget.locator("img, script").count() == 0
+    assert nb.page.evaluate("() => typeof window.__pwned") == "undefined"
+    widget.screenshot(path=artifacts / "widget-hostile.png")
+
+
+def test_dark_theme_contrast(nb, artifacts):
+    move_to(nb, 5)
+    nb.set_theme("JupyterLab Dark")
+    try:
+        widget = root(nb)
+        lab_bg = nb.page.evaluate(
+            "() => getComputedStyle(document.querySelector('.jp-Notebook')).backgroundColor"
+        )
+        assert luminance(parse_rgb(lab_bg)[:3]) < 0.2, f"Lab is not dark: {lab_bg}"
+        widget.screenshot(path=artifacts / "widget-dark.png")
+
+        colours = widget.evaluate(_JS_TEXT_AND_BACKGROUND)
+        ratio = contrast(colours["fg"], colours["bg"])
+        assert ratio >= 4.5, f"widget text {colours['fg']} on {colours['bg']}: {ratio:.2f}:1"
+
+        for token in widget.locator("[data-index]").all():
+            c = token.evaluate(_JS_TEXT_AND_BACKGROUND)
+            ratio = contrast(c["fg"], c["bg"])
+            index = token.get_attribute("data-index")
+            assert ratio >= 3.0, f"token {index}: {c['fg']} on {c['bg']} is {ratio:.2f}:1"
+    finally:
+        nb.set_theme("JupyterLab Light")
+
+
+def test_no_page_errors(nb):
+    assert nb.page.page_errors == []
+
+
+def _assert_equal(a, b):
+    assert a == b, f"{a!r} != {b!r}"
