@@ -415,7 +415,7 @@ def test_snapshot_follows_what_cells_computed_and_only_then(monkeypatch):
     sent = []
     monkeypatch.setattr(w, "snapshot", lambda: sent.append(w.frontier) or type(w).snapshot(w))
     widget_module._refresh_snapshots()  # what IPython's post_run_cell runs
-    version, steps = unpack_snapshot(w._snapshot)
+    _, steps = unpack_snapshot(w._snapshot)
     assert [s["t"] for s in steps] == [0, 1, 2, 3]
     with torch.no_grad():
         trace = model(x)
