@@ -12,10 +12,14 @@ Step t (t = 0 … T-1) consumes x_{t+1}:
     h_{t+1}     = tanh(A·z + b)
 
 The batched ``forward`` and the one-step ``stepper`` share one step function
-(``_advance``) and one cache of past states and keys (``_History``), so they
-compute the same numbers, and a step costs O(t·d) for attention on top of the
-cell's fixed O(H·|z|): keys of past states are projected once, when the
-state is born, never again.
+(``_advance``) and one cache of past states, keys and queries (``_History``),
+so they compute the same numbers, and a step costs O(t·(d+H)) for attention
+on top of the cell's fixed O(H·|z|): a state's key and query are projected
+once, when the state is born, never again.
+
+With gradients, ``forward`` runs that same loop inside ``_Recurrence``, whose
+backward is backpropagation through time written out, so autograd keeps
+O(T·(H+d)) for the history (plus α, an output) instead of a graph per step.
 """
 
 from __future__ import annotations
@@ -499,7 +503,8 @@ class Stepper:
                 kq_weight = self.model._weights()[2]
                 capacity = max(16, self.T + 1)
                 self._cache = _History(1, capacity, self.model.hidden_size, self.x, kq_weight)
-            self._cache.grow(2 * (t + 2))
+            if t + 2 > self._cache.capacity:  # room for h_{t+1}; doubling keeps appends O(1)
+                self._cache.grow(2 * (t + 2))
             x_next = self.x[t]
             scores, alpha, c, z, pre, h = self.model._advance(t, x_next[None], self._cache)
         self.history.append(
