@@ -42,21 +42,28 @@ def machine() -> str:
 
 
 def time_interleaved(
-    fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1
+    fns: dict[str, Callable[[], object]],
+    repeats: int,
+    warmup: int = 1,
+    at_most: dict[str, int] | None = None,
 ) -> dict[str, float]:
     """Median seconds per call of each function, run round-robin.
 
     Every function is warmed up first; then each repeat calls every function
     once, rotating the order, so that drift in the machine's load (the box is
-    shared) hits all of them alike and ratios stay meaningful.
+    shared) hits all of them alike and ratios stay meaningful.  ``at_most``
+    caps the repeats of slow functions (they take part in the first rounds).
     """
     names = list(fns)
+    at_most = at_most or {}
     for _ in range(warmup):
         for name in names:
             fns[name]()
     samples: dict[str, list[float]] = {name: [] for name in names}
     for r in range(repeats):
         for name in names[r % len(names) :] + names[: r % len(names)]:
+            if r >= at_most.get(name, repeats):
+                continue
             start = time.perf_counter()
             fns[name]()
             samples[name].append(time.perf_counter() - start)

@@ -2,7 +2,8 @@
 
     python -m benchmarks.core            # the default grid, a few minutes on 2 cores
     python -m benchmarks.core --quick    # the goal configurations only
-    python -m benchmarks.core --full     # also the naive loop where it is slow or big
+    python -m benchmarks.core --full     # also T = 1024 at H = 512, and the naive loop
+                                         # where it is slow or big
 
 Every configuration is eq4/dot at B = 32, D = 64.  "fwd" runs under
 ``torch.no_grad()``; "fwd+bwd" runs the forward with autograd on and calls
@@ -137,11 +138,12 @@ def bench_config(T: int, H: int, mode: str, repeats: int, full: bool) -> dict[st
     if skip is None:
         fns["naive"] = run(naive, lambda out: out[0])
     # The naive loop at T = 1024 takes tens of seconds a call: time it once,
-    # after the others (its own 1024 steps are the averaging).
+    # after the others (its own 1024 steps are the averaging).  Elsewhere it
+    # takes part in the first 3 rounds only.
     slow_naive = fns.pop("naive") if T >= 1024 and "naive" in fns else None
     heavy = T * H >= 1024 * 128
     result: dict[str, float | str] = dict(
-        time_interleaved(fns, repeats=max(3, repeats // 3) if heavy else repeats)
+        time_interleaved(fns, repeats=3 if heavy else repeats, at_most={"naive": 3})
     )
     if slow_naive is not None:
         result["naive"] = time_interleaved({"naive": slow_naive}, repeats=1, warmup=0)["naive"]
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args(argv)
     set_threads(args.threads)
-    repeats = args.repeats or (5 if args.quick else 9)
+    repeats = args.repeats or 7
     if args.quick:
         grid = [(GOAL_T, GOAL_H, "fwd"), (GOAL_T, GOAL_H, "fwd+bwd"), (NAIVE_T, GOAL_H, "fwd")]
     else:
@@ -166,6 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
             for mode in ("fwd", "fwd+bwd")
             for H in (128, 512)
             for T in (64, 128, 256, 1024)
+            if args.full or (T, H) != (1024, 512)  # ~1 min each on one core
         ]
 
     print("## Core speed: SelfAttentionRNN (eq4/dot) vs nn.LSTM, nn.RNN, naive loop\n")
@@ -175,7 +178,12 @@ def main(argv: list[str] | None = None) -> dict:
     worst = check_naive(probe, NaiveAttentionRNN.copy_of(probe))
     print(f"naive loop checked against the model (weights copied): max |diff| = {worst:.1e}")
     print(f"B = {B}, D = {D}, d_k = H; medians of {repeats} interleaved repeats", end="")
-    print(" (3 where T·H ≥ 1024·128; the naive loop once at T = 1024)\n", flush=True)
+    print(
+        " (3 where T·H ≥ 1024·128; the naive loop 3, and once at T = 1024)."
+        + ("" if args.full or args.quick else " T = 1024 with H = 512 needs --full.")
+        + "\n",
+        flush=True,
+    )
 
     rows, results = [], {}
     for T, H, mode in grid:
