@@ -78,19 +78,19 @@ def main(argv: list[str] | None = None) -> dict:
     py_bytes, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     cache = stepper._cache
-    cache_bytes = tensor_bytes([cache.states, cache.keys])
+    cache_bytes = tensor_bytes([cache.states, cache.keys, cache.queries])
     seen: set = set()
     record_bytes = sum(
         tensor_bytes([s.x, s.scores, s.alpha, s.c, s.z, s.pre, s.h], seen) for s in stepper.history
     )
-    alpha_bytes = sum(s.alpha.numel() * f32 for s in stepper.history)
+    square_bytes = sum((s.alpha.numel() + s.scores.numel()) * f32 for s in stepper.history)
     rows += [
         [
-            "stepper cache (states + keys)",
+            "stepper cache (states, keys, queries)",
             mib(cache_bytes),
-            f"O(T·(H+d)), capacity {cache.capacity}",
+            f"O(T·(H+2d)), capacity {cache.capacity}",
         ],
-        ["stepper Step records", mib(record_bytes), f"of which α {mib(alpha_bytes)}: O(T²)"],
+        ["stepper Step records", mib(record_bytes), f"α and scores {mib(square_bytes)}: O(T²)"],
         ["stepper records, Python objects (tracemalloc)", mib(py_bytes), "O(T)"],
         ["stepper, RSS growth", mib(grown), ""],
     ]
