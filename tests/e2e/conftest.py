@@ -7,6 +7,7 @@ them on purpose). A missing Chromium is a failure, not a skip.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -34,10 +35,16 @@ def lab_server(tmp_path_factory):
 def browser():
     chromium = find_chromium()
     if chromium is None:
+        override = os.environ.get("ATTN_E2E_CHROMIUM")
+        where = (
+            f"$ATTN_E2E_CHROMIUM={override} is not an executable"
+            if override
+            else "none at /usr/bin/chromium or on PATH"
+        )
         pytest.fail(
-            "End-to-end tests need Chromium: none at /usr/bin/chromium, on PATH or in "
-            "$ATTN_E2E_CHROMIUM. Install it with `apt-get install chromium` (scripts/test.sh "
-            "does this), or deselect these tests explicitly with -m 'not e2e'.",
+            f"End-to-end tests need Chromium: {where}. Install it with `apt-get install "
+            "chromium` (scripts/test.sh does this), or deselect these tests explicitly "
+            "with -m 'not e2e'.",
             pytrace=False,
         )
     from playwright.sync_api import sync_playwright

@@ -70,10 +70,13 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "langua
 
 
 def find_chromium() -> str | None:
-    """The Chromium to drive: $ATTN_E2E_CHROMIUM, /usr/bin/chromium, or on PATH."""
-    for candidate in (os.environ.get("ATTN_E2E_CHROMIUM"), "/usr/bin/chromium"):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
+    """The Chromium to drive: $ATTN_E2E_CHROMIUM if set (and only it), else
+    /usr/bin/chromium, else one on PATH."""
+    override = os.environ.get("ATTN_E2E_CHROMIUM")
+    if override:
+        return override if os.access(override, os.X_OK) else None
+    if os.access("/usr/bin/chromium", os.X_OK):
+        return "/usr/bin/chromium"
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
