@@ -65,6 +65,16 @@ def page(browser):
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.page_errors = errors
+    # Everything must load from the local server (DESIGN §4: no CDN, no fetch).
+    external: list[str] = []
+    local = ("http://127.0.0.1:", "data:", "blob:", "about:")
+
+    def _on_request(request):
+        if not request.url.startswith(local):
+            external.append(request.url)
+
+    pg.on("request", _on_request)
+    pg.external_requests = external
     try:
         yield pg
     finally:

@@ -123,6 +123,17 @@ class LabServer:
             proc.wait(timeout=5)
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when pytest dies, even by SIGKILL or
+    `timeout`, where neither atexit nor fixtures run. The server then shuts its
+    kernels down itself."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_lab(workdir: Path, *, ready_timeout: float = 90.0) -> LabServer:
     """Start ``jupyter lab`` on a free port with everything under ``workdir``."""
     root = workdir / "root"
@@ -178,7 +189,13 @@ def start_lab(workdir: Path, *, ready_timeout: float = 90.0) -> LabServer:
         cmd.append("--allow-root")  # containers and CI run as root
     log = server.log_path.open("wb")
     server.proc = subprocess.Popen(
-        cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        cmd,
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     log.close()
     atexit.register(server.stop)

@@ -362,8 +362,9 @@ def test_dark_theme_contrast(nb, artifacts):
         nb.set_theme("JupyterLab Light")
 
 
-def test_no_page_errors(nb):
+def test_no_page_errors_and_nothing_fetched_from_outside(nb):
     assert nb.page.page_errors == []
+    assert nb.page.external_requests == []
 
 
 def _assert_equal(a, b):
