@@ -18,10 +18,20 @@ export class AlphaMatrix {
   private rows = new Set<number>();
   private dirty = true;
   current = -1;
+  /** An element laid over the canvas that outlines the current row, so its shading stays visible. */
+  readonly marker: HTMLElement | null;
 
-  constructor(canvas: HTMLCanvasElement) {
+  constructor(canvas: HTMLCanvasElement, marker: HTMLElement | null = null) {
     this.canvas = canvas;
+    this.marker = marker;
     this.ctx = safeContext(canvas);
+  }
+
+  /** The step t and slot i under a point of the displayed canvas (fractions 0 … 1 of its size). */
+  cellAt(fx: number, fy: number): { t: number; i: number } | null {
+    const t = Math.floor(fy * (this.T + 1)) - 1; // row t sits level with h_{t+1}
+    const i = Math.floor(fx * (this.T + 1));
+    return t >= 0 && t < this.T && i >= 0 && i <= t ? { t, i } : null;
   }
 
   /** Start over for a sequence of T steps (T rows, T+1 columns). */
@@ -71,13 +81,15 @@ export class AlphaMatrix {
 
   draw(): void {
     this.dirty = false;
-    if (!this.ctx || !this.image) return;
-    this.ctx.putImageData(this.image, 0, 0);
-    if (this.current >= 0 && this.current < this.T) {
-      const y = this.pixel(this.current + 1);
-      this.ctx.fillStyle = "rgba(220, 30, 30, 0.85)";
-      this.ctx.fillRect(0, y, this.pixel(this.current) + 1, Math.max(1, this.n / 256));
-    }
+    if (this.ctx && this.image) this.ctx.putImageData(this.image, 0, 0);
+    if (!this.marker) return;
+    const on = this.current >= 0 && this.current < this.T;
+    this.marker.style.display = on ? "" : "none";
+    if (!on) return;
+    const pct = (pixels: number) => `${(100 * pixels) / this.n}%`;
+    this.marker.style.top = pct(this.pixel(this.current + 1));
+    this.marker.style.height = pct(1);
+    this.marker.style.width = pct(this.pixel(this.current) + 1);
   }
 }
 

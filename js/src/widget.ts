@@ -9,7 +9,7 @@ import { buildTokens, updateTokens } from "./tokens";
 import { makeVectorRow, renderStrip } from "./heatmap";
 import { AlphaMatrix, drawBars } from "./matrix";
 import { alignTex, splitZ, typeset, updateTex } from "./equation";
-import { divergingColor, formatShort, maxAbs } from "./format";
+import { divergingColor, formatFloat32, formatShort, maxAbs } from "./format";
 
 /** The part of anywidget's model interface this widget uses. */
 export interface Model {
@@ -343,8 +343,20 @@ export class View {
     bars.setAttribute("aria-label", "attention weights of the current step");
     const matrixCanvas = el("canvas", "aw-matrix");
     matrixCanvas.setAttribute("aria-label", "attention matrix, row t = step t");
-    attention.append(bars, matrixCanvas);
-    this.matrix = new AlphaMatrix(matrixCanvas);
+    const matrixBox = el("div", "aw-matrix-box");
+    const rowMarker = el("div", "aw-matrix-row");
+    matrixBox.append(matrixCanvas, rowMarker);
+    attention.append(bars, matrixBox);
+    this.matrix = new AlphaMatrix(matrixCanvas, rowMarker);
+    matrixCanvas.addEventListener("mousemove", (event) => {
+      const box = matrixCanvas.getBoundingClientRect();
+      const cell = this.matrix.cellAt(
+        (event.clientX - box.left) / box.width,
+        (event.clientY - box.top) / box.height,
+      );
+      const a = cell ? this.ctl.store.get(cell.t)?.alpha?.[cell.i] : undefined;
+      matrixCanvas.title = cell && a !== undefined ? `α(${cell.t},${cell.i}) = ${formatFloat32(a)}` : "";
+    });
 
     // equation and its pieces
     const equation = el("div", "aw-panel aw-equation-panel");
