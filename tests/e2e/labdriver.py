@@ -95,6 +95,22 @@ class LabServer:
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
+    def data_dir(self) -> Path:
+        """The server's JUPYTER_DATA_DIR, where its notary keeps trusted signatures."""
+        return self.log_path.parent / "data"
+
+    def trust(self, notebook: Path) -> None:
+        """Sign ``notebook`` as this server's user would with ``jupyter trust``.
+
+        Lab renders the widget outputs of an untrusted notebook as plain text,
+        so a saved notebook shows its widgets only once the reader trusts it.
+        """
+        from nbformat.sign import NotebookNotary
+
+        nb = nbformat.read(notebook, as_version=4)
+        NotebookNotary(data_dir=str(self.data_dir)).sign(nb)
+
+    @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -139,7 +155,7 @@ def start_lab(workdir: Path, *, ready_timeout: float = 90.0) -> LabServer:
     root = workdir / "root"
     config = workdir / "config"
     runtime = workdir / "runtime"
-    for d in (root, config, runtime, workdir / "ipython"):
+    for d in (root, config, runtime, workdir / "ipython", workdir / "data"):
         d.mkdir(parents=True, exist_ok=True)
 
     settings = config / "lab" / "user-settings"
@@ -160,6 +176,7 @@ def start_lab(workdir: Path, *, ready_timeout: float = 90.0) -> LabServer:
     env.update(
         JUPYTER_CONFIG_DIR=str(config),
         JUPYTER_RUNTIME_DIR=str(runtime),
+        JUPYTER_DATA_DIR=str(workdir / "data"),  # its own notary: trust is per server
         IPYTHONDIR=str(workdir / "ipython"),
         JUPYTER_PLATFORM_DIRS="1",
         PYTHONUNBUFFERED="1",
@@ -310,7 +327,18 @@ _JS_CELLS_DONE = """
 """
 
 _JS_OUTPUTS = """
-(i) => window.__attnPanel.content.model.cells.get(i).outputs.toJSON()
+(i) => {
+  const c = window.__attnPanel.content.model.cells.get(i);
+  return c.type === 'code' ? c.outputs.toJSON() : [];
+}
+"""
+
+_JS_CLEAR_OUTPUTS = """
+async () => {
+  const app = window.jupyterapp, p = window.__attnPanel;
+  app.shell.activateById(p.id);
+  await app.commands.execute('notebook:clear-all-cell-outputs');
+}
 """
 
 
@@ -357,8 +385,10 @@ class LabNotebook:
         self.page.wait_for_function(_JS_KERNEL_IDLE, timeout=self.timeout_ms, polling=100)
 
     def run_all(self) -> list[str]:
-        """Run every cell, wait for each to finish; return each cell's text output.
-        A cell that raised fails the test with its traceback."""
+        """Run every cell, wait for each to finish; return each cell's text output
+        ('' for a markdown cell).  A cell that raised fails the test with its traceback.
+        Stored outputs are cleared first, so the wait sees this run's results."""
+        self.page.evaluate(_JS_CLEAR_OUTPUTS)
         self.page.evaluate(_JS_RUN_ALL)
         n = self.page.evaluate("() => window.__attnPanel.content.model.cells.length")
         indices = list(range(n))

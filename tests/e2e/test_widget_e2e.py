@@ -9,10 +9,8 @@ their order.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-from labdriver import REPO, eventually
+from labdriver import eventually
 from playwright.sync_api import expect
 
 TOKENS = ["the", "cat", "sat", "on", "the", "mat", "and", "slept"]
@@ -203,8 +201,6 @@ def test_step_clicks_match_model(nb, alpha, artifacts):
     assert kernel_t(nb) == n
 
     root(nb).screenshot(path=artifacts / "widget-light.png")
-    (REPO / "docs").mkdir(exist_ok=True)
-    shutil.copyfile(artifacts / "widget-light.png", REPO / "docs" / "widget.png")
 
 
 def test_back_is_served_without_the_kernel(nb, alpha, lab_server):
