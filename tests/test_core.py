@@ -271,7 +271,9 @@ def test_gradcheck_inputs_and_weights(update, align):
             out += [trace.c, trace.alpha]
         return tuple(out)
 
-    inputs = (x, *(p.detach().clone().requires_grad_() for p in params))
+    # Weights other than the module's own, so a backward that read the module's
+    # parameters instead of the ones the forward used would fail the check.
+    inputs = (x, *(p.detach().mul(1.3).add(0.1).requires_grad_() for p in params))
     assert torch.autograd.gradcheck(run, inputs)
 
 

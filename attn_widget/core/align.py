@@ -60,7 +60,7 @@ class DotAlign(nn.Module):
         return scores * self.scale if self.scale != 1.0 else scores
 
     def score_backward(
-        self, d_scores: Tensor, keys: Tensor, query: Tensor, d_keys: Tensor
+        self, d_scores: Tensor, keys: Tensor, query: Tensor, d_keys: Tensor, params: tuple = ()
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
         """Backward of ``score``: adds ∂L/∂k_i = scale·∂s_i·q into d_keys (B, t+1, d_k)
         and returns ∂L/∂q = scale·Σ_i ∂s_i·k_i, shape (B, d_k), and no parameter grads."""
@@ -105,13 +105,14 @@ class AdditiveAlign(nn.Module):
         return self.v(torch.tanh(keys + query.unsqueeze(1))).squeeze(-1)
 
     def score_backward(
-        self, d_scores: Tensor, keys: Tensor, query: Tensor, d_keys: Tensor
+        self, d_scores: Tensor, keys: Tensor, query: Tensor, d_keys: Tensor, params: tuple
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """Backward of ``score``.  With u_i = tanh(k_i + q) and s_i = v·u_i:
+        """Backward of ``score``, given the ``score_params()`` the forward read.  With u_i = tanh(k_i + q) and s_i = v·u_i:
         ∂L/∂(k_i + q) = (∂s_i v) ⊙ (1 − u_i²), added into d_keys (B, t+1, d_a) and
         summed over i for ∂L/∂q (B, d_a); ∂L/∂v = Σ ∂s_i u_i, shape (1, d_a)."""
+        (v,) = params  # the forward's v, also under torch.func.functional_call
         u = torch.tanh(keys + query.unsqueeze(1))  # (B, t+1, d_a)
-        d_inner = (d_scores.unsqueeze(2) * self.v.weight) * (1 - u * u)  # (B, t+1, d_a)
+        d_inner = (d_scores.unsqueeze(2) * v) * (1 - u * u)  # (B, t+1, d_a)
         d_keys.add_(d_inner)
         d_v = (d_scores.unsqueeze(1) @ u).sum(0)  # (1, d_a)
         return d_inner.sum(1), (d_v,)

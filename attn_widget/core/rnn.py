@@ -193,7 +193,7 @@ class _Recurrence(torch.autograd.Function):
             d_states[:, : t + 1].addcmul_(a.unsqueeze(2), d_c_t.unsqueeze(1))
             d_scores = torch._softmax_backward_data(d_a, a, -1, a.dtype)  # (B, t+1)
             d_q, d_params = model.align.score_backward(
-                d_scores, keys[:, : t + 1], queries[:, t], d_kq[:, : t + 1, :d]
+                d_scores, keys[:, : t + 1], queries[:, t], d_kq[:, : t + 1, :d], score_params
             )
             d_kq[:, t, d:] = d_q
             for total, part in zip(d_score_params, d_params, strict=True):
