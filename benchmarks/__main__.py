@@ -22,7 +22,7 @@ SUITES: list[tuple[str, list[str], list[str]]] = [
     ("benchmarks.core", [], ["--quick"]),
     ("benchmarks.step_cost", [], ["--T", "1000"]),
     ("benchmarks.memory", [], ["--T", "1000"]),
-    # Hook: ("benchmarks.widget", [], ["--quick"]), once a widget benchmark exists.
+    ("benchmarks.widget", [], ["--quick"]),
 ]
 
 
