@@ -438,7 +438,7 @@ class Bench:
             rows.append([label, *(mib(v) for v in vals), mib(vals[2] - vals[1])])
         rows.append(
             [
-                "formula: Σ_t 4·(2(t+1)+|z|+3H), the store's Float32Arrays",
+                "formula: Σ_t 4·(2(t+1)+dim z+3H), the store's Float32Arrays",
                 "",
                 "",
                 mib(formula),
@@ -601,7 +601,7 @@ def main(argv: list[str] | None = None) -> None:
                 "H",
                 "step t",
                 "buffer bytes",
-                "4·(2(t+1)+|z|+3H)",
+                "4·(2(t+1)+dim z+3H)",
                 "equal",
                 "steps JSON bytes",
                 "trait updates (JSON)",
@@ -611,8 +611,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     )
     print(
-        "\n|z| = 2H + D for eq4.  Per step: 8 bytes per past state (scores and α) plus "
-        "4·(|z|+3H) bytes, so O(t + H); the JSON part is constant.\n",
+        "\ndim z = 2H + D for eq4.  Per step: 8 bytes per past state (scores and α) plus "
+        "4·(dim z+3H) bytes, so O(t + H); the JSON part is constant.\n",
         flush=True,
     )
     run_browser(args.quick)
