@@ -32,8 +32,10 @@ Data of an older ``version`` is stale: the front end drops it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import struct
+import threading
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -260,6 +262,10 @@ class AttentionWidget(anywidget.AnyWidget):
             speed=speed,
             **kwargs,
         )
+        # JupyterLab may deliver the front end's messages on a kernel subshell
+        # thread while a cell runs; they are handed to the main thread's loop,
+        # so they wait for the cell to end (DESIGN §4) and never race it.
+        self._main_loop = _running_main_loop()
         self.on_msg(self._on_custom_msg)
         self._rebuild_snapshot()
         _LIVE.add(self)
@@ -513,8 +519,25 @@ class AttentionWidget(anywidget.AnyWidget):
             self.frontier = s.frontier
             self._send_steps(s.history[start:], reason="step")
 
+    def _defer_to_main_thread(self, handler, *args) -> bool:
+        """Queue ``handler(*args)`` on the main thread's loop if called from another thread.
+
+        Returns True when queued; False means the caller should go on here.
+        """
+        loop = self._main_loop
+        if (
+            loop is None
+            or loop.is_closed()
+            or threading.current_thread() is threading.main_thread()
+        ):
+            return False
+        loop.call_soon_threadsafe(handler, *args)
+        return True
+
     def set_state(self, sync_data):
         """State from the front end: a bad value gets an error reply, never an exception."""
+        if self._defer_to_main_thread(self.set_state, sync_data):
+            return
         sync_data = dict(sync_data)
         problems = []
         expected = {"t": "an int", "speed": "a number", "playing": "a bool"}
@@ -543,6 +566,8 @@ class AttentionWidget(anywidget.AnyWidget):
             self._reply_error("; ".join(problems), "update")
 
     def _on_custom_msg(self, _widget, content, buffers) -> None:
+        if self._defer_to_main_thread(self._on_custom_msg, _widget, content, buffers):
+            return
         request = content.get("type") if isinstance(content, dict) else None
         try:
             if not isinstance(content, dict):
@@ -564,6 +589,16 @@ class AttentionWidget(anywidget.AnyWidget):
         start = have if version == self.version else 0
         start = min(max(start, 0), self._stepper.frontier)
         self._send_steps(self._stepper.history[start:], reason="sync")
+
+
+def _running_main_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running on the main thread now (a kernel's, inside a cell), or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 # -- saved state follows what the notebook's cells computed ---------------------

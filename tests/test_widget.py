@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -439,3 +442,25 @@ def test_repr_names_the_model_and_the_position():
 def test_unpack_snapshot_rejects_garbage():
     with pytest.raises(ValueError, match="snapshot"):
         unpack_snapshot(b"nope, not one")
+
+
+def test_front_end_messages_from_another_thread_wait_for_the_main_thread():
+    # JupyterLab can deliver comm messages on a kernel subshell thread while a
+    # cell runs on the main thread; they must run on the main thread, after it.
+    async def cell():
+        w, _, _, rec = make(T=6)  # built inside the main thread's running loop
+        handled_on = []
+        w.observe(lambda change: handled_on.append(threading.current_thread().name), names="t")
+        other = threading.Thread(target=lambda: w.set_state({"t": 2}), name="subshell")
+        other.start()
+        other.join()
+        ping = threading.Thread(target=lambda: w._on_custom_msg(w, {"type": "ping"}, []))
+        ping.start()
+        ping.join()
+        assert w.t == 0 and rec.sent == []  # the "cell" has not yielded yet
+        await asyncio.sleep(0.05)  # the cell ends: the loop runs what was queued
+        return w, rec, handled_on
+
+    w, rec, handled_on = asyncio.run(cell())
+    assert w.t == 2 and handled_on == ["MainThread"]
+    assert rec.steps_sent() == [0, 1] and rec.of_type("pong")
