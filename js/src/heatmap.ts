@@ -9,7 +9,26 @@ export interface StripOptions {
   name: string;
 }
 
+// What each strip shows, for the tooltip written when a cell is hovered
+// (writing ~H titles per strip on every render would cost more than the colours).
+const shown = new WeakMap<HTMLElement, StripOptions & { values: ArrayLike<number> }>();
+
+function showValue(event: Event): void {
+  const strip = event.currentTarget as HTMLElement;
+  const cell = event.target as HTMLElement;
+  const data = shown.get(strip);
+  if (!data || cell.parentElement !== strip) return;
+  const i = Array.prototype.indexOf.call(strip.children, cell);
+  if (i < data.values.length) cell.title = `${data.name}[${i}] = ${formatFloat32(data.values[i])}`;
+}
+
 export function renderStrip(el: HTMLElement, values: ArrayLike<number> | null, { scale, name }: StripOptions): void {
+  if (!el.dataset.hover) {
+    el.dataset.hover = "value";
+    el.addEventListener("mouseover", showValue);
+  }
+  if (values) shown.set(el, { values, scale, name });
+  else shown.delete(el);
   const n = values ? values.length : 0;
   while (el.childElementCount > n) el.lastElementChild!.remove();
   while (el.childElementCount < n) {
@@ -22,7 +41,6 @@ export function renderStrip(el: HTMLElement, values: ArrayLike<number> | null, {
     const cell = el.children[i] as HTMLElement;
     const v = values![i];
     cell.style.backgroundColor = divergingColor(v, scale);
-    cell.title = `${name}[${i}] = ${formatFloat32(v)}`;
   }
 }
 

@@ -80,8 +80,8 @@ export class AlphaMatrix {
   }
 
   draw(): void {
+    if (this.dirty && this.ctx && this.image) this.ctx.putImageData(this.image, 0, 0);
     this.dirty = false;
-    if (this.ctx && this.image) this.ctx.putImageData(this.image, 0, 0);
     if (!this.marker) return;
     const on = this.current >= 0 && this.current < this.T;
     this.marker.style.display = on ? "" : "none";
@@ -106,8 +106,8 @@ function safeContext(canvas: HTMLCanvasElement): CanvasRenderingContext2D | null
 /** Bars of the current α row, one per slot 0 … t. */
 export function drawBars(canvas: HTMLCanvasElement, alpha: Float32Array | null, width: number, height: number): void {
   const ctx = safeContext(canvas);
-  canvas.width = width;
-  canvas.height = height;
+  if (canvas.width !== width) canvas.width = width; // resizing reallocates the canvas
+  if (canvas.height !== height) canvas.height = height;
   if (!ctx) return;
   ctx.clearRect(0, 0, width, height);
   if (!alpha || alpha.length === 0) return;

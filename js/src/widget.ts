@@ -419,6 +419,10 @@ export class View {
 
   /** Draw everything for the current position from the store. */
   render(): void {
+    if (this.frame !== null) {
+      cancelFrame(this.frame); // drawn now: the queued frame would draw the same again
+      this.frame = null;
+    }
     const { ctl, parts } = this;
     const model = ctl.model;
     const store = ctl.store;

@@ -30,6 +30,18 @@ afterEach(() => {
 });
 
 describe("View", () => {
+  it("draws a click once: at once, not again in the next frame", async () => {
+    const { root, model, view } = setup();
+    kernelSends(model, [0, 1]);
+    await new Promise((r) => setTimeout(r, 50)); // let the arrival's frame pass
+    const render = vi.spyOn(view, "render");
+    byLabel(root, "Step forward").click();
+    expect(render).toHaveBeenCalledTimes(1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(render).toHaveBeenCalledTimes(1);
+    expect((root.querySelector('[aria-current="step"]') as HTMLElement).dataset.index).toBe("1");
+  });
+
   it("has the DOM contract: root class, labelled buttons, indexed tokens", () => {
     const { root, model } = setup();
     expect(root.classList.contains("attn-widget")).toBe(true);
@@ -59,7 +71,9 @@ describe("View", () => {
     const start = root.querySelector('[data-index="0"]') as HTMLElement;
     expect(Number(start.dataset.alpha)).toBeCloseTo(1, 6); // α_{0,0} = 1
     expect(root.querySelectorAll('[data-piece="pre"] .aw-cell').length).toBe(3);
-    expect(root.querySelector(".aw-strip .aw-cell")!.getAttribute("title")).toMatch(/h_1\[0\] = /);
+    const cell = root.querySelector(".aw-strip .aw-cell")!;
+    cell.dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
+    expect(cell.getAttribute("title")).toMatch(/h_1\[0\] = /);
   });
 
   it("50 clicks in a row end at T, back is served from the store", () => {
