@@ -107,7 +107,8 @@ class AdditiveAlign(nn.Module):
     def score_backward(
         self, d_scores: Tensor, keys: Tensor, query: Tensor, d_keys: Tensor, params: tuple
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """Backward of ``score``, given the ``score_params()`` the forward read.  With u_i = tanh(k_i + q) and s_i = v·u_i:
+        """Backward of ``score``, given the ``score_params()`` the forward read.
+        With u_i = tanh(k_i + q) and s_i = v·u_i:
         ∂L/∂(k_i + q) = (∂s_i v) ⊙ (1 − u_i²), added into d_keys (B, t+1, d_a) and
         summed over i for ∂L/∂q (B, d_a); ∂L/∂v = Σ ∂s_i u_i, shape (1, d_a)."""
         (v,) = params  # the forward's v, also under torch.func.functional_call

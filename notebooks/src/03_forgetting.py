@@ -41,9 +41,7 @@ STEPS, BATCH = 150, 64
 def recall_model(update, distance, seed=0):
     data = recall(STEPS * BATCH, distance=distance, seed=seed)
     torch.manual_seed(seed)
-    model = TextRNN(
-        data.vocab, 16, 32, update=update, align="scaled_dot", n_outputs=data.n_outputs
-    )
+    model = TextRNN(data.vocab, 16, 32, update=update, align="scaled_dot", n_outputs=data.n_outputs)
     train(model, data, epochs=1, batch_size=BATCH, lr=1e-2, seed=seed, progress=False)
     return model
 
