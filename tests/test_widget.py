@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-
 import numpy as np
 import pytest
 import torch
@@ -444,23 +441,52 @@ def test_unpack_snapshot_rejects_garbage():
         unpack_snapshot(b"nope, not one")
 
 
+# Run in a fresh interpreter: the main thread here may already have a running
+# loop (Playwright's sync API leaves one behind in the end-to-end tests).
+_THREAD_SCRIPT = """
+import asyncio, json, threading
+import torch
+import attn_widget.widget as widget_module
+from attn_widget.core import SelfAttentionRNN
+from attn_widget.widget import AttentionWidget
+
+widget_module._bundle = lambda: ("export default {};", "")
+sent = []
+
+async def cell():
+    torch.manual_seed(0)
+    w = AttentionWidget(SelfAttentionRNN(3, 5), inputs=torch.randn(6, 3))
+    w.send = lambda content, buffers=None: sent.append(content)
+    handled_on = []
+    w.observe(lambda change: handled_on.append(threading.current_thread().name), names="t")
+    ping = lambda: w._on_custom_msg(w, {"type": "ping"}, [])
+    for target in (lambda: w.set_state({"t": 2}), ping):
+        other = threading.Thread(target=target, name="subshell")
+        other.start()
+        other.join()
+    before = (w.t, len(sent))  # the "cell" has not yielded yet
+    await asyncio.sleep(0.05)  # the cell ends: the loop runs what was queued
+    return before, w.t, handled_on
+
+before, t, handled_on = asyncio.run(cell())
+steps = [s["t"] for c in sent if c["type"] == "steps" for s in c["steps"]]
+print(json.dumps({"before": before, "t": t, "on": handled_on, "steps": steps,
+                  "types": [c["type"] for c in sent]}))
+"""
+
+
 def test_front_end_messages_from_another_thread_wait_for_the_main_thread():
     # JupyterLab can deliver comm messages on a kernel subshell thread while a
     # cell runs on the main thread; they must run on the main thread, after it.
-    async def cell():
-        w, _, _, rec = make(T=6)  # built inside the main thread's running loop
-        handled_on = []
-        w.observe(lambda change: handled_on.append(threading.current_thread().name), names="t")
-        other = threading.Thread(target=lambda: w.set_state({"t": 2}), name="subshell")
-        other.start()
-        other.join()
-        ping = threading.Thread(target=lambda: w._on_custom_msg(w, {"type": "ping"}, []))
-        ping.start()
-        ping.join()
-        assert w.t == 0 and rec.sent == []  # the "cell" has not yielded yet
-        await asyncio.sleep(0.05)  # the cell ends: the loop runs what was queued
-        return w, rec, handled_on
+    import json
+    import subprocess
+    import sys
 
-    w, rec, handled_on = asyncio.run(cell())
-    assert w.t == 2 and handled_on == ["MainThread"]
-    assert rec.steps_sent() == [0, 1] and rec.of_type("pong")
+    out = subprocess.run(
+        [sys.executable, "-c", _THREAD_SCRIPT], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["before"] == [0, 0]
+    assert result["t"] == 2 and result["on"] == ["MainThread"]
+    assert result["steps"] == [0, 1] and "pong" in result["types"]
