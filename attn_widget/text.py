@@ -97,7 +97,7 @@ class Vocab:
         if strict:
             unknown = [token for token in tokens if token not in self.stoi]
             if unknown:
-                raise KeyError(f"unknown tokens (not in the vocabulary): {unknown[:5]!r}")
+                raise ValueError(f"unknown tokens (not in the vocabulary): {unknown[:5]!r}")
         return [self.stoi.get(token, self.unk_id) for token in tokens]
 
     def decode(self, ids: Iterable[int]) -> list[str]:

@@ -220,6 +220,8 @@ class AttentionWidget(anywidget.AnyWidget):
     _snapshot = tl.Bytes(b"").tag(sync=True)
 
     MIN_SPEED, MAX_SPEED = 0.25, 60.0
+    #: The traits the front end may write; every other trait is the kernel's.
+    FRONT_END_TRAITS = ("t", "speed", "playing")
 
     def __init__(
         self,
@@ -368,9 +370,10 @@ class AttentionWidget(anywidget.AnyWidget):
         if not isinstance(token, str):
             raise TypeError(f"token must be a str, got {type(token).__name__}: {token!r}")
         s = self._stepper
+        x = s.check_input(x)  # before anything moves: a bad x leaves the widget as it was
         keep_k = self.t
         s.goto(i - 1)
-        s.step(x)  # checks x; drops steps ≥ i-1; computes step i-1
+        s.step(x)  # drops steps ≥ i-1; computes step i-1
         tokens = list(self.tokens)
         if i == len(tokens) + 1:
             tokens.append(token)
@@ -540,6 +543,12 @@ class AttentionWidget(anywidget.AnyWidget):
             return
         sync_data = dict(sync_data)
         problems = []
+        kernel_owned = sorted(set(sync_data) - set(self.FRONT_END_TRAITS))
+        if kernel_owned:  # T, frontier, version, tokens, … describe the kernel's data
+            problems.append(f"{kernel_owned} are set by the kernel only; ignored")
+            for key in kernel_owned:
+                del sync_data[key]
+            self.send_state(kernel_owned)  # put the front end back on the kernel's values
         expected = {"t": "an int", "speed": "a number", "playing": "a bool"}
         for key, kind in (("t", int), ("speed", (int, float)), ("playing", bool)):
             if key not in sync_data:

@@ -67,6 +67,7 @@ def test_nan_and_inf_are_rejected_with_their_position(model, bad):
         ({"align": "cosine"}, r"align must be one of .*got 'cosine'"),
         ({"update": "eq1", "align": "cosine"}, r"got 'cosine'"),
         ({"attn_size": 0}, r"attn_size must be a positive int, got 0"),
+        ({"attn_size": True}, r"attn_size must be a positive int, got True"),
     ],
 )
 def test_unknown_names_and_sizes(kwargs, message):

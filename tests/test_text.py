@@ -49,7 +49,7 @@ def test_vocab_ids_specials_and_unknowns():
     assert vocab.itos == ["<pad>", "<unk>", "the", "key"]
     assert vocab.encode(["key", "door", "the"]) == [3, 1, 2]
     assert vocab.decode([3, 1]) == ["key", "<unk>"]
-    with pytest.raises(KeyError, match=r"unknown tokens .*'door'"):
+    with pytest.raises(ValueError, match=r"unknown tokens .*'door'"):
         vocab.encode(["key", "door"], strict=True)
     with pytest.raises(ValueError, match="id 9 is out of range for a vocabulary of 4"):
         vocab.decode([9])

@@ -490,3 +490,27 @@ def test_front_end_messages_from_another_thread_wait_for_the_main_thread():
     assert result["before"] == [0, 0]
     assert result["t"] == 2 and result["on"] == ["MainThread"]
     assert result["steps"] == [0, 1] and "pong" in result["types"]
+
+
+def test_a_bad_edit_leaves_the_widget_as_it_was():
+    w, _, _, rec = make(T=6)
+    with pytest.raises(ValueError, match=r"x_next must have shape \(D,\) = \(3,\), got \(4,\)"):
+        w.edit(4, "new", torch.randn(4))
+    with pytest.raises(ValueError, match="NaN"):
+        w.step(torch.full((3,), float("nan")), token="bad")
+    assert (w.t, w.frontier, w.version, w.stepper.k, w.stepper.frontier) == (0, 0, 0, 0, 0)
+    rec.clear()
+    for _ in range(3):
+        w.step()
+    assert rec.steps_sent() == [0, 1, 2]  # still sends each new step
+
+
+def test_front_end_cannot_overwrite_kernel_traits():
+    w, _, _, rec = make(T=6)
+    w.set_state({"T": 50, "frontier": 40, "version": 7, "tokens": ["a"], "t": 2})
+    assert (w.T, w.frontier, w.version, len(w.tokens)) == (6, 2, 0, 6)
+    assert w.t == 2 and w.stepper.k == 2  # the allowed part still applies
+    (error,) = rec.of_type("error")
+    assert "set by the kernel only" in error[0]["message"]
+    w.goto(6)
+    assert w.t == w.stepper.k == 6

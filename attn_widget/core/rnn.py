@@ -261,7 +261,9 @@ class SelfAttentionRNN(nn.Module):
             ("hidden_size", hidden_size),
             ("attn_size", attn_size),
         ):
-            if value is not None and (not isinstance(value, int) or value < 1):
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -436,7 +438,7 @@ class Stepper:
                 steps after position k, which depended on the old input.
         """
         if x_next is not None:
-            x_next = _check_vector(x_next, self.model)
+            x_next = self.check_input(x_next)
             self.truncate(self.k)
             if self.k < self.T:
                 self.x = self.x.clone()
@@ -452,6 +454,13 @@ class Stepper:
             self._compute_next()
         self.k += 1
         return self.history[self.k - 1]
+
+    def check_input(self, x_next) -> Tensor:
+        """x_next checked as this model's input: a finite float tensor of shape (D,).
+
+        Raises the same TypeError/ValueError as ``step(x_next)``, before anything moves.
+        """
+        return _check_vector(x_next, self.model)
 
     def back(self) -> Step | None:
         """Move to position k-1 (no-op at 0); return the step shown there."""
