@@ -87,3 +87,25 @@ def ratio(a: float, b: float) -> str:
 
 def mib(n_bytes: float) -> str:
     return f"{n_bytes / 2**20:.1f} MiB"
+
+
+def long_trace(description: str, argv: list[str] | None):
+    """The shared setup of the long-trace suites: parse ``--T --H --D --threads``,
+    fix the threads, and build a seeded eq4/dot model and inputs x (T, D).
+
+    Returns (args, model, x).
+    """
+    import argparse
+
+    from attn_widget.core import SelfAttentionRNN
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--T", type=int, default=4000)
+    parser.add_argument("--H", type=int, default=256)
+    parser.add_argument("--D", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    torch.manual_seed(0)
+    model = SelfAttentionRNN(args.D, args.H, update="eq4", align="dot")
+    return args, model, torch.randn(args.T, args.D)

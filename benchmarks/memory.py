@@ -13,7 +13,6 @@ tracemalloc sees only Python objects (the Step records), not torch buffers.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import sys
 import tracemalloc
@@ -24,8 +23,7 @@ if __package__ in (None, ""):
 
 import torch
 
-from attn_widget.core import SelfAttentionRNN
-from benchmarks.common import THREADS_HELP, machine, mib, set_threads, table
+from benchmarks.common import long_trace, machine, mib, table
 
 
 def tensor_bytes(tensors, seen: set | None = None) -> int:
@@ -55,17 +53,8 @@ def rss() -> int:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--T", type=int, default=4000)
-    parser.add_argument("--H", type=int, default=256)
-    parser.add_argument("--D", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
-    args = parser.parse_args(argv)
-    set_threads(args.threads)
+    args, model, x = long_trace(__doc__.split("\n")[0], argv)
     T, H, D = args.T, args.H, args.D
-    torch.manual_seed(0)
-    model = SelfAttentionRNN(D, H, update="eq4", align="dot")
-    x = torch.randn(T, D)
     f32 = 4
     rows = []
 

@@ -11,7 +11,6 @@ the slopes, measured and predicted.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 
 from attn_widget.core import SelfAttentionRNN
-from benchmarks.common import THREADS_HELP, machine, set_threads, table
+from benchmarks.common import long_trace, machine, table
 
 CHECKPOINTS = (10, 20, 50, 100, 200, 500, 1000, 2000, 3000, 4000)
 
@@ -45,17 +44,9 @@ def fit_line(ts, seconds) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--T", type=int, default=4000)
-    parser.add_argument("--H", type=int, default=256)
-    parser.add_argument("--D", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
-    args = parser.parse_args(argv)
-    set_threads(args.threads)
+    args, model, x = long_trace(__doc__.split("\n")[0], argv)
     T, H, D = args.T, args.H, args.D
-    torch.manual_seed(0)
-    model = SelfAttentionRNN(D, H, update="eq4", align="dot").requires_grad_(False)
-    x = torch.randn(T, D)
+    model.requires_grad_(False)
 
     model.stepper(x[:300]).goto(300)  # warm-up
     stepper = model.stepper(x)
