@@ -1,7 +1,88 @@
-// The active update rule and align function, typeset with the bundled KaTeX,
-// with the current step's pieces drawn under the symbols.
+// The active update rule and align function, built as MathML Core elements
+// (rendered natively by Chromium, Firefox and Safari: no library, no fonts to
+// ship), with the current step's pieces drawn under the symbols.
+//
+// Every piece of text goes in through textContent, never markup: names and
+// tokens may be user data. Each <math> carries its TeX source in a
+// <semantics>/<annotation encoding="application/x-tex"> for screen readers and
+// copying.
 
-import katex from "katex";
+export const MATHML_NS = "http://www.w3.org/1998/Math/MathML";
+
+type Attrs = Record<string, string>;
+
+function node(tag: string, children: Element[] = [], attrs?: Attrs): Element {
+  const e = document.createElementNS(MATHML_NS, tag);
+  if (attrs) for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  e.append(...children);
+  return e;
+}
+
+function token(tag: string, text: string, attrs?: Attrs): Element {
+  const e = node(tag, [], attrs);
+  e.textContent = text;
+  return e;
+}
+
+const mi = (text: string, attrs?: Attrs) => token("mi", text, attrs);
+const mo = (text: string, attrs?: Attrs) => token("mo", text, attrs);
+const mn = (text: string) => token("mn", text);
+const mtext = (text: string) => token("mtext", text);
+const mrow = (...children: Element[]) => node("mrow", children);
+const msub = (base: Element, sub: Element) => node("msub", [base, sub]);
+const msup = (base: Element, sup: Element) => node("msup", [base, sup]);
+const mfrac = (num: Element, den: Element) => node("mfrac", [num, den]);
+const msqrt = (...children: Element[]) => node("msqrt", children);
+const space = (width: string) => node("mspace", [], { width });
+
+const APPLY = "\u2061"; // invisible function application: tanh⁡(…)
+const TIMES = "\u2062"; // invisible times: A⁢z
+const TOP = "\u22A4"; // ⊤ (transpose)
+
+/** An operator inside a script, with no space around it (TeX's t+1, i=0, t,i). */
+const tight = (text: string) => mo(text, { lspace: "0", rspace: "0" });
+
+/** A named function (upright, multi-letter) followed by the invisible apply. */
+const fn = (name: Element) => [name, mo(APPLY)];
+
+/** (…) around children; stretchy like \left( … \right) unless told otherwise. */
+function parens(children: Element[], stretchy = true): Element {
+  const s = String(stretchy);
+  return mrow(mo("(", { fence: "true", stretchy: s }), ...children, mo(")", { fence: "true", stretchy: s }));
+}
+
+/** A bracketed column vector [a; b; …]: one table row per entry, stretchy brackets. */
+function columnVector(entries: Element[]): Element {
+  const rows = entries.map((e) => node("mtr", [node("mtd", [e])]));
+  return mrow(
+    mo("[", { fence: "true", stretchy: "true", symmetric: "true" }),
+    node("mtable", rows, { class: "aw-bmatrix" }),
+    mo("]", { fence: "true", stretchy: "true", symmetric: "true" }),
+  );
+}
+
+/** x_{sub}: both given as plain text (the subscript may be e.g. "t", "K"). */
+const sub = (base: string, script: string) => msub(mi(base), mi(script));
+/** x_{t+1} */
+const subNext = (base: string) => msub(mi(base), mrow(mi("t"), tight("+"), mn("1")));
+
+/** One block of z by its z_layout name: h → h_t, x → x_{t+1}, c → c_t, else the name as is. */
+function zBlock(name: string): Element {
+  if (name === "h") return sub("h", "t");
+  if (name === "x") return subNext("x");
+  if (name === "c") return sub("c", "t");
+  return mi(name);
+}
+
+/** <math> with its presentation and, in <semantics>, its TeX source. */
+function math(body: Element[], tex: string, display: boolean): Element {
+  const annotation = token("annotation", tex, { encoding: "application/x-tex" });
+  const m = node("math", [node("semantics", [mrow(...body), annotation])]);
+  if (display) m.setAttribute("display", "block");
+  return m;
+}
+
+// ---- TeX sources (the annotations) ----
 
 const Z_TEX: Record<string, string> = { h: "h_t", x: "x_{t+1}", c: "c_t" };
 
@@ -11,22 +92,91 @@ export function updateTex(update: string, layout: [string, number][]): string {
     (update === "eq1" ? "\\qquad\\text{(eq1: plain SimpleRNN, no attention)}" : `\\qquad\\text{(${update})}`);
 }
 
+const SCORE_TEX: Record<string, string> = {
+  dot: "(W_K h_i)^{\\top} (W_Q h_t)",
+  scaled_dot: "\\frac{(W_K h_i)^{\\top} (W_Q h_t)}{\\sqrt{d_k}}",
+  additive: "v^{\\top} \\tanh\\!\\left(W \\begin{bmatrix} h_i \\\\ h_t \\end{bmatrix}\\right)",
+};
+
 export function alignTex(align: string): string {
-  const score: Record<string, string> = {
-    dot: "(W_K h_i)^{\\top} (W_Q h_t)",
-    scaled_dot: "\\frac{(W_K h_i)^{\\top} (W_Q h_t)}{\\sqrt{d_k}}",
-    additive: "v^{\\top} \\tanh\\!\\left(W \\begin{bmatrix} h_i \\\\ h_t \\end{bmatrix}\\right)",
-  };
-  const s = score[align] ?? `\\operatorname{align}(h_i, h_t)`;
+  const s = SCORE_TEX[align] ?? `\\operatorname{align}(h_i, h_t)`;
   return `\\alpha_{t,i} = \\operatorname{softmax}_i\\!\\left(${s}\\right),\\; i = 0 \\ldots t \\qquad c_t = \\sum_{i=0}^{t} \\alpha_{t,i}\\, h_i`;
 }
 
-export function typeset(el: HTMLElement, tex: string, displayMode = true): void {
-  try {
-    katex.render(tex, el, { throwOnError: false, displayMode, output: "htmlAndMathml" });
-  } catch {
-    el.textContent = tex; // never lose the maths, even if KaTeX fails
+// ---- MathML ----
+
+/** h_{t+1} = tanh(A [z blocks] + b)   (eqN) */
+export function updateMath(update: string, layout: [string, number][]): Element {
+  const note = update === "eq1" ? "(eq1: plain SimpleRNN, no attention)" : `(${update})`;
+  return math([
+    subNext("h"), mo("="),
+    ...fn(mi("tanh")),
+    parens([mi("A"), mo(TIMES), columnVector(layout.map(([name]) => zBlock(name))), mo("+"), mi("b")]),
+    space("2em"),
+    mtext(note),
+  ], updateTex(update, layout), true);
+}
+
+/** (W_K h_i)^⊤ (W_Q h_t) */
+function dotScore(): Element[] {
+  return [
+    msup(parens([sub("W", "K"), mo(TIMES), sub("h", "i")], false), mi(TOP)),
+    mo(TIMES),
+    parens([sub("W", "Q"), mo(TIMES), sub("h", "t")], false),
+  ];
+}
+
+function score(align: string): Element[] {
+  switch (align) {
+    case "dot":
+      return dotScore();
+    case "scaled_dot":
+      return [mfrac(mrow(...dotScore()), msqrt(sub("d", "k")))];
+    case "additive":
+      return [
+        msup(mi("v"), mi(TOP)), mo(TIMES),
+        ...fn(mi("tanh")),
+        parens([mi("W"), mo(TIMES), columnVector([sub("h", "i"), sub("h", "t")])]),
+      ];
+    default:
+      return [...fn(mi("align")), parens([sub("h", "i"), mo(","), sub("h", "t")], false)];
   }
+}
+
+/** α_{t,i} = softmax_i(score), i = 0 … t     c_t = Σ_{i=0}^{t} α_{t,i} h_i */
+export function alignMath(align: string): Element {
+  const alpha = () => msub(mi("α"), mrow(mi("t"), tight(","), mi("i")));
+  const sum = node("munderover", [mo("∑", { largeop: "true", movablelimits: "false" }), mrow(mi("i"), tight("="), mn("0")), mi("t")]);
+  return math([
+    alpha(), mo("="),
+    ...fn(msub(mi("softmax"), mi("i"))),
+    parens(score(align)),
+    mo(","), space("0.2778em"),
+    mi("i"), mo("="), mn("0"), mo("…"), mi("t"),
+    space("2em"),
+    sub("c", "t"), mo("="),
+    sum, alpha(), mo(TIMES), space("0.1667em"), sub("h", "i"),
+  ], alignTex(align), true);
+}
+
+/** Inline label of a z block (h → h_t, x → x_{t+1}, c → c_t, other names as given). */
+export function zBlockMath(name: string): Element {
+  return math([zBlock(name)], Z_TEX[name] ?? name, false);
+}
+
+/** Inline "A z + b". */
+export function affineMath(): Element {
+  return math([mi("A"), mo(TIMES), mi("z"), mo("+"), mi("b")], "A z + b", false);
+}
+
+/** Inline "h_{t+1}". */
+export function nextHiddenMath(): Element {
+  return math([subNext("h")], "h_{t+1}", false);
+}
+
+/** Show a <math> element in el, replacing what was there. */
+export function typeset(el: HTMLElement, formula: Element): void {
+  el.replaceChildren(formula);
 }
 
 /** Split z into its blocks by z_layout: [["h", H], ["x", D], ["c", H]] → subarrays. */

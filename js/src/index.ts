@@ -1,6 +1,5 @@
 // anywidget entry: one Controller per model (store, kernel conversation, play
 // timer), one View per displayed output.
-import "katex/dist/katex.min.css";
 import "./style.css";
 import { Controller, View, type Model } from "./widget";
 

@@ -8,7 +8,7 @@ import { StepStore } from "./store";
 import { buildTokens, updateTokens } from "./tokens";
 import { makeVectorRow, renderStrip } from "./heatmap";
 import { AlphaMatrix, drawBars } from "./matrix";
-import { alignTex, splitZ, typeset, updateTex } from "./equation";
+import { affineMath, alignMath, nextHiddenMath, splitZ, typeset, updateMath, zBlockMath } from "./equation";
 import { divergingColor, formatFloat32, formatShort, maxAbs } from "./format";
 
 /** The part of anywidget's model interface this widget uses. */
@@ -523,8 +523,8 @@ export class View {
     if (ekey !== this.equationKey) {
       this.equationKey = ekey;
       if (update === "eq1") parts.alignEq.textContent = "";
-      else typeset(parts.alignEq, alignTex(align));
-      typeset(parts.updateEq, updateTex(update, layout));
+      else typeset(parts.alignEq, alignMath(align));
+      typeset(parts.updateEq, updateMath(update, layout));
       this.buildPieces(layout);
     }
     const pieces = parts.pieces;
@@ -545,27 +545,26 @@ export class View {
   private buildPieces(layout: [string, number][]): void {
     const pieces = this.parts.pieces;
     pieces.replaceChildren();
-    const piece = (tex: string, id: string) => {
+    const piece = (formula: Element, id: string) => {
       const p = el("div", "aw-piece");
       const label = el("div", "aw-piece-label");
-      typeset(label, tex, false);
+      typeset(label, formula);
       const strip = el("div", "aw-strip");
       strip.dataset.piece = id;
       p.append(label, strip);
       return p;
     };
-    const texOf: Record<string, string> = { h: "h_t", x: "x_{t+1}", c: "c_t" };
     const z = el("div", "aw-piece");
-    z.append(...layout.map(([name], i) => piece(texOf[name] ?? name, `z${i}`)));
+    z.append(...layout.map(([name], i) => piece(zBlockMath(name), `z${i}`)));
     z.style.flexDirection = "row";
     z.style.gap = "6px";
     pieces.append(
       el("span", "aw-pieces-note"),
       z,
       el("span", "aw-arrow", "→"),
-      piece("A z + b", "pre"),
+      piece(affineMath(), "pre"),
       el("span", "aw-arrow", "→ tanh →"),
-      piece("h_{t+1}", "h"),
+      piece(nextHiddenMath(), "h"),
     );
   }
 }

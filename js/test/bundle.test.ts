@@ -22,6 +22,12 @@ describe.skipIf(!existsSync(bundle))("built bundle", () => {
     expect(root).not.toBeNull();
     expect(root.querySelectorAll("[data-index]").length).toBe(3);
     expect(root.querySelector("b")).toBeNull();
+    // the equations are native MathML (no KaTeX markup, no stylesheet fonts)
+    const update = root.querySelector('.aw-update-eq math[display="block"]')!;
+    expect(update.namespaceURI).toBe("http://www.w3.org/1998/Math/MathML");
+    expect([...update.querySelectorAll("mtable > mtr")].map((r) => r.textContent)).toEqual(["xt+1", "ct"]);
+    expect(root.querySelector('.aw-align-eq math[display="block"] mtable')).not.toBeNull(); // additive's [h_i; h_t]
+    expect(root.querySelector(".katex")).toBeNull();
     expect(model.sent.some((m) => m.type === "sync")).toBe(true);
     cleanupView();
     cleanupModel();

@@ -53,7 +53,8 @@ describe("View", () => {
     expect(tokens[2].textContent).toBe("<img src=x onerror=alert(1)>");
     expect(model.sent[0]).toEqual({ type: "sync", version: 0, have: 0 });
     expect(root.querySelector(".aw-readout")!.textContent).toBe("t = 0 / 4");
-    expect(root.querySelector(".katex")).not.toBeNull(); // the equation is typeset
+    expect(root.querySelector('.aw-update-eq math[display="block"]')).not.toBeNull(); // the equation is typeset
+    expect(root.querySelector('.aw-align-eq math[display="block"]')).not.toBeNull();
   });
 
   it("steps by writing t; draws the step when it arrives", () => {
