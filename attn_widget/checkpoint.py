@@ -8,7 +8,7 @@ A checkpoint is a plain dict written by ``torch.save``:
 - ``metadata``: plain Python data (str, int, float, bool, None, lists, dicts):
   the task, its settings, the measured accuracy, a demo sentence, ….
 
-It is read back with ``torch.load(path, weights_only=True)`` (DESIGN §4), so
+It is read back with ``torch.load(path, weights_only=True)`` (docs/design.md §4), so
 loading a checkpoint never runs code from the file.  The demo models shipped
 in ``attn_widget/checkpoints/`` are made by ``scripts/make_checkpoints.py``.
 """

@@ -3,7 +3,7 @@
 The kernel owns a :class:`~attn_widget.core.Stepper`; the front end (``js/``,
 bundled into ``attn_widget/static/``) only draws what the kernel computed.
 
-Position ``t`` (the k of DESIGN §1, 0 … T) is one synced trait that both sides
+Position ``t`` (the k of docs/design.md §1, 0 … T) is one synced trait that both sides
 write.  A move past the computed ``frontier`` runs the stepper here and sends
 only the new steps, each once, as float32 bytes; moves back, or forward to
 steps already sent, are served by the front end's store without the kernel.
@@ -266,7 +266,7 @@ class AttentionWidget(anywidget.AnyWidget):
         )
         # JupyterLab may deliver the front end's messages on a kernel subshell
         # thread while a cell runs; they are handed to the main thread's loop,
-        # so they wait for the cell to end (DESIGN §4) and never race it.
+        # so they wait for the cell to end (docs/design.md §4) and never race it.
         self._main_loop = _running_main_loop()
         self.on_msg(self._on_custom_msg)
         self._rebuild_snapshot()
@@ -398,7 +398,7 @@ class AttentionWidget(anywidget.AnyWidget):
     def push_trace(self) -> None:
         """For a training loop: recompute up to the current t and push it in one message.
 
-        Front-end messages wait while a cell runs (DESIGN §4), so the kernel
+        Front-end messages wait while a cell runs (docs/design.md §4), so the kernel
         pushes.  The saved-state snapshot is not rebuilt (call :meth:`snapshot`).
         """
         self._stepper.truncate(0)

@@ -1,4 +1,4 @@
-"""An independent numpy implementation of the seed's equations, written from DESIGN §1.
+"""An independent numpy implementation of the seed's equations, written from docs/design.md §1.
 
 It shares no code with attn_widget.core: it builds z by hand, scores every
 past state directly from the full weight matrices (no key cache, no split of
@@ -57,7 +57,7 @@ def reference_run(params: dict, x: np.ndarray, update: str, align: str):
 
 
 def params_of(model) -> dict:
-    """The model's weights as float64 numpy arrays, read through the DESIGN §3 names."""
+    """The model's weights as float64 numpy arrays, read through the docs/design.md §3 names."""
     as_np = lambda p: p.detach().double().cpu().numpy()  # noqa: E731
     params = {"A": as_np(model.A.weight), "b": as_np(model.A.bias)}
     if model.align is not None:

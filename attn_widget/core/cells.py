@@ -1,6 +1,6 @@
 """Update rules: what the cell concatenates into z before h_{t+1} = tanh(A·z + b).
 
-The order inside the concatenation is part of the contract (DESIGN §1):
+The order inside the concatenation is part of the contract (docs/design.md §1):
 
 - ``eq1``  z = [h_t; x_{t+1}]         plain SimpleRNN, no attention
 - ``eq3``  z = [x_{t+1}; c_t]         the context replaces the state

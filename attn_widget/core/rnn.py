@@ -1,6 +1,6 @@
 """SelfAttentionRNN: a recurrent network that attends over its own past states.
 
-Notation (DESIGN §1).  Inputs x_1 … x_T, states h_0 … h_T with h_0 = 0.
+Notation (docs/design.md §1).  Inputs x_1 … x_T, states h_0 … h_T with h_0 = 0.
 Step t (t = 0 … T-1) consumes x_{t+1}:
 
     score_{t,i} = align(h_i, h_t)                  i = 0 … t

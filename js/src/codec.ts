@@ -12,7 +12,7 @@ export interface ArrayDesc {
   offset?: number;
 }
 
-/** One step s: it consumed x_{s+1} and produced h_{s+1} (DESIGN §1). */
+/** One step s: it consumed x_{s+1} and produced h_{s+1} (docs/design.md §1). */
 export interface StepData {
   t: number;
   scores: Float32Array | null;

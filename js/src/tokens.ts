@@ -1,5 +1,5 @@
 // The token strip: ⟨start⟩ then x_1 … x_T.  Token text comes from user data,
-// so it only ever reaches the DOM through textContent (DESIGN §4).
+// so it only ever reaches the DOM through textContent (docs/design.md §4).
 
 import { formatFloat32, inkFor, weightRGB } from "./format";
 

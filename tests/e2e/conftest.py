@@ -65,7 +65,7 @@ def page(browser):
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.page_errors = errors
-    # Everything must load from the local server (DESIGN §4: no CDN, no fetch).
+    # Everything must load from the local server (docs/design.md §4: no CDN, no fetch).
     external: list[str] = []
     local = ("http://127.0.0.1:", "data:", "blob:", "about:")
 

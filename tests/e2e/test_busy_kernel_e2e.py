@@ -1,4 +1,4 @@
-"""DESIGN §4: while a cell runs, the front end's messages wait; Python's pushes do not.
+"""docs/design.md §4: while a cell runs, the front end's messages wait; Python's pushes do not.
 
 A cell loops for a while and records ``w.t`` as it goes, while the test
 clicks Step forward past the computed frontier. The clicks must not change
