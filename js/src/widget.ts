@@ -25,6 +25,7 @@ export type Connection = "ok" | "waiting" | "disconnected";
 
 const WAITING_MS = 1500;
 const DISCONNECTED_MS = 15000;
+const SAVED_ONLY = "this step is not in the saved notebook: run its cells to compute more";
 
 /** One per model: the store, the conversation with the kernel and the play timer. */
 export class Controller {
@@ -33,6 +34,9 @@ export class Controller {
   message = "";
   messageIsError = false;
   private waitingSince: number | null = null;
+  /** Whether a kernel has answered this widget yet: a saved notebook opened
+   * without running it has only its snapshot, and no kernel will answer. */
+  kernelReplied = false;
   private timer: ReturnType<typeof setInterval> | null = null;
   private playTimer: ReturnType<typeof setTimeout> | null = null;
   private listeners = new Set<() => void>();
@@ -170,6 +174,7 @@ export class Controller {
 
   /** Anything from the kernel proves it is alive. */
   private heard(): void {
+    this.kernelReplied = true;
     this.waitingSince = null;
     if (this.connection !== "ok") {
       this.connection = "ok";
@@ -194,7 +199,8 @@ export class Controller {
     const next: Connection = waited > DISCONNECTED_MS ? "disconnected" : waited > WAITING_MS ? "waiting" : this.connection;
     if (next !== this.connection) {
       this.connection = next;
-      if (next === "disconnected") this.setMessage("disconnected: no reply from the kernel (restart it and re-run the cell)", true);
+      if (next === "disconnected" && !this.kernelReplied) this.setMessage(SAVED_ONLY, false);
+      else if (next === "disconnected") this.setMessage("disconnected: no reply from the kernel (restart it and re-run the cell)", true);
       else this.emit();
     }
   }
@@ -458,11 +464,14 @@ export class View {
     // status line: kernel errors, connection, waiting for a step
     let text = ctl.message || (model.get("status") ?? "");
     let cls = ctl.messageIsError || String(model.get("status") ?? "").startsWith("error") ? "is-error" : "";
-    if (ctl.connection === "disconnected") {
+    if (k > 0 && !step && !ctl.kernelReplied && ctl.connection !== "ok") {
+      text = SAVED_ONLY; // a saved notebook, opened but not run: nothing will answer
+      cls = "is-waiting";
+    } else if (ctl.connection === "disconnected") {
       cls = "is-disconnected";
       if (!text.startsWith("disconnected")) text = "disconnected: no reply from the kernel";
     } else if (k > 0 && !step) {
-      text = ctl.connection === "waiting" ? "waiting for the kernel… (is a cell running?)" : "computing…";
+      text = ctl.connection === "waiting" ? "waiting for the kernel… (a running cell delays it)" : "computing…";
       cls = "is-waiting";
     }
     parts.status.textContent = text;

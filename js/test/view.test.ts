@@ -139,9 +139,10 @@ describe("View", () => {
     expect(root.dataset.connection).toBe("disconnected");
   });
 
-  it("says it is waiting when the kernel does not answer", () => {
+  it("says it is waiting when the kernel that answered before goes quiet", () => {
     vi.useFakeTimers();
     const { root, model, view } = setup();
+    kernelSends(model, [0]); // the kernel is there
     model.set("t", 2);
     vi.advanceTimersByTime(2500);
     view.render();
@@ -149,6 +150,20 @@ describe("View", () => {
     vi.advanceTimersByTime(20000);
     view.render();
     expect(root.querySelector(".aw-status")!.textContent).toMatch(/disconnected/);
+  });
+
+  it("a saved notebook, never run, says to run its cells rather than blame the kernel", () => {
+    vi.useFakeTimers();
+    const { root, model, view } = setup({ _snapshot: snapshot(0, [rawStep(0), rawStep(1)]) });
+    model.set("t", 2);
+    view.render();
+    expect(root.querySelector(".aw-status")!.textContent).toBe("");
+    model.set("t", 3); // past the snapshot, and no kernel has ever answered
+    vi.advanceTimersByTime(20000);
+    view.render();
+    const status = root.querySelector(".aw-status")!.textContent!;
+    expect(status).toMatch(/not in the saved notebook: run its cells/);
+    expect(status).not.toMatch(/disconnected|cell running/);
   });
 
   it("play advances only as steps arrive and stops at T", () => {
