@@ -12,12 +12,13 @@ around ``torch.nn.LSTM`` (see ``benchmarks/forgetting.py``).
 Live view: pass an open :class:`~attn_widget.widget.AttentionWidget` as
 ``widget=`` and every ``every`` optimiser steps the loop pushes the model's
 new attention for the widget's sentence (Python → front end only; the
-front end's buttons wait until the cell finishes, DESIGN §4).  Anything else
+front end's buttons wait until the cell finishes, docs/design.md §4).  Anything else
 can watch through ``callback(model, step)``, called on the same schedule.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .tasks import IGNORE, TaskData
+
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -167,6 +170,7 @@ def train(
     epochs: int = 10,
     batch_size: int = 64,
     lr: float = 1e-2,
+    schedule: str = "constant",
     clip: float = 1.0,
     seed: int = 0,
     device: str | torch.device = "cpu",
@@ -189,7 +193,12 @@ def train(
         data: a :class:`~attn_widget.tasks.TaskData`.
         epochs: passes over ``data``.
         batch_size: examples per optimiser step.
-        lr: Adam's learning rate.
+        lr: Adam's learning rate (its peak, with a schedule).
+        schedule: how the learning rate moves over the run's optimiser steps
+            s = 0 … S−1. ``"constant"``: lr throughout. ``"cosine"``:
+            lr · ½(1 + cos(π s / S)), from lr down to near 0 at the end, so a
+            run that has learnt a task settles instead of drifting away from
+            it late in training (see the README's forgetting section).
         clip: the largest gradient norm ‖∇‖₂; larger gradients are scaled down.
         seed: seeds the batch order (a private generator; global RNGs untouched).
         device: ``"cpu"``, ``"cuda"`` or a ``torch.device``.
@@ -215,6 +224,8 @@ def train(
             f"the model's output head has {out.out_features} outputs but the task "
             f"{data.name!r} needs {data.n_outputs}"
         )
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("every", every)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -233,6 +244,11 @@ def train(
     history = History(chance=data.chance)
     n_batches = -(-len(data) // batch_size)
     total = epochs * n_batches if max_steps is None else min(max_steps, epochs * n_batches)
+    if schedule == "cosine":
+        cosine = lambda s: 0.5 * (1 + math.cos(math.pi * s / total))  # noqa: E731
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
+    else:
+        scheduler = None
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -257,6 +273,8 @@ def train(
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), clip)
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
                 step += 1
                 c, n = _count_correct(scored.detach(), wanted)
                 loss_sum, correct, count = loss_sum + loss.item() * n, correct + c, count + n

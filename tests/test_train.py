@@ -96,6 +96,30 @@ def test_bad_arguments_say_what_was_expected():
         train(_model(data), data, epochs=0, progress=False)
     with pytest.raises(TypeError, match="push_trace"):
         train(_model(data), data, widget=object(), progress=False)
+    with pytest.raises(ValueError, match=r"schedule must be one of \('constant', 'cosine'\)"):
+        train(_model(data), data, schedule="linear", progress=False)
+
+
+def _update_sizes(schedule, steps=40):
+    """‖θ_s − θ_{s−1}‖ after each optimiser step s = 1 … steps."""
+    data = recall(steps * 8, distance=2, n_keys=4, seed=0)
+    model = _model(data)
+    seen = [_flat(model)]
+    train(
+        model, data, epochs=1, batch_size=8, schedule=schedule, progress=False,
+        every=1, callback=lambda m, step: seen.append(_flat(m)),
+    )  # fmt: skip
+    return torch.stack([(b - a).norm() for a, b in zip(seen, seen[1:])])
+
+
+def test_cosine_schedule_takes_the_learning_rate_down_to_near_zero():
+    """Adam's step has about the size lr whatever the gradient, so the update sizes
+    follow the schedule: ½(1 + cos(π s / S)) is 0.0015 at the last step of S = 40."""
+    constant, cosine = _update_sizes("constant"), _update_sizes("cosine")
+    assert len(cosine) == 40
+    assert torch.allclose(cosine[0], constant[0])  # the same first step: factor 1
+    assert cosine[-1] < 0.01 * cosine[0]
+    assert constant[-1] > 0.2 * constant[0]  # without the schedule it does not fade
 
 
 # -- live view -------------------------------------------------------------------
