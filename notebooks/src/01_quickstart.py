@@ -6,9 +6,11 @@
 # in so far and decides how much of each to use: its **attention weights**
 # $\alpha_{t,i}$. The widget draws those weights on the words themselves.
 #
-# First, make sure the package is in this kernel. (If you opened this
+# First, make sure the package is in this kernel. If you opened this
 # notebook with the README's command it already is, and this cell does
-# nothing.)
+# nothing. If this cell installs it, **reload the page once** afterwards:
+# JupyterLab loads a widget library's front end (here anywidget's) only when
+# the page loads, so until then the widgets below show only as text.
 
 # %%
 import importlib.util

@@ -4,8 +4,9 @@
 # This notebook builds the model up piece by piece on a toy you can check by
 # hand: three-dimensional inputs, a three-dimensional state, four tokens.
 # At each piece we print the numbers the model computed and recompute them
-# with a few lines of plain numpy. If the two ever disagreed, the cell would
-# fail.
+# with a few lines of plain numpy. If the two ever disagreed by more than
+# $10^{-12}$, the cell would fail. The toy computes in float64, so every digit
+# printed here is the same on any machine.
 #
 # Notation: inputs $x_1 \dots x_T$, states $h_0 \dots h_T$ with $h_0 = 0$.
 # Step $t$ reads $x_{t+1}$ and produces $h_{t+1}$.
@@ -24,7 +25,8 @@ x = torch.tensor(
         [0.0, 1.0, -0.5],  # x_2 = "cat"
         [-1.0, 0.5, 0.0],  # x_3 = "sat"
         [0.5, -1.0, 1.0],  # x_4 = "down"
-    ]
+    ],
+    dtype=torch.float64,
 )
 x_np = x.numpy()
 
@@ -40,7 +42,7 @@ x_np = x.numpy()
 
 # %%
 torch.manual_seed(0)
-rnn = SelfAttentionRNN(3, 3, update="eq1")
+rnn = SelfAttentionRNN(3, 3, update="eq1").double()
 A, b = rnn.A.weight.detach().numpy(), rnn.A.bias.detach().numpy()
 
 stepper = rnn.stepper(x)
@@ -51,7 +53,7 @@ print("h_1 = tanh(…)  =", step.h.numpy())
 
 h0 = np.zeros(3)
 h1 = np.tanh(A @ np.concatenate([h0, x_np[0]]) + b)
-assert np.allclose(step.h.numpy(), h1, atol=1e-6)
+assert np.allclose(step.h.numpy(), h1, rtol=0, atol=1e-12)
 print("numpy agrees:  ", h1)
 
 # %% [markdown]
@@ -73,7 +75,7 @@ print("numpy agrees:  ", h1)
 
 # %%
 torch.manual_seed(1)
-model = SelfAttentionRNN(3, 3, update="eq4", align="dot")
+model = SelfAttentionRNN(3, 3, update="eq4", align="dot").double()
 with torch.no_grad():  # larger weights make the weights α easier to tell apart
     model.align.W_q.weight.mul_(3)
     model.align.W_k.weight.mul_(3)
@@ -89,7 +91,7 @@ W_k = model.align.W_k.weight.detach().numpy()
 states = np.stack([np.zeros(3)] + [s.h.numpy() for s in steps[:2]])  # h_0, h_1, h_2
 scores = (states @ W_k.T) @ (W_q @ states[2])
 alpha = np.exp(scores) / np.exp(scores).sum()
-assert np.allclose(step.alpha.numpy(), alpha, atol=1e-6)
+assert np.allclose(step.alpha.numpy(), alpha, rtol=0, atol=1e-12)
 print("numpy agrees     :", alpha)
 
 # %% [markdown]
@@ -106,7 +108,7 @@ print("numpy agrees     :", alpha)
 # %%
 print("c_2 =", step.c.numpy())
 c2 = alpha @ states
-assert np.allclose(step.c.numpy(), c2, atol=1e-6)
+assert np.allclose(step.c.numpy(), c2, rtol=0, atol=1e-12)
 print("numpy agrees:", c2)
 print("c_0 =", steps[0].c.numpy(), "(h_0 = 0, so c_0 = 0)")
 
@@ -127,19 +129,19 @@ print("eq4 layout:", model.z_layout)
 A, b = model.A.weight.detach().numpy(), model.A.bias.detach().numpy()
 z = np.concatenate([states[2], x_np[2], c2])
 h3 = np.tanh(A @ z + b)
-assert np.allclose(step.z.numpy(), z, atol=1e-6)
-assert np.allclose(step.h.numpy(), h3, atol=1e-6)
+assert np.allclose(step.z.numpy(), z, rtol=0, atol=1e-12)
+assert np.allclose(step.h.numpy(), h3, rtol=0, atol=1e-12)
 print("eq4: h_3 =", step.h.numpy(), "  numpy:", h3)
 
 torch.manual_seed(2)
-eq3 = SelfAttentionRNN(3, 3, update="eq3", align="dot")
+eq3 = SelfAttentionRNN(3, 3, update="eq3", align="dot").double()
 print("eq3 layout:", eq3.z_layout)
 s3 = eq3.stepper(x)
 for _ in range(3):
     step3 = s3.step()
 A3, b3 = eq3.A.weight.detach().numpy(), eq3.A.bias.detach().numpy()
 h3_eq3 = np.tanh(A3 @ np.concatenate([x_np[2], step3.c.numpy()]) + b3)
-assert np.allclose(step3.h.numpy(), h3_eq3, atol=1e-6)
+assert np.allclose(step3.h.numpy(), h3_eq3, rtol=0, atol=1e-12)
 print("eq3: h_3 =", step3.h.numpy(), "  numpy:", h3_eq3)
 
 # %% [markdown]

@@ -20,29 +20,31 @@ from attn_widget.tasks import recall
 from attn_widget.text import TextRNN
 from attn_widget.train import evaluate, train
 
-torch.set_num_threads(1)  # the same arithmetic on every machine, so the numbers below repeat
+torch.set_num_threads(1)  # models this small train faster on one thread than on several
 example = recall(1, distance=6, seed=3)
 print(" ".join(example.tokens[0]), "  →  answer:", example.labels[0])
 
 # %% [markdown]
 # ## Train eq. 1 and eq. 4 at several distances
 #
-# Same size (state $H = 32$), same data, same 150 Adam steps; only the update
-# rule differs. Eq. 4 scores with the scaled dot align function, which
-# trains more reliably here than the plain dot (the README's forgetting
-# table shows the difference). Each model is scored on 500 sequences it
-# never saw.
+# Same size (state $H = 32$), same data, same 250 Adam steps; only the
+# update rule differs. Eq. 4 scores with the additive align function, and
+# the learning rate follows a cosine schedule down to near zero; with that
+# recipe eq. 4 learnt recall at distance 40 on each of the 10 random seeds we
+# tried, where the dot-product scores or a constant learning rate do not
+# always (the README's forgetting section has the counts). Each model is
+# scored on 500 sequences it never saw.
 
 # %%
 DISTANCES = [5, 20, 40]
-STEPS, BATCH = 150, 64
+STEPS, BATCH = 250, 64
 
 
 def recall_model(update, distance, seed=0):
     data = recall(STEPS * BATCH, distance=distance, seed=seed)
     torch.manual_seed(seed)
-    model = TextRNN(data.vocab, 16, 32, update=update, align="scaled_dot", n_outputs=data.n_outputs)
-    train(model, data, epochs=1, batch_size=BATCH, lr=1e-2, seed=seed, progress=False)
+    model = TextRNN(data.vocab, 16, 32, update=update, align="additive", n_outputs=data.n_outputs)
+    train(model, data, epochs=1, batch_size=BATCH, schedule="cosine", seed=seed, progress=False)
     return model
 
 
@@ -53,9 +55,30 @@ for distance in DISTANCES:
         models[update, distance] = model = recall_model(update, distance)
         accuracy[update, distance] = evaluate(model, test)
 
+# The digits below depend on the CPU that trained the models (training
+# amplifies the last bits of every sum), so nbval does not compare them; the
+# next cell states and checks what they show.
+# NBVAL_IGNORE_OUTPUT
 print(f"{'distance':>8} {'eq1':>6} {'eq4':>6}   (chance 0.125)")
 for distance in DISTANCES:
     print(f"{distance:>8} {accuracy['eq1', distance]:>6.2f} {accuracy['eq4', distance]:>6.2f}")
+
+near, far = DISTANCES[0], DISTANCES[1:]
+claims = {
+    f"eq1 remembers at d = {near} (≥ 0.9)": accuracy["eq1", near] >= 0.9,
+    f"eq1 is near chance from d = {far[0]} on (< 0.3)": all(accuracy["eq1", d] < 0.3 for d in far),
+    "eq4 remembers at every distance (≥ 0.8)": all(accuracy["eq4", d] >= 0.8 for d in DISTANCES),
+}
+assert all(claims.values()), accuracy
+
+# %% [markdown]
+# The digits above are this machine's: another CPU rounds the last bits of
+# its sums differently, training amplifies that, and the table moves in its
+# second decimal. What the table shows does not move:
+
+# %%
+for claim, holds in claims.items():
+    print(f"{claim}: {holds}")
 
 # %%
 import matplotlib.pyplot as plt
@@ -78,7 +101,7 @@ plt.show()
 #
 # Take one test sequence at distance 20 and stop at `?`, the step that must
 # answer. The eq. 4 widget shades every earlier token by its weight
-# $\alpha$; the key's column should stand out. Hover it for the exact value.
+# $\alpha$. Hover a token for the exact value.
 
 # %%
 seq = recall(1, distance=20, seed=7)
@@ -87,17 +110,35 @@ model4 = models["eq4", 20]
 w4 = AttentionWidget.from_text(model4, tokens)
 w4.goto(w4.T)
 key = seq.info["key_pos"][0] + 1  # the key's data-index: tokens count from 1
+answer = seq.classes[int(model4.out(w4.current.h).argmax())]
+print("key:", tokens[key - 1], "at index", key, "- eq4 answers", answer)
+assert answer == tokens[key - 1]
+
+# %%
+# Where the weight sits differs from run to run, and from one CPU to another
+# for the same seed, so nbval ignores this output (the text below says why).
+# NBVAL_IGNORE_OUTPUT
 alpha = w4.current.alpha
-print("key:", tokens[key - 1], "at index", key)
 print("largest weight on index", int(alpha.argmax()), f"= {float(alpha.max()):.2f}")
 print(f"weight on the key's own state h_{key}: {float(alpha[key]):.2f}")
+
+# %%
 w4
 
 # %% [markdown]
-# The weight sits on $h_{\text{key}}$, the state made right after reading the
-# key, not on $h_0$ or on the distractors. That state still holds the key in
-# full; the model reads the answer from it through $c_t$, skipping the 20
-# steps in between.
+# The model answers right, but *how* it reaches back differs from one
+# training run to another. We trained this recipe with 10 random seeds and
+# looked at this sequence and two more in each run:
+#
+# - in most runs the weight at `?` sits on $h_{\text{key}}$, the state made
+#   right after reading the key, and the model reads the answer from it
+#   through $c_t$, skipping the 20 steps in between;
+# - in some runs it sits on a later state, or is spread thin over many, and
+#   the answer is still right. Every state after the key took in a context
+#   $c$ of its own, so a later state can carry the key too.
+#
+# So the shading above may point straight at the key, or somewhere after
+# it. Step back through the widget to see where each step looks.
 #
 # The eq. 1 model has no weights to show: all it has is its state $h_t$,
 # drawn below as a strip. Step back through the distractors and watch the
@@ -112,18 +153,15 @@ w1
 # ## What the seed claims, and what we measured
 #
 # The seed claims that the attention models stay near-perfect as the
-# distance grows while eq. 1 falls toward chance.
+# distance grows while eq. 1 falls toward chance. With the recipe above,
+# over 10 random seeds:
 #
-# In the run stored in this notebook, eq. 1 is near-perfect at distance 5
-# and at chance from distance 20 on: it has forgotten the key. Eq. 4 is
-# perfect at every distance, with its weight on the key's state.
+# - eq. 1 scored 1.00 at distance 5 every time, and between 0.07 and 0.20 at
+#   distance 20 (chance is 0.125): it forgets the key;
+# - eq. 4 scored 1.00 at distance 20 every time, and between 0.90 and 1.00
+#   at distance 40.
 #
-# That is one seed and one short training run. Over several seeds the
-# picture is less tidy: within the same budget, some eq. 4 runs never find
-# the attention path and stay near chance, especially with the plain dot
-# align. The README's forgetting table has the numbers and our reading of
-# them.
-#
-# For a larger run (several seeds, distances up to 100, eq. 3 and an LSTM as
-# well) see `benchmarks/forgetting.py` and the table it printed, quoted in
-# the README.
+# The recipe matters. With a constant learning rate, or with dot-product
+# scores, some eq. 4 runs never find the key or find it and then lose it
+# again late in training. The README's forgetting section has those counts
+# and what we measured about why.

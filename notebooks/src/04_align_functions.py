@@ -22,17 +22,22 @@ from attn_widget.tasks import agreement
 from attn_widget.text import TextRNN
 from attn_widget.train import evaluate, train
 
-torch.set_num_threads(1)  # the same arithmetic on every machine, so the numbers below repeat
+torch.set_num_threads(1)  # models this small train faster on one thread than on several
 data = agreement(3000, seed=0)
 test = agreement(500, seed=1)
 ALIGNS = ("additive", "dot", "scaled_dot")
 
-models = {}
+models, accuracy = {}, {}
 for align in ALIGNS:
     torch.manual_seed(0)
     models[align] = TextRNN(data.vocab, 16, 32, update="eq4", align=align, n_outputs=2)
     train(models[align], data, epochs=2, batch_size=64, lr=1e-2, seed=0, progress=False)
-    print(f"{align:>10}: held-out accuracy {evaluate(models[align], test):.2f}")
+    accuracy[align] = evaluate(models[align], test)
+# The digits of a trained model's accuracy depend on the CPU it trained on,
+# so the cell prints the claim at the resolution the claim needs, and checks it.
+for align in ALIGNS:
+    print(f"{align:>10}: held-out accuracy ≥ 0.9: {accuracy[align] >= 0.9}")
+assert all(accuracy[align] >= 0.9 for align in ALIGNS), accuracy
 
 # %% [markdown]
 # ## The same sentence, three attention patterns
@@ -47,10 +52,14 @@ sentence = "the keys near the cabinet that the farmer found are rusty ."
 tokens = sentence.split()
 k = tokens.index("found") + 1  # position after reading "found"
 
-print(f"{'':>10}  " + " ".join(f"{tok:>8}" for tok in ["⟨start⟩", *tokens[:k]]))
+# Trained weights: their digits differ from one CPU to another, so nbval ignores this
+# output and the cell checks what holds everywhere (each row is a distribution).
+# NBVAL_IGNORE_OUTPUT
+print(f"{'':>10}  " + " ".join(f"{tok:>8}" for tok in ["⟨start⟩", *tokens[: k - 1]]))
 for align in ALIGNS:
     _, stepper = models[align].stepper(tokens)
-    alpha = stepper.goto(k).alpha
+    alpha = stepper.goto(k).alpha  # α_{k-1, 0…k-1}: ⟨start⟩ and the words before "found"
+    assert alpha.shape == (k,) and abs(float(alpha.sum()) - 1) < 1e-5
     print(f"{align:>10}  " + " ".join(f"{a:>8.2f}" for a in alpha.tolist()))
 
 # %% [markdown]
@@ -60,9 +69,16 @@ for align in ALIGNS:
 # - the weights need not sit on the subject word's column to carry it: the
 #   state $h_i$ made after reading a word also remembers what came before
 #   it, so weight on any state after *keys* can carry its number;
-# - scaling by $\sqrt{d}$ changes only the temperature of the softmax at
-#   the start of training, yet the trained patterns can differ, because the
-#   two models followed different paths while learning.
+# - scaling by $\sqrt{d}$ is not only a different temperature at the
+#   start: it divides every score throughout training. With Adam, whose
+#   steps have about the same size whatever the gradient's scale, each step
+#   therefore moves the scores $\sqrt{d}$ times less: the scaling lowers the
+#   score's effective learning rate, and the two models can follow different
+#   paths while learning and end with different patterns;
+# - which states a trained model weights, and how sharply, changes from one
+#   training run to another, and even from one CPU to another for the same
+#   seed (the digits of every sum differ slightly, and training amplifies
+#   that), so this table's numbers are yours, not the ones we saw.
 #
 # Below, the three widgets on that sentence, at the same step.
 

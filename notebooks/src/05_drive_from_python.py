@@ -15,7 +15,7 @@ from attn_widget.tasks import agreement
 from attn_widget.text import TextRNN
 from attn_widget.train import train
 
-torch.set_num_threads(1)  # the same arithmetic on every machine, so the numbers below repeat
+torch.set_num_threads(1)  # models this small train faster on one thread than on several
 w = demo("agreement")
 w.reset()
 w
@@ -72,11 +72,14 @@ def entropy(p):
 
 history = train(model, data, epochs=3, batch_size=64, seed=0, progress=False, widget=w2, every=5)
 after = w2.current.alpha
-print("accuracy per epoch:", [round(a, 2) for a in history.accuracy])
-print(
-    f"entropy of α at 'fixed': before {entropy(before):.2f}, after {entropy(after):.2f}"
-    f"  (uniform over {k + 1} states: {torch.log(torch.tensor(k + 1.0)):.2f})"
-)
+uniform = torch.log(torch.tensor(k + 1.0)).item()
+# The exact numbers depend on the CPU (training amplifies the last bits of
+# every sum), so the cell prints what it claims, and checks it.
+rose = history.accuracy[-1] > history.accuracy[0]
+sharper = entropy(after) < entropy(before)
+print("training accuracy rose from the first epoch to the last:", rose)
+print(f"α at 'fixed' is sharper than before (entropy fell; uniform = {uniform:.2f}):", sharper)
+assert rose and sharper
 
 # %% [markdown]
 # ## Take the numbers out
@@ -86,15 +89,27 @@ print(
 # pandas are one call away.
 
 # %%
-import pandas as pd
-
-w2.goto(w2.T)
-trace = w2.trace()
-alpha = trace.alpha.numpy()
-table = pd.DataFrame(alpha, index=w2.tokens, columns=["⟨start⟩", *w2.tokens])
-table.round(2)
+w.goto(w.T)
+trace = w.trace()
+alpha = trace.alpha.numpy()  # (T, T+1): row t is step t, the one that read x_{t+1}
+assert (alpha.sum(axis=1).round(6) == 1).all()
+print(" " * 9 + "".join(f"{col:>9}" for col in ["⟨start⟩", *w.tokens[:-1]]))
+for t, row in enumerate(alpha):
+    cells = [f"{a:>9.2f}" if i <= t else f"{'·':>9}" for i, a in enumerate(row[:-1])]
+    print(f"{w.tokens[t]:>9}" + "".join(cells))
 
 # %% [markdown]
 # Row *t* is the step that read that row's word; its weights cover
-# ⟨start⟩ and every word up to and including the one before it, and the
-# upper triangle is exactly zero: no step sees the future.
+# ⟨start⟩ and every word before it, and everything to the right of the
+# diagonal (drawn ·) is exactly zero: no step sees the future. This is the
+# shipped demo model, so the numbers are the ones the widget at the top of
+# this notebook shows.
+#
+# The same array is one call away from pandas:
+
+# %%
+import pandas as pd
+
+table = pd.DataFrame(alpha, index=w.tokens, columns=["⟨start⟩", *w.tokens])
+assert (table.to_numpy()[:, -1] == 0).all()  # nobody attends to the last state: it comes later
+table.shape
