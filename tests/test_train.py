@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from types import SimpleNamespace
 
@@ -109,7 +110,7 @@ def _update_sizes(schedule, steps=40):
         model, data, epochs=1, batch_size=8, schedule=schedule, progress=False,
         every=1, callback=lambda m, step: seen.append(_flat(m)),
     )  # fmt: skip
-    return torch.stack([(b - a).norm() for a, b in zip(seen, seen[1:])])
+    return torch.stack([(b - a).norm() for a, b in itertools.pairwise(seen)])
 
 
 def test_cosine_schedule_takes_the_learning_rate_down_to_near_zero():

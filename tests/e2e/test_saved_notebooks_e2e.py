@@ -1,0 +1,73 @@
+"""Every shipped tutorial, as a reader meets it before running anything.
+
+Once trusted, each saved notebook must draw every one of its widgets from its
+saved state alone: the tokens, the current (red) token at the saved
+position, and at that step the weights α that the saved snapshot holds.
+A screenshot of each goes to test-artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from labdriver import REPO, LabNotebook, eventually
+from playwright.sync_api import expect
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def saved_widgets(path) -> list[tuple[int, dict]]:
+    """(cell index, saved model state) of every widget output in the notebook file."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    state = nb["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    found = []
+    for index, cell in enumerate(nb["cells"]):
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(VIEW)
+            if view is not None:
+                found.append((index, state[view["model_id"]]["state"]))
+    return found
+
+
+def test_every_tutorial_saves_its_widgets():
+    assert len(NOTEBOOKS) == 6
+    for path in NOTEBOOKS:
+        assert saved_widgets(path), f"{path.name} saved no widget"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_saved_widgets_render_once_trusted(page, lab_server, artifacts, path):
+    shutil.copyfile(path, lab_server.root / path.name)
+    lab_server.trust(lab_server.root / path.name)
+    nb = LabNotebook(page, lab_server, path.name).open()
+    for index, state in saved_widgets(path):
+        widget = nb.cell(index).locator(".attn-widget")
+        expect(widget).to_be_visible(timeout=30_000)
+        tokens = widget.locator("[data-index]")
+        expect(tokens).to_have_count(len(state["tokens"]) + 1)  # ⟨start⟩ and each token
+        expect(widget.locator("math").first).to_be_attached()
+        k = state["t"]
+        if k == 0:
+            continue
+        current = widget.locator('[aria-current="step"]')
+        expect(current).to_have_attribute("data-index", str(k), timeout=15_000)
+        expect(current).to_have_text(state["tokens"][k - 1])
+        if state["update_rule"] != "eq1":
+
+            def weights(widget=widget, k=k):
+                alpha = widget.locator("[data-alpha]").evaluate_all(
+                    "els => els.map(e => [Number(e.dataset.index), Number(e.dataset.alpha)])"
+                )
+                assert sorted(i for i, _ in alpha) == list(range(k)), alpha
+                return dict(alpha)
+
+            alpha = eventually(weights)
+            assert sum(alpha.values()) == pytest.approx(1.0, abs=1e-4)
+        status = widget.locator(".aw-status").text_content()
+        assert "disconnected" not in status and "error" not in status, status
+        widget.evaluate("e => e.scrollIntoView({block: 'center'})")
+        widget.screenshot(path=artifacts / f"saved-{path.stem}-cell{index}.png")
+    assert not page.page_errors, page.page_errors
