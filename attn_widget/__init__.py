@@ -1,7 +1,7 @@
 """attn_widget: step through a recurrent network with self-attention, live in JupyterLab."""
 
 from .checkpoint import load_checkpoint
-from .core import SelfAttentionRNN, Step, Stepper, Trace
+from .core import SelfAttentionRNN, Step, Stepper, Trace, input_sensitivity
 from .demo import demo
 
 __version__ = "0.1.0"
@@ -14,6 +14,7 @@ __all__ = [
     "Trace",
     "__version__",
     "demo",
+    "input_sensitivity",
     "load_checkpoint",
 ]
 

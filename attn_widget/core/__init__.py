@@ -1,9 +1,11 @@
-"""The PyTorch core: align functions, update rules and the self-attention RNN."""
+"""The PyTorch core: align functions, update rules, the self-attention RNN, and the
+gradient view of how much the last state depends on each input."""
 
 from .align import ALIGN_NAMES, AdditiveAlign, DotAlign, make_align
 from .cells import UPDATE_NAMES, z_layout
 from .lstmn import LSTMN, LSTMNTrace
 from .rnn import SelfAttentionRNN, Step, Stepper, Trace
+from .sensitivity import input_sensitivity
 
 __all__ = [
     "ALIGN_NAMES",
@@ -16,6 +18,7 @@ __all__ = [
     "Step",
     "Stepper",
     "Trace",
+    "input_sensitivity",
     "make_align",
     "z_layout",
 ]
