@@ -42,6 +42,8 @@ class History:
             weights moved).
         eval_accuracy: accuracy on ``eval_data`` after each epoch, if given.
         chance: the task's chance accuracy, drawn as a reference line.
+        grad_norm: ‖∇‖₂ of every optimiser step, before clipping: a spike
+            shows a step where the loss surface was suddenly steep.
         steps: optimiser steps taken in all.
         seconds: wall time of the whole run.
     """
@@ -50,6 +52,7 @@ class History:
     accuracy: list[float] = field(default_factory=list)
     eval_accuracy: list[float] = field(default_factory=list)
     chance: float | None = None
+    grad_norm: list[float] = field(default_factory=list)
     steps: int = 0
     seconds: float = 0.0
 
@@ -271,7 +274,8 @@ def train(
                 loss = F.cross_entropy(scored, wanted, ignore_index=IGNORE)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
+                norm = nn.utils.clip_grad_norm_(model.parameters(), clip)
+                history.grad_norm.append(float(norm))
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()

@@ -301,6 +301,20 @@ class AttentionWidget(anywidget.AnyWidget):
         return self._stepper.x
 
     @property
+    def position(self) -> int:
+        """The position k = ``t``: how many tokens have been read, 0 … T.
+
+        Position k shows step k-1, the step that read x_k: the red token, and
+        its weights α_{k-1,·}, which h_{k-1} chose before reading x_k.
+        Setting it is ``goto(k)``.
+        """
+        return self.t
+
+    @position.setter
+    def position(self, k: int) -> None:
+        self.goto(k)
+
+    @property
     def current(self) -> Step | None:
         """The step shown at the current position (step t-1), or None at t = 0."""
         return self._stepper.history[self.t - 1] if self.t else None
@@ -466,7 +480,7 @@ class AttentionWidget(anywidget.AnyWidget):
     def __repr__(self) -> str:
         rule = self.update_rule + (f"/{self.align_name}" if self.align_name else "")
         words = " ".join(self.tokens[:8]) + (" …" if self.T > 8 else "")
-        return f"AttentionWidget({rule}, t={self.t}/{self.T}: {words!r})"
+        return f"AttentionWidget({rule}, read {self.t} of {self.T}: {words!r})"
 
     def _send_steps(self, steps: Sequence[Step], *, reason: str) -> None:
         descriptors, data = encode_steps(steps)

@@ -2,10 +2,13 @@
 
 Each tutorial is written as a plain Python file in ``notebooks/src/`` with
 ``# %%`` cell markers (``# %% [markdown]`` for prose, its lines commented
-with ``# ``).  This script turns each into ``notebooks/<name>.ipynb`` with a
-kernelspec, runs it top to bottom in a fresh kernel, and saves it with its
-outputs and its widget state, so that a reader who opens it without running
-it still sees the widgets.  ``pytest --nbval notebooks/`` then re-runs them
+with ``# ``; ``# %% [solution]`` for an exercise's solution, a code cell
+whose source and output JupyterLab keeps collapsed until the reader opens
+them, and which nbval runs and checks like any other).  This script turns
+each into ``notebooks/<name>.ipynb`` with a kernelspec, runs it top to
+bottom in a fresh kernel, and saves it with its outputs and its widget
+state, so that a reader who opens it without running it still sees the
+widgets.  ``pytest --nbval notebooks/`` then re-runs them
 and compares.
 
     python scripts/build_notebooks.py            # all of them
@@ -14,6 +17,7 @@ and compares.
 
 from __future__ import annotations
 
+import copy
 import re
 import sys
 import time
@@ -24,7 +28,8 @@ from nbconvert.preprocessors import ExecutePreprocessor
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-CELL = re.compile(r"^# %%(?: \[(markdown)\])?[^\n]*\n", re.MULTILINE)
+CELL = re.compile(r"^# %%(?: \[(markdown|solution)\])?[^\n]*\n", re.MULTILINE)
+HIDDEN = {"jupyter": {"source_hidden": True, "outputs_hidden": True}, "tags": ["solution"]}
 
 
 def parse(source: str) -> list:
@@ -40,6 +45,8 @@ def parse(source: str) -> list:
                 for line in body.splitlines()
             )
             cells.append(nbformat.v4.new_markdown_cell(text))
+        elif kind == "solution":
+            cells.append(nbformat.v4.new_code_cell(body, metadata=copy.deepcopy(HIDDEN)))
         else:
             cells.append(nbformat.v4.new_code_cell(body))
     return cells

@@ -1,4 +1,4 @@
-"""An independent numpy implementation of the seed's equations, written from docs/design.md §1.
+"""An independent numpy implementation of the equations, written from docs/design.md §1.
 
 It shares no code with attn_widget.core: it builds z by hand, scores every
 past state directly from the full weight matrices (no key cache, no split of

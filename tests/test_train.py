@@ -113,6 +113,24 @@ def _update_sizes(schedule, steps=40):
     return torch.stack([(b - a).norm() for a, b in itertools.pairwise(seen)])
 
 
+def test_history_keeps_each_steps_gradient_norm_before_clipping():
+    """One full-batch step (the batch order cannot matter): the norm History keeps is
+    ‖∇L‖₂ of the mean cross-entropy at the answers, computed here by hand, not the
+    clipped 1e-6."""
+    data = recall(64, distance=3, n_keys=4, seed=0)
+    model = _model(data)
+    logits = model(data.ids, data.lengths)[1]  # (N, T, C)
+    loss = torch.nn.functional.cross_entropy(
+        logits[torch.arange(len(data)), data.positions], data.targets
+    )
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    by_hand = torch.cat([g.flatten() for g in grads]).norm().item()
+    history = train(model, data, epochs=1, batch_size=64, clip=1e-6, progress=False)
+    assert len(history.grad_norm) == history.steps == 1
+    assert history.grad_norm[0] == pytest.approx(by_hand, rel=1e-5)
+    assert by_hand > 1e-3
+
+
 def test_cosine_schedule_takes_the_learning_rate_down_to_near_zero():
     """Adam's step has about the size lr whatever the gradient, so the update sizes
     follow the schedule: ½(1 + cos(π s / S)) is 0.0015 at the last step of S = 40."""

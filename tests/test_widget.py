@@ -433,7 +433,18 @@ def test_snapshot_follows_what_cells_computed_and_only_then(monkeypatch):
 def test_repr_names_the_model_and_the_position():
     w, *_ = make(T=6)
     w.goto(2)
-    assert repr(w) == "AttentionWidget(eq4/dot, t=2/6: 'w1 w2 w3 w4 w5 w6')"
+    assert repr(w) == "AttentionWidget(eq4/dot, read 2 of 6: 'w1 w2 w3 w4 w5 w6')"
+
+
+def test_position_is_t_by_a_clearer_name():
+    w, *_ = make(T=6)
+    w.position = 3
+    assert w.t == w.position == 3 and w.current.t == 2  # position 3 shows step 2
+    w.t = 5
+    assert w.position == 5
+    with pytest.raises(ValueError, match="goto position"):
+        w.position = 7
+    assert w.position == 5
 
 
 def test_unpack_snapshot_rejects_garbage():

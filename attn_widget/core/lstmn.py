@@ -20,6 +20,16 @@ last state:
     [i; f; o; ĉ] = [σ; σ; σ; tanh](W·[h̃_t; x_{t+1}] + b)
     m_{t+1} = f ⊙ m̃_t + i ⊙ ĉ
     h_{t+1} = o ⊙ tanh(m_{t+1})
+
+Where this departs from the paper, on purpose:
+
+- **The h_0 = m_0 = 0 slot.** The paper's tapes hold only the states of the
+  tokens read so far; here they start with an all-zero slot, as the
+  SimpleRNN models' do, so the first step has something to attend to and
+  the weights of step t always cover t + 1 slots.  Its hidden part scores
+  v·tanh(W_x x_{t+1} + W_h̃ h̃_{t-1}), like any slot whose h_i is 0.
+- **The gate bias b.** The paper writes the gates as W·[h̃_t; x_t] with no
+  bias; here ``W`` is an ``nn.Linear`` with its bias b, as in torch's LSTM.
 """
 
 from __future__ import annotations

@@ -266,6 +266,14 @@ function button(label: string, text: string, onClick: () => void): HTMLButtonEle
   return b;
 }
 
+/** The shading at position k, in words: α_{k-1,·} comes from h_{k-1}, before x_k is read. */
+export function shadingCaption(k: number, tokens: string[], eq1: boolean): string {
+  if (k === 0) return "nothing read yet: h_0 = 0";
+  const word = `“${tokens[k - 1] ?? ""}”`;
+  if (eq1) return `step ${k - 1} read ${word} (red) into h_${k}; eq1 has no attention, so nothing is shaded`;
+  return `shading: the weights α_${k - 1},i that h_${k - 1} used to read ${word} (red), chosen before reading it`;
+}
+
 const SPEEDS = [0.5, 1, 2, 4, 8, 16, 32];
 
 /** One view of the widget inside `root`. */
@@ -374,7 +382,9 @@ export class View {
 
     const panels = el("div", "aw-panels");
     panels.append(vectors, attention);
-    root.append(controls, status, tokens, panels, equation);
+    // What the shading is, in words: the weights come from h_{k-1}, before x_k is read.
+    const caption = el("div", "aw-caption");
+    root.append(controls, status, tokens, caption, panels, equation);
     host.appendChild(root);
 
     root.addEventListener("keydown", (event) => {
@@ -395,7 +405,7 @@ export class View {
       now(act)();
     });
 
-    Object.assign(this.parts, { reset, back, play, fwd, scrub, readout, speed, status, tokens, bars, alignEq, updateEq, pieces });
+    Object.assign(this.parts, { reset, back, play, fwd, scrub, readout, speed, status, tokens, caption, bars, alignEq, updateEq, pieces });
     Object.assign(this.parts, { h: rows.h.strip, hPrev: rows.hPrev.strip, dh: rows.dh.strip, c: rows.c.strip });
     Object.assign(this.parts, { hNote: rows.h.value, cRow: rows.c.row, attention });
 
@@ -451,7 +461,7 @@ export class View {
     const scrub = parts.scrub as HTMLInputElement;
     scrub.max = String(T);
     scrub.value = String(k);
-    parts.readout.textContent = `t = ${k} / ${T}`;
+    parts.readout.textContent = `read ${k} of ${T}`; // a position; the step shown is named “step k-1”
     const speed = parts.speed as HTMLSelectElement;
     const sp = Number(model.get("speed"));
     if (!SPEEDS.includes(sp) && !Array.from(speed.options).some((o) => Number(o.value) === sp)) {
@@ -487,6 +497,7 @@ export class View {
     }
     const reachable = Math.max(store.contiguous(), model.get("frontier") ?? 0);
     updateTokens(this.tokenEls, { k, alpha: step?.alpha ?? null, reachable });
+    parts.caption.textContent = shadingCaption(k, tokens, model.get("update_rule") === "eq1");
     this.root.dataset.t = String(k);
 
     // vectors
@@ -538,7 +549,7 @@ export class View {
     }
     const pieces = parts.pieces;
     const note = pieces.querySelector(".aw-pieces-note");
-    if (note) note.textContent = k > 0 ? `step t = ${k - 1}` : "position 0: nothing read yet, h_0 = 0";
+    if (note) note.textContent = k > 0 ? `step ${k - 1}` : "nothing read yet: h_0 = 0";
     const blocks = step ? splitZ(step.z, layout) : layout.map(([name]) => ({ name, values: null as Float32Array | null }));
     const zScale = step ? maxAbs(step.z) || 1 : 1;
     blocks.forEach((b, i) => {

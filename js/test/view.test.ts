@@ -52,9 +52,24 @@ describe("View", () => {
     expect(root.querySelector(".aw-tokens img")).toBeNull();
     expect(tokens[2].textContent).toBe("<img src=x onerror=alert(1)>");
     expect(model.sent[0]).toEqual({ type: "sync", version: 0, have: 0 });
-    expect(root.querySelector(".aw-readout")!.textContent).toBe("t = 0 / 4");
+    expect(root.querySelector(".aw-readout")!.textContent).toBe("read 0 of 4");
+    expect(root.querySelector(".aw-caption")!.textContent).toBe("nothing read yet: h_0 = 0");
     expect(root.querySelector('.aw-update-eq math[display="block"]')).not.toBeNull(); // the equation is typeset
     expect(root.querySelector('.aw-align-eq math[display="block"]')).not.toBeNull();
+  });
+
+  it("names the position and the step apart, and says where the shading comes from", () => {
+    const { root, model, view } = setup();
+    kernelSends(model, [0, 1]);
+    model.set("t", 2);
+    view.render();
+    expect(root.querySelector(".aw-readout")!.textContent).toBe("read 2 of 4");
+    expect(root.querySelector(".aw-pieces-note")!.textContent).toBe("step 1");
+    const caption = root.querySelector(".aw-caption")!;
+    expect(caption.textContent).toBe(
+      "shading: the weights α_1,i that h_1 used to read “<img src=x onerror=alert(1)>” (red), chosen before reading it",
+    );
+    expect(caption.children.length).toBe(0); // the hostile token stays text
   });
 
   it("steps by writing t; draws the step when it arrives", () => {

@@ -35,11 +35,15 @@ w
 # %% [markdown]
 # What to look at:
 #
-# - The widget stands at the step that has just read **liked**, drawn in
-#   red. The state this step produces must decide between *is* and *are*.
-# - Every earlier word is shaded by how much this step attends to it. The
-#   darkest is **author**, the subject, not **teachers**, the nearer noun
-#   that would pull a careless reader to *are*.
+# - The widget stands at position 6: it has read six words, the last being
+#   **liked**, drawn in red. The state this step makes, $h_6$, must decide
+#   between *is* and *are*.
+# - Every earlier word is shaded by its weight $\alpha_{5,i}$: the weights
+#   that $h_5$ uses to read *liked*. They are chosen from $h_5$, *before*
+#   the network sees *liked*, so they cannot react to the red word; the
+#   caption under the words says so too. The darkest is **author**, the
+#   subject, not **teachers**, the nearer noun that would pull a careless
+#   reader to *are*.
 # - ⟨start⟩ stands for $h_0 = 0$, the "look at nothing" slot.
 # - Hover a word to read its exact weight; the bars and the triangle below
 #   show the same weights, the triangle for every step so far.
@@ -50,8 +54,10 @@ w
 # %% [markdown]
 # ## Python and the widget share one position
 #
-# The widget's position `w.t` counts the tokens read so far, from 0 to
-# `w.T`. It is synced both ways: clicking in the widget changes `w.t`, and
+# The widget's position `w.t` (also called `w.position`) counts the tokens
+# read so far, from 0 to `w.T`; the widget's readout says "read 6 of 9".
+# Position k shows step k − 1, the step that read the k-th word. It is
+# synced both ways: clicking in the widget changes `w.t`, and
 # setting `w.t` (or calling `w.step()`, `w.back()`, `w.goto(k)`,
 # `w.reset()`) moves the widget above.
 
@@ -81,3 +87,22 @@ print("position:", w.t, "- current token", repr(w.tokens[w.t - 1]))
 # computes anything itself.
 #
 # Next: `02_the_equations` builds the model up equation by equation.
+
+# %% [markdown]
+# ## Exercise
+#
+# At every position k = 1 … T, which word does the widget shade darkest?
+# Use `w.goto(k)` and `w.current.alpha` (slot 0 is ⟨start⟩, slot i ≥ 1 is
+# the i-th word). At which positions is it the subject, *author*?
+#
+# The solution is hidden below: click the collapsed cell to open it.
+
+# %% [solution]
+darkest = {}
+for k in range(1, w.T + 1):
+    alpha = w.goto(k).alpha  # α_{k-1, 0 … k-1}
+    i = int(alpha.argmax())
+    darkest[k] = "⟨start⟩" if i == 0 else w.tokens[i - 1]
+    print(f"position {k} (read {w.tokens[k - 1]!r}): darkest {darkest[k]!r}")
+print("the subject is darkest at positions", [k for k, word in darkest.items() if word == "author"])
+_ = w.goto(6)  # back where the widget was

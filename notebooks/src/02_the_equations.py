@@ -159,3 +159,18 @@ print("eq3: h_3 =", step3.h.numpy(), "  numpy:", h3_eq3)
 w = AttentionWidget(model, tokens=tokens, inputs=x)
 w.goto(3)
 w
+
+# %% [markdown]
+# ## Exercise
+#
+# Step 3 reads "down" and attends over $h_0 \dots h_3$. Compute its weights
+# $\alpha_{3,0..3}$ with numpy from `W_q`, `W_k` and the states, as above,
+# and check them against the model's step record.
+
+# %% [solution]
+step3 = stepper.step()  # the eq. 4 stepper above has run steps 0, 1, 2
+states4 = np.stack([np.zeros(3)] + [s.h.numpy() for s in [*steps, step3][:3]])  # h_0 … h_3
+scores3 = (states4 @ W_k.T) @ (W_q @ states4[3])
+alpha3 = np.exp(scores3) / np.exp(scores3).sum()
+assert np.allclose(step3.alpha.numpy(), alpha3, rtol=0, atol=1e-12)
+print("α_{3,0..3} =", step3.alpha.numpy(), "  numpy:", alpha3)

@@ -128,3 +128,22 @@ for align in ALIGNS:
     for _ in range(20):
         stepper.step()
     print(f"{align:>10}: {(time.perf_counter() - start) / 20 * 1e6:.0f} µs per step at t = 500")
+
+# %% [markdown]
+# ## Exercise
+#
+# The scaled dot divides the dot score by $\sqrt{d}$. For the trained
+# `scaled_dot` model, recompute the scores of the step at position `k` by
+# hand from `W_k`, `W_q` and the states $h_0 \dots h_{k-1}$, and check them
+# against the step record's `scores`.
+
+# %% [solution]
+rnn = models["scaled_dot"].rnn
+_, stepper = models["scaled_dot"].stepper(tokens)
+step = stepper.goto(k)  # step k-1, whose query is h_{k-1}
+states = torch.stack([stepper.h_at(i) for i in range(k)])  # h_0 … h_{k-1}: (k, H)
+d = rnn.align.W_k.out_features
+with torch.no_grad():
+    by_hand = rnn.align.W_k(states) @ rnn.align.W_q(states[-1]) / d**0.5
+print("scores match:", torch.allclose(step.scores, by_hand, atol=1e-5))
+assert torch.allclose(step.scores, by_hand, atol=1e-5)

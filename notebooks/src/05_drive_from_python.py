@@ -113,3 +113,21 @@ import pandas as pd
 table = pd.DataFrame(alpha, index=w.tokens, columns=["⟨start⟩", *w.tokens])
 assert (table.to_numpy()[:, -1] == 0).all()  # nobody attends to the last state: it comes later
 table.shape
+
+# %% [markdown]
+# ## Exercise
+#
+# Write an observer that prints the word just read each time the demo
+# widget `w` moves, whoever moves it. Try it with `w.goto(3)` and
+# `w.back()`, then remove it with `w.unobserve`.
+
+# %% [solution]
+def announce(change):
+    k = change["new"]
+    print(f"position {k}:", "nothing read yet" if k == 0 else f"just read {w.tokens[k - 1]!r}")
+
+
+w.observe(announce, names="t")
+w.goto(3)
+w.back()
+w.unobserve(announce, names="t")

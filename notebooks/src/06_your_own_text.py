@@ -108,3 +108,20 @@ what_if
 # %% [markdown]
 # Step back and forth in both widgets: before position 3 they agree to the
 # last digit; from there on they part ways.
+
+# %% [markdown]
+# ## Exercise
+#
+# Swap the last word, *keeper*, for *lamp* in the `what_if` widget. Which
+# steps' weights can change? Check your answer on the step records.
+
+# %% [solution]
+_, x_lamp = model.embed_text(["lamp"])
+what_if.goto(what_if.T)  # compute every step first
+before_edit = [s.alpha.clone() for s in what_if.stepper.history[: what_if.T]]
+what_if.edit(7, "lamp", x_lamp[0].detach())  # x_7 is read by the last step, step 6
+what_if.goto(what_if.T)
+after_edit = [s.alpha for s in what_if.stepper.history[: what_if.T]]
+same = [torch.equal(a, b) for a, b in zip(before_edit, after_edit, strict=True)]
+print("weights unchanged at every step:", all(same))
+print("(step 6 chose its weights from h_6, before reading x_7, so none can change)")
