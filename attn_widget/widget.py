@@ -18,6 +18,9 @@ Kernel → front end
     ``arr`` is ``{"buffer": 0, "dtype": "float32", "shape": [n], "offset": bytes}``
     or null (scores, alpha, c under eq1).  ``reason`` is "step", "sync",
     "reset" (new inputs, weights or an edit) or "trace" (a training push).
+    ``{"type": "sensitivity", "version": v, "k": k, "values": arr}`` with one
+    float32 buffer: ‖∂h_k/∂x_i‖ for i = 1 … k, the gradient shading at
+    position k (``values`` is null at k = 0).
     ``{"type": "error", "message": str, "request": str | null}``
     ``{"type": "pong"}``
 
@@ -25,6 +28,8 @@ Front end → kernel
     ``{"type": "sync", "version": v, "have": n}``: the front end holds steps
     0 … n-1 of data version v (from the saved snapshot, say); the kernel
     answers with one "steps" message holding every computed step it lacks.
+    ``{"type": "sensitivity", "version": v, "k": k}``: asks for the gradient
+    shading at position k (sent while ``shading`` is "gradient").
     ``{"type": "ping"}``
 
 Data of an older ``version`` is stale: the front end drops it.
@@ -46,7 +51,7 @@ import torch
 import traitlets as tl
 from torch import Tensor
 
-from .core import SelfAttentionRNN, Step
+from .core import SelfAttentionRNN, Step, input_sensitivity
 
 STATIC = Path(__file__).parent / "static"
 
@@ -194,7 +199,9 @@ class AttentionWidget(anywidget.AnyWidget):
     both sides), ``T``, ``tokens``, ``update_rule``, ``align_name``,
     ``z_layout``, ``hidden_size``, ``input_size``, ``frontier`` (steps
     computed), ``version`` (bumped when inputs or weights change),
-    ``playing``, ``speed``, ``status`` and ``_snapshot`` (binary, for saved state).
+    ``playing``, ``speed``, ``shading`` ("alpha": tokens shaded by the weights
+    α_{k-1,i}; "gradient": by ‖∂h_k/∂x_i‖, see :meth:`sensitivity`), ``status``
+    and ``_snapshot`` (binary, for saved state).
 
     Example::
 
@@ -216,12 +223,14 @@ class AttentionWidget(anywidget.AnyWidget):
     version = tl.Int(0).tag(sync=True)
     playing = tl.Bool(False).tag(sync=True)
     speed = tl.Float(4.0).tag(sync=True)
+    shading = tl.Unicode("alpha").tag(sync=True)
     status = tl.Unicode("").tag(sync=True)
     _snapshot = tl.Bytes(b"").tag(sync=True)
 
     MIN_SPEED, MAX_SPEED = 0.25, 60.0
     #: The traits the front end may write; every other trait is the kernel's.
-    FRONT_END_TRAITS = ("t", "speed", "playing")
+    FRONT_END_TRAITS = ("t", "speed", "playing", "shading")
+    SHADINGS = ("alpha", "gradient")
 
     def __init__(
         self,
@@ -299,6 +308,28 @@ class AttentionWidget(anywidget.AnyWidget):
     def inputs(self) -> Tensor:
         """x_1 … x_T, shape (T, D)."""
         return self._stepper.x
+
+    def sensitivity(self, k: int | None = None) -> Tensor:
+        """How much h_k depends on each input read so far: ‖∂h_k/∂x_i‖_F, i = 1 … k.
+
+        The gradient view of forgetting (:func:`~attn_widget.core.input_sensitivity`
+        on x_1 … x_k): in eq1 it falls geometrically with the distance k − i; with
+        attention it need not.  ``k`` defaults to the current position; the
+        result has shape (k,), entry i − 1 for x_i.  With ``shading =
+        "gradient"`` the widget shades the tokens by it, on a log scale.
+        """
+        k = self.t if k is None else _check_position(k, self.T, "sensitivity position")
+        if k == 0:
+            return self.inputs.new_zeros(0)
+        return input_sensitivity(self._model, self.inputs[:k])
+
+    @tl.validate("shading")
+    def _valid_shading(self, proposal):
+        if proposal["value"] not in self.SHADINGS:
+            raise tl.TraitError(
+                f"shading must be one of {self.SHADINGS}, got {proposal['value']!r}"
+            )
+        return proposal["value"]
 
     @property
     def position(self) -> int:
@@ -563,14 +594,19 @@ class AttentionWidget(anywidget.AnyWidget):
             for key in kernel_owned:
                 del sync_data[key]
             self.send_state(kernel_owned)  # put the front end back on the kernel's values
-        expected = {"t": "an int", "speed": "a number", "playing": "a bool"}
-        for key, kind in (("t", int), ("speed", (int, float)), ("playing", bool)):
+        expected = {"t": "an int", "speed": "a number", "playing": "a bool", "shading": "a str"}
+        for key, kind in (("t", int), ("speed", (int, float)), ("playing", bool), ("shading", str)):
             if key not in sync_data:
                 continue
             value = sync_data[key]
             ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
             if ok and key == "t" and not 0 <= value <= self.T:
                 problems.append(f"t = {value} is outside 0 … T = {self.T}; clamped")
+            if ok and key == "shading" and value not in self.SHADINGS:
+                problems.append(f"shading must be one of {self.SHADINGS}, got {value!r}; ignored")
+                del sync_data[key]
+                self.send_state(key)
+                continue
             if ok and key == "speed" and not (self.MIN_SPEED <= value <= self.MAX_SPEED):
                 problems.append(f"speed = {value} is outside {self.MIN_SPEED} … {self.MAX_SPEED}")
             if not ok:
@@ -597,10 +633,14 @@ class AttentionWidget(anywidget.AnyWidget):
                 raise ValueError(f"a message must be a JSON object, got {type(content).__name__}")
             if request == "sync":
                 self._answer_sync(content)
+            elif request == "sensitivity":
+                self._answer_sensitivity(content)
             elif request == "ping":
                 self.send({"type": "pong"})
             else:
-                raise ValueError(f"unknown message type {request!r}; expected 'sync' or 'ping'")
+                raise ValueError(
+                    f"unknown message type {request!r}; expected 'sync', 'sensitivity' or 'ping'"
+                )
         except Exception as error:
             self._reply_error(str(error), request if isinstance(request, str) else None)
 
@@ -612,6 +652,21 @@ class AttentionWidget(anywidget.AnyWidget):
         start = have if version == self.version else 0
         start = min(max(start, 0), self._stepper.frontier)
         self._send_steps(self._stepper.history[start:], reason="sync")
+
+    def _answer_sensitivity(self, content: dict) -> None:
+        version, k = content.get("version"), content.get("k")
+        for name, value in (("version", version), ("k", k)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"sensitivity.{name} must be an int, got {value!r}")
+        if version != self.version:
+            return  # asked about data that has since changed: the front end asks again
+        values = self.sensitivity(k).detach().to("cpu", torch.float32).contiguous()
+        reply = {"type": "sensitivity", "version": version, "k": k}
+        if k == 0:
+            self.send({**reply, "values": None})
+            return
+        array = {"buffer": 0, "dtype": "float32", "shape": [k], "offset": 0}
+        self.send({**reply, "values": array}, buffers=[values.numpy().tobytes()])
 
 
 def _running_main_loop() -> asyncio.AbstractEventLoop | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import traitlets
 
 import attn_widget.widget as widget_module
-from attn_widget.core import SelfAttentionRNN
+from attn_widget.core import SelfAttentionRNN, input_sensitivity
 from attn_widget.widget import AttentionWidget, decode_steps, unpack_snapshot
 
 D, H = 3, 5
@@ -525,3 +526,50 @@ def test_front_end_cannot_overwrite_kernel_traits():
     assert "set by the kernel only" in error[0]["message"]
     w.goto(6)
     assert w.t == w.stepper.k == 6
+
+
+# -- the gradient shading: ‖∂h_k/∂x_i‖ on request ------------------------------
+
+
+@pytest.mark.parametrize("update", ["eq1", "eq4"])
+def test_sensitivity_is_the_core_function_on_the_inputs_read_so_far(update):
+    w, model, x, _ = make(update, "additive", T=6)
+    w.goto(4)
+    torch.testing.assert_close(w.sensitivity(), input_sensitivity(model, x[:4]), rtol=0, atol=0)
+    assert w.sensitivity(2).shape == (2,) and w.sensitivity(0).shape == (0,)
+    with pytest.raises(ValueError, match="sensitivity position"):
+        w.sensitivity(7)
+
+
+def test_front_end_asks_for_the_gradient_shading_and_gets_float32_bytes():
+    w, model, x, rec = make("eq4", "dot", T=6)
+    w._on_custom_msg(w, {"type": "sensitivity", "version": 0, "k": 5}, [])
+    ((content, buffers),) = rec.of_type("sensitivity")
+    assert content["k"] == 5 and content["version"] == 0
+    assert content["values"] == {"buffer": 0, "dtype": "float32", "shape": [5], "offset": 0}
+    got = np.frombuffer(buffers[0], dtype="<f4")
+    np.testing.assert_allclose(got, input_sensitivity(model, x[:5]).numpy(), rtol=1e-6)
+    rec.clear()
+    w._on_custom_msg(w, {"type": "sensitivity", "version": 0, "k": 0}, [])
+    assert rec.of_type("sensitivity")[0][0]["values"] is None
+    rec.clear()
+    w._on_custom_msg(w, {"type": "sensitivity", "version": 3, "k": 2}, [])  # stale data
+    assert rec.sent == []
+    for bad in ({"type": "sensitivity", "version": 0, "k": 9}, {"type": "sensitivity", "k": "2"}):
+        w._on_custom_msg(w, bad, [])
+    errors = [c["message"] for c, _ in rec.of_type("error")]
+    assert len(errors) == 2 and "sensitivity position" in errors[0] and "int" in errors[1]
+
+
+def test_shading_is_alpha_or_gradient_from_either_side():
+    w, _, _, rec = make(T=4)
+    assert w.shading == "alpha"
+    w.set_state({"shading": "gradient"})  # the front end's toggle
+    assert w.shading == "gradient" and not rec.of_type("error")
+    w.set_state({"shading": "<b>bold</b>"})
+    assert w.shading == "gradient"
+    assert "shading must be one of ('alpha', 'gradient')" in rec.of_type("error")[0][0]["message"]
+    with pytest.raises(traitlets.TraitError, match="shading must be one of"):
+        w.shading = "heat"
+    w.shading = "alpha"
+    assert w.shading == "alpha"

@@ -74,6 +74,16 @@ export function weightRGB(a: number): RGB {
   );
 }
 
+/** Decades of ‖∂h_k/∂x_i‖ the gradient shading spans: the largest is full colour,
+ * a value GRAD_DECADES orders of magnitude smaller (or less) is blank. */
+export const GRAD_DECADES = 6;
+
+/** A sensitivity g as a shading level in 0 … 1, on a log scale relative to the largest. */
+export function gradLevel(g: number, largest: number): number {
+  if (!(g > 0) || !(largest > 0)) return 0;
+  return Math.min(1, Math.max(0, 1 + Math.log10(g / largest) / GRAD_DECADES));
+}
+
 /** Text colour that stays readable over a background of the given RGB. */
 export function inkFor([r, g, b]: RGB): string {
   return 0.299 * r + 0.587 * g + 0.114 * b > 150 ? "#111" : "#fff";

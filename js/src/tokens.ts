@@ -1,7 +1,7 @@
 // The token strip: ⟨start⟩ then x_1 … x_T.  Token text comes from user data,
 // so it only ever reaches the DOM through textContent (docs/design.md §4).
 
-import { formatFloat32, inkFor, weightRGB } from "./format";
+import { formatFloat32, gradLevel, inkFor, weightRGB } from "./format";
 
 export const START_LABEL = "⟨start⟩";
 
@@ -28,34 +28,56 @@ export interface TokenState {
   alpha: Float32Array | null;
   /** the last position whose data is at hand (tokens up to here can be jumped to) */
   reachable: number;
+  /** "gradient": shade x_1 … x_{k-1} by ‖∂h_k/∂x_i‖ (grad[i-1]) instead of by α */
+  mode?: "alpha" | "gradient";
+  /** ‖∂h_k/∂x_i‖ for i = 1 … k, or null (not asked for, or not yet arrived) */
+  grad?: Float32Array | null;
+}
+
+function paint(el: HTMLElement, level: number): void {
+  const rgb = weightRGB(level);
+  el.style.backgroundColor = `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
+  el.style.color = inkFor(rgb);
 }
 
 /** Mark current, shaded and future tokens for position k. */
-export function updateTokens(els: HTMLElement[], { k, alpha, reachable }: TokenState): void {
+export function updateTokens(els: HTMLElement[], state: TokenState): void {
+  const { k, alpha, reachable } = state;
+  const grad = state.mode === "gradient" ? (state.grad ?? null) : null;
+  let largest = 0;
+  if (grad) for (let i = 0; i < k - 1 && i < grad.length; i++) largest = Math.max(largest, grad[i]);
   for (let i = 0; i < els.length; i++) {
     const el = els[i];
     const current = k > 0 && i === k;
-    const shaded = alpha !== null && i < k && i < alpha.length;
+    const byAlpha = state.mode !== "gradient" && alpha !== null && i < k && i < alpha.length;
+    const byGrad = grad !== null && i >= 1 && i < k && i - 1 < grad.length;
     el.classList.toggle("is-current", current);
     el.classList.toggle("is-future", i > k);
-    el.classList.toggle("is-shaded", shaded);
+    el.classList.toggle("is-shaded", byAlpha || byGrad);
     el.classList.toggle("is-reachable", i <= reachable);
     if (current) el.setAttribute("aria-current", "step");
     else el.removeAttribute("aria-current");
-    if (shaded) {
+    delete el.dataset.alpha;
+    delete el.dataset.grad;
+    el.removeAttribute("title");
+    el.style.backgroundColor = "";
+    el.style.color = "";
+    if (byAlpha) {
       const a = alpha![i];
       const exact = formatFloat32(a);
       el.dataset.alpha = exact;
       el.title = `α(${k - 1},${i}) = ${exact}`;
-      const rgb = weightRGB(a); // absolute: α = 1 is full colour, a uniform row is pale
-      el.style.backgroundColor = `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
-      el.style.color = inkFor(rgb);
-    } else {
-      delete el.dataset.alpha;
-      el.removeAttribute("title");
-      el.style.backgroundColor = "";
-      el.style.color = "";
-      if (current) el.title = `x${k}: the token just read`;
+      paint(el, a); // absolute: α = 1 is full colour, a uniform row is pale
+    } else if (byGrad) {
+      const g = grad![i - 1];
+      el.dataset.grad = formatFloat32(g);
+      el.title = `‖∂h${k}/∂x${i}‖ = ${g.toExponential(2)}`;
+      paint(el, gradLevel(g, largest)); // relative, log scale: the largest is full colour
+    } else if (current) {
+      el.title =
+        grad !== null && k - 1 < grad.length
+          ? `x${k}: the token just read; ‖∂h${k}/∂x${k}‖ = ${grad[k - 1].toExponential(2)}`
+          : `x${k}: the token just read`;
     }
   }
 }

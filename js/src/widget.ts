@@ -3,13 +3,13 @@
 // the model; a position whose step is missing asks the kernel (by writing t)
 // and is drawn when the step arrives.
 
-import { decodeSteps, unpackSnapshot, type BufferLike, type StepData } from "./codec";
+import { decodeArray, decodeSteps, unpackSnapshot, type BufferLike, type StepData } from "./codec";
 import { StepStore } from "./store";
 import { buildTokens, updateTokens } from "./tokens";
 import { makeVectorRow, renderStrip } from "./heatmap";
 import { AlphaMatrix, drawBars } from "./matrix";
 import { affineMath, alignMath, nextHiddenMath, splitZ, typeset, updateMath, zBlockMath } from "./equation";
-import { divergingColor, formatFloat32, formatShort, maxAbs } from "./format";
+import { divergingColor, formatFloat32, formatShort, GRAD_DECADES, maxAbs } from "./format";
 
 /** The part of anywidget's model interface this widget uses. */
 export interface Model {
@@ -37,6 +37,10 @@ export class Controller {
   /** Whether a kernel has answered this widget yet: a saved notebook opened
    * without running it has only its snapshot, and no kernel will answer. */
   kernelReplied = false;
+  /** ‖∂h_k/∂x_i‖ (i = 1 … k) by position k, for data version sensitivityVersion. */
+  private sensitivities = new Map<number, Float32Array>();
+  private sensitivityAsked = new Set<number>();
+  private sensitivityVersion = -1;
   private timer: ReturnType<typeof setInterval> | null = null;
   private playTimer: ReturnType<typeof setTimeout> | null = null;
   private listeners = new Set<() => void>();
@@ -58,6 +62,7 @@ export class Controller {
     on("change:t", () => this.watchT());
     on("change:playing", () => this.syncPlay());
     on("change:speed", () => this.syncPlay());
+    on("change:shading", () => this.emit());
     this.store.reset(model.get("version") ?? 0);
     this.hydrate();
     this.store.onChange(() => this.emit());
@@ -124,6 +129,29 @@ export class Controller {
     this.model.set("playing", playing);
     this.save();
     this.emit();
+  }
+
+  setShading(mode: "alpha" | "gradient"): void {
+    this.model.set("shading", mode);
+    this.save();
+    this.emit();
+  }
+
+  /** ‖∂h_k/∂x_i‖ for i = 1 … k if it is here; otherwise asks the kernel (once) and
+   * returns null.  Every number comes from the kernel: the browser computes none. */
+  sensitivityAt(k: number): Float32Array | null {
+    if (this.sensitivityVersion !== this.store.version) {
+      this.sensitivities.clear();
+      this.sensitivityAsked.clear();
+      this.sensitivityVersion = this.store.version;
+    }
+    const have = this.sensitivities.get(k);
+    if (have) return have;
+    if (!this.sensitivityAsked.has(k)) {
+      this.sensitivityAsked.add(k);
+      this.send({ type: "sensitivity", version: this.store.version, k });
+    }
+    return null;
   }
 
   setSpeed(speed: number): void {
@@ -213,6 +241,12 @@ export class Controller {
         const steps = decodeSteps(msg.steps, buffers);
         this.store.accept(msg.version, steps);
         if (this.messageIsError && msg.reason !== "step") this.setMessage("", false);
+      } else if (msg.type === "sensitivity") {
+        if (msg.version === this.store.version && msg.version === this.sensitivityVersion) {
+          const values = msg.values ? decodeArray(msg.values, buffers) : new Float32Array(0);
+          this.sensitivities.set(Number(msg.k), values);
+          this.emit();
+        }
       } else if (msg.type === "error") {
         this.setMessage(`kernel: ${String(msg.message)}`, true);
       } else if (msg.type !== "pong") {
@@ -274,6 +308,13 @@ export function shadingCaption(k: number, tokens: string[], eq1: boolean): strin
   return `shading: the weights α_${k - 1},i that h_${k - 1} used to read ${word} (red), chosen before reading it`;
 }
 
+/** The gradient shading at position k, in words. */
+export function gradientCaption(k: number, arrived: boolean, kernel: boolean): string {
+  if (k === 0) return "nothing read yet: h_0 = 0";
+  if (!arrived) return kernel ? "computing ‖∂h/∂x‖ in the kernel…" : "‖∂h/∂x‖ is not saved in the notebook: run its cells";
+  return `shading: how much h_${k} depends on each earlier input, ‖∂h_${k}/∂x_i‖, on a log scale over ${GRAD_DECADES} decades (darkest = the largest)`;
+}
+
 const SPEEDS = [0.5, 1, 2, 4, 8, 16, 32];
 
 /** One view of the widget inside `root`. */
@@ -322,7 +363,16 @@ export class View {
       speed.appendChild(o);
     }
     speed.addEventListener("change", () => ctl.setSpeed(Number(speed.value)));
-    controls.append(reset, back, play, fwd, scrub, readout, speed);
+    const shading = el("select", "aw-shading");
+    shading.setAttribute("aria-label", "Shade tokens by");
+    shading.title = "shade the tokens by the weights α, or by how much h_k depends on each input";
+    for (const [value, label] of [["alpha", "shade: α"], ["gradient", "shade: ‖∂h/∂x‖"]]) {
+      const o = el("option", undefined, label);
+      o.value = value;
+      shading.appendChild(o);
+    }
+    shading.addEventListener("change", now(() => ctl.setShading(shading.value as "alpha" | "gradient")));
+    controls.append(reset, back, play, fwd, scrub, readout, speed, shading);
 
     const status = el("div", "aw-status");
     status.setAttribute("role", "status");
@@ -405,7 +455,7 @@ export class View {
       now(act)();
     });
 
-    Object.assign(this.parts, { reset, back, play, fwd, scrub, readout, speed, status, tokens, caption, bars, alignEq, updateEq, pieces });
+    Object.assign(this.parts, { reset, back, play, fwd, scrub, readout, speed, shading, status, tokens, caption, bars, alignEq, updateEq, pieces });
     Object.assign(this.parts, { h: rows.h.strip, hPrev: rows.hPrev.strip, dh: rows.dh.strip, c: rows.c.strip });
     Object.assign(this.parts, { hNote: rows.h.value, cRow: rows.c.row, attention });
 
@@ -496,8 +546,14 @@ export class View {
       this.tokenEls = buildTokens(parts.tokens, tokens);
     }
     const reachable = Math.max(store.contiguous(), model.get("frontier") ?? 0);
-    updateTokens(this.tokenEls, { k, alpha: step?.alpha ?? null, reachable });
-    parts.caption.textContent = shadingCaption(k, tokens, model.get("update_rule") === "eq1");
+    const mode = model.get("shading") === "gradient" ? "gradient" : "alpha";
+    (parts.shading as HTMLSelectElement).value = mode;
+    const grad = mode === "gradient" && k > 0 ? ctl.sensitivityAt(k) : null;
+    updateTokens(this.tokenEls, { k, alpha: step?.alpha ?? null, reachable, mode, grad });
+    parts.caption.textContent =
+      mode === "gradient"
+        ? gradientCaption(k, grad !== null, ctl.kernelReplied)
+        : shadingCaption(k, tokens, model.get("update_rule") === "eq1");
     this.root.dataset.t = String(k);
 
     // vectors

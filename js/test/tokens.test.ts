@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildTokens, updateTokens } from "../src/tokens";
-import { formatFloat32, weightRGB } from "../src/format";
+import { formatFloat32, gradLevel, GRAD_DECADES, weightRGB } from "../src/format";
 
 const HOSTILE = ['<img src=x onerror="window.__pwned=1">', "<b>bold</b>", "&amp;"];
 
@@ -54,5 +54,34 @@ describe("tokens", () => {
     expect(els[1].style.backgroundColor).toBe(rgb(1));
     expect(els[0].style.backgroundColor).toBe(rgb(0));
     expect(rgb(0.25)).not.toBe(rgb(1));
+  });
+
+  it("gradient mode shades x_1 … x_{k-1} by ‖∂h_k/∂x_i‖ on a log scale, and nothing else", () => {
+    const box = document.createElement("div");
+    const els = buildTokens(box, ["a", "b", "c", "d", "e"]);
+    const alpha = new Float32Array([0.1, 0.2, 0.3, 0.4]);
+    const grad = new Float32Array([1e-9, 1e-3, 1, 0.5]); // x_1 … x_4 at k = 4
+    updateTokens(els, { k: 4, alpha, reachable: 4, mode: "gradient", grad });
+    expect(els.map((e) => e.dataset.grad ?? null)).toEqual([null, "1e-9", "0.001", "1", null, null]);
+    expect(els.some((e) => e.dataset.alpha !== undefined)).toBe(false); // not both at once
+    expect(els[4].getAttribute("aria-current")).toBe("step");
+    expect(els[4].title).toMatch(/‖∂h4\/∂x4‖ = 5\.00e-1/);
+    expect(els[3].title).toBe("‖∂h4/∂x3‖ = 1.00e+0");
+    const rgb = weightRGB(1);
+    expect(els[3].style.backgroundColor).toBe(`rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`); // the largest
+    expect(els[1].style.backgroundColor).toBe("rgb(255, 255, 255)"); // 9 decades down: blank
+    expect(els[0].classList.contains("is-shaded")).toBe(false); // ⟨start⟩ is no input
+    updateTokens(els, { k: 4, alpha, reachable: 4, mode: "alpha", grad });
+    expect(els.some((e) => e.dataset.grad !== undefined)).toBe(false);
+    expect(els[1].dataset.alpha).toBe(formatFloat32(0.2));
+  });
+
+  it("gradLevel: the largest is 1, GRAD_DECADES down is 0, halfway is 0.5", () => {
+    expect(gradLevel(2, 2)).toBe(1);
+    expect(gradLevel(2 * 10 ** -GRAD_DECADES, 2)).toBeCloseTo(0, 12);
+    expect(gradLevel(2 * 10 ** (-GRAD_DECADES / 2), 2)).toBeCloseTo(0.5, 12);
+    expect(gradLevel(1e-30, 1)).toBe(0);
+    expect(gradLevel(0, 1)).toBe(0);
+    expect(gradLevel(Number.NaN, 1)).toBe(0);
   });
 });

@@ -72,6 +72,35 @@ describe("View", () => {
     expect(caption.children.length).toBe(0); // the hostile token stays text
   });
 
+  it("gradient shading asks the kernel once per position and draws what comes back", () => {
+    const { root, model, view } = setup();
+    kernelSends(model, [0, 1, 2]);
+    model.set("t", 3);
+    const select = root.querySelector('select[aria-label="Shade tokens by"]') as HTMLSelectElement;
+    select.value = "gradient";
+    select.dispatchEvent(new Event("change"));
+    expect(model.get("shading")).toBe("gradient");
+    const asks = () => model.sent.filter((m: any) => m.type === "sensitivity");
+    expect(asks()).toEqual([{ type: "sensitivity", version: 0, k: 3 }]);
+    expect(root.querySelector(".aw-caption")!.textContent).toMatch(/computing/);
+    view.render();
+    expect(asks().length).toBe(1); // asked once, not at every draw
+    const values = new Float32Array([1e-4, 0.5, 2]);
+    model.receive(
+      { type: "sensitivity", version: 0, k: 3, values: { buffer: 0, dtype: "float32", shape: [3], offset: 0 } },
+      [new DataView(values.buffer)],
+    );
+    view.render();
+    const grads = [...root.querySelectorAll<HTMLElement>("[data-grad]")].map((e) => [e.dataset.index, e.dataset.grad]);
+    expect(grads).toEqual([["1", "0.0001"], ["2", "0.5"]]);
+    expect(root.querySelector("[data-alpha]")).toBeNull();
+    expect(root.querySelector(".aw-caption")!.textContent).toMatch(/how much h_3 depends on each earlier input/);
+    model.receive({ type: "sensitivity", version: 5, k: 2, values: null }); // stale: ignored
+    model.set("t", 2);
+    view.render();
+    expect(asks()).toEqual([{ type: "sensitivity", version: 0, k: 3 }, { type: "sensitivity", version: 0, k: 2 }]);
+  });
+
   it("steps by writing t; draws the step when it arrives", () => {
     const { root, model, view } = setup();
     byLabel(root, "Step forward").click();

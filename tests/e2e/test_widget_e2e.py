@@ -268,6 +268,33 @@ def test_goto_from_python_moves_the_view(nb, alpha):
         check_alphas(nb, alpha, k)
 
 
+def test_gradient_shading_is_the_kernels_sensitivity(nb, alpha, artifacts):
+    """The toggle asks the kernel for ‖∂h_k/∂x_i‖; the tokens carry w.sensitivity(k)."""
+    move_to(nb, 6)
+    toggle = root(nb).locator('select[aria-label="Shade tokens by"]')
+    toggle.select_option("gradient")
+    eventually(lambda: nb.run("print(w.shading)").strip() == "gradient" or None, timeout=10)
+    expected = nb.run_json("print(json.dumps(w.sensitivity(6).tolist()))")
+
+    def shown():
+        pairs = (
+            root(nb)
+            .locator("[data-grad]")
+            .evaluate_all("els => els.map(e => [Number(e.dataset.index), Number(e.dataset.grad)])")
+        )
+        assert sorted(i for i, _ in pairs) == [1, 2, 3, 4, 5], pairs  # x_1 … x_{k-1}
+        return dict(pairs)
+
+    grads = eventually(shown, timeout=10)
+    for i, value in grads.items():
+        assert value == pytest.approx(expected[i - 1], rel=1e-6), f"‖∂h_6/∂x_{i}‖"
+    expect(root(nb).locator("[data-alpha]")).to_have_count(0)
+    expect(root(nb).locator(".aw-caption")).to_contain_text("how much h_6 depends")
+    root(nb).screenshot(path=artifacts / "widget-gradient.png")
+    nb.run("w.shading = 'alpha'")
+    check_alphas(nb, alpha, 6)
+
+
 def test_reset(nb):
     move_to(nb, 4)
     button(nb, "Reset").click()
