@@ -212,16 +212,21 @@ def test_a_real_widget_shows_the_trained_models_attention(monkeypatch):
 
 @pytest.mark.timeout(180)  # about 10 s on a free core
 def test_eq4_remembers_across_thirty_distractors_where_eq1_forgets():
-    """Recall at distance 30 (the demo models never saw it): eq4 ≫ eq1 after short training."""
-    train_data = recall(120 * 64, distance=30, seed=11)
+    """Recall at distance 30 (the demo models never saw it): eq4 ≫ eq1 after short training.
+
+    The recipe is notebook 03's, additive align and a cosine schedule: over torch
+    seeds 0 … 9 on these data it scored 0.90 … 1.00, so the margin below survives
+    the last-bit differences of another CPU (docs/design.md §5)."""
+    train_data = recall(150 * 64, distance=30, seed=11)
     test_data = recall(300, distance=30, seed=12)
     accuracy = {}
-    for update, align in (("eq1", "dot"), ("eq4", "scaled_dot")):
+    for update in ("eq1", "eq4"):
         torch.manual_seed(0)
         model = TextRNN(
-            train_data.vocab, 16, 32, update=update, align=align, n_outputs=train_data.n_outputs
-        )
-        train(model, train_data, epochs=1, batch_size=64, lr=1e-2, seed=0, progress=False)
+            train_data.vocab, 16, 32, update=update, align="additive",
+            n_outputs=train_data.n_outputs,
+        )  # fmt: skip
+        train(model, train_data, epochs=1, batch_size=64, schedule="cosine", progress=False)
         accuracy[update] = evaluate(model, test_data)
     assert accuracy["eq1"] < 0.35  # near chance, 1/8
     assert accuracy["eq4"] > 0.8
