@@ -41,6 +41,7 @@ import asyncio
 import json
 import struct
 import threading
+import uuid
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -226,6 +227,9 @@ class AttentionWidget(anywidget.AnyWidget):
     shading = tl.Unicode("alpha").tag(sync=True)
     status = tl.Unicode("").tag(sync=True)
     _snapshot = tl.Bytes(b"").tag(sync=True)
+    # Names this widget for the front end, which keeps one controller (store,
+    # play timer) per widget however many views show it.
+    _widget_id = tl.Unicode("").tag(sync=True)
 
     MIN_SPEED, MAX_SPEED = 0.25, 60.0
     #: The traits the front end may write; every other trait is the kernel's.
@@ -271,6 +275,7 @@ class AttentionWidget(anywidget.AnyWidget):
             hidden_size=model.hidden_size,
             input_size=model.input_size,
             speed=speed,
+            _widget_id=uuid.uuid4().hex,
             **kwargs,
         )
         # JupyterLab may deliver the front end's messages on a kernel subshell

@@ -1,17 +1,47 @@
 // anywidget entry: one Controller per model (store, kernel conversation, play
-// timer), one View per displayed output.
+// timer), however many Views show it.
+//
+// anywidget 0.11 hands `initialize` and every `render` a fresh wrapper object
+// around the same model, so the wrapper cannot identify the model: keyed on
+// it, each view got a controller and a play timer of its own, and Play moved
+// the position once per view per tick.  The kernel gives every widget a
+// unique `_widget_id` instead; the widget manager scopes it, since two
+// notebooks open at once have managers of their own and may load the same
+// saved id.
 import "./style.css";
 import { Controller, View, type Model } from "./widget";
 
-const controllers = new WeakMap<object, Controller>();
+type Scope = Map<string, Controller>;
+const scopes = new WeakMap<object, Scope>();
+const byWrapper = new WeakMap<object, Controller>(); // widgets saved before _widget_id
+const NO_MANAGER = {};
 
-function controllerFor(model: Model): Controller {
-  let ctl = controllers.get(model);
-  if (!ctl) {
-    ctl = new Controller(model);
-    controllers.set(model, ctl);
+function scopeOf(model: Model): Scope {
+  const manager = (model as { widget_manager?: object }).widget_manager ?? NO_MANAGER;
+  let scope = scopes.get(manager);
+  if (!scope) scopes.set(manager, (scope = new Map()));
+  return scope;
+}
+
+/** The model's one controller, made on first use. */
+export function controllerFor(model: Model): Controller {
+  const id = model.get("_widget_id");
+  if (typeof id !== "string" || id === "") {
+    let ctl = byWrapper.get(model);
+    if (!ctl) byWrapper.set(model, (ctl = new Controller(model)));
+    return ctl;
   }
+  const scope = scopeOf(model);
+  let ctl = scope.get(id);
+  if (!ctl) scope.set(id, (ctl = new Controller(model)));
   return ctl;
+}
+
+function forget(model: Model, ctl: Controller): void {
+  const id = model.get("_widget_id");
+  const scope = scopeOf(model);
+  if (typeof id === "string" && scope.get(id) === ctl) scope.delete(id);
+  byWrapper.delete(model);
 }
 
 export default {
@@ -19,7 +49,7 @@ export default {
     const ctl = controllerFor(model);
     return () => {
       ctl.dispose();
-      controllers.delete(model);
+      forget(model, ctl);
     };
   },
   render({ model, el }: { model: Model; el: HTMLElement }) {

@@ -242,6 +242,32 @@ def test_play_runs_to_the_end_and_stops(nb, alpha):
     assert state == [T, False]
 
 
+def test_play_with_two_views_visits_every_position_once_at_the_set_speed(nb):
+    """Two views of one widget share one controller: Play at 4/s moves 1, 2, …, T,
+    each once, about 4 a second (the kernel hears each move as it happens)."""
+    nb.run("w.goto(w.T); w.speed = 4.0")  # every step computed: Play waits for nothing
+    second = nb.start("w")  # a second view of the same widget
+    nb.wait_cell(second)
+    expect(root(nb, second)).to_have_count(1)
+    nb.run(
+        "import time\nLOG = []\nw.reset()\n"
+        "def _log(change):\n    LOG.append((time.monotonic(), change['new']))\n"
+        "w.observe(_log, names='t')"
+    )
+    expect_position(nb, 0)
+    try:
+        button(nb, "Play").click()
+        expect_position(nb, T)
+        expect(button(nb, "Play")).to_be_visible(timeout=10_000)  # stopped by itself
+        expect_position(nb, T, cell=second)
+        log = nb.run_json("print(json.dumps(LOG))")
+    finally:
+        nb.run("w.unobserve(_log, names='t'); w.pause()")
+    assert [k for _, k in log] == list(range(1, T + 1)), log
+    rate = (T - 1) / (log[-1][0] - log[0][0])
+    assert 3.0 <= rate <= 5.0, f"{rate:.2f} positions per second at speed 4"
+
+
 def test_pause_stops_play(nb):
     nb.run("w.speed = 2.0")
     move_to(nb, 0)

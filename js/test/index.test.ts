@@ -1,0 +1,68 @@
+// One controller per model, however many views: anywidget 0.11 passes
+// initialize and each render a different wrapper around the same model.
+import { afterEach, describe, expect, it, vi } from "vitest";
+import entry, { controllerFor } from "../src/index";
+import { FakeModel, encode, rawStep } from "./helpers";
+
+function wrap(model: FakeModel, manager: object) {
+  return {
+    get: model.get.bind(model),
+    set: model.set.bind(model),
+    save_changes: model.save_changes.bind(model),
+    send: model.send.bind(model),
+    on: (name: string, fn: any) => model.on(name, fn),
+    off: (name?: string, fn?: any) => model.off(name, fn),
+    widget_manager: manager,
+  } as any;
+}
+
+function widgetModel(id: string) {
+  const model = new FakeModel({
+    t: 0, T: 8, tokens: "abcdefgh".split(""), update_rule: "eq4", align_name: "dot",
+    z_layout: [["h", 3], ["x", 2], ["c", 3]], hidden_size: 3, input_size: 2, frontier: 8,
+    version: 0, playing: false, speed: 10, status: "", _snapshot: new DataView(new ArrayBuffer(0)),
+    _widget_id: id,
+  });
+  const { descs, buffer } = encode([0, 1, 2, 3, 4, 5, 6, 7].map((t) => rawStep(t)));
+  return { model, deliver: () => model.receive({ type: "steps", version: 0, frontier: 8, T: 8, reason: "sync", steps: descs }, [buffer]) };
+}
+
+afterEach(() => {
+  document.body.replaceChildren();
+  vi.useRealTimers();
+});
+
+describe("anywidget entry", () => {
+  it("gives one controller to initialize and every view of a model, whatever the wrapper", () => {
+    const manager = {};
+    const { model } = widgetModel("w1");
+    const a = controllerFor(wrap(model, manager));
+    expect(controllerFor(wrap(model, manager))).toBe(a);
+    expect(controllerFor(wrap(widgetModel("w2").model, manager))).not.toBe(a); // another widget
+    expect(controllerFor(wrap(widgetModel("w1").model, {}))).not.toBe(a); // another notebook
+  });
+
+  it("plays one position per tick with two views shown", () => {
+    vi.useFakeTimers();
+    const manager = {};
+    const { model, deliver } = widgetModel("play-two-views");
+    const cleanup = entry.initialize({ model: wrap(model, manager) });
+    const views = [0, 1].map(() => {
+      const el = document.createElement("div");
+      document.body.appendChild(el);
+      return entry.render({ model: wrap(model, manager), el });
+    });
+    deliver();
+    const visited: number[] = [];
+    model.on("change:t", () => visited.push(model.get("t")));
+    model.set("playing", true);
+    vi.advanceTimersByTime(350); // speed 10: a tick every 100 ms, not one per view
+    expect(visited.length).toBeGreaterThanOrEqual(3);
+    expect(visited.length).toBeLessThanOrEqual(4);
+    vi.advanceTimersByTime(1000);
+    expect(visited).toEqual([1, 2, 3, 4, 5, 6, 7, 8]); // every position, once, in order
+    expect(model.get("playing")).toBe(false); // stopped at T
+    views.forEach((dispose) => dispose());
+    cleanup();
+  });
+});
