@@ -507,7 +507,7 @@ export class View {
     const play = parts.play as HTMLButtonElement;
     play.setAttribute("aria-label", playing ? "Pause" : "Play");
     play.title = playing ? "Pause" : "Play";
-    play.textContent = playing ? "⏸" : "▶";
+    play.textContent = playing ? "❚❚" : "▶"; // not ⏸ (U+23F8): common fonts such as DejaVu lack it
     const scrub = parts.scrub as HTMLInputElement;
     scrub.max = String(T);
     scrub.value = String(k);
