@@ -13,10 +13,11 @@ When npm runs:
 - the bundle is missing, or a source is newer (you edited js/src after the
   last build): npm rebuilds it, so ``pip install -e .`` never keeps a stale
   bundle by accident;
+- an sdist (PKG-INFO at its root) that carries the bundle never runs npm:
+  the bundle was built from these very sources, and unpacking tools do not
+  all keep file times, so a source can look newer than it is;
 - a rebuild is due but there is no usable Node.js (≥ 18 with npm): a source
-  checkout stops with a message saying what to install.  An sdist (PKG-INFO
-  at its root) uses the bundle it ships, with a warning: it was built from
-  these very sources, and unpacking tools do not all keep mtimes.
+  checkout stops with a message saying what to install.
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ class FrontEndBuildHook(BuildHookInterface):
         root = Path(self.root)
         bundle = [root / p for p in BUNDLE]
         built = all(p.is_file() for p in bundle)
+        if built and (root / "PKG-INFO").is_file():
+            self.app.display_info("attn_widget: an sdist with its front end, npm not needed")
+            return
         stale: list[str] = []
         if built:
             cutoff = min(p.stat().st_mtime for p in bundle)
@@ -99,7 +103,5 @@ class FrontEndBuildHook(BuildHookInterface):
                     raise SystemExit(1)
             if not all(p.is_file() for p in bundle):
                 raise RuntimeError(f"`npm run build` did not write {', '.join(BUNDLE)}")
-        elif built and (root / "PKG-INFO").is_file():
-            self.app.display_warning(f"attn_widget: {problem}; using the sdist's front end")
         else:
             _fail(problem, stale)

@@ -58,9 +58,11 @@ def build(src: Path) -> Path:
     nb.metadata["kernelspec"] = KERNELSPEC
     nb.metadata["language_info"] = {"name": "python"}
     start = time.perf_counter()
-    ExecutePreprocessor(timeout=300, kernel_name="python3", store_widget_state=True).preprocess(
-        nb, {"metadata": {"path": str(NOTEBOOKS)}}
-    )
+    ExecutePreprocessor(
+        timeout=300, kernel_name="python3", store_widget_state=True, record_timing=False
+    ).preprocess(nb, {"metadata": {"path": str(NOTEBOOKS)}})
+    # Nothing of the machine that ran it: no timings (record_timing), no Python version.
+    nb.metadata["language_info"] = {"name": "python"}
     out = NOTEBOOKS / f"{src.stem}.ipynb"
     nbformat.write(nb, out)
     print(f"{out.name}: {len(nb.cells)} cells, ran in {time.perf_counter() - start:.1f} s")

@@ -23,7 +23,9 @@ ruff format --check .
 python -m pytest
 
 # The tutorials are tests too: re-run them and compare their stored outputs.
-NBVAL=(python -m pytest --nbval notebooks/ --nbval-sanitize-with notebooks/sanitize.cfg)
+# No output sanitizer: nothing compared varies from run to run (nbval itself skips
+# the widget-view outputs, whose model ids are random).
+NBVAL=(python -m pytest --nbval notebooks/)
 "${NBVAL[@]}"
 
 # Trained numbers move in their last bits from one CPU to another, and

@@ -27,17 +27,17 @@ print(" ".join(example.tokens[0]), "  →  answer:", example.labels[0])
 # %% [markdown]
 # ## Train eq. 1 and eq. 4 at several distances
 #
-# Same size (state $H = 32$), same data, same 250 Adam steps; only the
-# update rule differs. Eq. 4 scores with the additive align function, and
-# the learning rate follows a cosine schedule down to near zero; with that
-# recipe eq. 4 learnt recall at distance 40 on each of the 10 random seeds we
-# tried, where the dot-product scores or a constant learning rate do not
-# always (the README's forgetting section has the counts). Each model is
-# scored on 500 sequences it never saw.
+# Same size (state $H = 32$), same data, same 250 Adam steps of 128
+# sequences; only the update rule differs. Eq. 4 scores with the additive
+# align function, and the learning rate follows a cosine schedule down to
+# near zero. The recipe matters: with dot-product scores, a constant
+# learning rate or smaller batches, some eq. 4 runs never find the key, or
+# find it and lose it again (the README's forgetting section has the
+# counts). Each model is scored on 500 sequences it never saw.
 
 # %%
 DISTANCES = [5, 20, 40]
-STEPS, BATCH = 250, 64
+STEPS, BATCH = 250, 128
 
 
 def recall_model(update, distance, seed=0):
@@ -126,19 +126,16 @@ print(f"weight on the key's own state h_{key}: {float(alpha[key]):.2f}")
 w4
 
 # %% [markdown]
-# The model answers right, but *how* it reaches back differs from one
-# training run to another. We trained this recipe with 10 random seeds and
-# looked at this sequence and two more in each run:
-#
-# - in most runs the weight at `?` sits on $h_{\text{key}}$, the state made
-#   right after reading the key, and the model reads the answer from it
-#   through $c_t$, skipping the 20 steps in between;
-# - in some runs it sits on a later state, or is spread thin over many, and
-#   the answer is still right. Every state after the key took in a context
-#   $c$ of its own, so a later state can carry the key too.
-#
-# So the shading above may point straight at the key, or somewhere after
-# it. Step back through the widget to see where each step looks.
+# The model answers right, but *how* it reaches back can differ from one
+# training run to another, and even between two CPUs running the same
+# seed. Often the weight at `?` sits on $h_{\text{key}}$, the state made
+# right after reading the key, and the model reads the answer from it
+# through $c_t$, skipping the 20 steps in between. But every state after
+# the key took in a context $c$ of its own, so a later state can carry the
+# key too, and a run may spread its weight over several: in one run traced
+# in `benchmarks/results/forgetting_recipes.md`, the weight on the key's
+# state ended at 0.47, and the run's held-out accuracy was 1.00. Step back through the widget to see
+# where each step looks.
 #
 # The eq. 1 model has no weights to show: all it has is its state $h_t$,
 # drawn below as a strip. Step back through the distractors and watch the
@@ -196,8 +193,8 @@ claims = {
     "eq4's h_T depends on the key at least 1/10 as much as on the last input": bool(
         relative["eq4"][key40] > 0.1
     ),
-    "eq4's h_T depends more on the key than on any distractor": bool(
-        sensitivity["eq4"][key40] > distractors.max()
+    "eq4's h_T depends on the key over 100 times as much as on the median distractor": bool(
+        sensitivity["eq4"][key40] > 100 * distractors.median()
     ),
 }
 for claim, holds in claims.items():
@@ -208,7 +205,8 @@ assert all(claims.values())
 # Eq. 1's curve falls by orders of magnitude as the distance grows: by the
 # time the key is 40 steps back, $h_T$ has all but stopped depending on it,
 # so no amount of training on the answer can teach eq. 1 to keep it. Eq. 4's
-# curve has a peak at the key: attention gave the gradient a short road.
+# curve has a peak at the key, far above the typical distractor:
+# attention gave the gradient a short road.
 #
 # The same picture holds before any training: at initialisation eq. 1's
 # dependence on an input 40 steps back is less than a millionth of its
@@ -219,18 +217,12 @@ assert all(claims.values())
 # ## What the lecture claims, and what we measured
 #
 # The lecture claims that the attention models stay near-perfect as the
-# distance grows while eq. 1 falls toward chance. With the recipe above,
-# over 10 random seeds:
-#
-# - eq. 1 scored 1.00 at distance 5 every time, and between 0.07 and 0.20 at
-#   distance 20 (chance is 0.125): it forgets the key;
-# - eq. 4 scored 1.00 at distance 20 every time, and between 0.90 and 1.00
-#   at distance 40.
-#
-# The recipe matters. With a constant learning rate, or with dot-product
-# scores, some eq. 4 runs never find the key or find it and then lose it
-# again late in training. The README's forgetting section has those counts
-# and what we measured about why.
+# distance grows while eq. 1 falls toward chance. This notebook checks that
+# claim on one run; `benchmarks/forgetting.py` checks it over 10 random
+# seeds, and `benchmarks/results/forgetting_recipes.md` holds what it
+# printed for this recipe and for the ones that work less well. The README's
+# forgetting section reads those numbers, and says what a failing run does
+# (`benchmarks/forgetting_dynamics.py`).
 
 # %% [markdown]
 # ## Exercise
