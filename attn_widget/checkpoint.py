@@ -51,6 +51,10 @@ def save_checkpoint(model: TextRNN, path: str | os.PathLike, metadata: dict | No
     return path
 
 
+def _shape(value) -> str:
+    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
+
+
 def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> TextRNN:
     """Rebuild the :class:`TextRNN` saved at ``path``, in eval mode.
 
@@ -60,7 +64,9 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Te
         FileNotFoundError: no file at ``path``.
         CheckpointError: the file is not a readable ``torch.save`` archive, is
             not an attn_widget checkpoint, or its weights do not fit its config
-            (missing or unexpected entries, wrong shapes).
+            (missing or unexpected entries, wrong shapes, not tensors, NaN or
+            Inf).  The shapes are checked before any model is built, so a small
+            file whose config asks for a huge model fails at once.
     """
     path = Path(path)
     if not path.is_file():
@@ -82,20 +88,26 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Te
         raise CheckpointError(
             f"{path} has format {blob['format']!r}; this version reads {FORMAT!r}"
         )
+    if not isinstance(blob["metadata"], dict):
+        raise CheckpointError(
+            f"{path}: metadata must be a dict, got {type(blob['metadata']).__name__}"
+        )
+    state = blob["state_dict"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: state_dict must be a dict, got {type(state).__name__}")
     try:
-        model = TextRNN.from_config(blob["config"])
+        # On the meta device first: the shapes the config implies, with no memory
+        # allocated, so a small file asking for a huge model is refused at once.
+        with torch.device("meta"):
+            expected = TextRNN.from_config(blob["config"]).state_dict()
     except Exception as error:
         raise CheckpointError(
             f"{path} has a config that cannot build a TextRNN: {type(error).__name__}: {error}"
         ) from error
-    expected = model.state_dict()
-    state = blob["state_dict"]
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: state_dict must be a dict, got {type(state).__name__}")
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        f"{k}: file {_shape(state[k])} vs model {tuple(expected[k].shape)}"
         for k in sorted(set(expected) & set(state))
         if not isinstance(state[k], torch.Tensor) or state[k].shape != expected[k].shape
     ]
@@ -111,6 +123,12 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Te
             f"{path}: the weights do not match the config ({blob['config'].get('update')}, "
             f"hidden_size={blob['config'].get('hidden_size')}): " + ", ".join(problems)
         )
+    broken = sorted(
+        k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()
+    )
+    if broken:
+        raise CheckpointError(f"{path}: the weights {broken} hold NaN or Inf")
+    model = TextRNN.from_config(blob["config"])
     model.load_state_dict(state)
     model.eval()
     model.metadata = dict(blob["metadata"])

@@ -6,6 +6,7 @@ import pickle
 import socket
 import subprocess
 import sys
+import time
 import zipfile
 
 import pytest
@@ -220,6 +221,35 @@ def test_foreign_dicts_and_mismatched_weights(tmp_path):
     torch.save(blob, path)
     with pytest.raises(CheckpointError, match=r"cannot build a TextRNN.*eq9"):
         load_checkpoint(path)
+
+
+def test_a_small_file_asking_for_a_huge_model_is_refused_before_anything_is_built(tmp_path):
+    """hidden_size = 20000 would need GiBs; the shapes are compared on the meta device first."""
+    model, _ = _tiny()
+    blob = {"config": model.config(), "state_dict": model.state_dict(), "metadata": {}}
+    blob["config"]["hidden_size"] = 20000
+    path = tmp_path / "bomb.pt"
+    torch.save(blob, path)
+    assert path.stat().st_size < 100_000
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match=r"wrong shapes.*rnn.A.weight: file \(10, "):
+        load_checkpoint(path)
+    assert time.perf_counter() - start < 5  # it used to allocate 6 GiB and take 16-23 s
+
+
+def test_non_tensor_weights_bad_metadata_and_nan_weights_are_checkpoint_errors(tmp_path):
+    model, _ = _tiny()
+    path = tmp_path / "bad.pt"
+    cases = [
+        ({"rnn.A.bias": [0.0] * 10}, {}, r"wrong shapes rnn.A.bias: file list"),
+        ({}, ["not", "a", "dict"], r"metadata must be a dict, got list"),
+        ({"rnn.A.bias": torch.full((10,), float("nan"))}, {}, r"\['rnn.A.bias'\] hold NaN or Inf"),
+    ]
+    for change, metadata, message in cases:
+        state = dict(model.state_dict(), **change)
+        torch.save({"config": model.config(), "state_dict": state, "metadata": metadata}, path)
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(path)
 
 
 def test_checkpoint_file_is_a_torch_zip_archive():
