@@ -229,9 +229,20 @@ def train(
         )
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("every", every)):
+    counts = [("epochs", epochs), ("batch_size", batch_size), ("every", every)]
+    if max_steps is not None:
+        counts.append(("max_steps", max_steps))
+    for name, value in counts:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
+    for name, value in (("lr", lr), ("clip", clip)):  # clip ≤ 0 would train backwards or not at all
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     device = torch.device(device)
     model.to(device)
     push = _widget_pusher(widget, model) if widget is not None else None

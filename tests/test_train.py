@@ -97,6 +97,14 @@ def test_bad_arguments_say_what_was_expected():
         train(_model(data), data, epochs=0, progress=False)
     with pytest.raises(TypeError, match="push_trace"):
         train(_model(data), data, widget=object(), progress=False)
+    bad_numbers = [("clip", -1.0), ("clip", 0), ("clip", float("nan")), ("lr", 0.0)]
+    bad_numbers += [("lr", float("inf")), ("lr", True), ("lr", "0.01")]
+    for name, value in bad_numbers:
+        with pytest.raises(ValueError, match=f"{name} must be a positive finite number"):
+            train(_model(data), data, progress=False, **{name: value})
+    for value in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="max_steps must be a positive int"):
+            train(_model(data), data, progress=False, max_steps=value)
     with pytest.raises(ValueError, match=r"schedule must be one of \('constant', 'cosine'\)"):
         train(_model(data), data, schedule="linear", progress=False)
 
