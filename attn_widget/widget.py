@@ -563,14 +563,25 @@ class AttentionWidget(anywidget.AnyWidget):
     def _on_t(self, change) -> None:
         s = self._stepper
         start = s.frontier
-        s.goto(change["new"])
+        try:
+            s.goto(change["new"])
+        except Exception:
+            # A move completes or leaves the position as it was; the steps that
+            # did run before the failure are valid, so they are kept and sent.
+            self._publish_steps(start)
+            self.t = change["old"]
+            raise
         if self.t >= self.T and self.playing:
             self.playing = False
-        if self._bulk:
+        self._publish_steps(start)
+
+    def _publish_steps(self, start: int) -> None:
+        """Send the steps computed since the frontier was ``start`` (unless a bulk move will)."""
+        s = self._stepper
+        if self._bulk or s.frontier <= start:
             return
-        if s.frontier > start:
-            self.frontier = s.frontier
-            self._send_steps(s.history[start:], reason="step")
+        self.frontier = s.frontier
+        self._send_steps(s.history[start:], reason="step")
 
     def _defer_to_main_thread(self, handler, *args) -> bool:
         """Queue ``handler(*args)`` on the main thread's loop if called from another thread.
@@ -593,6 +604,11 @@ class AttentionWidget(anywidget.AnyWidget):
             return
         sync_data = dict(sync_data)
         problems = []
+        unknown = sorted(key for key in sync_data if not self.has_trait(key))
+        if unknown:
+            problems.append(f"{unknown} are not traits of this widget; ignored")
+            for key in unknown:
+                del sync_data[key]
         kernel_owned = sorted(set(sync_data) - set(self.FRONT_END_TRAITS))
         if kernel_owned:  # T, frontier, version, tokens, … describe the kernel's data
             problems.append(f"{kernel_owned} are set by the kernel only; ignored")

@@ -573,3 +573,23 @@ def test_shading_is_alpha_or_gradient_from_either_side():
         w.shading = "heat"
     w.shading = "alpha"
     assert w.shading == "alpha"
+
+
+def test_unknown_keys_from_the_front_end_get_an_error_reply_not_an_exception():
+    w, _, _, rec = make(T=4)
+    w.set_state({"foo": 1, "t": 2})
+    assert w.t == 2
+    (error,) = rec.of_type("error")
+    assert "['foo'] are not traits of this widget" in error[0]["message"]
+
+
+def test_a_move_whose_step_fails_leaves_the_position_as_it_was():
+    w, model, _, rec = make(T=6)
+    w.goto(2)
+    model.double()  # the float32 inputs no longer fit: the next step fails
+    w.set_state({"t": 5})  # from the front end: an error reply, never an exception
+    assert w.t == 2 and w.stepper.k == 2 and w.current.t == 1
+    assert "could not apply ['t']" in rec.of_type("error")[-1][0]["message"]
+    with pytest.raises(RuntimeError):
+        w.goto(5)  # from Python: the error itself
+    assert w.t == 2 and w.current.t == 1
