@@ -8,6 +8,7 @@ output head, and can step through a string with the same stepper the widget uses
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -63,6 +64,11 @@ class Vocab:
     """
 
     def __init__(self, tokens: Iterable[str] = ()):
+        if isinstance(tokens, str):
+            raise TypeError(
+                f"tokens must be a list of str, got the str {tokens[:40]!r}; for a vocabulary "
+                "of its characters pass list(text), for its words word_tokenize(text)"
+            )
         self.itos: list[str] = [PAD, UNK]
         self.stoi: dict[str, int] = {PAD: 0, UNK: 1}
         for token in tokens:
@@ -104,6 +110,10 @@ class Vocab:
         """Tokens for ids."""
         out = []
         for i in ids:
+            if isinstance(i, Tensor) and i.numel() == 1 and not i.is_floating_point():
+                i = i.item()
+            if isinstance(i, bool) or not isinstance(i, numbers.Integral):
+                raise TypeError(f"ids must be ints, got {type(i).__name__}: {i!r}")
             i = int(i)
             if not 0 <= i < len(self.itos):
                 raise ValueError(f"id {i} is out of range for a vocabulary of {len(self)}")

@@ -117,9 +117,24 @@ def _count_correct(logits: Tensor, targets: Tensor) -> tuple[int, int]:
     return int(correct.sum()), int(keep.sum())
 
 
+def _check_task(model: nn.Module, data) -> None:
+    """``data`` must be a TaskData, and the model's head must have one output per class."""
+    if not isinstance(data, TaskData):
+        raise TypeError(
+            f"data must be a TaskData (see attn_widget.tasks), got {type(data).__name__}"
+        )
+    out = getattr(model, "out", None)
+    if out is not None and out.out_features != data.n_outputs:
+        raise ValueError(
+            f"the model's output head has {out.out_features} outputs but the task "
+            f"{data.name!r} needs {data.n_outputs}"
+        )
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: TaskData, *, batch_size: int = 256, device=None) -> float:
     """Accuracy of ``model`` on ``data``: the fraction of answers (or next tokens) it gets right."""
+    _check_task(model, data)
     device = device if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -217,16 +232,7 @@ def train(
     Returns:
         A :class:`History` with loss and accuracy per epoch.
     """
-    if not isinstance(data, TaskData):
-        raise TypeError(
-            f"data must be a TaskData (see attn_widget.tasks), got {type(data).__name__}"
-        )
-    out = getattr(model, "out", None)
-    if out is not None and out.out_features != data.n_outputs:
-        raise ValueError(
-            f"the model's output head has {out.out_features} outputs but the task "
-            f"{data.name!r} needs {data.n_outputs}"
-        )
+    _check_task(model, data)
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     counts = [("epochs", epochs), ("batch_size", batch_size), ("every", every)]

@@ -7,6 +7,9 @@ import pytest
 import torch
 
 from attn_widget import SelfAttentionRNN
+from attn_widget.tasks import language_model
+from attn_widget.text import TextRNN, Vocab
+from attn_widget.train import evaluate
 
 
 @pytest.fixture
@@ -131,3 +134,26 @@ def test_step_with_a_bad_next_input(model):
     with pytest.raises(ValueError, match="x_next contains NaN"):
         stepper.step(torch.tensor([0.0, float("nan"), 0.0]))
     assert stepper.k == 0 and stepper.frontier == 0
+
+
+# -- more bad input, each with a message that says what was expected ---------------
+
+
+def test_non_string_names_lengths_and_vocabularies_are_refused_clearly():
+    with pytest.raises(ValueError, match=r"update must be one of .*got \['eq4'\]"):
+        SelfAttentionRNN(3, 4, update=["eq4"])
+    with pytest.raises(TypeError, match=r"lengths must be a \(B,\) tensor or list of ints"):
+        SelfAttentionRNN(3, 4)(torch.randn(2, 5, 3), "abc")
+    with pytest.raises(TypeError, match="tokens must be a list of str, got the str 'hello'"):
+        Vocab("hello")
+    vocab = Vocab(["a", "b"])
+    with pytest.raises(TypeError, match=r"ids must be ints, got float: 2\.7"):
+        vocab.decode([2.7])
+    assert vocab.decode([np.int64(2), torch.tensor(3), 1]) == ["a", "b", "<unk>"]
+    stepper = SelfAttentionRNN(3, 4).stepper(torch.randn(5, 3))
+    assert stepper.goto(np.int64(2)).t == 1  # numpy integers, as AttentionWidget.goto takes
+    data = language_model(seq_len=8)
+    with pytest.raises(ValueError, match=r"head has 2 outputs but the task 'lm' needs"):
+        evaluate(TextRNN(data.vocab, 4, 6, n_outputs=2), data)
+    with pytest.raises(TypeError, match="data must be a TaskData"):
+        evaluate(TextRNN(data.vocab, 4, 6, n_outputs=2), [1, 2])

@@ -18,7 +18,7 @@ _PARTS = {"eq1": ("h", "x"), "eq3": ("x", "c"), "eq4": ("h", "x", "c")}
 
 
 def check_update(update: str) -> None:
-    if update not in _PARTS:
+    if not isinstance(update, str) or update not in _PARTS:
         raise ValueError(f"update must be one of {UPDATE_NAMES}, got {update!r}")
 
 

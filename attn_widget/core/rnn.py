@@ -24,6 +24,7 @@ O(T·(H+d)) for the history (plus α, an output) instead of a graph per step.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -469,8 +470,9 @@ class Stepper:
 
     def goto(self, k: int) -> Step | None:
         """Move to position k (0 … T), computing any steps not yet run."""
-        if isinstance(k, bool) or not isinstance(k, int):
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
             raise TypeError(f"goto expects an int position, got {type(k).__name__}")
+        k = int(k)  # numpy and torch integers too
         if not 0 <= k <= self.T:
             raise ValueError(f"goto position must be in 0 … T = {self.T}, got {k}")
         while self.frontier < k:
@@ -598,7 +600,13 @@ def _check_lengths(lengths, B: int, T: int, batched: bool) -> Tensor | None:
         return None
     if not batched:
         raise ValueError("lengths applies to a batch (B, T, D); x came unbatched (T, D)")
-    lengths = torch.as_tensor(lengths)
+    try:
+        lengths = torch.as_tensor(lengths)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(
+            f"lengths must be a (B,) tensor or list of ints, got {type(lengths).__name__}: "
+            f"{lengths!r}"[:200]
+        ) from error
     if lengths.is_floating_point() or lengths.dtype == torch.bool:
         raise TypeError(f"lengths must hold integers, got dtype {lengths.dtype}")
     if tuple(lengths.shape) != (B,):
