@@ -19,6 +19,7 @@ can watch through ``callback(model, step)``, called on the same schedule.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -241,14 +242,16 @@ def train(
     for name, value in counts:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    for name, value in (("lr", lr), ("clip", clip)):  # clip ≤ 0 would train backwards or not at all
+    # clip ≤ 0 would train backwards or not at all; clip = inf means no clipping.
+    for name, value, top in (("lr", lr, "finite "), ("clip", clip, "")):
         if (
             isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
+            or not isinstance(value, numbers.Real)
+            or math.isnan(value)
             or value <= 0
+            or (top and math.isinf(value))
         ):
-            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+            raise ValueError(f"{name} must be a positive {top}number, got {value!r}")
     device = torch.device(device)
     model.to(device)
     push = _widget_pusher(widget, model) if widget is not None else None
@@ -265,7 +268,7 @@ def train(
     n_batches = -(-len(data) // batch_size)
     total = epochs * n_batches if max_steps is None else min(max_steps, epochs * n_batches)
     if schedule == "cosine":
-        cosine = lambda s: 0.5 * (1 + math.cos(math.pi * s / total))  # noqa: E731
+        cosine = lambda s: 0.5 * (1 + math.cos(math.pi * s / max(total, 1)))  # noqa: E731
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
     else:
         scheduler = None

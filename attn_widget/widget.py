@@ -485,10 +485,18 @@ class AttentionWidget(anywidget.AnyWidget):
                 if self.t == k:
                     s.goto(k)
                 self.t = k
-                self.frontier = s.frontier
                 self.status = ""
+        except Exception:
+            # The new version stands with the steps that did run: the position
+            # falls back to the last of them, and the front end is told.
+            if self.t > s.frontier:
+                self.t = s.frontier
+            self.frontier = s.frontier
+            self._send_steps(s.history, reason=reason)
+            raise
         finally:
             self._bulk = False
+        self.frontier = s.frontier
         if snapshot:
             self._rebuild_snapshot()
         self._send_steps(s.history, reason=reason)
@@ -569,6 +577,7 @@ class AttentionWidget(anywidget.AnyWidget):
             # A move completes or leaves the position as it was; the steps that
             # did run before the failure are valid, so they are kept and sent.
             self._publish_steps(start)
+            self.playing = False  # or Play would ask for the failing step at every tick
             self.t = change["old"]
             raise
         if self.t >= self.T and self.playing:
@@ -604,7 +613,7 @@ class AttentionWidget(anywidget.AnyWidget):
             return
         sync_data = dict(sync_data)
         problems = []
-        unknown = sorted(key for key in sync_data if not self.has_trait(key))
+        unknown = sorted(key for key in sync_data if key not in self.keys)  # synced traits
         if unknown:
             problems.append(f"{unknown} are not traits of this widget; ignored")
             for key in unknown:

@@ -48,13 +48,21 @@ def test_a_readout_gives_the_gradient_of_that_scalar():
                                atol=1e-12)  # fmt: skip
 
 
-def test_leaves_the_model_and_the_input_alone():
+def test_leaves_the_model_the_readout_and_the_input_alone():
     model = SelfAttentionRNN(3, 4, update="eq4")
+    head = torch.nn.Linear(4, 1)  # a read-out outside the model, as TextRNN.out is
+    model.A.bias.requires_grad_(False)  # a frozen parameter stays frozen
     x = torch.randn(5, 3)
     before = x.clone()
     input_sensitivity(model, x)
-    assert all(p.requires_grad and p.grad is None for p in model.parameters())
+    input_sensitivity(model, x, readout=lambda h: head(h).squeeze())
+    assert all(p.grad is None for p in (*model.parameters(), *head.parameters()))
+    assert not model.A.bias.requires_grad and model.A.weight.requires_grad
     assert torch.equal(x, before) and not x.requires_grad
+    with torch.no_grad():  # autograd is switched back on inside
+        assert input_sensitivity(model, x).shape == (5,)
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
+        input_sensitivity(model, x)
 
 
 def test_eq1_forgets_by_orders_of_magnitude_and_eq4_does_not():

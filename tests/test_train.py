@@ -6,6 +6,7 @@ import itertools
 import time
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -100,8 +101,10 @@ def test_bad_arguments_say_what_was_expected():
     bad_numbers = [("clip", -1.0), ("clip", 0), ("clip", float("nan")), ("lr", 0.0)]
     bad_numbers += [("lr", float("inf")), ("lr", True), ("lr", "0.01")]
     for name, value in bad_numbers:
-        with pytest.raises(ValueError, match=f"{name} must be a positive finite number"):
+        with pytest.raises(ValueError, match=f"{name} must be a positive (finite )?number"):
             train(_model(data), data, progress=False, **{name: value})
+    # no clipping, and numpy scalars, are fine
+    train(_model(data), data, progress=False, clip=float("inf"), lr=np.float32(0.01), max_steps=1)
     for value in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="max_steps must be a positive int"):
             train(_model(data), data, progress=False, max_steps=value)

@@ -577,10 +577,10 @@ def test_shading_is_alpha_or_gradient_from_either_side():
 
 def test_unknown_keys_from_the_front_end_get_an_error_reply_not_an_exception():
     w, _, _, rec = make(T=4)
-    w.set_state({"foo": 1, "t": 2})
+    w.set_state({"foo": 1, "comm": None, "log": 2, "t": 2})  # comm, log: not synced traits
     assert w.t == 2
     (error,) = rec.of_type("error")
-    assert "['foo'] are not traits of this widget" in error[0]["message"]
+    assert "['comm', 'foo', 'log'] are not traits of this widget" in error[0]["message"]
 
 
 def test_a_move_whose_step_fails_leaves_the_position_as_it_was():
@@ -590,6 +590,20 @@ def test_a_move_whose_step_fails_leaves_the_position_as_it_was():
     w.set_state({"t": 5})  # from the front end: an error reply, never an exception
     assert w.t == 2 and w.stepper.k == 2 and w.current.t == 1
     assert "could not apply ['t']" in rec.of_type("error")[-1][0]["message"]
+    w.playing = True
     with pytest.raises(RuntimeError):
         w.goto(5)  # from Python: the error itself
     assert w.t == 2 and w.current.t == 1
+    assert not w.playing  # Play would otherwise ask for the failing step at every tick
+
+
+def test_a_new_version_whose_steps_fail_falls_back_to_what_did_run():
+    w, model, _, rec = make(T=6)
+    w.goto(4)
+    model.double()
+    rec.clear()
+    with pytest.raises(RuntimeError):
+        w.refresh()  # the weights changed: every step is recomputed, and the first fails
+    assert w.version == 1 and w.t == w.frontier == w.stepper.frontier == 0
+    ((reset, _),) = rec.of_type("steps")
+    assert reset["version"] == 1 and reset["steps"] == [] and reset["reason"] == "reset"

@@ -45,8 +45,9 @@ def input_sensitivity(
         last entry is the input read last (distance 0).
 
     The Jacobian takes one batched forward and backward: x is repeated H
-    times, and copy j back-propagates only h_T's unit j.  The model's weights
-    get no gradient.
+    times, and copy j back-propagates only h_T's unit j.  It uses
+    ``torch.autograd.grad``, so no parameter's ``.grad`` changes (nor the
+    read-out's).
 
     Example::
 
@@ -61,23 +62,22 @@ def input_sensitivity(
         raise ValueError("x is empty: the sequence needs at least one input (T >= 1)")
     if not torch.isfinite(x).all():
         raise ValueError("x holds NaN or Inf")
-    params = [p for p in model.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        with torch.enable_grad():
-            if readout is None:
-                H = model(x[None]).h.shape[-1]
-                xs = x.detach()[None].repeat(H, 1, 1).requires_grad_(True)  # (H, T, D)
-                h_T = model(xs).h[:, -1]  # (H, H): row j is copy j's h_T
-                torch.eye(H, dtype=h_T.dtype, device=h_T.device).mul(h_T).sum().backward()
-                return xs.grad.norm(dim=2).pow(2).sum(0).sqrt()  # (T,): ‖J_i‖_F
-            xs = x.detach()[None].clone().requires_grad_(True)  # (1, T, D)
-            value = readout(model(xs).h[0, -1])
-            if value.numel() != 1:
-                raise ValueError(f"readout must return a scalar, got shape {tuple(value.shape)}")
-            value.reshape(()).backward()
-            return xs.grad[0].norm(dim=1)  # (T,)
-    finally:
-        for p in params:
-            p.requires_grad_(True)
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError(
+            "input_sensitivity needs autograd, which torch.inference_mode() turns off; "
+            "call it outside that block"
+        )
+    with torch.enable_grad():  # torch.autograd.grad: no .grad of any parameter is touched
+        if readout is None:
+            H = model(x[None]).h.shape[-1]
+            xs = x.detach()[None].repeat(H, 1, 1).requires_grad_(True)  # (H, T, D)
+            h_T = model(xs).h[:, -1]  # (H, H): row j is copy j's h_T
+            picked = torch.eye(H, dtype=h_T.dtype, device=h_T.device).mul(h_T).sum()
+            (grad,) = torch.autograd.grad(picked, xs)  # row j of each Jacobian block, copy j
+            return grad.norm(dim=2).pow(2).sum(0).sqrt()  # (T,): ‖J_i‖_F
+        xs = x.detach()[None].clone().requires_grad_(True)  # (1, T, D)
+        value = readout(model(xs).h[0, -1])
+        if value.numel() != 1:
+            raise ValueError(f"readout must return a scalar, got shape {tuple(value.shape)}")
+        (grad,) = torch.autograd.grad(value.reshape(()), xs)
+        return grad[0].norm(dim=1)  # (T,)

@@ -81,6 +81,7 @@ export const GRAD_DECADES = 6;
 /** A sensitivity g as a shading level in 0 … 1, on a log scale relative to the largest. */
 export function gradLevel(g: number, largest: number): number {
   if (!(g > 0) || !(largest > 0)) return 0;
+  if (!Number.isFinite(largest)) return g === largest ? 1 : 0; // an Inf sensitivity: only it is shaded
   return Math.min(1, Math.max(0, 1 + Math.log10(g / largest) / GRAD_DECADES));
 }
 

@@ -83,5 +83,7 @@ describe("tokens", () => {
     expect(gradLevel(1e-30, 1)).toBe(0);
     expect(gradLevel(0, 1)).toBe(0);
     expect(gradLevel(Number.NaN, 1)).toBe(0);
+    expect(gradLevel(Infinity, Infinity)).toBe(1); // never NaN, which would be no colour at all
+    expect(gradLevel(5, Infinity)).toBe(0);
   });
 });
