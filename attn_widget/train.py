@@ -118,6 +118,11 @@ def _count_correct(logits: Tensor, targets: Tensor) -> tuple[int, int]:
     return int(correct.sum()), int(keep.sum())
 
 
+def _positive(value) -> bool:
+    """A real number > 0 (NaN is not; neither is a bool)."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and value > 0
+
+
 def _check_task(model: nn.Module, data) -> None:
     """``data`` must be a TaskData, and the model's head must have one output per class."""
     if not isinstance(data, TaskData):
@@ -242,16 +247,10 @@ def train(
     for name, value in counts:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    # clip ≤ 0 would train backwards or not at all; clip = inf means no clipping.
-    for name, value, top in (("lr", lr, "finite "), ("clip", clip, "")):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, numbers.Real)
-            or math.isnan(value)
-            or value <= 0
-            or (top and math.isinf(value))
-        ):
-            raise ValueError(f"{name} must be a positive {top}number, got {value!r}")
+    if not _positive(lr) or math.isinf(lr):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    if not _positive(clip):  # clip ≤ 0 trains backwards or not at all; inf: no clipping
+        raise ValueError(f"clip must be a positive number, got {clip!r}")
     device = torch.device(device)
     model.to(device)
     push = _widget_pusher(widget, model) if widget is not None else None

@@ -56,7 +56,6 @@ def build(src: Path) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = parse(src.read_text(encoding="utf-8"))
     nb.metadata["kernelspec"] = KERNELSPEC
-    nb.metadata["language_info"] = {"name": "python"}
     start = time.perf_counter()
     ExecutePreprocessor(
         timeout=300, kernel_name="python3", store_widget_state=True, record_timing=False

@@ -31,8 +31,8 @@ def input_sensitivity(
     """‖∂h_T/∂x_i‖_F for i = 1 … T (or ‖∂readout(h_T)/∂x_i‖₂), exact, by autograd.
 
     Args:
-        model: any module with ``model(x)`` returning a trace whose ``.h`` has
-            shape (B, T+1, H) for x of shape (B, T, D): a
+        model: any module with a ``hidden_size`` H and ``model(x)`` returning a
+            trace whose ``.h`` has shape (B, T+1, H) for x of shape (B, T, D): a
             :class:`~attn_widget.core.SelfAttentionRNN`, an
             :class:`~attn_widget.core.LSTMN`, or ``text_rnn.rnn`` (with x from
             ``text_rnn.embed_text(tokens)``).
@@ -69,7 +69,7 @@ def input_sensitivity(
         )
     with torch.enable_grad():  # torch.autograd.grad: no .grad of any parameter is touched
         if readout is None:
-            H = model(x[None]).h.shape[-1]
+            H = model.hidden_size
             xs = x.detach()[None].repeat(H, 1, 1).requires_grad_(True)  # (H, T, D)
             h_T = model(xs).h[:, -1]  # (H, H): row j is copy j's h_T
             picked = torch.eye(H, dtype=h_T.dtype, device=h_T.device).mul(h_T).sum()

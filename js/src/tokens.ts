@@ -34,10 +34,10 @@ export interface TokenState {
   grad?: Float32Array | null;
 }
 
-function paint(el: HTMLElement, level: number): void {
-  const rgb = weightRGB(level);
-  el.style.backgroundColor = `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
-  el.style.color = inkFor(rgb);
+/** Set an attribute, or remove it when the value is null (one DOM write either way). */
+function setData(el: HTMLElement, name: "alpha" | "grad", value: string | null): void {
+  if (value === null) delete el.dataset[name];
+  else el.dataset[name] = value;
 }
 
 /** Mark current, shaded and future tokens for position k. */
@@ -57,27 +57,32 @@ export function updateTokens(els: HTMLElement[], state: TokenState): void {
     el.classList.toggle("is-reachable", i <= reachable);
     if (current) el.setAttribute("aria-current", "step");
     else el.removeAttribute("aria-current");
-    delete el.dataset.alpha;
-    delete el.dataset.grad;
-    el.removeAttribute("title");
-    el.style.backgroundColor = "";
-    el.style.color = "";
+    // Work out this token's shading, then write each attribute once.
+    let alphaText: string | null = null;
+    let gradText: string | null = null;
+    let title: string | null = null;
+    let level: number | null = null;
     if (byAlpha) {
-      const a = alpha![i];
-      const exact = formatFloat32(a);
-      el.dataset.alpha = exact;
-      el.title = `α(${k - 1},${i}) = ${exact}`;
-      paint(el, a); // absolute: α = 1 is full colour, a uniform row is pale
+      alphaText = formatFloat32(alpha![i]);
+      title = `α(${k - 1},${i}) = ${alphaText}`;
+      level = alpha![i]; // absolute: α = 1 is full colour, a uniform row is pale
     } else if (byGrad) {
       const g = grad![i - 1];
-      el.dataset.grad = formatFloat32(g);
-      el.title = `‖∂h${k}/∂x${i}‖ = ${g.toExponential(2)}`;
-      paint(el, gradLevel(g, largest)); // relative, log scale: the largest is full colour
+      gradText = formatFloat32(g);
+      title = `‖∂h${k}/∂x${i}‖ = ${g.toExponential(2)}`;
+      level = gradLevel(g, largest); // relative, log scale: the largest is full colour
     } else if (current) {
-      el.title =
+      title =
         grad !== null && k - 1 < grad.length
           ? `x${k}: the token just read; ‖∂h${k}/∂x${k}‖ = ${grad[k - 1].toExponential(2)}`
           : `x${k}: the token just read`;
     }
+    setData(el, "alpha", alphaText);
+    setData(el, "grad", gradText);
+    if (title === null) el.removeAttribute("title");
+    else el.title = title;
+    const rgb = level === null ? null : weightRGB(level);
+    el.style.backgroundColor = rgb ? `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})` : "";
+    el.style.color = rgb ? inkFor(rgb) : "";
   }
 }

@@ -242,7 +242,7 @@ def test_play_runs_to_the_end_and_stops(nb, alpha):
     assert state == [T, False]
 
 
-def test_play_with_two_views_visits_every_position_once_at_the_set_speed(nb):
+def test_play_with_two_views_visits_every_position_once_at_the_set_speed(nb, artifacts):
     """Two views of one widget share one controller: Play at 4/s moves 1, 2, …, T,
     each once, about 4 a second (the kernel hears each move as it happens)."""
     nb.run("w.goto(w.T); w.speed = 4.0")  # every step computed: Play waits for nothing
@@ -260,6 +260,7 @@ def test_play_with_two_views_visits_every_position_once_at_the_set_speed(nb):
         expect_position(nb, T)
         expect(button(nb, "Play")).to_be_visible(timeout=10_000)  # stopped by itself
         expect_position(nb, T, cell=second)
+        root(nb, second).screenshot(path=artifacts / "widget-second-view.png")
         log = nb.run_json("print(json.dumps(LOG))")
     finally:
         nb.run("w.unobserve(_log, names='t'); w.pause()")
