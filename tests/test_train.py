@@ -223,22 +223,53 @@ def test_a_real_widget_shows_the_trained_models_attention(monkeypatch):
 
 @pytest.mark.timeout(180)  # about 10 s on a free core
 def test_eq4_remembers_across_thirty_distractors_where_eq1_forgets():
-    """Recall at distance 30 (the demo models never saw it): eq4 ≫ eq1 after short training.
+    """Recall at distance 30: the default eq4 (dot align) trained the default way, at
+    distance 10 (benchmarks/forgetting.py's last row), against eq1 trained at 30 itself.
 
-    The recipe is notebook 03's, additive align and a cosine schedule: over torch
-    seeds 0 … 9 on these data it scored 0.90 … 1.00, so the margin below survives
-    the last-bit differences of another CPU (docs/design.md §5)."""
-    train_data = recall(150 * 64, distance=30, seed=11)
+    The recipe recalls at distance 30 … 100 with 0.93 … 1.00 on 30 of 31 draws of
+    seed and data (benchmarks/results/forgetting_recipes.md); the one exception is
+    these very data, at 0.84 here and 1.00 under a 1e-7 nudge to the starting
+    weights.  So the margins below are wide enough for the last-bit differences of
+    another CPU (docs/design.md §5)."""
     test_data = recall(300, distance=30, seed=12)
     accuracy = {}
-    for update in ("eq1", "eq4"):
+    for update, distance in (("eq1", 30), ("eq4", 10)):
+        train_data = recall(300 * 64, distance=distance, seed=11)
         torch.manual_seed(0)
-        model = TextRNN(
-            train_data.vocab, 16, 32, update=update, align="additive",
-            n_outputs=train_data.n_outputs,
-        )  # fmt: skip
+        model = TextRNN(train_data.vocab, 16, 32, update=update, n_outputs=train_data.n_outputs)
         train(model, train_data, epochs=1, batch_size=64, schedule="cosine", progress=False)
         accuracy[update] = evaluate(model, test_data)
     assert accuracy["eq1"] < 0.35  # near chance, 1/8
-    assert accuracy["eq4"] > 0.8
+    assert accuracy["eq4"] > 0.7
     assert accuracy["eq4"] - accuracy["eq1"] > 0.5, accuracy
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_loop_other_than_train_confirms_the_default_recipe_at_distance_60(seed):
+    """A second trainer, written here from torch alone (its own batching, loss and
+    cosine decay, not ``train()``): the library's default model, eq4 with dot align,
+    trained on recall at distance 10 for 300 Adam steps of 64, recalls a key 60
+    distractors back on at least 0.9 of held-out sequences (chance 1/8)."""
+    data = recall(300 * 64, distance=10, seed=100 + seed)
+    torch.manual_seed(seed)
+    model = TextRNN(data.vocab, 16, 32, n_outputs=data.n_outputs)
+    assert (model.rnn.update, model.rnn.align_name) == ("eq4", "dot")  # the default
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    for step, batch in enumerate(order.split(64)):
+        for group in optimizer.param_groups:  # cosine from 1e-2 down to near 0
+            group["lr"] = 1e-2 * 0.5 * (1 + np.cos(np.pi * step / 300))
+        _, logits = model(data.ids[batch], data.lengths[batch])  # (64, T, 8)
+        answer = logits[torch.arange(len(batch)), data.positions[batch]]  # logits at "?"
+        loss = torch.nn.functional.cross_entropy(answer, data.targets[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+
+    test = recall(500, distance=60, seed=10**6 + 60)
+    with torch.no_grad():
+        _, logits = model(test.ids, test.lengths)
+        guess = logits[torch.arange(len(test)), test.positions].argmax(-1)
+    accuracy = float((guess == test.targets).float().mean())
+    assert accuracy >= 0.9, accuracy
