@@ -474,6 +474,8 @@ class AttentionWidget(anywidget.AnyWidget):
         self, k: int, *, tokens: list[str] | None = None, reason: str, snapshot: bool = True
     ) -> None:
         s = self._stepper
+        if s.weights_changed():  # an edit keeps earlier steps only if their weights still hold
+            s.truncate(0)
         k = min(k, s.T)
         self._bulk = True
         try:
@@ -570,6 +572,12 @@ class AttentionWidget(anywidget.AnyWidget):
     @tl.observe("t")
     def _on_t(self, change) -> None:
         s = self._stepper
+        if not self._bulk and s.weights_changed():
+            # The weights changed since step 0 (a training update, an in-place
+            # edit): every step is recomputed with the new ones, never mixed.
+            s.truncate(0)
+            self._new_version(change["new"], reason="reset")
+            return
         start = s.frontier
         try:
             s.goto(change["new"])

@@ -79,3 +79,15 @@ def test_stepper_cache_doubles_instead_of_regrowing_every_step():
         stepper.step(torch.randn(3, dtype=torch.float64))
         capacities.add(stepper._cache.capacity)
     assert len(capacities) <= 3
+
+
+def test_the_hand_written_backward_uses_only_public_torch():
+    """The package claims torch >= 2.1: private ops (torch._softmax_backward_data,
+    torch.ops.aten.tanh_backward) may change or vanish between releases."""
+    import inspect
+    import re
+
+    from attn_widget.core import rnn
+
+    source = inspect.getsource(rnn)
+    assert not re.findall(r"torch\._[a-z]|torch\.ops\.", source)

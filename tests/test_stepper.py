@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attn_widget import SelfAttentionRNN
+from attn_widget.core import WeightsChangedError
 
 
 def make(update="eq4", align="dot", D=3, H=4, seed=0):
@@ -133,3 +134,56 @@ def test_dtypes(dtype):
     trace = model(torch.randn(5, 3, dtype=dtype))
     assert trace.h.dtype == trace.alpha.dtype == dtype
     assert model.stepper(torch.randn(5, 3, dtype=dtype)).step().h.dtype == dtype
+
+
+# -- the weights a sequence was computed with -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (lambda m: m.align.W_k.weight.mul_(2.0), "align.W_k.weight"),  # read once, at step 0
+        (lambda m: m.A.bias.add_(0.1), "A.bias"),  # read at every step
+    ],
+)
+def test_a_weight_change_mid_sequence_is_refused_never_mixed(change, named):
+    model = make()
+    x = torch.randn(6, 3, dtype=torch.float64)
+    stepper = model.stepper(x)
+    stepper.goto(3)
+    old = stepper.trace()
+    with torch.no_grad():
+        change(model)
+    assert stepper.weights_changed()
+    with pytest.raises(WeightsChangedError, match=named):
+        stepper.step()
+    assert stepper.k == 3 and stepper.frontier == 3  # nothing moved
+    stepper.back()  # computed steps stay served: all made with the old weights
+    torch.testing.assert_close(stepper.trace().h, old.h, rtol=0, atol=0)
+    stepper.truncate(0)  # recompute every step with the new weights
+    stepper.goto(6)
+    with torch.no_grad():
+        new = model(x)
+    torch.testing.assert_close(stepper.trace().h, new.h, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(stepper.trace().alpha, new.alpha, rtol=1e-12, atol=1e-12)
+    assert not stepper.weights_changed()
+
+
+def test_a_model_moved_to_another_dtype_mid_sequence_is_refused():
+    model = make()
+    stepper = model.stepper(torch.randn(6, 3, dtype=torch.float64))
+    stepper.goto(2)
+    model.float()  # same Parameter objects, new storage
+    with pytest.raises(WeightsChangedError, match="truncate"):
+        stepper.step()
+
+
+def test_nan_weights_give_a_clear_error_in_both_paths():
+    model = make()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    with torch.no_grad():
+        model.A.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"A\.weight contains NaN"):
+        model(x)
+    with pytest.raises(ValueError, match=r"A\.weight contains NaN"):
+        model.stepper(x).step()

@@ -251,6 +251,27 @@ def test_refresh_after_weight_change_resends_up_to_t():
     assert w.version == 2 and rec.steps_sent() == [0, 1, 2, 3]
 
 
+def test_weights_changed_in_place_are_recomputed_at_the_next_move():
+    """An optimiser step or in-place edit outside train(): the next move recomputes
+    every step with the new weights and sends them as a new version, never a mix."""
+    w, model, x, rec = make(T=6)
+    w.goto(3)
+    rec.clear()
+    with torch.no_grad():
+        model.align.W_q.weight.mul_(3.0)  # keys and queries of h_0 … h_3 are now stale
+    w.goto(5)
+    assert w.version == 1 and w.t == 5 and w.status == ""
+    got = decoded(rec)
+    with torch.no_grad():
+        trace = model(x)
+    assert sorted(got) == [0, 1, 2, 3, 4]
+    for t in range(5):
+        np.testing.assert_allclose(
+            got[t]["alpha"], trace.alpha[t, : t + 1].numpy(), rtol=1e-6, atol=1e-7
+        )
+    torch.testing.assert_close(w.current.h, trace.h[5])
+
+
 def test_what_if_step_replaces_next_input():
     w, model, x, rec = make(T=6)
     w.goto(4)
@@ -583,10 +604,17 @@ def test_unknown_keys_from_the_front_end_get_an_error_reply_not_an_exception():
     assert "['comm', 'foo', 'log'] are not traits of this widget" in error[0]["message"]
 
 
-def test_a_move_whose_step_fails_leaves_the_position_as_it_was():
+def test_a_move_whose_step_fails_leaves_the_position_as_it_was(monkeypatch):
     w, model, _, rec = make(T=6)
     w.goto(2)
-    model.double()  # the float32 inputs no longer fit: the next step fails
+    advance = model._advance
+
+    def failing_from_step_3(t, *args):
+        if t >= 3:
+            raise RuntimeError("step 3 cannot run")
+        return advance(t, *args)
+
+    monkeypatch.setattr(model, "_advance", failing_from_step_3)
     w.set_state({"t": 5})  # from the front end: an error reply, never an exception
     assert w.t == 2 and w.stepper.k == 2 and w.current.t == 1
     assert "could not apply ['t']" in rec.of_type("error")[-1][0]["message"]

@@ -180,7 +180,8 @@ class _Recurrence(torch.autograd.Function):
             d_h_next = d_states[:, t + 1]  # complete but for h_{t+1}'s key and query
             if kq_weight is not None:
                 d_h_next = torch.addmm(d_h_next, d_kq[:, t + 1], kq_weight)
-            dp = torch.ops.aten.tanh_backward(d_h_next, h[:, t + 1])  # (B, H)
+            h_next = h[:, t + 1]
+            dp = d_h_next - d_h_next * h_next * h_next  # (B, H); ∂L/∂h_{t+1} ⊙ (1 − h_{t+1}²)
             d_pre[:, t] = dp
             if A_h is not None:
                 d_states[:, t].addmm_(dp, A_h)  # z holds h_t
@@ -192,7 +193,8 @@ class _Recurrence(torch.autograd.Function):
                 d_alpha[:, t, None, : t + 1], d_c_t.unsqueeze(1), h[:, : t + 1].transpose(1, 2)
             ).squeeze(1)  # (B, t+1)
             d_states[:, : t + 1].addcmul_(a.unsqueeze(2), d_c_t.unsqueeze(1))
-            d_scores = torch._softmax_backward_data(d_a, a, -1, a.dtype)  # (B, t+1)
+            # ∂L/∂score_t = α_t ⊙ (∂L/∂α_t − Σ_i α_{t,i} ∂L/∂α_{t,i})
+            d_scores = a * (d_a - (a * d_a).sum(-1, keepdim=True))  # (B, t+1)
             d_q, d_params = model.align.score_backward(
                 d_scores, keys[:, : t + 1], queries[:, t], d_kq[:, : t + 1, :d], score_params
             )
@@ -351,6 +353,7 @@ class SelfAttentionRNN(nn.Module):
         x, batched = _check_sequence(x, self, batched_ok=True)
         B, T, _ = x.shape
         lengths = _check_lengths(lengths, B, T, batched)
+        _check_weights_finite(self)
         weights = self._weights()
         if torch.is_grad_enabled() and any(
             w is not None and w.requires_grad for w in (x, *weights)
@@ -389,8 +392,14 @@ class Stepper:
 
     Steps run under ``torch.no_grad()``.  Past states, their keys and queries
     are cached, so step t costs O(t·(d+H)) for attention plus the cell's
-    O(H·|z|).  Keys and queries use the weights as they were at step 0: after
-    changing the weights, ``truncate(0)`` (as the widget does) to recompute.
+    O(H·|z|).  Every step of a sequence uses the weights as they were at its
+    step 0.  If they change after that (an optimiser step, an in-place edit,
+    ``model.double()``), computing a new step raises
+    :class:`WeightsChangedError` rather than mixing old keys with new weights:
+    ``truncate(0)`` (as the widget does) recomputes with the new ones.  The
+    check reads each parameter's storage and in-place version counter, so it
+    sees every change made through the parameter itself; writes through
+    ``param.data`` bypass autograd's counter and are not seen.
 
     Attributes:
         history: the computed steps, ``history[t]`` is step t (a :class:`Step`).
@@ -409,6 +418,7 @@ class Stepper:
         self.history: list[Step] = []
         self.k = 0
         self._cache: _History | None = None  # built by the first step
+        self._stamp: tuple = ()  # the weights step 0 read; see weights_changed()
 
     @property
     def T(self) -> int:
@@ -507,10 +517,30 @@ class Stepper:
             alpha[s.t, : s.t + 1] = s.alpha
         return Trace(h, c, alpha)
 
+    def weights_changed(self) -> bool:
+        """True when the model's weights changed since step 0 of the computed steps."""
+        return self.frontier > 0 and _weight_stamp(self.model) != self._stamp
+
     def _compute_next(self) -> None:
         t = self.frontier
+        if t > 0 and self.weights_changed():
+            changed = [
+                name
+                for (name, *now), (_, *then) in zip(
+                    _weight_stamp(self.model), self._stamp, strict=False
+                )
+                if now != then
+            ]
+            raise WeightsChangedError(
+                f"the model's weights changed after step 0 of this sequence "
+                f"({', '.join(changed) or 'parameters added or removed'}); steps 0 … {t - 1} "
+                "used the old ones.  Call truncate(0) to recompute every step with the new "
+                "weights (the widget does this by itself)"
+            )
         with torch.no_grad():
             if t == 0:  # a fresh start reads the weights as they are now
+                _check_weights_finite(self.model)
+                self._stamp = _weight_stamp(self.model)
                 kq_weight = self.model._weights()[2]
                 capacity = max(16, self.T + 1)
                 self._cache = _History(1, capacity, self.model.hidden_size, self.x, kq_weight)
@@ -527,6 +557,27 @@ class Stepper:
         if i == 0:
             return self.x.new_zeros(self.model.hidden_size)
         return self.history[i - 1].h
+
+
+class WeightsChangedError(RuntimeError):
+    """A stepper was asked for a new step after the model's weights changed."""
+
+
+def _weight_stamp(model: nn.Module) -> tuple:
+    """Each parameter's name, storage, dtype, shape and in-place version counter."""
+    return tuple(
+        (name, p.data_ptr(), p.dtype, tuple(p.shape), p._version)
+        for name, p in model.named_parameters()
+    )
+
+
+def _check_weights_finite(model: nn.Module) -> None:
+    for name, p in model.named_parameters():
+        if not bool(torch.isfinite(p).all()):
+            raise ValueError(
+                f"the model's weight {name} contains NaN or Inf; the network cannot run "
+                "(was it trained with too large a learning rate, or loaded from a broken file?)"
+            )
 
 
 def _unbatch(v: Tensor | None) -> Tensor | None:
