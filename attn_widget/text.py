@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -21,27 +22,52 @@ from .core import SelfAttentionRNN, Stepper, Trace
 PAD, UNK = "<pad>", "<unk>"
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def normalize_text(text: str) -> str:
+    """The text every tokenizer splits: Unicode NFC, without invisible format characters.
+
+    NFC composes "e" + a combining accent into "é", so a word typed either way is
+    one token.  Format characters (Unicode category Cf: zero-width spaces and
+    joiners, the byte-order mark, direction marks) are removed: they would
+    otherwise split words or make tokens that look alike but differ.  A lone
+    surrogate (half of a UTF-16 pair, which no text encoding can carry) is refused.
+
+    >>> normalize_text("cafe\u0301 key\u200bring")
+    'café keyring'
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    surrogate = _SURROGATE.search(text)
+    if surrogate is not None:
+        i = surrogate.start()
+        raise ValueError(
+            f"text has a lone surrogate {surrogate.group()!r} at index {i} "
+            f"(after {text[max(0, i - 10) : i]!r}); it is half of a UTF-16 pair and "
+            "cannot be shown or sent"
+        )
+    text = unicodedata.normalize("NFC", text)
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
 
 
 def word_tokenize(text: str, *, lower: bool = True) -> list[str]:
-    """Split text into words and single punctuation marks.
+    """Split text into words and single punctuation marks, after :func:`normalize_text`.
 
     >>> word_tokenize("The key, to the cabinets, is rusty.")
     ['the', 'key', ',', 'to', 'the', 'cabinets', ',', 'is', 'rusty', '.']
     """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    text = normalize_text(text)
     return _WORD.findall(text.lower() if lower else text)
 
 
 def char_tokenize(text: str, *, lower: bool = False) -> list[str]:
-    """Split text into characters (spaces included).
+    """Split text into characters (spaces included), after :func:`normalize_text`.
 
     >>> char_tokenize("ab c")
     ['a', 'b', ' ', 'c']
     """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    text = normalize_text(text)
     return list(text.lower() if lower else text)
 
 

@@ -156,6 +156,19 @@ def unpack_snapshot(blob: bytes) -> tuple[int, list[dict]]:
 # -- the widget ----------------------------------------------------------------
 
 
+def _check_token(token, what: str) -> str:
+    if not isinstance(token, str):
+        raise TypeError(f"{what} must be a str, got {type(token).__name__}: {token!r}")
+    try:
+        token.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"{what} = {token!r} holds a lone surrogate, half of a UTF-16 pair, "
+            "which cannot be sent to the browser"
+        ) from error
+    return token
+
+
 def _check_tokens(tokens, T: int) -> list[str]:
     if isinstance(tokens, str):
         raise TypeError(
@@ -165,8 +178,7 @@ def _check_tokens(tokens, T: int) -> list[str]:
     if not isinstance(tokens, (list, tuple)):
         raise TypeError(f"tokens must be a list of str, got {type(tokens).__name__}")
     for i, token in enumerate(tokens):
-        if not isinstance(token, str):
-            raise TypeError(f"tokens[{i}] must be a str, got {type(token).__name__}: {token!r}")
+        _check_token(token, f"tokens[{i}]")
     if len(tokens) != T:
         raise ValueError(
             f"tokens must have one entry per input: inputs has T = {T} rows, "
@@ -417,8 +429,7 @@ class AttentionWidget(anywidget.AnyWidget):
             if i == self.T + 1:
                 raise ValueError("appending an input needs its token text: token=...")
             token = self.tokens[i - 1]
-        if not isinstance(token, str):
-            raise TypeError(f"token must be a str, got {type(token).__name__}: {token!r}")
+        token = _check_token(token, "token")
         s = self._stepper
         x = s.check_input(x)  # before anything moves: a bad x leaves the widget as it was
         keep_k = self.t

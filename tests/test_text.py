@@ -116,3 +116,26 @@ def test_docstring_examples_run():
     for module in modules:
         result = doctest.testmod(module, extraglobs={"torch": torch})
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+# -- Unicode: one spelling, one token -------------------------------------------------
+
+
+def test_a_word_typed_composed_or_decomposed_is_one_token():
+    composed, decomposed = "caf\u00e9", "cafe\u0301"  # é, and e + combining acute
+    assert word_tokenize(f"{composed} {decomposed}") == [composed, composed]
+    assert char_tokenize(decomposed) == list(composed)
+
+
+def test_invisible_format_characters_are_removed_not_split_on():
+    # zero-width space, zero-width joiner, byte-order mark, left-to-right mark
+    text = "key\u200bring \ufeffthe\u200d door\u200e"
+    assert word_tokenize(text) == ["keyring", "the", "door"]
+    assert "\u200b" not in char_tokenize(text)
+
+
+def test_a_lone_surrogate_is_refused_with_where_it_is():
+    with pytest.raises(ValueError, match=r"lone surrogate '\\ud800' at index 6 \(after 'the ke'\)"):
+        word_tokenize("the ke\ud800y")
+    with pytest.raises(ValueError, match="lone surrogate"):
+        char_tokenize("\udfff")

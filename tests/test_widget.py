@@ -251,6 +251,13 @@ def test_refresh_after_weight_change_resends_up_to_t():
     assert w.version == 2 and rec.steps_sent() == [0, 1, 2, 3]
 
 
+def test_a_token_with_a_lone_surrogate_is_refused_by_index():
+    torch.manual_seed(0)
+    model = SelfAttentionRNN(D, H)
+    with pytest.raises(ValueError, match=r"tokens\[1\] = '\\udc00x' holds a lone surrogate"):
+        AttentionWidget(model, tokens=["a", "\udc00x", "c"], inputs=torch.randn(3, D))
+
+
 def test_weights_changed_in_place_are_recomputed_at_the_next_move():
     """An optimiser step or in-place edit outside train(): the next move recomputes
     every step with the new weights and sends them as a new version, never a mix."""
