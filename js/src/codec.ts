@@ -52,13 +52,37 @@ export function decodeArray(desc: ArrayDesc, buffers: BufferLike[]): Float32Arra
   return out;
 }
 
-export function decodeSteps(descs: unknown, buffers: BufferLike[]): StepData[] {
+/** What a step of this widget can be: t in 0 … T-1, and h, pre and c of size H. */
+export interface StepLimits {
+  T: number;
+  H: number;
+}
+
+/**
+ * Decode step descriptors.  With `limits`, a step that cannot belong to this
+ * widget (t out of range, α not of length t+1, a state not of size H) is
+ * refused, so a forged message can neither grow the store nor slow each draw.
+ */
+export function decodeSteps(descs: unknown, buffers: BufferLike[], limits?: StepLimits): StepData[] {
   if (!Array.isArray(descs)) throw new TypeError("steps must be an array");
   return descs.map((d: any) => {
-    if (!d || typeof d.t !== "number") throw new TypeError("each step needs an integer t");
+    if (!d || !Number.isInteger(d.t) || d.t < 0) throw new TypeError("each step needs an integer t ≥ 0");
+    if (limits && d.t >= limits.T) throw new RangeError(`step ${d.t} is past the last step T-1 = ${limits.T - 1}`);
     const step: any = { t: d.t };
     for (const name of STEP_FIELDS) step[name] = d[name] ? decodeArray(d[name], buffers) : null;
     if (!step.h || !step.z || !step.pre) throw new TypeError(`step ${d.t} lacks h, z or pre`);
+    for (const name of ["scores", "alpha"] as const) {
+      if (step[name] && step[name].length !== d.t + 1) {
+        throw new RangeError(`step ${d.t}: ${name} has ${step[name].length} entries, not t+1 = ${d.t + 1}`);
+      }
+    }
+    if (limits && limits.H > 0) {
+      for (const name of ["h", "pre", "c"] as const) {
+        if (step[name] && step[name].length !== limits.H) {
+          throw new RangeError(`step ${d.t}: ${name} has ${step[name].length} entries, not H = ${limits.H}`);
+        }
+      }
+    }
     return step as StepData;
   });
 }
@@ -66,7 +90,10 @@ export function decodeSteps(descs: unknown, buffers: BufferLike[]): StepData[] {
 const MAGIC = "ATW1";
 
 /** The `_snapshot` trait: "ATW1", uint32 header length, JSON header, pad to 4, float32 data. */
-export function unpackSnapshot(blob: BufferLike | null | undefined): { version: number; steps: StepData[] } | null {
+export function unpackSnapshot(
+  blob: BufferLike | null | undefined,
+  limits?: StepLimits,
+): { version: number; steps: StepData[] } | null {
   if (!blob) return null;
   const view = asDataView(blob);
   if (view.byteLength < 8) return null;
@@ -78,5 +105,5 @@ export function unpackSnapshot(blob: BufferLike | null | undefined): { version: 
   let start = 8 + n;
   start += (4 - (start % 4)) % 4;
   const data = new DataView(view.buffer, view.byteOffset + start, view.byteLength - start);
-  return { version: header.version, steps: decodeSteps(header.steps, [data]) };
+  return { version: header.version, steps: decodeSteps(header.steps, [data], limits) };
 }

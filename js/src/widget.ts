@@ -3,7 +3,14 @@
 // the model; a position whose step is missing asks the kernel (by writing t)
 // and is drawn when the step arrives.
 
-import { decodeArray, decodeSteps, unpackSnapshot, type BufferLike, type StepData } from "./codec";
+import {
+  decodeArray,
+  decodeSteps,
+  unpackSnapshot,
+  type BufferLike,
+  type StepData,
+  type StepLimits,
+} from "./codec";
 import { StepStore } from "./store";
 import { buildTokens, updateTokens } from "./tokens";
 import { makeVectorRow, renderStrip } from "./heatmap";
@@ -85,6 +92,11 @@ export class Controller {
     return this.model.get("t") ?? 0;
   }
 
+  /** What a step of this widget can be; anything else from the wire is refused. */
+  private get limits(): StepLimits {
+    return { T: this.T, H: this.model.get("hidden_size") ?? 0 };
+  }
+
   /** The step shown at position k (step k-1), if it is here. */
   current(k = this.k): StepData | undefined {
     return k > 0 ? this.store.get(k - 1) : undefined;
@@ -93,7 +105,7 @@ export class Controller {
   /** Load the steps stored in the saved widget state (a reader without a kernel sees them). */
   hydrate(): void {
     try {
-      const snap = unpackSnapshot(this.model.get("_snapshot"));
+      const snap = unpackSnapshot(this.model.get("_snapshot"), this.limits);
       if (snap && snap.version >= this.store.version) this.store.accept(snap.version, snap.steps);
     } catch (error) {
       this.setMessage(`could not read the saved state: ${(error as Error).message}`, true);
@@ -238,7 +250,7 @@ export class Controller {
     try {
       if (!msg || typeof msg !== "object") throw new TypeError("message is not an object");
       if (msg.type === "steps") {
-        const steps = decodeSteps(msg.steps, buffers);
+        const steps = decodeSteps(msg.steps, buffers, this.limits);
         this.store.accept(msg.version, steps);
         if (this.messageIsError && msg.reason !== "step") this.setMessage("", false);
       } else if (msg.type === "sensitivity") {

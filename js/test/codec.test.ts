@@ -40,6 +40,19 @@ describe("codec", () => {
     expect(() => decodeSteps("nope", [])).toThrow();
   });
 
+  it("refuses steps that cannot belong to the widget", () => {
+    const { descs, buffer } = encode([rawStep(2)]);
+    const H = rawStep(2).h.length;
+    expect(decodeSteps(descs, [buffer], { T: 3, H })[0].t).toBe(2);
+    expect(() => decodeSteps(descs, [buffer], { T: 2, H })).toThrow(/past the last step/);
+    expect(() => decodeSteps(descs, [buffer], { T: 3, H: H + 1 })).toThrow(/not H/);
+    const forged = descs.map((d: any) => ({ ...d, t: 5e7 }));
+    expect(() => decodeSteps(forged, [buffer], { T: 3, H })).toThrow(/past the last step/);
+    expect(() => decodeSteps(forged, [buffer])).toThrow(/t\+1/); // α of 3 entries cannot be step 5e7
+    const fractional = descs.map((d: any) => ({ ...d, t: 1.5 }));
+    expect(() => decodeSteps(fractional, [buffer])).toThrow(/integer t/);
+  });
+
   it("unpacks the snapshot trait", () => {
     const snap = unpackSnapshot(snapshot(7, [rawStep(0), rawStep(1), rawStep(2)]));
     expect(snap!.version).toBe(7);
