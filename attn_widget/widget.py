@@ -293,7 +293,7 @@ class AttentionWidget(anywidget.AnyWidget):
         # JupyterLab may deliver the front end's messages on a kernel subshell
         # thread while a cell runs; they are handed to the main thread's loop,
         # so they wait for the cell to end (docs/design.md §4) and never race it.
-        self._main_loop = _running_main_loop()
+        self._main_loop = _kernel_main_loop() or _running_main_loop()
         self.on_msg(self._on_custom_msg)
         self._rebuild_snapshot()
         _LIVE.add(self)
@@ -716,6 +716,21 @@ class AttentionWidget(anywidget.AnyWidget):
             return
         array = {"buffer": 0, "dtype": "float32", "shape": [k], "offset": 0}
         self.send({**reply, "values": array}, buffers=[values.numpy().tobytes()])
+
+
+def _kernel_main_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop the kernel runs cells on, found from the kernel itself, so a widget
+    built on any thread (a thread, a subshell cell) hands messages to it; None
+    outside a kernel."""
+    try:
+        from ipykernel.kernelapp import IPKernelApp
+    except ImportError:  # pragma: no cover - ipykernel comes with ipywidgets
+        return None
+    if not IPKernelApp.initialized():
+        return None
+    io_loop = getattr(IPKernelApp.instance().kernel, "io_loop", None)  # tornado, main thread
+    loop = getattr(io_loop, "asyncio_loop", None)
+    return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
 
 
 def _running_main_loop() -> asyncio.AbstractEventLoop | None:
