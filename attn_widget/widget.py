@@ -62,8 +62,10 @@ STEP_FIELDS = ("scores", "alpha", "c", "z", "pre", "h")
 #: Bytes that open a snapshot (the ``_snapshot`` trait), then format version 1.
 SNAPSHOT_MAGIC = b"ATW1"
 
-#: The most float32 data (bytes) that the snapshot refresh after each cell re-sends.
-AUTO_SNAPSHOT_LIMIT = 4_000_000
+#: The one bound on step data, in bytes of float32: the saved-state snapshot holds
+#: the longest run of steps from step 0 that fits, and a message sends no more
+#: than fits beyond the steps its position needs.
+STEP_DATA_LIMIT = 4_000_000
 
 BUILD_HINT = (
     "build it with `pip install -e .` (runs the npm build hook) or "
@@ -84,6 +86,21 @@ def _bundle() -> tuple[str, str]:
 
 
 # -- codec: steps <-> (JSON descriptors, one float32 buffer) -------------------
+
+
+def step_bytes(step: Step) -> int:
+    """The float32 data of one step on the wire: 4·(2(t+1) + |z| + 3H) bytes."""
+    return 4 * (2 * (step.t + 1) + step.z.numel() + 3 * step.h.numel())
+
+
+def steps_within(steps: Sequence[Step], limit: int) -> int:
+    """How many of ``steps``, from the first, fit in ``limit`` bytes."""
+    total = 0
+    for n, step in enumerate(steps):
+        total += step_bytes(step)
+        if total > limit:
+            return n
+    return len(steps)
 
 
 def encode_steps(steps: Iterable[Step]) -> tuple[list[dict], bytes]:
@@ -132,17 +149,22 @@ def decode_steps(descriptors: Sequence[dict], buffers: Sequence) -> list[dict]:
     return out
 
 
-def pack_snapshot(version: int, steps: Iterable[Step]) -> bytes:
-    """``ATW1`` · uint32 header length · JSON header · padding to 4 · float32 data."""
+def pack_snapshot(version: int, steps: Sequence[Step], computed: int | None = None) -> bytes:
+    """``ATW1`` · uint32 header length · JSON header · padding to 4 · float32 data.
+
+    ``computed``: how many steps the kernel had computed, when ``steps`` holds
+    only the first of them (the front end says what was left out)."""
     descriptors, data = encode_steps(steps)
-    header = json.dumps({"version": version, "steps": descriptors}).encode("utf-8")
+    computed = len(steps) if computed is None else computed
+    header = {"version": version, "steps": descriptors, "computed": computed}
+    header = json.dumps(header).encode("utf-8")
     start = 8 + len(header)
     pad = (-start) % 4
     return SNAPSHOT_MAGIC + struct.pack("<I", len(header)) + header + b" " * pad + data
 
 
-def unpack_snapshot(blob: bytes) -> tuple[int, list[dict]]:
-    """The inverse of :func:`pack_snapshot`: (version, decoded steps)."""
+def unpack_snapshot(blob: bytes) -> tuple[int, list[dict], int]:
+    """The inverse of :func:`pack_snapshot`: (version, decoded steps, steps computed)."""
     blob = bytes(blob)
     if blob[:4] != SNAPSHOT_MAGIC:
         raise ValueError(f"not an attn_widget snapshot (starts with {blob[:4]!r})")
@@ -150,7 +172,8 @@ def unpack_snapshot(blob: bytes) -> tuple[int, list[dict]]:
     header = json.loads(blob[8 : 8 + n].decode("utf-8"))
     start = 8 + n
     start += (-start) % 4
-    return header["version"], decode_steps(header["steps"], [blob[start:]])
+    steps = decode_steps(header["steps"], [blob[start:]])
+    return header["version"], steps, header.get("computed", len(steps))
 
 
 # -- the widget ----------------------------------------------------------------
@@ -277,6 +300,7 @@ class AttentionWidget(anywidget.AnyWidget):
         self._stepper = stepper
         self._precompute = bool(precompute)
         self._bulk = False  # set while a method moves t and sends the data itself
+        self._sent = 0  # steps of this version sent to the front end, from step 0
         self._from_front_end = False
         super().__init__(
             tokens=tokens,
@@ -469,9 +493,10 @@ class AttentionWidget(anywidget.AnyWidget):
         """Store every step computed so far in the saved widget state.
 
         This runs by itself after every notebook cell in which the widget
-        computed new steps (up to ``AUTO_SNAPSHOT_LIMIT`` bytes of data), so a
-        saved notebook shows what its cells computed; clicks in the front end
-        never trigger it.
+        computed new steps, so a saved notebook shows what its cells computed;
+        clicks in the front end never trigger it.  It holds the steps from
+        step 0 on that fit in ``STEP_DATA_LIMIT`` bytes; a reader without a
+        kernel is told on screen where the saved steps end.
         """
         self._pack_snapshot(self._stepper.history)
 
@@ -505,14 +530,16 @@ class AttentionWidget(anywidget.AnyWidget):
             if self.t > s.frontier:
                 self.t = s.frontier
             self.frontier = s.frontier
-            self._send_steps(s.history, reason=reason)
+            self._sent = 0
+            self._push_steps(self.t, reason=reason, always=True)
             raise
         finally:
             self._bulk = False
         self.frontier = s.frontier
         if snapshot:
             self._rebuild_snapshot()
-        self._send_steps(s.history, reason=reason)
+        self._sent = 0
+        self._push_steps(self.t, reason=reason, always=True)
 
     def _rebuild_snapshot(self) -> None:
         if self._precompute:
@@ -522,7 +549,8 @@ class AttentionWidget(anywidget.AnyWidget):
         self._pack_snapshot(self._stepper.history if self._precompute else [])
 
     def _pack_snapshot(self, steps: Sequence[Step]) -> None:
-        self._snapshot = pack_snapshot(self.version, steps)
+        kept = steps_within(steps, STEP_DATA_LIMIT)
+        self._snapshot = pack_snapshot(self.version, steps[:kept], computed=len(steps))
         self._snapshot_holds = (self.version, len(steps))
 
     def _snapshot_after_cell(self) -> None:
@@ -530,9 +558,7 @@ class AttentionWidget(anywidget.AnyWidget):
         history = self._stepper.history
         if self.comm is None or self._snapshot_holds == (self.version, len(history)):
             return
-        floats = sum(2 * (s.t + 1) + s.z.numel() + 3 * s.h.numel() for s in history)
-        if 4 * floats <= AUTO_SNAPSHOT_LIMIT:
-            self.snapshot()
+        self.snapshot()
 
     def __repr__(self) -> str:
         rule = self.update_rule + (f"/{self.align_name}" if self.align_name else "")
@@ -589,27 +615,36 @@ class AttentionWidget(anywidget.AnyWidget):
             s.truncate(0)
             self._new_version(change["new"], reason="reset")
             return
-        start = s.frontier
         try:
             s.goto(change["new"])
         except Exception:
             # A move completes or leaves the position as it was; the steps that
             # did run before the failure are valid, so they are kept and sent.
-            self._publish_steps(start)
+            if not self._bulk:
+                self._push_steps(s.frontier, reason="step")
             self.playing = False  # or Play would ask for the failing step at every tick
             self.t = change["old"]
             raise
         if self.t >= self.T and self.playing:
             self.playing = False
-        self._publish_steps(start)
+        if not self._bulk:  # a bulk move (a new version) sends its own steps
+            self._push_steps(self.t, reason="step")
 
-    def _publish_steps(self, start: int) -> None:
-        """Send the steps computed since the frontier was ``start`` (unless a bulk move will)."""
+    def _push_steps(self, k: int, *, reason: str, always: bool = False) -> None:
+        """Send what position k needs that the front end was not sent: the steps
+        before k, then computed steps beyond it that fit in ``STEP_DATA_LIMIT``
+        bytes (so a precomputed widget's next clicks need no round trip).
+
+        ``self._sent`` counts the steps of this version sent so far, from step 0.
+        ``always`` sends a message even when it holds no step (a new version)."""
         s = self._stepper
-        if self._bulk or s.frontier <= start:
-            return
         self.frontier = s.frontier
-        self._send_steps(s.history[start:], reason="step")
+        lo = min(self._sent, s.frontier)
+        if k <= lo and not always:
+            return
+        hi = min(s.frontier, max(k, lo + steps_within(s.history[lo:], STEP_DATA_LIMIT)))
+        self._sent = max(self._sent, hi)
+        self._send_steps(s.history[lo:hi], reason=reason)
 
     def _defer_to_main_thread(self, handler, *args) -> bool:
         """Queue ``handler(*args)`` on the main thread's loop if called from another thread.
@@ -699,8 +734,8 @@ class AttentionWidget(anywidget.AnyWidget):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"sync.{name} must be an int, got {value!r}")
         start = have if version == self.version else 0
-        start = min(max(start, 0), self._stepper.frontier)
-        self._send_steps(self._stepper.history[start:], reason="sync")
+        self._sent = min(max(start, 0), self._stepper.frontier)  # the front end has these
+        self._push_steps(self.t, reason="sync", always=True)
 
     def _answer_sensitivity(self, content: dict) -> None:
         version, k = content.get("version"), content.get("k")

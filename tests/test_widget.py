@@ -9,7 +9,7 @@ import traitlets
 
 import attn_widget.widget as widget_module
 from attn_widget.core import SelfAttentionRNN, input_sensitivity
-from attn_widget.widget import AttentionWidget, decode_steps, unpack_snapshot
+from attn_widget.widget import AttentionWidget, decode_steps, step_bytes, unpack_snapshot
 
 D, H = 3, 5
 
@@ -408,11 +408,11 @@ def test_from_text_with_text_rnn():
 
 def test_snapshot_lazy_then_refreshed():
     w, model, x, _ = make(T=6)
-    version, steps = unpack_snapshot(w._snapshot)
+    version, steps, _ = unpack_snapshot(w._snapshot)
     assert version == 0 and steps == []  # lazy by default
     w.goto(3)
     w.snapshot()
-    version, steps = unpack_snapshot(w._snapshot)
+    version, steps, _ = unpack_snapshot(w._snapshot)
     assert [s["t"] for s in steps] == [0, 1, 2]
     with torch.no_grad():
         trace = model(x)
@@ -425,7 +425,7 @@ def test_snapshot_precompute_holds_whole_trace_and_survives_state_round_trip():
     # the bytes saved in the notebook's widget state are the trait's value
     state = w.get_state()
     blob = state["_snapshot"]
-    version, steps = unpack_snapshot(blob)
+    version, steps, _ = unpack_snapshot(blob)
     assert version == w.version and len(steps) == 6
     with torch.no_grad():
         trace = model(x)
@@ -434,7 +434,7 @@ def test_snapshot_precompute_holds_whole_trace_and_survives_state_round_trip():
         np.testing.assert_allclose(s["c"], trace.c[t].numpy(), rtol=1e-6, atol=1e-7)
     # after new inputs the snapshot follows the new version
     w.set_inputs(["a", "b"], torch.randn(2, D))
-    version, steps = unpack_snapshot(w._snapshot)
+    version, steps, _ = unpack_snapshot(w._snapshot)
     assert version == w.version == 1 and len(steps) == 2
 
 
@@ -444,7 +444,7 @@ def test_snapshot_follows_what_cells_computed_and_only_then(monkeypatch):
     sent = []
     monkeypatch.setattr(w, "snapshot", lambda: sent.append(w.frontier) or type(w).snapshot(w))
     widget_module._refresh_snapshots()  # what IPython's post_run_cell runs
-    _, steps = unpack_snapshot(w._snapshot)
+    _, steps, _ = unpack_snapshot(w._snapshot)
     assert [s["t"] for s in steps] == [0, 1, 2, 3]
     with torch.no_grad():
         trace = model(x)
@@ -453,10 +453,66 @@ def test_snapshot_follows_what_cells_computed_and_only_then(monkeypatch):
     w.goto(2)
     widget_module._refresh_snapshots()  # moving back computes nothing: nothing re-sent
     assert sent == [4]
-    monkeypatch.setattr(widget_module, "AUTO_SNAPSHOT_LIMIT", 10)
     w.goto(6)
-    widget_module._refresh_snapshots()  # too big for the automatic refresh
-    assert sent == [4] and len(unpack_snapshot(w._snapshot)[1]) == 4
+    five_steps = sum(map(step_bytes, w.stepper.history[:5]))
+    monkeypatch.setattr(widget_module, "STEP_DATA_LIMIT", five_steps)
+    widget_module._refresh_snapshots()  # over the bound: the first steps that fit
+    _, steps, computed = unpack_snapshot(w._snapshot)
+    assert sent == [4, 6] and [s["t"] for s in steps] == [0, 1, 2, 3, 4] and computed == 6
+
+
+def _limit_to_steps(monkeypatch, w, n):
+    """Set the one bound on step data to what the first n steps of w take."""
+    limit = sum(map(step_bytes, w.stepper.history[:n]))
+    monkeypatch.setattr(widget_module, "STEP_DATA_LIMIT", limit)
+    return limit
+
+
+def test_one_bound_holds_for_the_snapshot_in_every_path(monkeypatch):
+    w, *_ = make(T=40, precompute=True)
+    limit = _limit_to_steps(monkeypatch, w, 12)
+    for change in (
+        lambda: w.refresh(),  # a new version, precomputed again
+        lambda: w.edit(3, "w3", torch.randn(D)),  # an edit of a precomputed widget
+        lambda: (w.goto(30), w.snapshot()),  # an explicit snapshot
+    ):
+        change()
+        version, steps, computed = unpack_snapshot(w._snapshot)
+        assert version == w.version and computed == 40
+        assert [s["t"] for s in steps] == list(range(12))  # the first steps that fit
+        assert sum(4 * sum(v.size for k, v in s.items() if k != "t" and v is not None)
+                   for s in steps) <= limit  # fmt: skip
+
+
+def test_messages_send_what_the_position_needs_and_no_more_than_the_bound_ahead(monkeypatch):
+    w, model, _, rec = make(T=40, precompute=True)
+    _limit_to_steps(monkeypatch, w, 8)
+    rec.clear()
+    w.edit(2, "w2", torch.randn(D))  # a new version at position 0: 8 steps ahead, not 40
+    assert rec.steps_sent() == list(range(8))
+    rec.clear()
+    w.goto(5)  # already sent: nothing to send
+    assert rec.steps_sent() == []
+    w.goto(20)  # needs steps 8 … 19; what fits beyond is not more than the bound
+    sent = rec.steps_sent()
+    assert sent[:12] == list(range(8, 20)) and len(sent) <= 12 + 8
+    rec.clear()
+    w.goto(w.T)  # the rest, still each step once
+    assert sorted(set(rec.steps_sent()) | set(sent) | set(range(8))) == list(range(40))
+    assert len(rec.steps_sent()) == len(set(rec.steps_sent()))
+    got = decoded(rec)
+    with torch.no_grad():
+        trace = model(w.inputs)
+    np.testing.assert_allclose(got[39]["alpha"], trace.alpha[39, :40].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_sync_request_gets_what_the_position_needs_within_the_bound(monkeypatch):
+    w, _, _, rec = make(T=40, precompute=True)
+    _limit_to_steps(monkeypatch, w, 6)
+    w.goto(3)
+    rec.clear()
+    w._answer_sync({"version": w.version, "have": 0})  # a view that has nothing yet
+    assert rec.steps_sent() == list(range(6))
 
 
 def test_repr_names_the_model_and_the_position():

@@ -93,7 +93,7 @@ const MAGIC = "ATW1";
 export function unpackSnapshot(
   blob: BufferLike | null | undefined,
   limits?: StepLimits,
-): { version: number; steps: StepData[] } | null {
+): { version: number; steps: StepData[]; computed: number } | null {
   if (!blob) return null;
   const view = asDataView(blob);
   if (view.byteLength < 8) return null;
@@ -105,5 +105,7 @@ export function unpackSnapshot(
   let start = 8 + n;
   start += (4 - (start % 4)) % 4;
   const data = new DataView(view.buffer, view.byteOffset + start, view.byteLength - start);
-  return { version: header.version, steps: decodeSteps(header.steps, [data], limits) };
+  const steps = decodeSteps(header.steps, [data], limits);
+  const computed = Number.isInteger(header.computed) ? header.computed : steps.length;
+  return { version: header.version, steps, computed };
 }

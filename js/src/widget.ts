@@ -34,9 +34,20 @@ const WAITING_MS = 1500;
 const DISCONNECTED_MS = 15000;
 const SAVED_ONLY = "this step is not in the saved notebook: run its cells to compute more";
 
+/** What a reader without a kernel is told when the position is past the saved steps. */
+export function savedOnlyMessage(saved: number, computed: number): string {
+  if (computed <= saved) return SAVED_ONLY;
+  return (
+    `the saved notebook holds positions 0 … ${saved} of the ${computed} steps computed ` +
+    "(a saved widget keeps at most 4 MB of steps): run its cells to see more"
+  );
+}
+
 /** One per model: the store, the conversation with the kernel and the play timer. */
 export class Controller {
   readonly store = new StepStore();
+  /** How many steps the saved state holds, of how many the kernel had computed. */
+  private saved = { steps: 0, computed: 0 };
   connection: Connection = "ok";
   message = "";
   messageIsError = false;
@@ -92,6 +103,11 @@ export class Controller {
     return this.model.get("t") ?? 0;
   }
 
+  /** What to say where the saved state ends and no kernel answers. */
+  get savedOnly(): string {
+    return savedOnlyMessage(this.saved.steps, this.saved.computed);
+  }
+
   /** What a step of this widget can be; anything else from the wire is refused. */
   private get limits(): StepLimits {
     return { T: this.T, H: this.model.get("hidden_size") ?? 0 };
@@ -106,7 +122,10 @@ export class Controller {
   hydrate(): void {
     try {
       const snap = unpackSnapshot(this.model.get("_snapshot"), this.limits);
-      if (snap && snap.version >= this.store.version) this.store.accept(snap.version, snap.steps);
+      if (snap && snap.version >= this.store.version) {
+        this.store.accept(snap.version, snap.steps);
+        this.saved = { steps: snap.steps.length, computed: snap.computed };
+      }
     } catch (error) {
       this.setMessage(`could not read the saved state: ${(error as Error).message}`, true);
     }
@@ -239,7 +258,7 @@ export class Controller {
     const next: Connection = waited > DISCONNECTED_MS ? "disconnected" : waited > WAITING_MS ? "waiting" : this.connection;
     if (next !== this.connection) {
       this.connection = next;
-      if (next === "disconnected" && !this.kernelReplied) this.setMessage(SAVED_ONLY, false);
+      if (next === "disconnected" && !this.kernelReplied) this.setMessage(this.savedOnly, false);
       else if (next === "disconnected") this.setMessage("disconnected: no reply from the kernel (restart it and re-run the cell)", true);
       else this.emit();
     }
@@ -537,7 +556,7 @@ export class View {
     let text = ctl.message || (model.get("status") ?? "");
     let cls = ctl.messageIsError || String(model.get("status") ?? "").startsWith("error") ? "is-error" : "";
     if (k > 0 && !step && !ctl.kernelReplied && ctl.connection !== "ok") {
-      text = SAVED_ONLY; // a saved notebook, opened but not run: nothing will answer
+      text = ctl.savedOnly; // a saved notebook, opened but not run: nothing will answer
       cls = "is-waiting";
     } else if (ctl.connection === "disconnected") {
       cls = "is-disconnected";

@@ -62,3 +62,14 @@ describe("codec", () => {
     expect(() => unpackSnapshot(new Uint8Array([1, 2, 3, 4, 0, 0, 0, 0]))).toThrow(/snapshot/);
   });
 });
+
+describe("a snapshot cut at the bound", () => {
+  it("says how many steps were computed, and the reader is told where the saved ones end", async () => {
+    const { savedOnlyMessage } = await import("../src/widget");
+    const snap = unpackSnapshot(snapshot(3, [rawStep(0), rawStep(1)]));
+    expect(snap!.computed).toBe(2); // no "computed" in the header: all of them
+    expect(unpackSnapshot(snapshot(3, [rawStep(0)], 40))!.computed).toBe(40);
+    expect(savedOnlyMessage(2, 2)).toMatch(/not in the saved notebook/);
+    expect(savedOnlyMessage(12, 40)).toMatch(/holds positions 0 … 12 of the 40 steps computed/);
+  });
+});

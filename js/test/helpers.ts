@@ -49,9 +49,9 @@ export function rawStep(t: number, H = 3): RawStep {
 }
 
 /** The snapshot trait: ATW1, uint32 header length, JSON header, pad to 4, data. */
-export function snapshot(version: number, steps: RawStep[]): DataView {
+export function snapshot(version: number, steps: RawStep[], computed?: number): DataView {
   const { descs, buffer } = encode(steps);
-  const header = new TextEncoder().encode(JSON.stringify({ version, steps: descs }));
+  const header = new TextEncoder().encode(JSON.stringify({ version, steps: descs, computed }));
   let start = 8 + header.length;
   start += (4 - (start % 4)) % 4;
   const out = new Uint8Array(start + buffer.byteLength);
