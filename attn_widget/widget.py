@@ -41,6 +41,7 @@ import asyncio
 import json
 import struct
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Iterable, Sequence
@@ -66,6 +67,12 @@ SNAPSHOT_MAGIC = b"ATW1"
 #: the longest run of steps from step 0 that fits, and a message sends no more
 #: than fits beyond the steps its position needs.
 STEP_DATA_LIMIT = 4_000_000
+
+#: After each move the kernel computes up to this many steps past the position,
+#: within AHEAD_SECONDS, and pushes them, so a forward click or Play finds its step
+#: already in the browser (only inside a kernel, between cells).
+AHEAD_STEPS = 8
+AHEAD_SECONDS = 0.03
 
 BUILD_HINT = (
     "build it with `pip install -e .` (runs the npm build hook) or "
@@ -301,6 +308,7 @@ class AttentionWidget(anywidget.AnyWidget):
         self._precompute = bool(precompute)
         self._bulk = False  # set while a method moves t and sends the data itself
         self._sent = 0  # steps of this version sent to the front end, from step 0
+        self._ahead_queued = False
         self._from_front_end = False
         super().__init__(
             tokens=tokens,
@@ -540,6 +548,7 @@ class AttentionWidget(anywidget.AnyWidget):
             self._rebuild_snapshot()
         self._sent = 0
         self._push_steps(self.t, reason=reason, always=True)
+        self._queue_ahead()
 
     def _rebuild_snapshot(self) -> None:
         if self._precompute:
@@ -629,6 +638,31 @@ class AttentionWidget(anywidget.AnyWidget):
             self.playing = False
         if not self._bulk:  # a bulk move (a new version) sends its own steps
             self._push_steps(self.t, reason="step")
+            self._queue_ahead()
+
+    def _queue_ahead(self) -> None:
+        """Compute ahead of the position once the current message is answered."""
+        loop = self._main_loop
+        if self._ahead_queued or loop is None or loop.is_closed():
+            return
+        self._ahead_queued = True
+        loop.call_soon_threadsafe(self._compute_ahead)
+
+    def _compute_ahead(self) -> None:
+        """Compute up to AHEAD_STEPS steps past the position (for at most
+        AHEAD_SECONDS) and push them; a step that fails is left for the move that
+        needs it to report."""
+        self._ahead_queued = False
+        s = self._stepper
+        if self.comm is None or s.weights_changed():
+            return
+        goal, deadline = min(s.T, self.t + AHEAD_STEPS), time.perf_counter() + AHEAD_SECONDS
+        try:
+            while s.frontier < goal and time.perf_counter() < deadline:
+                s.compute(s.frontier + 1)
+        except Exception:
+            pass
+        self._push_steps(s.frontier, reason="ahead")
 
     def _push_steps(self, k: int, *, reason: str, always: bool = False) -> None:
         """Send what position k needs that the front end was not sent: the steps
@@ -736,6 +770,7 @@ class AttentionWidget(anywidget.AnyWidget):
         start = have if version == self.version else 0
         self._sent = min(max(start, 0), self._stepper.frontier)  # the front end has these
         self._push_steps(self.t, reason="sync", always=True)
+        self._queue_ahead()
 
     def _answer_sensitivity(self, content: dict) -> None:
         version, k = content.get("version"), content.get("k")

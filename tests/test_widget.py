@@ -565,7 +565,7 @@ async def cell():
     return before, w.t, handled_on
 
 before, t, handled_on = asyncio.run(cell())
-steps = [s["t"] for c in sent if c["type"] == "steps" for s in c["steps"]]
+steps = [[c["reason"], s["t"]] for c in sent if c["type"] == "steps" for s in c["steps"]]
 print(json.dumps({"before": before, "t": t, "on": handled_on, "steps": steps,
                   "types": [c["type"] for c in sent]}))
 """
@@ -585,7 +585,34 @@ def test_front_end_messages_from_another_thread_wait_for_the_main_thread():
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["before"] == [0, 0]
     assert result["t"] == 2 and result["on"] == ["MainThread"]
-    assert result["steps"] == [0, 1] and "pong" in result["types"]
+    # The move sends the steps it needs; then, once it is answered, the kernel
+    # computes the rest ahead of the position (T = 6, within AHEAD_STEPS).
+    assert result["steps"] == [["step", 0], ["step", 1]] + [["ahead", t] for t in range(2, 6)]
+    assert "pong" in result["types"]
+
+
+def test_computing_ahead_pushes_the_next_steps_once_within_its_bounds(monkeypatch):
+    w, model, x, rec = make(T=20)
+    monkeypatch.setattr(widget_module, "AHEAD_STEPS", 5)
+    w.goto(3)
+    rec.clear()
+    w._compute_ahead()  # what the kernel's loop runs once a move is answered
+    assert rec.steps_sent() == [3, 4, 5, 6, 7] and w.stepper.frontier == 8 and w.t == 3
+    with torch.no_grad():
+        trace = model(x)
+    np.testing.assert_allclose(decoded(rec)[7]["alpha"], trace.alpha[7, :8], rtol=1e-6, atol=1e-7)
+    rec.clear()
+    w._compute_ahead()  # nothing new: nothing sent
+    w.goto(6)  # already in the browser: the move sends nothing
+    assert rec.steps_sent() == []
+    monkeypatch.setattr(widget_module, "AHEAD_SECONDS", 0.0)
+    w._compute_ahead()  # out of time before the first step
+    assert w.stepper.frontier == 8
+    monkeypatch.setattr(widget_module, "AHEAD_SECONDS", 1.0)
+    with torch.no_grad():
+        model.A.weight.mul_(2)
+    w._compute_ahead()  # stale weights: nothing ahead; the next move recomputes everything
+    assert w.stepper.frontier == 8 and rec.steps_sent() == []
 
 
 def test_a_bad_edit_leaves_the_widget_as_it_was():

@@ -485,10 +485,14 @@ class Stepper:
         k = int(k)  # numpy and torch integers too
         if not 0 <= k <= self.T:
             raise ValueError(f"goto position must be in 0 … T = {self.T}, got {k}")
-        while self.frontier < k:
-            self._compute_next()
+        self.compute(k)
         self.k = k
         return self.current
+
+    def compute(self, n: int) -> None:
+        """Make sure steps 0 … n-1 are computed (n is clamped to T), without moving."""
+        while self.frontier < min(n, self.T):
+            self._compute_next()
 
     def reset(self) -> None:
         """Back to position 0.  Computed steps stay cached."""
