@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from .core import SelfAttentionRNN, Stepper, Trace
+from .core.rnn import _check_weights_finite
 
 PAD, UNK = "<pad>", "<unk>"
 
@@ -126,6 +127,9 @@ class Vocab:
         """Ids for tokens; unknown tokens map to ``<unk>``, or raise if ``strict``."""
         if isinstance(tokens, str):
             raise TypeError("encode expects a list of tokens, got a str; tokenize it first")
+        for i, token in enumerate(tokens):
+            if not isinstance(token, str):
+                raise TypeError(f"tokens[{i}] must be a str, got {type(token).__name__}: {token!r}")
         if strict:
             unknown = [token for token in tokens if token not in self.stoi]
             if unknown:
@@ -225,7 +229,15 @@ class TextRNN(nn.Module):
 
     def encode(self, text: str | Sequence[str]) -> tuple[list[str], Tensor]:
         """Tokens and their ids (T,) for a string or an already tokenized list."""
-        tokens = self.tokenize(text) if isinstance(text, str) else list(text)
+        if isinstance(text, str):
+            tokens = self.tokenize(text)
+        elif isinstance(text, Tensor) or not isinstance(text, Sequence):
+            raise TypeError(
+                "text must be a str or a list of token strings, got "
+                f"{type(text).__name__} (for token ids call the model: model(ids))"
+            )
+        else:  # given tokens: the same normalisation as the tokenizers'
+            tokens = [normalize_text(t) if isinstance(t, str) else t for t in text]
         if not tokens:
             raise ValueError(f"no tokens in the text {text!r}")
         ids = torch.tensor(self.vocab.encode(tokens), device=self.embed.weight.device)
@@ -238,7 +250,7 @@ class TextRNN(nn.Module):
 
     def forward(self, ids: Tensor, lengths: Tensor | None = None) -> tuple[Trace, Tensor | None]:
         """ids (B, T) or (T,) -> (trace, logits (…, T, n_outputs) at h_1 … h_T, or None)."""
-        if not isinstance(ids, Tensor) or ids.is_floating_point():
+        if not isinstance(ids, Tensor) or ids.is_floating_point() or ids.dtype == torch.bool:
             raise TypeError(
                 "ids must be an integer tensor of token ids, "
                 f"got {getattr(ids, 'dtype', type(ids).__name__)}"
@@ -248,7 +260,8 @@ class TextRNN(nn.Module):
                 f"token ids must be in 0 … {len(self.vocab) - 1}, got "
                 f"{int(ids.min())} … {int(ids.max())}"
             )
-        trace = self.rnn(self.embed(ids), lengths)
+        _check_weights_finite(self)  # the embedding and the head too, not only the RNN
+        trace = self.rnn(self.embed(ids.long()), lengths)
         logits = self.out(trace.h[..., 1:, :]) if self.out is not None else None
         return trace, logits
 

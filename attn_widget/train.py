@@ -123,13 +123,41 @@ def _positive(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, numbers.Real) and value > 0
 
 
+def _check_count(name: str, value) -> int:
+    """A positive int (numpy and torch integers too, never a bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _check_device(device) -> torch.device:
+    try:
+        device = torch.device(device)
+    except (TypeError, RuntimeError) as error:
+        raise ValueError(
+            f"device must be 'cpu', 'cuda' or a torch.device, got {device!r}"
+        ) from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device} was asked for, but torch sees no CUDA device here")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'mps', got {device}")
+    return device
+
+
 def _check_task(model: nn.Module, data) -> None:
     """``data`` must be a TaskData, and the model's head must have one output per class."""
     if not isinstance(data, TaskData):
         raise TypeError(
             f"data must be a TaskData (see attn_widget.tasks), got {type(data).__name__}"
         )
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     out = getattr(model, "out", None)
+    if hasattr(model, "out") and out is None:
+        raise ValueError(
+            "the model has no output head (it was built with n_outputs=None), so it "
+            f"cannot answer the task {data.name!r}: build it with n_outputs={data.n_outputs}"
+        )
     if out is not None and out.out_features != data.n_outputs:
         raise ValueError(
             f"the model's output head has {out.out_features} outputs but the task "
@@ -141,7 +169,8 @@ def _check_task(model: nn.Module, data) -> None:
 def evaluate(model: nn.Module, data: TaskData, *, batch_size: int = 256, device=None) -> float:
     """Accuracy of ``model`` on ``data``: the fraction of answers (or next tokens) it gets right."""
     _check_task(model, data)
-    device = device if device is not None else next(model.parameters()).device
+    _check_count("batch_size", batch_size)
+    device = _check_device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
     correct = total = 0
@@ -241,17 +270,23 @@ def train(
     _check_task(model, data)
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    counts = [("epochs", epochs), ("batch_size", batch_size), ("every", every)]
+    epochs, batch_size, every = (
+        _check_count(name, value)
+        for name, value in (("epochs", epochs), ("batch_size", batch_size), ("every", every))
+    )
     if max_steps is not None:
-        counts.append(("max_steps", max_steps))
-    for name, value in counts:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        max_steps = _check_count("max_steps", max_steps)
     if not _positive(lr) or math.isinf(lr):
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     if not _positive(clip):  # clip ≤ 0 trains backwards or not at all; inf: no clipping
         raise ValueError(f"clip must be a positive number, got {clip!r}")
-    device = torch.device(device)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an int in 0 … 2**63 - 1, got {seed!r}")
+    if eval_data is not None:
+        _check_task(model, eval_data)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(model, step), got {callback!r}")
+    device = _check_device(device)
     model.to(device)
     push = _widget_pusher(widget, model) if widget is not None else None
 
@@ -261,7 +296,7 @@ def train(
         if callback is not None:
             callback(model, step)
 
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(int(seed))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history = History(chance=data.chance)
     n_batches = -(-len(data) // batch_size)

@@ -464,6 +464,7 @@ class AttentionWidget(anywidget.AnyWidget):
         token = _check_token(token, "token")
         s = self._stepper
         x = s.check_input(x)  # before anything moves: a bad x leaves the widget as it was
+        self._follow_the_weights()
         keep_k = self.t
         s.goto(i - 1)
         s.step(x)  # drops steps ≥ i-1; computes step i-1
@@ -518,8 +519,7 @@ class AttentionWidget(anywidget.AnyWidget):
         self, k: int, *, tokens: list[str] | None = None, reason: str, snapshot: bool = True
     ) -> None:
         s = self._stepper
-        if s.weights_changed():  # an edit keeps earlier steps only if their weights still hold
-            s.truncate(0)
+        self._follow_the_weights()
         k = min(k, s.T)
         self._bulk = True
         try:
@@ -549,6 +549,17 @@ class AttentionWidget(anywidget.AnyWidget):
         self._sent = 0
         self._push_steps(self.t, reason=reason, always=True)
         self._queue_ahead()
+
+    def _follow_the_weights(self) -> None:
+        """After the weights changed (a training update, an in-place edit,
+        ``model.double()``), drop every step so all are recomputed with the new
+        ones, never mixed; inputs follow the model's dtype and device."""
+        s = self._stepper
+        param = self.model.A.weight
+        if s.x.dtype != param.dtype or s.x.device != param.device:
+            s.set_inputs(s.x.to(param))  # forgets every step
+        elif s.weights_changed():
+            s.truncate(0)
 
     def _rebuild_snapshot(self) -> None:
         if self._precompute:
@@ -619,10 +630,7 @@ class AttentionWidget(anywidget.AnyWidget):
     def _on_t(self, change) -> None:
         s = self._stepper
         if not self._bulk and s.weights_changed():
-            # The weights changed since step 0 (a training update, an in-place
-            # edit): every step is recomputed with the new ones, never mixed.
-            s.truncate(0)
-            self._new_version(change["new"], reason="reset")
+            self._new_version(change["new"], reason="reset")  # recomputes every step
             return
         try:
             s.goto(change["new"])

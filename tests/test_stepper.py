@@ -187,3 +187,51 @@ def test_nan_weights_give_a_clear_error_in_both_paths():
         model(x)
     with pytest.raises(ValueError, match=r"A\.weight contains NaN"):
         model.stepper(x).step()
+
+
+def test_a_what_if_step_after_a_weight_change_changes_nothing_before_refusing():
+    model = make()
+    x = torch.randn(6, 3, dtype=torch.float64)
+    stepper = model.stepper(x)
+    stepper.goto(3)
+    with torch.no_grad():
+        model.A.bias.add_(1.0)
+    with pytest.raises(WeightsChangedError):
+        stepper.step(torch.ones(3, dtype=torch.float64))
+    assert torch.equal(stepper.x, x) and stepper.k == 3 and stepper.frontier == 3
+
+
+def test_inputs_that_no_longer_fit_the_model_get_a_clear_error():
+    model = make()
+    stepper = model.stepper(torch.randn(6, 3, dtype=torch.float64))
+    stepper.goto(2)
+    model.float()
+    stepper.truncate(0)
+    with pytest.raises(TypeError, match=r"inputs are torch.float64 .* model is now torch.float32"):
+        stepper.step()
+
+
+def test_truncate_and_h_at_check_their_index():
+    stepper = make().stepper(torch.randn(6, 3, dtype=torch.float64))
+    stepper.goto(3)
+    for bad in (-1, "a", 2.5, True):
+        with pytest.raises((TypeError, ValueError)):
+            stepper.truncate(bad)
+    assert stepper.frontier == 3 and stepper.k == 3
+    with pytest.raises(ValueError, match="0 … frontier = 3"):
+        stepper.h_at(-1)
+    with pytest.raises(ValueError, match="0 … frontier = 3"):
+        stepper.h_at(4)
+    assert torch.equal(stepper.h_at(3), stepper.history[2].h)
+
+
+def test_weights_too_large_for_float_give_a_clear_error_not_nan():
+    model = make()
+    x = torch.randn(6, 3, dtype=torch.float64)
+    with torch.no_grad():
+        model.align.W_q.weight.fill_(1e200)
+        model.align.W_k.weight.fill_(1e200)
+    with pytest.raises(ValueError, match="scores overflow"):
+        model(x)
+    with pytest.raises(ValueError, match="scores overflow"):
+        model.stepper(x).goto(6)

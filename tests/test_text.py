@@ -139,3 +139,15 @@ def test_a_lone_surrogate_is_refused_with_where_it_is():
         word_tokenize("the ke\ud800y")
     with pytest.raises(ValueError, match="lone surrogate"):
         char_tokenize("\udfff")
+
+
+def test_token_lists_are_checked_and_normalised_like_text():
+    vocab = Vocab(["caf\u00e9", "keyring"])
+    with pytest.raises(TypeError, match=r"tokens\[1\] must be a str, got int"):
+        vocab.encode(["a", 3])
+    model = TextRNN(vocab, 4, 5)
+    tokens, ids = model.encode(["cafe\u0301", "key\u200bring"])  # decomposed, zero-width
+    assert tokens == ["caf\u00e9", "keyring"] and ids.tolist() == vocab.encode(tokens)
+    assert 1 not in ids.tolist()  # not <unk>
+    with pytest.raises(TypeError, match="for token ids call the model"):
+        model.embed_text(torch.tensor([2, 3]))

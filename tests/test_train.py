@@ -124,6 +124,36 @@ def _update_sizes(schedule, steps=40):
     return torch.stack([(b - a).norm() for a, b in itertools.pairwise(seen)])
 
 
+def test_every_argument_is_checked_before_any_step_runs():
+    data = recall(64, distance=3, seed=0)
+    model = _model(data)
+    before = _flat(model)
+    bad = [
+        dict(seed="abc"), dict(seed=2.5), dict(seed=None), dict(seed=2**70),
+        dict(device="tpu"), dict(device=3), dict(eval_data="abc"),
+        dict(eval_data=agreement(8, seed=0)), dict(callback=5),
+    ]  # fmt: skip
+    for kwargs in bad:
+        with pytest.raises((TypeError, ValueError)):
+            train(model, data, epochs=1, progress=False, **kwargs)
+    assert torch.equal(_flat(model), before)  # nothing trained
+    train(model, data, epochs=np.int64(1), batch_size=np.int64(32), progress=False)
+    assert not torch.equal(_flat(model), before)  # numpy integers are integers
+
+
+def test_a_model_without_a_head_and_bad_batch_sizes_are_refused():
+    data = recall(16, distance=3, seed=0)
+    torch.manual_seed(0)
+    headless = TextRNN(data.vocab, 8, 16)
+    with pytest.raises(ValueError, match="no output head"):
+        evaluate(headless, data)
+    with pytest.raises(ValueError, match="no output head"):
+        train(headless, data, progress=False)
+    for bad in (-1, 0, 2.5):
+        with pytest.raises(ValueError, match="batch_size must be a positive int"):
+            evaluate(_model(data), data, batch_size=bad)
+
+
 def test_history_keeps_each_steps_gradient_norm_before_clipping():
     """One full-batch step (the batch order cannot matter): the norm History keeps is
     ‖∇L‖₂ of the mean cross-entropy at the answers, computed here by hand, not the

@@ -715,13 +715,49 @@ def test_a_move_whose_step_fails_leaves_the_position_as_it_was(monkeypatch):
     assert not w.playing  # Play would otherwise ask for the failing step at every tick
 
 
-def test_a_new_version_whose_steps_fail_falls_back_to_what_did_run():
+def test_a_new_version_whose_steps_fail_falls_back_to_what_did_run(monkeypatch):
     w, model, _, rec = make(T=6)
     w.goto(4)
-    model.double()
+    advance = model._advance
+
+    def failing_from_step_2(t, *args):
+        if t >= 2:
+            raise RuntimeError("step 2 cannot run")
+        return advance(t, *args)
+
+    monkeypatch.setattr(model, "_advance", failing_from_step_2)
     rec.clear()
-    with pytest.raises(RuntimeError):
-        w.refresh()  # the weights changed: every step is recomputed, and the first fails
-    assert w.version == 1 and w.t == w.frontier == w.stepper.frontier == 0
+    with pytest.raises(RuntimeError, match="step 2"):
+        w.refresh()  # every step is recomputed, and the third fails
+    assert w.version == 1 and w.t == w.frontier == w.stepper.frontier == 2
     ((reset, _),) = rec.of_type("steps")
-    assert reset["version"] == 1 and reset["steps"] == [] and reset["reason"] == "reset"
+    assert reset["version"] == 1 and [s["t"] for s in reset["steps"]] == [0, 1]
+    assert reset["reason"] == "reset"
+
+
+def test_a_model_moved_to_float64_is_followed_by_its_widget():
+    w, model, x, _rec = make(T=6)
+    w.goto(3)
+    model.double()
+    w.goto(5)  # the weights changed: the inputs follow the model, every step is redone
+    assert w.version == 1 and w.current.h.dtype == torch.float64
+    with torch.no_grad():
+        trace = model(x.double())
+    torch.testing.assert_close(w.trace().h, trace.h[:6], rtol=1e-12, atol=1e-12)
+
+
+def test_an_edit_after_a_weight_change_recomputes_with_the_new_weights():
+    w, model, x, _rec = make(T=6)
+    w.goto(4)
+    with torch.no_grad():
+        model.A.weight.mul_(1.5)
+    new_x3 = torch.ones(D)
+    w.edit(3, "new", new_x3)
+    assert w.tokens[2] == "new" and w.version == 1
+    assert (w.t, w.stepper.k, w.frontier) == (4, 4, w.stepper.frontier)
+    x = x.clone()
+    x[2] = new_x3
+    w.goto(6)
+    with torch.no_grad():
+        trace = model(x)
+    torch.testing.assert_close(w.trace().h, trace.h, rtol=1e-6, atol=1e-6)

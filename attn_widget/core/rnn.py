@@ -361,6 +361,12 @@ class SelfAttentionRNN(nn.Module):
             h_all, c_all, alpha_all = (*_Recurrence.apply(self, x, *weights), None, None)[:3]
         else:
             h_all, c_all, alpha_all, _ = self._run(x, weights[2])
+        if not bool(torch.isfinite(h_all[:, -1].sum())) and not bool(torch.isfinite(h_all).all()):
+            raise ValueError(
+                "the network produced NaN or Inf from finite inputs and weights: the "
+                "weights are too large for float arithmetic (the scores overflow); "
+                "lower the learning rate, or check what changed the weights"
+            )
         if lengths is not None:
             steps = torch.arange(T + 1, device=x.device)
             h_all = h_all * (steps <= lengths[:, None].to(x.device))[..., None]
@@ -450,6 +456,8 @@ class Stepper:
         """
         if x_next is not None:
             x_next = self.check_input(x_next)
+            if self.k > 0 and self.weights_changed():
+                self._refuse_stale_weights()  # before anything changes
             self.truncate(self.k)
             if self.k < self.T:
                 self.x = self.x.clone()
@@ -500,6 +508,9 @@ class Stepper:
 
     def truncate(self, n: int) -> None:
         """Forget the steps from step n on (after an edit of x_{n+1} or of the weights)."""
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+            raise ValueError(f"truncate expects a step count n ≥ 0, got {n!r}")
+        n = int(n)
         del self.history[n:]
         self.k = min(self.k, n)
 
@@ -521,6 +532,30 @@ class Stepper:
             alpha[s.t, : s.t + 1] = s.alpha
         return Trace(h, c, alpha)
 
+    def _refuse_stale_weights(self) -> None:
+        changed = [
+            name
+            for (name, *now), (_, *then) in zip(
+                _weight_stamp(self.model), self._stamp, strict=False
+            )
+            if now != then
+        ]
+        raise WeightsChangedError(
+            f"the model's weights changed after step 0 of this sequence "
+            f"({', '.join(changed) or 'parameters added or removed'}); steps 0 … "
+            f"{self.frontier - 1} used the old ones.  Call truncate(0) to recompute every "
+            "step with the new weights (the widget does this by itself)"
+        )
+
+    def _check_inputs_fit_model(self) -> None:
+        param = self.model.A.weight
+        if self.x.dtype != param.dtype or self.x.device != param.device:
+            raise TypeError(
+                f"the stepper's inputs are {self.x.dtype} on {self.x.device} but the model "
+                f"is now {param.dtype} on {param.device}; give the inputs again with "
+                "set_inputs(x) in the model's dtype and device"
+            )
+
     def weights_changed(self) -> bool:
         """True when the model's weights changed since step 0 of the computed steps."""
         return self.frontier > 0 and _weight_stamp(self.model) != self._stamp
@@ -528,22 +563,11 @@ class Stepper:
     def _compute_next(self) -> None:
         t = self.frontier
         if t > 0 and self.weights_changed():
-            changed = [
-                name
-                for (name, *now), (_, *then) in zip(
-                    _weight_stamp(self.model), self._stamp, strict=False
-                )
-                if now != then
-            ]
-            raise WeightsChangedError(
-                f"the model's weights changed after step 0 of this sequence "
-                f"({', '.join(changed) or 'parameters added or removed'}); steps 0 … {t - 1} "
-                "used the old ones.  Call truncate(0) to recompute every step with the new "
-                "weights (the widget does this by itself)"
-            )
+            self._refuse_stale_weights()
         with torch.no_grad():
             if t == 0:  # a fresh start reads the weights as they are now
                 _check_weights_finite(self.model)
+                self._check_inputs_fit_model()
                 self._stamp = _weight_stamp(self.model)
                 kq_weight = self.model._weights()[2]
                 capacity = max(16, self.T + 1)
@@ -552,12 +576,21 @@ class Stepper:
                 self._cache.grow(2 * (t + 2))
             x_next = self.x[t]
             scores, alpha, c, z, pre, h = self.model._advance(t, x_next[None], self._cache)
+        if not bool(torch.isfinite(h).all()):
+            raise ValueError(
+                f"step {t} produced NaN or Inf from finite inputs and weights: the weights "
+                "are too large for float arithmetic (the scores overflow)"
+            )
         self.history.append(
             Step(t, x_next, _unbatch(scores), _unbatch(alpha), _unbatch(c), z[0], pre[0], h[0])
         )
 
     def h_at(self, i: int) -> Tensor:
         """h_i for a computed position i (h_0 = 0)."""
+        if isinstance(i, bool) or not isinstance(i, numbers.Integral):
+            raise TypeError(f"h_at expects an int position, got {type(i).__name__}")
+        if not 0 <= i <= self.frontier:
+            raise ValueError(f"h_at position must be in 0 … frontier = {self.frontier}, got {i}")
         if i == 0:
             return self.x.new_zeros(self.model.hidden_size)
         return self.history[i - 1].h
