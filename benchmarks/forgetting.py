@@ -107,6 +107,11 @@ def run_one(name, distances, seed, args) -> dict[int, float]:
         model = TextRNN(
             train_data.vocab, args.embed, args.hidden, n_outputs=train_data.n_outputs, **spec
         )
+    if args.nudge:  # another CPU's last bits, in effect: the same seed, another run
+        noise = torch.Generator().manual_seed(10**6 + seed)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(args.nudge * torch.randn(p.shape, generator=noise))
     train(
         model,
         train_data,
@@ -156,6 +161,9 @@ def main(argv=None) -> None:
     parser.add_argument("--schedule", default="cosine", choices=["constant", "cosine"])
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, one process each")
+    parser.add_argument(
+        "--nudge", type=float, default=0.0, help="add this × N(0, 1) to every starting weight"
+    )
     parser.add_argument("--quick", action="store_true", help="d = 5, 20; 1 seed; 60 steps")
     args = parser.parse_args(argv)
     if args.quick:
@@ -192,8 +200,10 @@ def main(argv=None) -> None:
         f"Recall on 500 held-out sequences: seeds reaching {GOOD} out of {len(seeds)} "
         f"(mean accuracy); H = {args.hidden}, D = {args.embed}, {args.keys} keys, "
         f"{args.steps} Adam steps of batch {args.batch} (lr {args.lr}, {args.schedule}, "
-        f"clip 1.0), d = distractors between key and '?'.  Each row but the last trains "
-        f"at the distance it is tested on.  {minutes:.1f} min on CPU, {args.jobs} job(s) "
+        f"clip 1.0{f', starting weights nudged by {args.nudge:g}' if args.nudge else ''}), "
+        f"d = distractors between key and '?'.  The default row trains at d = "
+        f"{DEFAULT_TRAIN_DISTANCE}, every other row at the distance it is tested on.  "
+        f"{minutes:.1f} min on CPU, {args.jobs} job(s) "
         f"of {args.threads} thread(s)."
     )
     print()
