@@ -95,6 +95,11 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Te
     state = blob["state_dict"]
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: state_dict must be a dict, got {type(state).__name__}")
+    if not isinstance(blob["config"], dict):
+        raise CheckpointError(f"{path}: config must be a dict, got {type(blob['config']).__name__}")
+    odd_keys = [k for k in state if not isinstance(k, str)]
+    if odd_keys:
+        raise CheckpointError(f"{path}: state_dict keys must be str, got {odd_keys[:3]!r}")
     try:
         # On the meta device first: the shapes the config implies, with no memory
         # allocated, so a small file asking for a huge model is refused at once.
@@ -111,6 +116,21 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Te
         for k in sorted(set(expected) & set(state))
         if not isinstance(state[k], torch.Tensor) or state[k].shape != expected[k].shape
     ]
+    wrong += [
+        f"{k}: {state[k].dtype}, not a real floating-point tensor"
+        for k in sorted(set(expected) & set(state))
+        if isinstance(state[k], torch.Tensor)
+        and (not state[k].is_floating_point() or state[k].is_complex())
+    ]
+    # A tensor is stored as its storage: one whose shape claims more elements than
+    # its storage holds (a stride-0 view) would make a small file a huge model.
+    wrong += [
+        f"{k}: stored in {state[k].untyped_storage().nbytes()} bytes, which cannot hold "
+        f"its shape {tuple(state[k].shape)}"
+        for k in sorted(set(expected) & set(state))
+        if isinstance(state[k], torch.Tensor)
+        and state[k].untyped_storage().nbytes() < state[k].numel() * state[k].element_size()
+    ]
     if missing or unexpected or wrong:
         problems = []
         if missing:
@@ -118,7 +138,7 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Te
         if unexpected:
             problems.append(f"unexpected weights {unexpected}")
         if wrong:
-            problems.append("wrong shapes " + "; ".join(wrong))
+            problems.append("wrong weights " + "; ".join(wrong))
         raise CheckpointError(
             f"{path}: the weights do not match the config ({blob['config'].get('update')}, "
             f"hidden_size={blob['config'].get('hidden_size')}): " + ", ".join(problems)

@@ -67,6 +67,8 @@ SNAPSHOT_MAGIC = b"ATW1"
 #: the longest run of steps from step 0 that fits, and a message sends no more
 #: than fits beyond the steps its position needs.
 STEP_DATA_LIMIT = 4_000_000
+#: What a step's JSON descriptors take, at most: 6 arrays of {buffer, dtype, shape, offset}.
+STEP_JSON_BYTES = 520
 
 #: After each move the kernel computes up to this many steps past the position,
 #: within AHEAD_SECONDS, and pushes them, so a forward click or Play finds its step
@@ -96,8 +98,12 @@ def _bundle() -> tuple[str, str]:
 
 
 def step_bytes(step: Step) -> int:
-    """The float32 data of one step on the wire: 4·(2(t+1) + |z| + 3H) bytes."""
-    return 4 * (2 * (step.t + 1) + step.z.numel() + 3 * step.h.numel())
+    """One step on the wire: 4·(2(t+1) + |z| + 3H) bytes of float32 (eq1 has no scores,
+    α or c: 4·(|z| + 2H)), plus its JSON descriptors (counted as STEP_JSON_BYTES)."""
+    floats = step.z.numel() + 2 * step.h.numel()
+    if step.alpha is not None:
+        floats += 2 * (step.t + 1) + step.c.numel()
+    return 4 * floats + STEP_JSON_BYTES
 
 
 def steps_within(steps: Sequence[Step], limit: int) -> int:
@@ -302,6 +308,14 @@ class AttentionWidget(anywidget.AnyWidget):
             tokens = [f"x{i}" for i in range(1, stepper.T + 1)]
         tokens = _check_tokens(tokens, stepper.T)
         speed = self._check_speed(speed)
+        if not isinstance(precompute, bool):
+            raise TypeError(f"precompute must be True or False, got {precompute!r}")
+        owned = sorted(set(kwargs) & (set(self.class_traits(sync=True)) - {"layout"}))
+        if owned:
+            raise TypeError(
+                f"{owned} describe the model and its data and are set by the widget; "
+                "to start at a position call goto(k) after building it"
+            )
         self._esm, self._css = _bundle()
         self._model = model
         self._stepper = stepper
@@ -454,9 +468,11 @@ class AttentionWidget(anywidget.AnyWidget):
         the data version is bumped.  The position stays (clamped to the new T)
         unless ``move``, which goes to i.
         """
-        i = _check_position(i, self.T + 1, "edit index")
-        if i == 0:
-            raise ValueError(f"edit index must be in 1 … T+1 = {self.T + 1}, got 0")
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"edit index must be an int in 1 … T+1 = {self.T + 1}, got {i!r}")
+        i = int(i)
+        if not 1 <= i <= self.T + 1:
+            raise ValueError(f"edit index must be in 1 … T+1 = {self.T + 1}, got {i}")
         if token is None:
             if i == self.T + 1:
                 raise ValueError("appending an input needs its token text: token=...")
@@ -623,6 +639,8 @@ class AttentionWidget(anywidget.AnyWidget):
     def _validate_speed(self, proposal):
         speed = proposal["value"]
         if self._from_front_end:
+            if speed != speed:  # NaN: keep the speed as it was
+                return self.speed
             return min(max(speed, self.MIN_SPEED), self.MAX_SPEED)
         return self._check_speed(speed)
 
@@ -651,7 +669,7 @@ class AttentionWidget(anywidget.AnyWidget):
     def _queue_ahead(self) -> None:
         """Compute ahead of the position once the current message is answered."""
         loop = self._main_loop
-        if self._ahead_queued or loop is None or loop.is_closed():
+        if self._ahead_queued or loop is None or loop.is_closed() or not loop.is_running():
             return
         self._ahead_queued = True
         loop.call_soon_threadsafe(self._compute_ahead)
@@ -697,6 +715,7 @@ class AttentionWidget(anywidget.AnyWidget):
         if (
             loop is None
             or loop.is_closed()
+            or not loop.is_running()  # nothing would ever run it: handle it here
             or threading.current_thread() is threading.main_thread()
         ):
             return False

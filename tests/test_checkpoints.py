@@ -207,7 +207,7 @@ def test_foreign_dicts_and_mismatched_weights(tmp_path):
     blob = {"config": model.config(), "state_dict": model.state_dict(), "metadata": {}}
     blob["config"]["hidden_size"] = 12  # the weights were made with H = 10
     torch.save(blob, path)
-    with pytest.raises(CheckpointError, match=r"do not match the config.*wrong shapes"):
+    with pytest.raises(CheckpointError, match=r"do not match the config.*wrong weights"):
         load_checkpoint(path)
 
     blob = {"config": model.config(), "state_dict": model.state_dict(), "metadata": {}}
@@ -232,7 +232,7 @@ def test_a_small_file_asking_for_a_huge_model_is_refused_before_anything_is_buil
     torch.save(blob, path)
     assert path.stat().st_size < 100_000
     start = time.perf_counter()
-    with pytest.raises(CheckpointError, match=r"wrong shapes.*rnn.A.weight: file \(10, "):
+    with pytest.raises(CheckpointError, match=r"wrong weights.*rnn.A.weight: file \(10, "):
         load_checkpoint(path)
     assert time.perf_counter() - start < 5  # it used to allocate 6 GiB and take 16-23 s
 
@@ -241,13 +241,46 @@ def test_non_tensor_weights_bad_metadata_and_nan_weights_are_checkpoint_errors(t
     model, _ = _tiny()
     path = tmp_path / "bad.pt"
     cases = [
-        ({"rnn.A.bias": [0.0] * 10}, {}, r"wrong shapes rnn.A.bias: file list"),
+        ({"rnn.A.bias": [0.0] * 10}, {}, r"wrong weights rnn.A.bias: file list"),
         ({}, ["not", "a", "dict"], r"metadata must be a dict, got list"),
         ({"rnn.A.bias": torch.full((10,), float("nan"))}, {}, r"\['rnn.A.bias'\] hold NaN or Inf"),
     ]
     for change, metadata, message in cases:
         state = dict(model.state_dict(), **change)
         torch.save({"config": model.config(), "state_dict": state, "metadata": metadata}, path)
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(path)
+
+
+def test_weights_whose_storage_cannot_hold_their_shape_are_refused(tmp_path):
+    """A stride-0 view stores one number for a tensor of any shape: a 3 KB file could
+    otherwise build a model of any size."""
+    model, _ = _tiny()
+    config = dict(model.config(), hidden_size=2048, embed_size=2048)
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in TextRNN.from_config(config).state_dict().items()}
+    state = {k: torch.zeros(1).expand(*shape) for k, shape in shapes.items()}
+    path = tmp_path / "views.pt"
+    torch.save({"config": config, "state_dict": state, "metadata": {}}, path)
+    assert path.stat().st_size < 100_000
+    with pytest.raises(CheckpointError, match=r"stored in 4 bytes, which cannot hold"):
+        load_checkpoint(path)
+
+
+def test_odd_keys_configs_and_dtypes_are_checkpoint_errors(tmp_path):
+    model, _ = _tiny()
+    path = tmp_path / "odd.pt"
+    good = model.state_dict()
+    cases = [
+        (dict(good, zz=torch.zeros(1)) | {0: torch.zeros(1)}, model.config(), "must be str"),
+        (good, list(model.config().items()), "config must be a dict, got list"),
+        (dict(good, **{"rnn.A.bias": torch.zeros(10, dtype=torch.int64)}), model.config(),
+         r"rnn.A.bias: torch.int64, not a real floating-point tensor"),
+        (dict(good, **{"rnn.A.bias": torch.full((10,), complex("nan"))}), model.config(),
+         r"rnn.A.bias: torch.complex64, not a real"),
+    ]  # fmt: skip
+    for state, config, message in cases:
+        torch.save({"config": config, "state_dict": state, "metadata": {}}, path)
         with pytest.raises(CheckpointError, match=message):
             load_checkpoint(path)
 

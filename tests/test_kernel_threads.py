@@ -62,4 +62,7 @@ print(w.t, w.stepper.k)  # still as it was: the message waits for this cell to e
 def test_a_widget_built_on_a_thread_defers_front_end_messages_to_the_cells_loop(kernel):
     assert run(kernel, BUILD_ON_A_THREAD).split() == ["True"]
     assert run(kernel, MESSAGE_FROM_ANOTHER_THREAD_DURING_A_CELL).split() == ["0", "0"]
-    assert run(kernel, "print(w.t, w.stepper.k, w.stepper.frontier)").split() == ["4", "4", "4"]
+    assert run(kernel, "print(w.t, w.stepper.k)").split() == ["4", "4"]  # after the cell
+    # Once the move is answered, the kernel's loop computes ahead, here to T = 6.
+    wait = "await asyncio.sleep(0.3)\nprint(w.stepper.frontier, w.t)"
+    assert run(kernel, wait).split() == ["6", "4"]
