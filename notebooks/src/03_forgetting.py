@@ -49,7 +49,7 @@ def trained(update, distance, seed=0):
     return model
 
 
-# Now and then (1 of the 70 runs in benchmarks/results/forgetting_recipes.md)
+# Now and then (benchmarks/results/forgetting_recipes.md has the counts)
 # a run of this recipe gets stuck and does not learn even the distance it
 # trains at. Such a run says nothing about distance, so it is retried with
 # the next seed.
