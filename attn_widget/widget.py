@@ -38,6 +38,7 @@ Data of an older ``version`` is stale: the front end drops it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import struct
 import threading
@@ -192,6 +193,19 @@ def unpack_snapshot(blob: bytes) -> tuple[int, list[dict], int]:
 # -- the widget ----------------------------------------------------------------
 
 
+def _serialised(method):
+    """Run ``method`` holding the widget's lock: moves, edits and messages from
+    several threads (user threads, the comm thread outside a kernel) take turns,
+    so the stepper and the traits never see two at once."""
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 def _check_token(token, what: str) -> str:
     if not isinstance(token, str):
         raise TypeError(f"{what} must be a str, got {type(token).__name__}: {token!r}")
@@ -316,6 +330,7 @@ class AttentionWidget(anywidget.AnyWidget):
                 f"{owned} describe the model and its data and are set by the widget; "
                 "to start at a position call goto(k) after building it"
             )
+        self._lock = threading.RLock()  # see _serialised
         self._esm, self._css = _bundle()
         self._model = model
         self._stepper = stepper
@@ -461,6 +476,7 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- what changes the data -------------------------------------------------
 
+    @_serialised
     def edit(self, i: int, token: str | None, x: Tensor, *, move: bool = False) -> None:
         """Replace input x_i (1 … T) and its token, or append one at i = T+1.
 
@@ -491,6 +507,7 @@ class AttentionWidget(anywidget.AnyWidget):
             tokens[i - 1] = token
         self._new_version(i if move else min(keep_k, s.T), tokens=tokens, reason="reset")
 
+    @_serialised
     def set_inputs(self, tokens: Sequence[str] | None, x: Tensor) -> None:
         """Show a new sequence: x (T, D) with its tokens; back to position 0."""
         probe = self._model.stepper(x)  # validates before anything changes
@@ -531,6 +548,7 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- internals ---------------------------------------------------------------
 
+    @_serialised
     def _new_version(
         self, k: int, *, tokens: list[str] | None = None, reason: str, snapshot: bool = True
     ) -> None:
@@ -639,19 +657,18 @@ class AttentionWidget(anywidget.AnyWidget):
     def _validate_speed(self, proposal):
         speed = proposal["value"]
         if self._from_front_end:
-            if speed != speed:  # NaN: keep the speed as it was
-                return self.speed
             return min(max(speed, self.MIN_SPEED), self.MAX_SPEED)
         return self._check_speed(speed)
 
     @tl.observe("t")
+    @_serialised
     def _on_t(self, change) -> None:
         s = self._stepper
         if not self._bulk and s.weights_changed():
             self._new_version(change["new"], reason="reset")  # recomputes every step
             return
         try:
-            s.goto(change["new"])
+            s.goto(self.t)  # the latest value: another thread may have moved it since
         except Exception:
             # A move completes or leaves the position as it was; the steps that
             # did run before the failure are valid, so they are kept and sent.
@@ -674,6 +691,7 @@ class AttentionWidget(anywidget.AnyWidget):
         self._ahead_queued = True
         loop.call_soon_threadsafe(self._compute_ahead)
 
+    @_serialised
     def _compute_ahead(self) -> None:
         """Compute up to AHEAD_STEPS steps past the position (for at most
         AHEAD_SECONDS) and push them; a step that fails is left for the move that
@@ -722,6 +740,7 @@ class AttentionWidget(anywidget.AnyWidget):
         loop.call_soon_threadsafe(handler, *args)
         return True
 
+    @_serialised
     def set_state(self, sync_data):
         """State from the front end: a bad value gets an error reply, never an exception."""
         if self._defer_to_main_thread(self.set_state, sync_data):
@@ -739,7 +758,12 @@ class AttentionWidget(anywidget.AnyWidget):
             for key in kernel_owned:
                 del sync_data[key]
             self.send_state(kernel_owned)  # put the front end back on the kernel's values
-        expected = {"t": "an int", "speed": "a number", "playing": "a bool", "shading": "a str"}
+        expected = {
+            "t": "an int",
+            "speed": "a number (not NaN)",
+            "playing": "a bool",
+            "shading": "a str",
+        }
         for key, kind in (("t", int), ("speed", (int, float)), ("playing", bool), ("shading", str)):
             if key not in sync_data:
                 continue
@@ -752,6 +776,8 @@ class AttentionWidget(anywidget.AnyWidget):
                 del sync_data[key]
                 self.send_state(key)
                 continue
+            if ok and key == "speed" and value != value:
+                ok = False  # NaN: refused like a wrong type
             if ok and key == "speed" and not (self.MIN_SPEED <= value <= self.MAX_SPEED):
                 problems.append(f"speed = {value} is outside {self.MIN_SPEED} … {self.MAX_SPEED}")
             if not ok:
@@ -769,6 +795,7 @@ class AttentionWidget(anywidget.AnyWidget):
         if problems:
             self._reply_error("; ".join(problems), "update")
 
+    @_serialised
     def _on_custom_msg(self, _widget, content, buffers) -> None:
         if self._defer_to_main_thread(self._on_custom_msg, _widget, content, buffers):
             return

@@ -761,3 +761,28 @@ def test_an_edit_after_a_weight_change_recomputes_with_the_new_weights():
     with torch.no_grad():
         trace = model(x)
     torch.testing.assert_close(w.trace().h, trace.h, rtol=1e-6, atol=1e-6)
+
+
+def test_moves_from_several_threads_take_turns():
+    """Outside a kernel nothing hands messages to a main loop; the widget's lock
+    still keeps its stepper and traits whole when threads move it at once."""
+    import threading
+
+    w, model, x, _ = make(T=30)
+
+    def spam(values):
+        for v in values:
+            w.set_state({"t": v})
+
+    orders = (list(range(31)) * 3, list(range(30, -1, -1)) * 3)
+    threads = [threading.Thread(target=spam, args=(order,)) for order in orders]
+    for t in threads:
+        t.start()
+    for i in range(120):
+        w.goto(i % 31)
+    for t in threads:
+        t.join()
+    steps = [s.t for s in w.stepper.history]
+    assert steps == list(range(len(steps))) and w.t == w.stepper.k
+    with torch.no_grad():
+        torch.testing.assert_close(w.trace().h, model(x).h[: len(steps) + 1])
