@@ -63,6 +63,7 @@ def test_clicks_wait_while_a_cell_runs_then_are_served(nb, lab_server):
     assert seen.strip() == "[0]", f"w.t changed while the cell ran: {seen}"
 
     # After the cell, the kernel takes the clicks and sends the steps.
-    assert nb.run("print(w.t, w.frontier)").strip() == "3 3"
+    t, frontier = map(int, nb.run("print(w.t, w.frontier)").split())
+    assert t == 3 and 3 <= frontier <= 3 + 8  # and up to AHEAD_STEPS computed ahead
     expect(widget.locator("[data-alpha]")).to_have_count(3)
     flag.unlink(missing_ok=True)
