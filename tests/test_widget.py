@@ -694,17 +694,22 @@ def test_unknown_keys_from_the_front_end_get_an_error_reply_not_an_exception():
     assert "['comm', 'foo', 'log'] are not traits of this widget" in error[0]["message"]
 
 
+def _fail_from_step(monkeypatch, model, first: int) -> None:
+    """Make every step from step ``first`` on raise, as a broken model would."""
+    advance = model._advance
+
+    def failing(t, *args):
+        if t >= first:
+            raise RuntimeError(f"step {first} cannot run")
+        return advance(t, *args)
+
+    monkeypatch.setattr(model, "_advance", failing)
+
+
 def test_a_move_whose_step_fails_leaves_the_position_as_it_was(monkeypatch):
     w, model, _, rec = make(T=6)
     w.goto(2)
-    advance = model._advance
-
-    def failing_from_step_3(t, *args):
-        if t >= 3:
-            raise RuntimeError("step 3 cannot run")
-        return advance(t, *args)
-
-    monkeypatch.setattr(model, "_advance", failing_from_step_3)
+    _fail_from_step(monkeypatch, model, 3)
     w.set_state({"t": 5})  # from the front end: an error reply, never an exception
     assert w.t == 2 and w.stepper.k == 2 and w.current.t == 1
     assert "could not apply ['t']" in rec.of_type("error")[-1][0]["message"]
@@ -718,14 +723,7 @@ def test_a_move_whose_step_fails_leaves_the_position_as_it_was(monkeypatch):
 def test_a_new_version_whose_steps_fail_falls_back_to_what_did_run(monkeypatch):
     w, model, _, rec = make(T=6)
     w.goto(4)
-    advance = model._advance
-
-    def failing_from_step_2(t, *args):
-        if t >= 2:
-            raise RuntimeError("step 2 cannot run")
-        return advance(t, *args)
-
-    monkeypatch.setattr(model, "_advance", failing_from_step_2)
+    _fail_from_step(monkeypatch, model, 2)
     rec.clear()
     with pytest.raises(RuntimeError, match="step 2"):
         w.refresh()  # every step is recomputed, and the third fails
