@@ -204,7 +204,8 @@ def bytes_per_step(ts: list[int], hs: list[int]) -> list[list[str]]:
                     f"{buf + js + other:,}",
                 ]
             )
-        w.close()
+        # No w.close(): outside a kernel the widget's comm was never registered,
+        # and ipykernel's comm manager raises KeyError on closing it.
     return rows
 
 
@@ -250,13 +251,15 @@ class Bench:
         )
         fwd = self.click_latency(root, "Step forward", list(range(1, warm + n + 1)))[warm:]
         frontier = int(self.nb.run("print(w_click.frontier)").strip())
-        assert frontier == warm + n, f"frontier {frontier}, expected {warm + n}"
+        # Every click's step was computed by then, most of them ahead of the click
+        # (AHEAD_STEPS after each answered move), so the click found it in the store.
+        assert frontier >= warm + n, f"frontier {frontier}, expected ≥ {warm + n}"
         top = warm + n
         back = self.click_latency(root, "Step back", list(range(top - 1, top - 1 - n, -1)))
         again = self.click_latency(root, "Step forward", list(range(top - n + 1, top - n + 1 + n)))
         rows = []
         for label, data in (
-            (f"Step forward, new step (kernel), T = {T}, H = 128", fwd),
+            (f"Step forward to a new position (kernel computes ahead), T = {T}, H = 128", fwd),
             ("Step back, cached", back),
             ("Step forward, cached (already in the store)", again),
         ):
