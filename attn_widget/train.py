@@ -251,7 +251,7 @@ def train(
             s = 0 … S−1. ``"constant"``: lr throughout. ``"cosine"``:
             lr · ½(1 + cos(π s / S)), from lr down to near 0 at the end, so a
             run that has learnt a task settles instead of drifting away from
-            it late in training (see the README's forgetting section).
+            it late in training (benchmarks/results/forgetting_recipes.md).
         clip: the largest gradient norm ‖∇‖₂; larger gradients are scaled down.
         seed: seeds the batch order (a private generator; global RNGs untouched).
         device: ``"cpu"``, ``"cuda"`` or a ``torch.device``.
