@@ -22,7 +22,23 @@ from .core.rnn import _check_weights_finite
 
 PAD, UNK = "<pad>", "<unk>"
 
-_WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+
+def _mark_ranges() -> str:
+    """A regex class body for the combining marks (Unicode category M) of the BMP:
+    Python's \\w leaves them out, so without them "हिंदी" would split at its vowel signs."""
+    ranges, start = [], None
+    for code in range(0x10000 + 1):
+        is_mark = code < 0x10000 and unicodedata.category(chr(code)).startswith("M")
+        if is_mark and start is None:
+            start = code
+        elif not is_mark and start is not None:
+            ranges.append(f"\\u{start:04x}-\\u{code - 1:04x}")
+            start = None
+    return "".join(ranges)
+
+
+_LETTER = rf"[\w{_mark_ranges()}]"
+_WORD = re.compile(rf"{_LETTER}+(?:['’]{_LETTER}+)*|[^\w\s]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -194,6 +210,18 @@ class TextRNN(nn.Module):
         tokenizer: str = "word",
     ):
         super().__init__()
+        if not isinstance(vocab, Vocab):
+            raise TypeError(
+                f"vocab must be a Vocab (Vocab(tokens) or Vocab.build(corpus)), "
+                f"got {type(vocab).__name__}"
+            )
+        if n_outputs is not None and (
+            isinstance(n_outputs, bool) or not isinstance(n_outputs, int) or n_outputs < 1
+        ):
+            raise ValueError(
+                f"n_outputs must be a positive int (the head's classes) or None for no head, "
+                f"got {n_outputs!r}"
+            )
         if tokenizer not in TOKENIZERS:
             raise ValueError(f"tokenizer must be one of {tuple(TOKENIZERS)}, got {tokenizer!r}")
         self.vocab = vocab

@@ -151,3 +151,17 @@ def test_token_lists_are_checked_and_normalised_like_text():
     assert 1 not in ids.tolist()  # not <unk>
     with pytest.raises(TypeError, match="for token ids call the model"):
         model.embed_text(torch.tensor([2, 3]))
+
+
+def test_combining_marks_stay_inside_their_word():
+    assert word_tokenize("हिंदी भाषा") == ["हिंदी", "भाषा"]  # vowel signs are marks (Mn, Mc)
+    assert word_tokenize("a\ufe0fb c") == ["a\ufe0fb", "c"]  # a variation selector too
+
+
+def test_text_model_arguments_are_checked():
+    vocab = Vocab(["a", "b"])
+    with pytest.raises(TypeError, match="vocab must be a Vocab"):
+        TextRNN(["a", "b"], 3, 4)
+    for bad in (-1, 0, 2.5, True):
+        with pytest.raises(ValueError, match="n_outputs must be a positive int"):
+            TextRNN(vocab, 3, 4, n_outputs=bad)
