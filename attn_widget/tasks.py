@@ -22,6 +22,7 @@ every position against ``targets`` (B, T), with ``IGNORE`` on padding.
 
 from __future__ import annotations
 
+import numbers
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -126,9 +127,12 @@ def _pad(sequences: list[list[int]], value: int = 0) -> tuple[Tensor, Tensor]:
     return ids, lengths
 
 
-def _check_count(name: str, value, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int ≥ {minimum}, got {value!r}")
+def _check_count(name: str, value, minimum: int = 1) -> int:
+    """An int ≥ ``minimum`` (numpy and torch integers too, never a bool), as an int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        kind = "a positive int" if minimum == 1 else f"an int ≥ {minimum}"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    return int(value)
 
 
 # -- long-range recall ---------------------------------------------------------

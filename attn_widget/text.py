@@ -288,7 +288,7 @@ class TextRNN(nn.Module):
                 f"token ids must be in 0 … {len(self.vocab) - 1}, got "
                 f"{int(ids.min())} … {int(ids.max())}"
             )
-        _check_weights_finite(self)  # the embedding and the head too, not only the RNN
+        _check_weights_finite(self, skip="rnn.")  # the embedding and the head; rnn checks its own
         trace = self.rnn(self.embed(ids.long()), lengths)
         logits = self.out(trace.h[..., 1:, :]) if self.out is not None else None
         return trace, logits

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .tasks import IGNORE, TaskData
+from .tasks import IGNORE, TaskData, _check_count
 
 SCHEDULES = ("constant", "cosine")
 
@@ -121,13 +121,6 @@ def _count_correct(logits: Tensor, targets: Tensor) -> tuple[int, int]:
 def _positive(value) -> bool:
     """A real number > 0 (NaN is not; neither is a bool)."""
     return not isinstance(value, bool) and isinstance(value, numbers.Real) and value > 0
-
-
-def _check_count(name: str, value) -> int:
-    """A positive int (numpy and torch integers too, never a bool)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _check_device(device) -> torch.device:

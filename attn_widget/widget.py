@@ -665,7 +665,7 @@ class AttentionWidget(anywidget.AnyWidget):
     def _on_t(self, change) -> None:
         s = self._stepper
         if not self._bulk and s.weights_changed():
-            self._new_version(change["new"], reason="reset")  # recomputes every step
+            self._new_version(self.t, reason="reset")  # recomputes every step
             return
         try:
             s.goto(self.t)  # the latest value: another thread may have moved it since
@@ -740,11 +740,13 @@ class AttentionWidget(anywidget.AnyWidget):
         loop.call_soon_threadsafe(handler, *args)
         return True
 
-    @_serialised
     def set_state(self, sync_data):
         """State from the front end: a bad value gets an error reply, never an exception."""
-        if self._defer_to_main_thread(self.set_state, sync_data):
-            return
+        if not self._defer_to_main_thread(self._apply_state, sync_data):
+            self._apply_state(sync_data)
+
+    @_serialised
+    def _apply_state(self, sync_data) -> None:
         sync_data = dict(sync_data)
         problems = []
         unknown = sorted(key for key in sync_data if key not in self.keys)  # synced traits
@@ -795,10 +797,13 @@ class AttentionWidget(anywidget.AnyWidget):
         if problems:
             self._reply_error("; ".join(problems), "update")
 
-    @_serialised
     def _on_custom_msg(self, _widget, content, buffers) -> None:
-        if self._defer_to_main_thread(self._on_custom_msg, _widget, content, buffers):
-            return
+        if not self._defer_to_main_thread(self._answer, content, buffers):
+            self._answer(content, buffers)
+
+    @_serialised
+    def _answer(self, content, buffers) -> None:
+        """A custom message from the front end: an error reply, never an exception."""
         request = content.get("type") if isinstance(content, dict) else None
         try:
             if not isinstance(content, dict):
