@@ -7,45 +7,16 @@ Position ``t`` (the k of docs/design.md §1, 0 … T) is one synced trait that b
 write.  A move past the computed ``frontier`` runs the stepper here and sends
 only the new steps, each once, as float32 bytes; moves back, or forward to
 steps already sent, are served by the front end's store without the kernel.
-
-Wire protocol (custom messages, ``content`` is JSON, arrays travel in ``buffers``):
-
-Kernel → front end
-    ``{"type": "steps", "version": v, "frontier": n, "T": T, "reason": r,
-    "steps": [step, …]}`` with one buffer of little-endian float32.  Each
-    ``step`` is ``{"t": s, "scores": arr, "alpha": arr, "c": arr, "z": arr,
-    "pre": arr, "h": arr}`` for step s (it consumed x_{s+1}, produced h_{s+1});
-    ``arr`` is ``{"buffer": 0, "dtype": "float32", "shape": [n], "offset": bytes}``
-    or null (scores, alpha, c under eq1).  ``reason`` is "step", "sync",
-    "reset" (new inputs, weights or an edit) or "trace" (a training push).
-    ``{"type": "sensitivity", "version": v, "k": k, "values": arr}`` with one
-    float32 buffer: ‖∂h_k/∂x_i‖ for i = 1 … k, the gradient shading at
-    position k (``values`` is null at k = 0).
-    ``{"type": "error", "message": str, "request": str | null}``
-    ``{"type": "pong"}``
-
-Front end → kernel
-    ``{"type": "sync", "version": v, "have": n}``: the front end holds steps
-    0 … n-1 of data version v (from the saved snapshot, say); the kernel
-    answers with one "steps" message holding every computed step it lacks.
-    ``{"type": "sensitivity", "version": v, "k": k}``: asks for the gradient
-    shading at position k (sent while ``shading`` is "gradient").
-    ``{"type": "ping"}``
-
-Data of an older ``version`` is stale: the front end drops it.
+The messages and their encoding are in :mod:`attn_widget.protocol`; where
+messages run, and when the saved state is refreshed, in :mod:`attn_widget.kernel`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import json
-import struct
 import threading
 import time
 import uuid
-import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import anywidget
@@ -55,21 +26,20 @@ import traitlets as tl
 from torch import Tensor
 
 from .core import SelfAttentionRNN, Step, input_sensitivity
+from .kernel import cell_loop, defer_to_loop, loop_is_live, refresh_after_each_cell, serialised
+from .protocol import (
+    FRONT_END_MESSAGES,
+    FRONT_END_TRAITS,
+    MAX_SPEED,
+    MIN_SPEED,
+    SHADINGS,
+    STEP_DATA_LIMIT,
+    encode_steps,
+    pack_snapshot,
+    steps_within,
+)
 
 STATIC = Path(__file__).parent / "static"
-
-#: The per-step arrays sent to the front end, in wire order.
-STEP_FIELDS = ("scores", "alpha", "c", "z", "pre", "h")
-
-#: Bytes that open a snapshot (the ``_snapshot`` trait), then format version 1.
-SNAPSHOT_MAGIC = b"ATW1"
-
-#: The one bound on step data, in bytes of float32: the saved-state snapshot holds
-#: the longest run of steps from step 0 that fits, and a message sends no more
-#: than fits beyond the steps its position needs.
-STEP_DATA_LIMIT = 4_000_000
-#: What a step's JSON descriptors take, at most: 6 arrays of {buffer, dtype, shape, offset}.
-STEP_JSON_BYTES = 520
 
 #: After each move the kernel computes up to this many steps past the position,
 #: within AHEAD_SECONDS, and pushes them, so a forward click or Play finds its step
@@ -95,115 +65,7 @@ def _bundle() -> tuple[str, str]:
     return js.read_text(encoding="utf-8"), css.read_text(encoding="utf-8")
 
 
-# -- codec: steps <-> (JSON descriptors, one float32 buffer) -------------------
-
-
-def step_bytes(step: Step) -> int:
-    """One step on the wire: 4·(2(t+1) + |z| + 3H) bytes of float32 (eq1 has no scores,
-    α or c: 4·(|z| + 2H)), plus its JSON descriptors (counted as STEP_JSON_BYTES)."""
-    floats = step.z.numel() + 2 * step.h.numel()
-    if step.alpha is not None:
-        floats += 2 * (step.t + 1) + step.c.numel()
-    return 4 * floats + STEP_JSON_BYTES
-
-
-def steps_within(steps: Sequence[Step], limit: int) -> int:
-    """How many of ``steps``, from the first, fit in ``limit`` bytes."""
-    total = 0
-    for n, step in enumerate(steps):
-        total += step_bytes(step)
-        if total > limit:
-            return n
-    return len(steps)
-
-
-def encode_steps(steps: Iterable[Step]) -> tuple[list[dict], bytes]:
-    """Pack steps into JSON descriptors and one little-endian float32 buffer.
-
-    A step t costs 4·(2(t+1) + |z| + 3H) bytes: O(t + H).
-    """
-    descriptors, chunks, offset = [], [], 0
-    for step in steps:
-        desc: dict = {"t": int(step.t)}
-        for name in STEP_FIELDS:
-            value = getattr(step, name)
-            if value is None:
-                desc[name] = None
-                continue
-            array = value.detach().to("cpu", torch.float32).numpy().astype("<f4", copy=False)
-            array = np.ascontiguousarray(array).reshape(-1)
-            desc[name] = {
-                "buffer": 0,
-                "dtype": "float32",
-                "shape": [int(array.size)],
-                "offset": offset,
-            }
-            chunks.append(array.tobytes())
-            offset += array.nbytes
-        descriptors.append(desc)
-    return descriptors, b"".join(chunks)
-
-
-def decode_steps(descriptors: Sequence[dict], buffers: Sequence) -> list[dict]:
-    """The inverse of :func:`encode_steps`: ``[{"t": s, name: ndarray | None}, …]``."""
-    out = []
-    for desc in descriptors:
-        step: dict = {"t": desc["t"]}
-        for name in STEP_FIELDS:
-            arr = desc.get(name)
-            if arr is None:
-                step[name] = None
-                continue
-            raw = memoryview(buffers[arr["buffer"]]).cast("B")
-            n = int(np.prod(arr["shape"]))
-            step[name] = np.frombuffer(raw, dtype="<f4", count=n, offset=arr["offset"]).reshape(
-                arr["shape"]
-            )
-        out.append(step)
-    return out
-
-
-def pack_snapshot(version: int, steps: Sequence[Step], computed: int | None = None) -> bytes:
-    """``ATW1`` · uint32 header length · JSON header · padding to 4 · float32 data.
-
-    ``computed``: how many steps the kernel had computed, when ``steps`` holds
-    only the first of them (the front end says what was left out)."""
-    descriptors, data = encode_steps(steps)
-    computed = len(steps) if computed is None else computed
-    header = {"version": version, "steps": descriptors, "computed": computed}
-    header = json.dumps(header).encode("utf-8")
-    start = 8 + len(header)
-    pad = (-start) % 4
-    return SNAPSHOT_MAGIC + struct.pack("<I", len(header)) + header + b" " * pad + data
-
-
-def unpack_snapshot(blob: bytes) -> tuple[int, list[dict], int]:
-    """The inverse of :func:`pack_snapshot`: (version, decoded steps, steps computed)."""
-    blob = bytes(blob)
-    if blob[:4] != SNAPSHOT_MAGIC:
-        raise ValueError(f"not an attn_widget snapshot (starts with {blob[:4]!r})")
-    (n,) = struct.unpack("<I", blob[4:8])
-    header = json.loads(blob[8 : 8 + n].decode("utf-8"))
-    start = 8 + n
-    start += (-start) % 4
-    steps = decode_steps(header["steps"], [blob[start:]])
-    return header["version"], steps, header.get("computed", len(steps))
-
-
 # -- the widget ----------------------------------------------------------------
-
-
-def _serialised(method):
-    """Run ``method`` holding the widget's lock: moves, edits and messages from
-    several threads (user threads, the comm thread outside a kernel) take turns,
-    so the stepper and the traits never see two at once."""
-
-    @functools.wraps(method)
-    def locked(self, *args, **kwargs):
-        with self._lock:
-            return method(self, *args, **kwargs)
-
-    return locked
 
 
 def _check_token(token, what: str) -> str:
@@ -293,10 +155,9 @@ class AttentionWidget(anywidget.AnyWidget):
     # play timer) per widget however many views show it.
     _widget_id = tl.Unicode("").tag(sync=True)
 
-    MIN_SPEED, MAX_SPEED = 0.25, 60.0
-    #: The traits the front end may write; every other trait is the kernel's.
-    FRONT_END_TRAITS = ("t", "speed", "playing", "shading")
-    SHADINGS = ("alpha", "gradient")
+    MIN_SPEED, MAX_SPEED = MIN_SPEED, MAX_SPEED
+    FRONT_END_TRAITS = FRONT_END_TRAITS
+    SHADINGS = SHADINGS
 
     def __init__(
         self,
@@ -330,7 +191,7 @@ class AttentionWidget(anywidget.AnyWidget):
                 f"{owned} describe the model and its data and are set by the widget; "
                 "to start at a position call goto(k) after building it"
             )
-        self._lock = threading.RLock()  # see _serialised
+        self._lock = threading.RLock()  # see kernel.serialised
         self._esm, self._css = _bundle()
         self._model = model
         self._stepper = stepper
@@ -354,11 +215,10 @@ class AttentionWidget(anywidget.AnyWidget):
         # JupyterLab may deliver the front end's messages on a kernel subshell
         # thread while a cell runs; they are handed to the main thread's loop,
         # so they wait for the cell to end (docs/design.md §4) and never race it.
-        self._main_loop = _kernel_main_loop() or _running_main_loop()
+        self._main_loop = cell_loop()
         self.on_msg(self._on_custom_msg)
         self._rebuild_snapshot()
-        _LIVE.add(self)
-        _snapshot_after_each_cell()
+        refresh_after_each_cell(self)
 
     @classmethod
     def from_text(cls, text_model, text: str | Sequence[str], **kwargs) -> AttentionWidget:
@@ -476,7 +336,7 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- what changes the data -------------------------------------------------
 
-    @_serialised
+    @serialised
     def edit(self, i: int, token: str | None, x: Tensor, *, move: bool = False) -> None:
         """Replace input x_i (1 … T) and its token, or append one at i = T+1.
 
@@ -507,7 +367,7 @@ class AttentionWidget(anywidget.AnyWidget):
             tokens[i - 1] = token
         self._new_version(i if move else min(keep_k, s.T), tokens=tokens, reason="reset")
 
-    @_serialised
+    @serialised
     def set_inputs(self, tokens: Sequence[str] | None, x: Tensor) -> None:
         """Show a new sequence: x (T, D) with its tokens; back to position 0."""
         probe = self._model.stepper(x)  # validates before anything changes
@@ -548,7 +408,7 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- internals ---------------------------------------------------------------
 
-    @_serialised
+    @serialised
     def _new_version(
         self, k: int, *, tokens: list[str] | None = None, reason: str, snapshot: bool = True
     ) -> None:
@@ -661,7 +521,7 @@ class AttentionWidget(anywidget.AnyWidget):
         return self._check_speed(speed)
 
     @tl.observe("t")
-    @_serialised
+    @serialised
     def _on_t(self, change) -> None:
         s = self._stepper
         if not self._bulk and s.weights_changed():
@@ -685,13 +545,12 @@ class AttentionWidget(anywidget.AnyWidget):
 
     def _queue_ahead(self) -> None:
         """Compute ahead of the position once the current message is answered."""
-        loop = self._main_loop
-        if self._ahead_queued or loop is None or loop.is_closed() or not loop.is_running():
+        if self._ahead_queued or not loop_is_live(self._main_loop):
             return
         self._ahead_queued = True
-        loop.call_soon_threadsafe(self._compute_ahead)
+        self._main_loop.call_soon_threadsafe(self._compute_ahead)
 
-    @_serialised
+    @serialised
     def _compute_ahead(self) -> None:
         """Compute up to AHEAD_STEPS steps past the position (for at most
         AHEAD_SECONDS) and push them; a step that fails is left for the move that
@@ -724,28 +583,12 @@ class AttentionWidget(anywidget.AnyWidget):
         self._sent = max(self._sent, hi)
         self._send_steps(s.history[lo:hi], reason=reason)
 
-    def _defer_to_main_thread(self, handler, *args) -> bool:
-        """Queue ``handler(*args)`` on the main thread's loop if called from another thread.
-
-        Returns True when queued; False means the caller should go on here.
-        """
-        loop = self._main_loop
-        if (
-            loop is None
-            or loop.is_closed()
-            or not loop.is_running()  # nothing would ever run it: handle it here
-            or threading.current_thread() is threading.main_thread()
-        ):
-            return False
-        loop.call_soon_threadsafe(handler, *args)
-        return True
-
     def set_state(self, sync_data):
         """State from the front end: a bad value gets an error reply, never an exception."""
-        if not self._defer_to_main_thread(self._apply_state, sync_data):
+        if not defer_to_loop(self._main_loop, self._apply_state, sync_data):
             self._apply_state(sync_data)
 
-    @_serialised
+    @serialised
     def _apply_state(self, sync_data) -> None:
         sync_data = dict(sync_data)
         problems = []
@@ -798,26 +641,26 @@ class AttentionWidget(anywidget.AnyWidget):
             self._reply_error("; ".join(problems), "update")
 
     def _on_custom_msg(self, _widget, content, buffers) -> None:
-        if not self._defer_to_main_thread(self._answer, content, buffers):
+        if not defer_to_loop(self._main_loop, self._answer, content, buffers):
             self._answer(content, buffers)
 
-    @_serialised
+    @serialised
     def _answer(self, content, buffers) -> None:
         """A custom message from the front end: an error reply, never an exception."""
         request = content.get("type") if isinstance(content, dict) else None
         try:
             if not isinstance(content, dict):
                 raise ValueError(f"a message must be a JSON object, got {type(content).__name__}")
-            if request == "sync":
-                self._answer_sync(content)
-            elif request == "sensitivity":
-                self._answer_sensitivity(content)
-            elif request == "ping":
-                self.send({"type": "pong"})
-            else:
+            answers = {
+                "sync": self._answer_sync,
+                "sensitivity": self._answer_sensitivity,
+                "ping": lambda _content: self.send({"type": "pong"}),
+            }
+            if request not in answers:
                 raise ValueError(
-                    f"unknown message type {request!r}; expected 'sync', 'sensitivity' or 'ping'"
+                    f"unknown message type {request!r}; expected one of {FRONT_END_MESSAGES}"
                 )
+            answers[request](content)
         except Exception as error:
             self._reply_error(str(error), request if isinstance(request, str) else None)
 
@@ -845,53 +688,3 @@ class AttentionWidget(anywidget.AnyWidget):
             return
         array = {"buffer": 0, "dtype": "float32", "shape": [k], "offset": 0}
         self.send({**reply, "values": array}, buffers=[values.numpy().tobytes()])
-
-
-def _kernel_main_loop() -> asyncio.AbstractEventLoop | None:
-    """The loop the kernel runs cells on, found from the kernel itself, so a widget
-    built on any thread (a thread, a subshell cell) hands messages to it; None
-    outside a kernel."""
-    try:
-        from ipykernel.kernelapp import IPKernelApp
-    except ImportError:  # pragma: no cover - ipykernel comes with ipywidgets
-        return None
-    if not IPKernelApp.initialized():
-        return None
-    io_loop = getattr(IPKernelApp.instance().kernel, "io_loop", None)  # tornado, main thread
-    loop = getattr(io_loop, "asyncio_loop", None)
-    return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
-
-
-def _running_main_loop() -> asyncio.AbstractEventLoop | None:
-    """The event loop running on the main thread now (a kernel's, inside a cell), or None."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-# -- saved state follows what the notebook's cells computed ---------------------
-
-_LIVE: weakref.WeakSet[AttentionWidget] = weakref.WeakSet()
-_HOOKED_SHELL = None
-
-
-def _refresh_snapshots(*_args) -> None:
-    for widget in list(_LIVE):
-        widget._snapshot_after_cell()
-
-
-def _snapshot_after_each_cell() -> None:
-    """Register :func:`_refresh_snapshots` with IPython's post_run_cell event, once."""
-    global _HOOKED_SHELL
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
-        return
-    shell = get_ipython()
-    if shell is None or shell is _HOOKED_SHELL:
-        return
-    shell.events.register("post_run_cell", _refresh_snapshots)
-    _HOOKED_SHELL = shell

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 import attn_widget.widget as widget_module
 from attn_widget.core import SelfAttentionRNN
-from attn_widget.widget import AttentionWidget, decode_steps
+from attn_widget.protocol import decode_steps
+from attn_widget.widget import AttentionWidget
 
 T, D, H = 7, 3, 4
 

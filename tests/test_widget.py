@@ -7,9 +7,11 @@ import pytest
 import torch
 import traitlets
 
+import attn_widget.kernel as kernel_module
 import attn_widget.widget as widget_module
 from attn_widget.core import SelfAttentionRNN, input_sensitivity
-from attn_widget.widget import AttentionWidget, decode_steps, step_bytes, unpack_snapshot
+from attn_widget.protocol import decode_steps, step_bytes, unpack_snapshot
+from attn_widget.widget import AttentionWidget
 
 D, H = 3, 5
 
@@ -443,20 +445,20 @@ def test_snapshot_follows_what_cells_computed_and_only_then(monkeypatch):
     w.goto(4)
     sent = []
     monkeypatch.setattr(w, "snapshot", lambda: sent.append(w.frontier) or type(w).snapshot(w))
-    widget_module._refresh_snapshots()  # what IPython's post_run_cell runs
+    kernel_module._after_cell()  # what IPython's post_run_cell runs
     _, steps, _ = unpack_snapshot(w._snapshot)
     assert [s["t"] for s in steps] == [0, 1, 2, 3]
     with torch.no_grad():
         trace = model(x)
     np.testing.assert_allclose(steps[3]["alpha"], trace.alpha[3, :4].numpy(), rtol=1e-6, atol=1e-7)
-    widget_module._refresh_snapshots()  # nothing new: nothing re-sent
+    kernel_module._after_cell()  # nothing new: nothing re-sent
     w.goto(2)
-    widget_module._refresh_snapshots()  # moving back computes nothing: nothing re-sent
+    kernel_module._after_cell()  # moving back computes nothing: nothing re-sent
     assert sent == [4]
     w.goto(6)
     five_steps = sum(map(step_bytes, w.stepper.history[:5]))
     monkeypatch.setattr(widget_module, "STEP_DATA_LIMIT", five_steps)
-    widget_module._refresh_snapshots()  # over the bound: the first steps that fit
+    kernel_module._after_cell()  # over the bound: the first steps that fit
     _, steps, computed = unpack_snapshot(w._snapshot)
     assert sent == [4, 6] and [s["t"] for s in steps] == [0, 1, 2, 3, 4] and computed == 6
 
@@ -542,6 +544,7 @@ def test_unpack_snapshot_rejects_garbage():
 _THREAD_SCRIPT = """
 import asyncio, json, threading
 import torch
+import attn_widget.kernel as kernel_module
 import attn_widget.widget as widget_module
 from attn_widget.core import SelfAttentionRNN
 from attn_widget.widget import AttentionWidget

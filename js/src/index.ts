@@ -9,7 +9,9 @@
 // notebooks open at once have managers of their own and may load the same
 // saved id.
 import "./style.css";
-import { Controller, View, type Model } from "./widget";
+import { Controller } from "./controller";
+import type { Model } from "./protocol";
+import { View } from "./view";
 
 type Scope = Map<string, Controller>;
 const scopes = new WeakMap<object, Scope>();

@@ -4,7 +4,7 @@
 // drawing stay bounded by MAX_PIXELS² whatever T is.
 
 import { weightRGB } from "./format";
-import type { StepData } from "./codec";
+import type { StepData } from "./protocol";
 
 export const MAX_PIXELS = 768;
 

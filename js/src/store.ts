@@ -2,7 +2,7 @@
 // shows step k-1.  Adding a step twice is harmless; data of an older version
 // is dropped, and a newer version replaces everything.
 
-import type { StepData } from "./codec";
+import type { StepData } from "./protocol";
 
 export class StepStore {
   version = -1;

@@ -1,5 +1,5 @@
 // Build kernel-shaped payloads in the tests, the way widget.py packs them.
-import type { ArrayDesc } from "../src/codec";
+import type { ArrayDesc } from "../src/protocol";
 
 export interface RawStep {
   t: number;

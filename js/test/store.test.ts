@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { StepStore } from "../src/store";
-import { decodeSteps } from "../src/codec";
+import { decodeSteps } from "../src/protocol";
 import { encode, rawStep } from "./helpers";
 
 const steps = (...ts: number[]) => {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Controller, View } from "../src/widget";
+import { Controller } from "../src/controller";
+import { View } from "../src/view";
 import { FakeModel, encode, rawStep, snapshot } from "./helpers";
 
 function setup(extra: Record<string, any> = {}) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeArray, decodeSteps, unpackSnapshot } from "../src/codec";
+import { decodeArray, decodeSteps, unpackSnapshot } from "../src/protocol";
 import { encode, rawStep, snapshot } from "./helpers";
 
 describe("codec", () => {
@@ -65,7 +65,7 @@ describe("codec", () => {
 
 describe("a snapshot cut at the bound", () => {
   it("says how many steps were computed, and the reader is told where the saved ones end", async () => {
-    const { savedOnlyMessage } = await import("../src/widget");
+    const { savedOnlyMessage } = await import("../src/controller");
     const snap = unpackSnapshot(snapshot(3, [rawStep(0), rawStep(1)]));
     expect(snap!.computed).toBe(2); // no "computed" in the header: all of them
     expect(unpackSnapshot(snapshot(3, [rawStep(0)], 40))!.computed).toBe(40);

@@ -1,9 +1,80 @@
-// Typed arrays from the kernel's binary payloads.
+// The contract with the kernel, mirroring attn_widget/protocol.py name for
+// name: the shared constants, the messages each side sends, the synced traits,
+// the binary step codec and the snapshot format.  tests/test_protocol.py checks
+// that every constant here has the value Python gives it.
 //
 // The kernel describes each array as {buffer, dtype, shape, offset}: which
 // buffer of the message, its element type, its shape and its byte offset in
 // that buffer.  Buffers arrive as DataViews whose byteOffset need not be a
 // multiple of 4, so a misaligned view is read element by element.
+
+import type { AnyModel } from "@anywidget/types";
+
+// -- shared constants (values checked against protocol.py) --------------------
+
+/** Message types the kernel sends, and those it answers. */
+export const KERNEL_MESSAGES = ["steps", "sensitivity", "error", "pong"] as const;
+export const FRONT_END_MESSAGES = ["sync", "sensitivity", "ping"] as const;
+/** Why a "steps" message was sent. */
+export const STEP_REASONS = ["step", "sync", "ahead", "reset", "trace"] as const;
+/** The per-step arrays, in wire order. */
+export const STEP_FIELDS = ["scores", "alpha", "c", "z", "pre", "h"] as const;
+/** The traits the front end may write; every other synced trait is the kernel's. */
+export const FRONT_END_TRAITS = ["t", "speed", "playing", "shading"] as const;
+/** Play speed bounds, in steps per second. */
+export const MIN_SPEED = 0.25;
+export const MAX_SPEED = 60;
+/** What the tokens can be shaded by: the weights α, or ‖∂h_k/∂x_i‖. */
+export const SHADINGS = ["alpha", "gradient"] as const;
+/** Bytes that open a snapshot (the `_snapshot` trait). */
+export const SNAPSHOT_MAGIC = "ATW1";
+/** The one bound on step data, in bytes: the snapshot holds the steps from 0 on that fit. */
+export const STEP_DATA_LIMIT = 4000000;
+
+export type Shading = (typeof SHADINGS)[number];
+export type StepReason = (typeof STEP_REASONS)[number];
+
+// -- the synced traits ------------------------------------------------------------
+
+/** The widget's synced traits (AttentionWidget in widget.py); `t` is the position k. */
+export interface Traits {
+  t: number;
+  T: number;
+  tokens: string[];
+  update_rule: string;
+  align_name: string;
+  z_layout: [string, number][];
+  hidden_size: number;
+  input_size: number;
+  frontier: number;
+  version: number;
+  playing: boolean;
+  speed: number;
+  shading: Shading;
+  status: string;
+  _snapshot: DataView | ArrayBuffer | null;
+  _widget_id: string;
+}
+
+/** The widget model as anywidget hands it over. */
+export type Model = AnyModel<Traits>;
+
+// -- messages ------------------------------------------------------------------
+
+/** Kernel → front end. */
+export type KernelMessage =
+  | { type: "steps"; version: number; frontier: number; T: number; reason: StepReason; steps: unknown }
+  | { type: "sensitivity"; version: number; k: number; values: ArrayDesc | null }
+  | { type: "error"; message: string; request: string | null }
+  | { type: "pong" };
+
+/** Front end → kernel. */
+export type FrontEndMessage =
+  | { type: "sync"; version: number; have: number }
+  | { type: "sensitivity"; version: number; k: number }
+  | { type: "ping" };
+
+// -- the binary step codec ----------------------------------------------------------
 
 export interface ArrayDesc {
   buffer: number;
@@ -22,8 +93,6 @@ export interface StepData {
   pre: Float32Array;
   h: Float32Array;
 }
-
-export const STEP_FIELDS = ["scores", "alpha", "c", "z", "pre", "h"] as const;
 
 export type BufferLike = DataView | ArrayBuffer | ArrayBufferView;
 
@@ -87,7 +156,7 @@ export function decodeSteps(descs: unknown, buffers: BufferLike[], limits?: Step
   });
 }
 
-const MAGIC = "ATW1";
+// -- the snapshot format ---------------------------------------------------------
 
 /** The `_snapshot` trait: "ATW1", uint32 header length, JSON header, pad to 4, float32 data. */
 export function unpackSnapshot(
@@ -98,7 +167,7 @@ export function unpackSnapshot(
   const view = asDataView(blob);
   if (view.byteLength < 8) return null;
   const magic = String.fromCharCode(...[0, 1, 2, 3].map((i) => view.getUint8(i)));
-  if (magic !== MAGIC) throw new TypeError(`not an attn_widget snapshot (starts with ${JSON.stringify(magic)})`);
+  if (magic !== SNAPSHOT_MAGIC) throw new TypeError(`not an attn_widget snapshot (starts with ${JSON.stringify(magic)})`);
   const n = view.getUint32(4, true);
   const headerBytes = new Uint8Array(view.buffer, view.byteOffset + 8, n);
   const header = JSON.parse(new TextDecoder().decode(headerBytes));

@@ -1,0 +1,80 @@
+"""The two halves of the protocol agree: every constant ``js/src/protocol.ts``
+shares with ``attn_widget/protocol.py`` has the same value, and the kernel
+answers every message type the front end may send."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from attn_widget import protocol
+
+PROTOCOL_TS = Path(__file__).resolve().parent.parent / "js" / "src" / "protocol.ts"
+SHARED = [
+    "KERNEL_MESSAGES",
+    "FRONT_END_MESSAGES",
+    "STEP_REASONS",
+    "STEP_FIELDS",
+    "FRONT_END_TRAITS",
+    "MIN_SPEED",
+    "MAX_SPEED",
+    "SHADINGS",
+    "SNAPSHOT_MAGIC",
+    "STEP_DATA_LIMIT",
+]
+
+
+def ts_constants() -> dict:
+    """``export const NAME = <JSON literal> [as const];`` from protocol.ts."""
+    found = {}
+    for name, literal in re.findall(
+        r"^export const (\w+) = (.+?)(?: as const)?;$", PROTOCOL_TS.read_text(), re.M
+    ):
+        found[name] = json.loads(literal)
+    return found
+
+
+def python_value(name: str):
+    value = getattr(protocol, name)
+    if isinstance(value, bytes):
+        return value.decode("ascii")
+    return list(value) if isinstance(value, tuple) else value
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_shared_constant_has_one_value(name):
+    ts = ts_constants()
+    assert name in ts, f"js/src/protocol.ts does not export {name}"
+    assert ts[name] == python_value(name)
+
+
+def test_every_shared_constant_is_checked():
+    # A constant added on one side only is a contract the other side does not know.
+    shared = {n for n in dir(protocol) if n.isupper() and n != "STEP_JSON_BYTES"}
+    assert shared == set(SHARED)
+    assert set(ts_constants()) == set(SHARED)
+
+
+def test_kernel_answers_each_front_end_message(monkeypatch):
+    import torch
+
+    import attn_widget.widget as widget_module
+    from attn_widget import SelfAttentionRNN
+
+    monkeypatch.setattr(widget_module, "_bundle", lambda: ("export default {};", ""))
+    w = widget_module.AttentionWidget(SelfAttentionRNN(2, 3), inputs=torch.randn(2, 2))
+    sent = []
+    monkeypatch.setattr(w, "send", lambda content, buffers=None: sent.append(content))
+    requests = {
+        "sync": {"type": "sync", "version": w.version, "have": 0},
+        "sensitivity": {"type": "sensitivity", "version": w.version, "k": 0},
+        "ping": {"type": "ping"},
+    }
+    assert set(requests) == set(protocol.FRONT_END_MESSAGES)
+    for content in requests.values():
+        w._answer(content, [])
+    assert [m["type"] for m in sent] == ["steps", "sensitivity", "pong"]
+    assert {m["type"] for m in sent} <= set(protocol.KERNEL_MESSAGES)
