@@ -24,9 +24,10 @@ export function formatShort(v: number): string {
 
 type RGB = [number, number, number];
 
-// A diverging blue–white–orange map in the spirit of ColorBrewer PuOr
-// (readable with the common colour-vision deficiencies): negative is blue,
-// zero white, positive orange.
+// A diverging purple–white–orange map in the spirit of ColorBrewer PuOr
+// (readable with the common colour-vision deficiencies): negative is purple,
+// zero white, positive orange.  On a dark background zero is a dark grey, so
+// a zero never glares, and the colours grow lighter as they saturate.
 const NEG: RGB[] = [
   [247, 247, 247],
   [178, 171, 210],
@@ -39,6 +40,31 @@ const POS: RGB[] = [
   [224, 130, 20],
   [179, 88, 6],
 ];
+const NEG_DARK: RGB[] = [
+  [48, 48, 54],
+  [86, 74, 140],
+  [140, 124, 206],
+  [196, 184, 245],
+];
+const POS_DARK: RGB[] = [
+  [48, 48, 54],
+  [134, 84, 28],
+  [214, 136, 40],
+  [253, 196, 120],
+];
+// Attention weights: white (0) to deep purple (1); dark: near-black to pale violet.
+const WEIGHT: RGB[] = [
+  [255, 255, 255],
+  [203, 201, 226],
+  [117, 107, 177],
+  [63, 0, 125],
+];
+const WEIGHT_DARK: RGB[] = [
+  [40, 40, 46],
+  [74, 62, 124],
+  [138, 118, 212],
+  [222, 208, 255],
+];
 
 function ramp(stops: RGB[], u: number): RGB {
   const x = Math.min(Math.max(u, 0), 1) * (stops.length - 1);
@@ -50,28 +76,32 @@ function ramp(stops: RGB[], u: number): RGB {
 }
 
 /** Colour of v on a symmetric scale [-maxAbs, maxAbs]; values beyond saturate. */
-export function divergingRGB(v: number, maxAbs: number): RGB {
+export function divergingRGB(v: number, maxAbs: number, dark = false): RGB {
   if (!Number.isFinite(v)) return [128, 128, 128];
   const u = maxAbs > 0 ? v / maxAbs : 0;
-  return u < 0 ? ramp(NEG, -u) : ramp(POS, u);
+  return u < 0 ? ramp(dark ? NEG_DARK : NEG, -u) : ramp(dark ? POS_DARK : POS, u);
 }
 
-export function divergingColor(v: number, maxAbs: number): string {
-  const [r, g, b] = divergingRGB(v, maxAbs);
+export function divergingColor(v: number, maxAbs: number, dark = false): string {
+  const [r, g, b] = divergingRGB(v, maxAbs, dark);
   return `rgb(${r}, ${g}, ${b})`;
 }
 
-/** Attention weight in [0, 1] as an RGB on a white-to-purple ramp. */
-export function weightRGB(a: number): RGB {
-  return ramp(
-    [
-      [255, 255, 255],
-      [203, 201, 226],
-      [117, 107, 177],
-      [63, 0, 125],
-    ],
-    a,
-  );
+/** Attention weight in [0, 1] as an RGB: white to purple, or on a dark background dark to pale violet. */
+export function weightRGB(a: number, dark = false): RGB {
+  return ramp(dark ? WEIGHT_DARK : WEIGHT, a);
+}
+
+/** Whether an element sits on a dark background (JupyterLab's dark theme, VS Code's, …):
+ * the luminance of the first opaque background up its ancestors. */
+export function onDarkBackground(el: Element): boolean {
+  for (let e: Element | null = el; e; e = e.parentElement) {
+    const bg = getComputedStyle(e).backgroundColor;
+    const m = bg.match(/rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?/);
+    if (!m || (m[4] !== undefined && Number(m[4]) === 0)) continue;
+    return 0.299 * Number(m[1]) + 0.587 * Number(m[2]) + 0.114 * Number(m[3]) < 110;
+  }
+  return false;
 }
 
 /** Decades of ‖∂h_k/∂x_i‖ the gradient shading spans: the largest is full colour,

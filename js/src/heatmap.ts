@@ -7,28 +7,41 @@ export interface StripOptions {
   scale: number;
   /** name of the vector, for the tooltip of each cell: name[i] = value */
   name: string;
+  /** colours for a dark background */
+  dark?: boolean;
 }
 
 // What each strip shows, for the tooltip written when a cell is hovered
-// (writing ~H titles per strip on every render would cost more than the colours).
-const shown = new WeakMap<HTMLElement, StripOptions & { values: ArrayLike<number> }>();
+// (writing ~H titles per strip on every render would cost more than the colours),
+// and to skip a draw that would change nothing.
+const shown = new WeakMap<HTMLElement, StripOptions & { values: ArrayLike<number> | null }>();
 
 function showValue(event: Event): void {
   const strip = event.currentTarget as HTMLElement;
   const cell = event.target as HTMLElement;
   const data = shown.get(strip);
-  if (!data || cell.parentElement !== strip) return;
+  if (!data || !data.values || cell.parentElement !== strip) return;
   const i = Array.prototype.indexOf.call(strip.children, cell);
   if (i < data.values.length) cell.title = `${data.name}[${i}] = ${formatFloat32(data.values[i])}`;
 }
 
-export function renderStrip(el: HTMLElement, values: ArrayLike<number> | null, { scale, name }: StripOptions): void {
+/**
+ * Draw `values` as one row of cells that share the strip's width (a strip
+ * never wraps).  null draws an empty strip, hatched so that it cannot be read
+ * as zeros.  Drawing the same array at the same scale again writes nothing.
+ */
+export function renderStrip(el: HTMLElement, values: ArrayLike<number> | null, options: StripOptions): void {
+  const { scale, name, dark = false } = options;
   if (!el.dataset.hover) {
     el.dataset.hover = "value";
     el.addEventListener("mouseover", showValue);
   }
-  if (values) shown.set(el, { values, scale, name });
-  else shown.delete(el);
+  const before = shown.get(el);
+  if (before && before.values === values && before.scale === scale && before.dark === dark) {
+    before.name = name;
+    return;
+  }
+  shown.set(el, { values, scale, name, dark });
   const n = values ? values.length : 0;
   while (el.childElementCount > n) el.lastElementChild!.remove();
   while (el.childElementCount < n) {
@@ -39,8 +52,8 @@ export function renderStrip(el: HTMLElement, values: ArrayLike<number> | null, {
   el.classList.toggle("is-empty", n === 0);
   for (let i = 0; i < n; i++) {
     const cell = el.children[i] as HTMLElement;
-    const v = values![i];
-    cell.style.backgroundColor = divergingColor(v, scale);
+    cell.style.backgroundColor = divergingColor(values![i], scale, dark);
+    cell.removeAttribute("title");
   }
 }
 

@@ -1,12 +1,20 @@
 // The lower-triangular α matrix on a canvas, filled row by row as steps
-// arrive.  Row t holds α_{t,0 … t}.  For long sequences several rows and
-// columns share a pixel (the pixel keeps the largest weight), so memory and
-// drawing stay bounded by MAX_PIXELS² whatever T is.
+// arrive, with the bars of the current row on the same columns and token
+// labels on both axes.  Row t holds α_{t,0 … t} and sits level with h_{t+1};
+// column i is slot i (⟨start⟩ = h_0, then x_i).  Only the rows up to the
+// current step are shown: steps computed ahead stay hidden until reached.
+// For long sequences several rows and columns share a pixel (the pixel keeps
+// the largest weight), so memory and drawing stay bounded by MAX_PIXELS²
+// whatever T is.
 
 import { weightRGB } from "./format";
 import type { StepData } from "./protocol";
 
 export const MAX_PIXELS = 768;
+/** Bars' height in canvas pixels: the full height is α = 1. */
+export const BAR_PIXELS = 48;
+/** The least room an axis label needs along its axis, in CSS pixels. */
+export const LABEL_PX = 13;
 
 export class AlphaMatrix {
   readonly canvas: HTMLCanvasElement;
@@ -17,6 +25,9 @@ export class AlphaMatrix {
   private T = 0;
   private rows = new Set<number>();
   private dirty = true;
+  private shownRows = -1; // pixel rows shown at the last draw
+  private dark = false;
+  /** The step whose row is outlined and below which nothing is shown (-1: none). */
   current = -1;
   /** An element laid over the canvas that outlines the current row, so its shading stays visible. */
   readonly marker: HTMLElement | null;
@@ -27,11 +38,12 @@ export class AlphaMatrix {
     this.ctx = safeContext(canvas);
   }
 
-  /** The step t and slot i under a point of the displayed canvas (fractions 0 … 1 of its size). */
+  /** The step t and slot i under a point of the displayed canvas (fractions 0 … 1 of its size);
+   * only shown rows count. */
   cellAt(fx: number, fy: number): { t: number; i: number } | null {
     const t = Math.floor(fy * (this.T + 1)) - 1; // row t sits level with h_{t+1}
     const i = Math.floor(fx * (this.T + 1));
-    return t >= 0 && t < this.T && i >= 0 && i <= t ? { t, i } : null;
+    return t >= 0 && t < this.T && t <= this.current && i >= 0 && i <= t ? { t, i } : null;
   }
 
   /** Start over for a sequence of T steps (T rows, T+1 columns). */
@@ -46,6 +58,12 @@ export class AlphaMatrix {
     this.dirty = true;
   }
 
+  /** Pixels per side of the canvas. */
+  get size(): number {
+    return this.n;
+  }
+
+  /** The pixel column (or row) of slot i. */
   pixel(i: number): number {
     return Math.min(this.n - 1, Math.floor((i * this.n) / (this.T + 1)));
   }
@@ -58,30 +76,49 @@ export class AlphaMatrix {
     return this.dirty;
   }
 
+  /** Colours for a dark background: empty and near-zero cells dark, strong weights light. */
+  setDark(dark: boolean): void {
+    if (dark === this.dark) return;
+    this.dark = dark;
+    if (!this.image) return;
+    for (let p = 0; p < this.levels.length; p++) if (this.levels[p] >= 0) this.paint(p, this.levels[p]);
+    this.dirty = true;
+  }
+
   addStep(step: StepData): void {
     if (!step.alpha || this.rows.has(step.t) || step.t >= this.T) return;
     this.rows.add(step.t);
     const y = this.pixel(step.t + 1); // row t sits level with h_{t+1}, so the diagonal is h_t
     const a = step.alpha;
-    const d = this.image ? this.image.data : null;
     for (let i = 0; i < a.length; i++) {
       const p = y * this.n + this.pixel(i);
       const u = a[i]; // absolute, as on the tokens: a spread-out row stays pale
       if (u <= this.levels[p]) continue; // a shared pixel keeps the strongest weight
       this.levels[p] = u;
-      if (!d) continue;
-      const [r, g, b] = weightRGB(u);
-      d[4 * p] = r;
-      d[4 * p + 1] = g;
-      d[4 * p + 2] = b;
-      d[4 * p + 3] = 255;
+      this.paint(p, u);
     }
-    this.dirty = true;
+    if (step.t <= this.current) this.dirty = true;
   }
 
+  private paint(p: number, u: number): void {
+    if (!this.image) return;
+    const d = this.image.data;
+    const [r, g, b] = weightRGB(u, this.dark);
+    d[4 * p] = r;
+    d[4 * p + 1] = g;
+    d[4 * p + 2] = b;
+    d[4 * p + 3] = 255;
+  }
+
+  /** Show the rows of steps 0 … current and outline the current one. */
   draw(): void {
-    if (this.dirty && this.ctx && this.image) this.ctx.putImageData(this.image, 0, 0);
+    const shown = this.current >= 0 ? Math.min(this.n, this.pixel(this.current + 1) + 1) : 0;
+    if ((this.dirty || shown !== this.shownRows) && this.ctx && this.image) {
+      this.ctx.clearRect(0, 0, this.n, this.n);
+      if (shown > 0) this.ctx.putImageData(this.image, 0, 0, 0, 0, this.n, shown);
+    }
     this.dirty = false;
+    this.shownRows = shown;
     if (!this.marker) return;
     const on = this.current >= 0 && this.current < this.T;
     this.marker.style.display = on ? "" : "none";
@@ -91,6 +128,66 @@ export class AlphaMatrix {
     this.marker.style.height = pct(1);
     this.marker.style.width = pct(this.pixel(this.current) + 1);
   }
+
+  /** Bars of one α row on the matrix's columns: slot i over column i, full height = 1. */
+  drawBars(canvas: HTMLCanvasElement, alpha: Float32Array | null): void {
+    const ctx = safeContext(canvas);
+    const n = this.n;
+    if (canvas.width !== n) canvas.width = n; // resizing reallocates the canvas
+    if (canvas.height !== BAR_PIXELS) canvas.height = BAR_PIXELS;
+    if (!ctx) return;
+    ctx.clearRect(0, 0, n, BAR_PIXELS);
+    if (!alpha || alpha.length === 0) return;
+    const tall = new Float32Array(n); // a shared column shows its largest weight
+    for (let i = 0; i < alpha.length; i++) tall[this.pixel(i)] = Math.max(tall[this.pixel(i)], alpha[i]);
+    const gap = n / (this.T + 1) >= 4 ? 1 : 0; // a gap between bars only where columns are wide
+    for (let i = 0; i < alpha.length; i++) {
+      const x = this.pixel(i);
+      const end = i + 1 > this.T ? n : this.pixel(i + 1);
+      const h = Math.round(tall[x] * (BAR_PIXELS - 1));
+      if (h <= 0) continue;
+      const [r, g, b] = weightRGB(Math.max(tall[x], 0.35), this.dark); // light bars stay visible
+      ctx.fillStyle = `rgb(${r}, ${g}, ${b})`;
+      ctx.fillRect(x, BAR_PIXELS - h, Math.max(1, end - x - gap), h);
+    }
+  }
+}
+
+/**
+ * Token labels along one axis of the matrix: `labels[i]` at slot i for
+ * i = first … last, spread over `slots` slots, at most one label per LABEL_PX
+ * of `lengthPx`, always including the last.  Text only (textContent), never markup.
+ */
+export function layAxisLabels(
+  container: HTMLElement,
+  labels: string[],
+  slots: number,
+  lengthPx: number,
+  last: number,
+  first = 0,
+): void {
+  const every = Math.max(1, Math.ceil((LABEL_PX * slots) / Math.max(1, lengthPx)));
+  const want: number[] = [];
+  for (let i = first; i <= last && i < labels.length; i += every) want.push(i);
+  const end = Math.min(last, labels.length - 1);
+  if (end >= first && want[want.length - 1] !== end) {
+    if (want.length > 1 && end - want[want.length - 1] < every) want.pop();
+    want.push(end);
+  }
+  const key = `${slots}|${lengthPx}|${want.join(",")}`;
+  if (container.dataset.key === key) return;
+  container.dataset.key = key;
+  container.replaceChildren(
+    ...want.map((i) => {
+      const span = document.createElement("span");
+      span.className = "aw-axis-label";
+      span.dataset.slot = String(i);
+      span.textContent = labels[i];
+      span.title = labels[i];
+      span.style.setProperty("--at", `${((i + 0.5) * 100) / slots}%`);
+      return span;
+    }),
+  );
 }
 
 function safeContext(canvas: HTMLCanvasElement): CanvasRenderingContext2D | null {
@@ -100,22 +197,5 @@ function safeContext(canvas: HTMLCanvasElement): CanvasRenderingContext2D | null
     return canvas.getContext("2d");
   } catch {
     return null; // jsdom without the canvas package
-  }
-}
-
-/** Bars of the current α row, one per slot 0 … t. */
-export function drawBars(canvas: HTMLCanvasElement, alpha: Float32Array | null, width: number, height: number): void {
-  const ctx = safeContext(canvas);
-  if (canvas.width !== width) canvas.width = width; // resizing reallocates the canvas
-  if (canvas.height !== height) canvas.height = height;
-  if (!ctx) return;
-  ctx.clearRect(0, 0, width, height);
-  if (!alpha || alpha.length === 0) return;
-  const w = width / alpha.length;
-  for (let i = 0; i < alpha.length; i++) {
-    const h = alpha[i] * (height - 2); // the full height is α = 1
-    const [r, g, b] = weightRGB(alpha[i]);
-    ctx.fillStyle = `rgb(${Math.min(r, 200)}, ${Math.min(g, 190)}, ${b})`;
-    ctx.fillRect(i * w, height - h, Math.max(1, w - (w > 3 ? 1 : 0)), h);
   }
 }

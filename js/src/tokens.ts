@@ -32,32 +32,35 @@ export interface TokenState {
   mode?: "alpha" | "gradient";
   /** ‖∂h_k/∂x_i‖ for i = 1 … k, or null (not asked for, or not yet arrived) */
   grad?: Float32Array | null;
+  /** colours for a dark background */
+  dark?: boolean;
 }
 
-/** Set an attribute, or remove it when the value is null (one DOM write either way). */
-function setData(el: HTMLElement, name: "alpha" | "grad", value: string | null): void {
-  if (value === null) delete el.dataset[name];
-  else el.dataset[name] = value;
-}
+/** What each token strip last drew, so a draw touches only the tokens that can change. */
+const lastDrawn = new WeakMap<HTMLElement[], { k: number; reachable: number; keys: string[] }>();
 
-/** Mark current, shaded and future tokens for position k. */
+/**
+ * Mark current, shaded and future tokens for position k.
+ *
+ * Only tokens 0 … max(k, previous k) can change their shading, and only
+ * those between the previous and the new `reachable` their reachability, so
+ * a step costs O(k), not O(T); a token whose state did not change gets no
+ * DOM write at all.
+ */
 export function updateTokens(els: HTMLElement[], state: TokenState): void {
   const { k, alpha, reachable } = state;
+  const dark = state.dark ?? false;
   const grad = state.mode === "gradient" ? (state.grad ?? null) : null;
   let largest = 0;
   if (grad) for (let i = 0; i < k - 1 && i < grad.length; i++) largest = Math.max(largest, grad[i]);
-  for (let i = 0; i < els.length; i++) {
+  const last = lastDrawn.get(els) ?? { k: els.length, reachable: els.length, keys: [] };
+  const end = Math.min(els.length - 1, Math.max(k, last.k, reachable, last.reachable) + 1);
+  for (let i = 0; i <= end; i++) {
     const el = els[i];
     const current = k > 0 && i === k;
     const byAlpha = state.mode !== "gradient" && alpha !== null && i < k && i < alpha.length;
     const byGrad = grad !== null && i >= 1 && i < k && i - 1 < grad.length;
-    el.classList.toggle("is-current", current);
-    el.classList.toggle("is-future", i > k);
-    el.classList.toggle("is-shaded", byAlpha || byGrad);
-    el.classList.toggle("is-reachable", i <= reachable);
-    if (current) el.setAttribute("aria-current", "step");
-    else el.removeAttribute("aria-current");
-    // Work out this token's shading, then write each attribute once.
+    // Work out this token's state, then write only if it differs from the last draw.
     let alphaText: string | null = null;
     let gradText: string | null = null;
     let title: string | null = null;
@@ -77,12 +80,29 @@ export function updateTokens(els: HTMLElement[], state: TokenState): void {
           ? `x${k}: the token just read; ‖∂h${k}/∂x${k}‖ = ${grad[k - 1].toExponential(2)}`
           : `x${k}: the token just read`;
     }
+    const flags = `${+current}${+(i > k)}${+(byAlpha || byGrad)}${+(i <= reachable)}${+dark}`;
+    const key = `${flags}|${alphaText}|${gradText}|${title}|${level}`;
+    if (last.keys[i] === key) continue;
+    last.keys[i] = key;
+    el.classList.toggle("is-current", current);
+    el.classList.toggle("is-future", i > k);
+    el.classList.toggle("is-shaded", byAlpha || byGrad);
+    el.classList.toggle("is-reachable", i <= reachable);
+    if (current) el.setAttribute("aria-current", "step");
+    else el.removeAttribute("aria-current");
     setData(el, "alpha", alphaText);
     setData(el, "grad", gradText);
     if (title === null) el.removeAttribute("title");
     else el.title = title;
-    const rgb = level === null ? null : weightRGB(level);
+    const rgb = level === null ? null : weightRGB(level, dark);
     el.style.backgroundColor = rgb ? `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})` : "";
     el.style.color = rgb ? inkFor(rgb) : "";
   }
+  lastDrawn.set(els, { k, reachable, keys: last.keys });
+}
+
+/** Set an attribute, or remove it when the value is null (one DOM write either way). */
+function setData(el: HTMLElement, name: "alpha" | "grad", value: string | null): void {
+  if (value === null) delete el.dataset[name];
+  else el.dataset[name] = value;
 }

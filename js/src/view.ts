@@ -3,14 +3,14 @@
 // k = model.get("t").  A view holds no state of the widget's own: every view of
 // one widget shows the same position.
 
-import type { StepData } from "./protocol";
-import { SHADINGS, type Shading } from "./protocol";
+import type { Shading, StepData } from "./protocol";
 import type { Controller } from "./controller";
-import { buildTokens, updateTokens } from "./tokens";
+import { buildTokens, START_LABEL, updateTokens } from "./tokens";
 import { makeVectorRow, renderStrip } from "./heatmap";
-import { AlphaMatrix, drawBars } from "./matrix";
+import { AlphaMatrix, layAxisLabels } from "./matrix";
+import { icon, type IconName } from "./icons";
 import { affineMath, alignMath, nextHiddenMath, splitZ, typeset, updateMath, zBlockMath } from "./equation";
-import { divergingColor, formatFloat32, formatShort, GRAD_DECADES, maxAbs } from "./format";
+import { divergingColor, formatFloat32, formatShort, GRAD_DECADES, maxAbs, onDarkBackground } from "./format";
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
@@ -19,8 +19,9 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: 
   return e;
 }
 
-function button(label: string, text: string, onClick: () => void): HTMLButtonElement {
-  const b = el("button", "aw-button", text);
+function button(label: string, glyph: IconName, onClick: () => void): HTMLButtonElement {
+  const b = el("button", "aw-button");
+  b.append(icon(glyph));
   b.type = "button";
   b.setAttribute("aria-label", label);
   b.title = label;
@@ -44,6 +45,43 @@ export function gradientCaption(k: number, arrived: boolean, kernel: boolean): s
 }
 
 const SPEEDS = [0.5, 1, 2, 4, 8, 16, 32];
+/** The widest a strip's cell gets, in CSS pixels: small states do not stretch across the page. */
+const STRIP_CELL_PX = 14;
+
+/** The matrix's side in CSS pixels: room for a label per slot on short sequences, bounded. */
+export function matrixSide(T: number): number {
+  return Math.min(360, Math.max(200, 16 * (T + 1)));
+}
+
+const splits = new WeakMap<StepData, { name: string; values: Float32Array }[]>();
+/** z split into its blocks by z_layout, once per step. */
+function blocksOf(step: StepData, layout: [string, number][]): { name: string; values: Float32Array }[] {
+  let blocks = splits.get(step);
+  if (!blocks || blocks.length !== layout.length) splits.set(step, (blocks = splitZ(step.z, layout)));
+  return blocks;
+}
+
+const zeroStates = new Map<number, Float32Array>();
+/** h_0 = 0, one array per size, so drawing it twice is recognised as the same. */
+function zerosOf(H: number): Float32Array {
+  let z = zeroStates.get(H);
+  if (!z) zeroStates.set(H, (z = new Float32Array(H)));
+  return z;
+}
+
+const differences = new WeakMap<Float32Array, WeakMap<Float32Array, Float32Array>>();
+/** a − b, computed once per pair of arrays (display arithmetic, not the model). */
+function difference(a: Float32Array, b: Float32Array): Float32Array {
+  let byB = differences.get(a);
+  if (!byB) differences.set(a, (byB = new WeakMap()));
+  let d = byB.get(b);
+  if (!d) {
+    d = new Float32Array(a.length);
+    for (let i = 0; i < a.length; i++) d[i] = a[i] - b[i];
+    byB.set(b, d);
+  }
+  return d;
+}
 
 /** One view of the widget inside `root`. */
 export class View {
@@ -52,6 +90,12 @@ export class View {
   private tokensKey = "";
   private matrix: AlphaMatrix;
   private matrixKey = "";
+  private matrixDrawn = 0; // how many of the store's arrivals the matrix holds
+  private labelsKey = "";
+  private currentRowLabel: Element | null = null;
+  private stripsKey = "";
+  private dark = false;
+  private themeChecked = false;
   private frame: number | null = null;
   private cleanups: (() => void)[] = [];
   private equationKey = "";
@@ -70,10 +114,10 @@ export class View {
       this.render();
     };
     const controls = el("div", "aw-controls");
-    const reset = button("Reset", "|◀", now(() => ctl.reset()));
-    const back = button("Step back", "◀", now(() => ctl.back()));
-    const play = button("Play", "▶", now(() => ctl.togglePlay()));
-    const fwd = button("Step forward", "▶|", now(() => ctl.step()));
+    const reset = button("Reset", "reset", now(() => ctl.reset()));
+    const back = button("Step back", "back", now(() => ctl.back()));
+    const play = button("Play", "play", now(() => ctl.togglePlay()));
+    const fwd = button("Step forward", "forward", now(() => ctl.step()));
     const scrub = el("input", "aw-scrubber");
     scrub.type = "range";
     scrub.min = "0";
@@ -123,22 +167,26 @@ export class View {
     for (const r of Object.values(rows)) vectors.append(r.row);
     const legend = el("div", "aw-legend");
     const bar = el("div", "aw-legend-bar");
-    bar.style.background = `linear-gradient(to right, ${[-1, -0.5, 0, 0.5, 1].map((v) => divergingColor(v, 1)).join(", ")})`;
     const legendText = el("span", undefined, "−1 … 0 … +1 (Δh: ±2); hover a cell for its value");
     legend.append(bar, legendText);
     vectors.append(legend);
 
-    // attention: bars of α_{k-1,·} and the whole matrix
+    // attention: bars of α_{k-1,·} over the matrix's columns, the rows so far,
+    // and the tokens on both axes (row j read x_j; column i is slot i)
     const attention = el("div", "aw-panel aw-attention");
-    attention.append(el("div", "aw-panel-title", "attention α: this step (bars, full height = 1) and every step so far"));
+    attention.append(el("div", "aw-panel-title", "attention α: this step (bars, full height = 1) and the steps so far"));
+    const grid = el("div", "aw-attention-grid");
     const bars = el("canvas", "aw-bars");
-    bars.setAttribute("aria-label", "attention weights of the current step");
+    bars.setAttribute("aria-label", "attention weights of the current step, one bar per slot");
     const matrixCanvas = el("canvas", "aw-matrix");
-    matrixCanvas.setAttribute("aria-label", "attention matrix, row t = step t");
+    matrixCanvas.setAttribute("aria-label", "attention matrix: row j holds the weights used to read x_j");
     const matrixBox = el("div", "aw-matrix-box");
     const rowMarker = el("div", "aw-matrix-row");
     matrixBox.append(matrixCanvas, rowMarker);
-    attention.append(bars, matrixBox);
+    const rowLabels = el("div", "aw-axis aw-rows");
+    const colLabels = el("div", "aw-axis aw-cols");
+    grid.append(el("div"), bars, rowLabels, matrixBox, el("div"), colLabels);
+    attention.append(grid);
     this.matrix = new AlphaMatrix(matrixCanvas, rowMarker);
     matrixCanvas.addEventListener("mousemove", (event) => {
       const box = matrixCanvas.getBoundingClientRect();
@@ -185,7 +233,7 @@ export class View {
 
     Object.assign(this.parts, { reset, back, play, fwd, scrub, readout, speed, shading, status, tokens, caption, bars, alignEq, updateEq, pieces });
     Object.assign(this.parts, { h: rows.h.strip, hPrev: rows.hPrev.strip, dh: rows.dh.strip, c: rows.c.strip });
-    Object.assign(this.parts, { hNote: rows.h.value, cRow: rows.c.row, attention });
+    Object.assign(this.parts, { hNote: rows.h.value, cRow: rows.c.row, vectors, attention, grid, rowLabels, colLabels, legendBar: bar });
 
     this.cleanups.push(ctl.onChange(() => this.schedule()));
     const model = ctl.model;
@@ -193,6 +241,15 @@ export class View {
     for (const name of ["tokens", "T", "update_rule", "align_name", "z_layout", "status", "frontier"]) {
       model.on(`change:${name}`, onModel);
       this.cleanups.push(() => model.off(`change:${name}`, onModel));
+    }
+    // A theme switch (JupyterLab sets data-jp-theme-* on body) recolours the view.
+    if (typeof MutationObserver === "function" && document.body) {
+      const observer = new MutationObserver(() => {
+        this.themeChecked = false;
+        this.schedule();
+      });
+      observer.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name", "class"] });
+      this.cleanups.push(() => observer.disconnect());
     }
     this.render();
   }
@@ -211,7 +268,9 @@ export class View {
     });
   }
 
-  /** Draw everything for the current position from the store. */
+  /** Draw the current position from the store, writing only what changed:
+   * the tokens whose state moved, the strips of this step, and the matrix rows
+   * that arrived since the last draw. */
   render(): void {
     if (this.frame !== null) {
       cancelFrame(this.frame); // drawn now: the queued frame would draw the same again
@@ -227,15 +286,26 @@ export class View {
     const H = model.get("hidden_size") ?? 0;
     const playing = !!model.get("playing");
     const attends = model.get("update_rule") !== "eq1";
+    if (!this.themeChecked && this.root.isConnected) {
+      this.themeChecked = true;
+      this.dark = onDarkBackground(this.root);
+      this.root.classList.toggle("is-dark", this.dark);
+      parts.legendBar.style.background = `linear-gradient(to right, ${[-1, -0.5, 0, 0.5, 1].map((v) => divergingColor(v, 1, this.dark)).join(", ")})`;
+      this.matrix.setDark(this.dark);
+    }
+    const dark = this.dark;
 
     // controls
     (parts.back as HTMLButtonElement).disabled = k <= 0;
     (parts.reset as HTMLButtonElement).disabled = k <= 0 && !playing;
     (parts.fwd as HTMLButtonElement).disabled = k >= T;
     const play = parts.play as HTMLButtonElement;
-    play.setAttribute("aria-label", playing ? "Pause" : "Play");
-    play.title = playing ? "Pause" : "Play";
-    play.textContent = playing ? "❚❚" : "▶"; // not ⏸ (U+23F8): common fonts such as DejaVu lack it
+    const playLabel = playing ? "Pause" : "Play";
+    if (play.getAttribute("aria-label") !== playLabel) {
+      play.setAttribute("aria-label", playLabel);
+      play.title = playLabel;
+      play.replaceChildren(icon(playing ? "pause" : "play"));
+    }
     const scrub = parts.scrub as HTMLInputElement;
     scrub.max = String(T);
     scrub.value = String(k);
@@ -277,44 +347,70 @@ export class View {
     const mode = model.get("shading") === "gradient" ? "gradient" : "alpha";
     (parts.shading as HTMLSelectElement).value = mode;
     const grad = mode === "gradient" && k > 0 ? ctl.sensitivityAt(k) : null;
-    updateTokens(this.tokenEls, { k, alpha: step?.alpha ?? null, reachable, mode, grad });
+    updateTokens(this.tokenEls, { k, alpha: step?.alpha ?? null, reachable, mode, grad, dark });
     parts.caption.textContent =
       mode === "gradient"
         ? gradientCaption(k, grad !== null, ctl.kernelReplied)
         : shadingCaption(k, tokens, model.get("update_rule") === "eq1");
     this.root.dataset.t = String(k);
 
-    // vectors
-    const zeros = new Float32Array(H);
-    const hk = k === 0 ? zeros : step?.h ?? null;
-    const hPrev = k <= 1 ? (k === 1 ? zeros : null) : prev?.h ?? null;
-    renderStrip(parts.h, hk, { scale: 1, name: `h_${k}` });
-    renderStrip(parts.hPrev, hPrev, { scale: 1, name: `h_${k - 1}` });
-    let dh: Float32Array | null = null;
-    if (hk && hPrev) {
-      dh = new Float32Array(hk.length);
-      for (let i = 0; i < hk.length; i++) dh[i] = hk[i] - hPrev[i];
+    // vectors: each strip shares its row's width, up to STRIP_CELL_PX a cell
+    const skey = `${H}`;
+    if (skey !== this.stripsKey) {
+      this.stripsKey = skey;
+      for (const name of ["h", "hPrev", "dh", "c"]) parts[name].style.maxWidth = `${H * STRIP_CELL_PX}px`;
+      parts.vectors.style.maxWidth = `calc(14em + ${H * STRIP_CELL_PX + 20}px)`; // the notes stay by their strips
     }
-    renderStrip(parts.dh, dh, { scale: 2, name: "Δh" });
-    renderStrip(parts.c, attends ? step?.c ?? null : null, { scale: 1, name: `c_${k - 1}` });
+    const hk = k === 0 ? zerosOf(H) : step?.h ?? null;
+    const hPrev = k <= 1 ? (k === 1 ? zerosOf(H) : null) : prev?.h ?? null;
+    renderStrip(parts.h, hk, { scale: 1, name: `h_${k}`, dark });
+    renderStrip(parts.hPrev, hPrev, { scale: 1, name: `h_${k - 1}`, dark });
+    const dh = hk && hPrev ? difference(hk, hPrev) : null;
+    renderStrip(parts.dh, dh, { scale: 2, name: "Δh", dark });
+    renderStrip(parts.c, attends ? step?.c ?? null : null, { scale: 1, name: `c_${k - 1}`, dark });
     parts.cRow.style.display = attends ? "" : "none";
     parts.hNote.textContent = dh ? `|Δh|max ${formatShort(maxAbs(dh))}` : "";
 
     // attention
     parts.attention.style.display = attends ? "" : "none";
-    if (attends) {
-      drawBars(parts.bars as HTMLCanvasElement, step?.alpha ?? null, 320, 60);
-      const mkey = `${store.version}|${T}`;
-      if (mkey !== this.matrixKey) {
-        this.matrixKey = mkey;
-        this.matrix.reset(T);
-      }
-      for (const s of store.all()) this.matrix.addStep(s);
-      this.matrix.current = k - 1;
-      this.matrix.draw();
-    }
+    if (attends) this.renderAttention(step, k, T, tokens);
 
     this.renderEquation(step, k);
+  }
+
+  private renderAttention(step: StepData | undefined, k: number, T: number, tokens: string[]): void {
+    const { parts, matrix, ctl } = this;
+    const store = ctl.store;
+    const mkey = `${store.version}|${T}`;
+    if (mkey !== this.matrixKey) {
+      this.matrixKey = mkey;
+      matrix.reset(T);
+      this.matrixDrawn = 0;
+      const side = matrixSide(T);
+      parts.grid.style.setProperty("--aw-side", `${side}px`);
+    }
+    const arrived = store.arrived;
+    for (; this.matrixDrawn < arrived.length; this.matrixDrawn++) {
+      const s = store.get(arrived[this.matrixDrawn]);
+      if (s) matrix.addStep(s);
+    }
+    matrix.current = k - 1;
+    matrix.draw();
+    matrix.drawBars(parts.bars as HTMLCanvasElement, step?.alpha ?? null);
+    const side = matrixSide(T);
+    const lkey = `${this.tokensKey}|${side}`;
+    if (lkey !== this.labelsKey) {
+      this.labelsKey = lkey;
+      this.currentRowLabel = null;
+      layAxisLabels(parts.colLabels, [START_LABEL, ...tokens], T + 1, side, T);
+      layAxisLabels(parts.rowLabels, [START_LABEL, ...tokens], T + 1, side, T, 1);
+    }
+    const label = k > 0 ? parts.rowLabels.querySelector(`[data-slot="${k}"]`) : null;
+    if (label !== this.currentRowLabel) {
+      this.currentRowLabel?.classList.remove("is-current");
+      label?.classList.add("is-current");
+      this.currentRowLabel = label;
+    }
   }
 
   private renderEquation(step: StepData | undefined, k: number): void {
@@ -334,23 +430,29 @@ export class View {
     const pieces = parts.pieces;
     const note = pieces.querySelector(".aw-pieces-note");
     if (note) note.textContent = k > 0 ? `step ${k - 1}` : "nothing read yet: h_0 = 0";
-    const blocks = step ? splitZ(step.z, layout) : layout.map(([name]) => ({ name, values: null as Float32Array | null }));
+    const dark = this.dark;
+    const blocks = step ? blocksOf(step, layout) : layout.map(([name]) => ({ name, values: null as Float32Array | null }));
     const zScale = step ? maxAbs(step.z) || 1 : 1;
     blocks.forEach((b, i) => {
       const strip = pieces.querySelector(`[data-piece="z${i}"]`) as HTMLElement | null;
-      if (strip) renderStrip(strip, b.values, { scale: b.name === "x" ? zScale : 1, name: b.name });
+      if (strip) renderStrip(strip, b.values, { scale: b.name === "x" ? zScale : 1, name: b.name, dark });
     });
     const preStrip = pieces.querySelector('[data-piece="pre"]') as HTMLElement | null;
-    if (preStrip) renderStrip(preStrip, step?.pre ?? null, { scale: step ? maxAbs(step.pre) || 1 : 1, name: "A·z+b" });
+    if (preStrip) renderStrip(preStrip, step?.pre ?? null, { scale: step ? maxAbs(step.pre) || 1 : 1, name: "A·z+b", dark });
     const hStrip = pieces.querySelector('[data-piece="h"]') as HTMLElement | null;
-    if (hStrip) renderStrip(hStrip, step?.h ?? null, { scale: 1, name: "h" });
+    if (hStrip) renderStrip(hStrip, step?.h ?? null, { scale: 1, name: "h", dark });
   }
 
   private buildPieces(layout: [string, number][]): void {
     const pieces = this.parts.pieces;
     pieces.replaceChildren();
-    const piece = (formula: Element, id: string) => {
+    const H = this.ctl.model.get("hidden_size") ?? 0;
+    // Each piece's strip takes a share of the row in proportion to its size, so
+    // the row never wraps; a cell is at most STRIP_CELL_PX wide.
+    const piece = (formula: Element, id: string, size: number) => {
       const p = el("div", "aw-piece");
+      p.style.flex = `${Math.max(1, size)} 1 0px`;
+      p.style.maxWidth = `${Math.max(1, size) * STRIP_CELL_PX}px`;
       const label = el("div", "aw-piece-label");
       typeset(label, formula);
       const strip = el("div", "aw-strip");
@@ -358,18 +460,15 @@ export class View {
       p.append(label, strip);
       return p;
     };
-    const z = el("div", "aw-piece");
-    z.append(...layout.map(([name], i) => piece(zBlockMath(name), `z${i}`)));
-    z.style.flexDirection = "row";
-    z.style.gap = "6px";
-    pieces.append(
-      el("span", "aw-pieces-note"),
-      z,
+    const row = el("div", "aw-pieces-row");
+    row.append(
+      ...layout.map(([name, size], i) => piece(zBlockMath(name), `z${i}`, size)),
       el("span", "aw-arrow", "→"),
-      piece(affineMath(), "pre"),
+      piece(affineMath(), "pre", H),
       el("span", "aw-arrow", "→ tanh →"),
-      piece(nextHiddenMath(), "h"),
+      piece(nextHiddenMath(), "h", H),
     );
+    pieces.append(el("div", "aw-pieces-note"), row);
   }
 }
 

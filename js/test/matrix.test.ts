@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { AlphaMatrix } from "../src/matrix";
+import { AlphaMatrix, LABEL_PX, layAxisLabels } from "../src/matrix";
 
 describe("attention matrix", () => {
   it("maps a point to the step and slot under it (row t level with h_{t+1})", () => {
     const m = new AlphaMatrix(document.createElement("canvas"));
     m.reset(4); // 4 steps, 5 slots: a 5 × 5 grid
+    m.current = 3;
     expect(m.cellAt(0.1, 0.1)).toBeNull(); // the top row is h_0: no step ends there
     expect(m.cellAt(0.1, 0.3)).toEqual({ t: 0, i: 0 });
     expect(m.cellAt(0.5, 0.9)).toEqual({ t: 3, i: 2 });
@@ -24,5 +25,37 @@ describe("attention matrix", () => {
     m.current = -1;
     m.draw();
     expect(marker.style.display).toBe("none");
+  });
+
+  it("shows only the rows up to the current step", () => {
+    const m = new AlphaMatrix(document.createElement("canvas"));
+    m.reset(4);
+    m.current = 1;
+    expect(m.cellAt(0.1, 0.5)).toEqual({ t: 1, i: 0 });
+    expect(m.cellAt(0.1, 0.7)).toBeNull(); // step 2 may be computed ahead, but is not shown yet
+  });
+});
+
+describe("axis labels", () => {
+  it("label every slot when there is room, as text, at the slot's centre", () => {
+    const box = document.createElement("div");
+    layAxisLabels(box, ["⟨start⟩", "<b>a</b>", "b", "c"], 4, 4 * LABEL_PX, 3);
+    const spans = [...box.children] as HTMLElement[];
+    expect(spans.map((e) => e.dataset.slot)).toEqual(["0", "1", "2", "3"]);
+    expect(box.querySelector("b")).toBeNull();
+    expect(spans[1].textContent).toBe("<b>a</b>");
+    expect(spans[2].style.getPropertyValue("--at")).toBe("62.5%");
+  });
+
+  it("thin out on long sequences but keep the last, and never crowd closer than LABEL_PX", () => {
+    const box = document.createElement("div");
+    const labels = Array.from({ length: 2001 }, (_, i) => `w${i}`);
+    layAxisLabels(box, labels, 2001, 360, 2000, 1);
+    const slots = [...box.children].map((e) => Number((e as HTMLElement).dataset.slot));
+    expect(slots[0]).toBe(1);
+    expect(slots[slots.length - 1]).toBe(2000);
+    expect(slots.length).toBeLessThanOrEqual(360 / LABEL_PX + 1);
+    const gaps = slots.slice(1).map((s, i) => s - slots[i]);
+    expect(Math.min(...gaps) * (360 / 2001)).toBeGreaterThanOrEqual(LABEL_PX);
   });
 });
