@@ -172,9 +172,7 @@ def test_dark_theme_keeps_empty_and_near_zero_cells_dark(nb, artifacts):
         values = [tuple(int(v) for v in c[c.index("(") + 1 : -1].split(",")[:3]) for c in colours]
         assert all(sum(rgb) / 3 < 235 for rgb in values), "a strip cell glares white"
         # the canvas behind the matrix (the future rows) is the theme's dark, not white
-        bg = widget.locator("canvas.aw-matrix").evaluate(
-            "c => getComputedStyle(c).backgroundImage"
-        )
+        bg = widget.locator("canvas.aw-matrix").evaluate("c => getComputedStyle(c).backgroundImage")
         assert "255, 255, 255" not in bg
         widget.screenshot(path=artifacts / "widget-dark-layout.png")
     finally:
