@@ -24,6 +24,8 @@ import { StepStore } from "./store";
 export type Connection = "ok" | "waiting" | "disconnected";
 
 const WAITING_MS = 1500;
+/** How often a Play beat that waits for its step looks again. */
+const PLAY_POLL_MS = 5;
 const DISCONNECTED_MS = 15000;
 const SAVED_ONLY = "this step is not in the saved notebook: run its cells to compute more";
 
@@ -282,8 +284,13 @@ export class Controller {
     }
   }
 
-  // Playing advances one position per tick, but only once the step on screen
-  // has arrived, so the animation never runs ahead of the kernel.
+  // Playing advances one position per beat of 1000/speed ms, but only once
+  // the step on screen has arrived, so the animation never runs ahead of the
+  // kernel.  The beats keep time (they do not drift by the time each draw
+  // takes); a beat that had to wait for a step restarts the count from then,
+  // so Play never bursts to catch up.
+  private playDue = 0;
+
   private syncPlay(): void {
     if (this.playTimer) clearTimeout(this.playTimer);
     this.playTimer = null;
@@ -292,6 +299,7 @@ export class Controller {
       return;
     }
     const tick = () => {
+      this.playTimer = null;
       if (!this.model.get("playing")) return;
       const k = this.k;
       if (k >= this.T) {
@@ -300,10 +308,18 @@ export class Controller {
         this.emit();
         return;
       }
-      if (k === 0 || this.store.has(k - 1)) this.goto(k + 1);
-      const speed = Math.max(MIN_SPEED, Math.min(MAX_SPEED, Number(this.model.get("speed")) || 4));
-      this.playTimer = setTimeout(tick, 1000 / speed);
+      if (k > 0 && !this.store.has(k - 1)) {
+        this.playTimer = setTimeout(tick, PLAY_POLL_MS); // the step on screen is still coming
+        return;
+      }
+      const interval = 1000 / Math.max(MIN_SPEED, Math.min(MAX_SPEED, Number(this.model.get("speed")) || 4));
+      const now = Date.now();
+      if (now - this.playDue > interval / 2) this.playDue = now; // late (waited for a step): a new count
+      this.goto(k + 1);
+      this.playDue += interval;
+      this.playTimer = setTimeout(tick, Math.max(0, this.playDue - Date.now()));
     };
+    this.playDue = Date.now();
     this.playTimer = setTimeout(tick, 0);
     this.emit();
   }

@@ -65,4 +65,33 @@ describe("anywidget entry", () => {
     views.forEach((dispose) => dispose());
     cleanup();
   });
+
+  it("keeps the beat: a late step is shown as soon as it comes, then the count starts again", () => {
+    vi.useFakeTimers();
+    const manager = {};
+    const { model } = widgetModel("play-late-step");
+    const cleanup = entry.initialize({ model: wrap(model, manager) });
+    const send = (ts: number[]) => {
+      const { descs, buffer } = encode(ts.map((t) => rawStep(t)));
+      model.receive({ type: "steps", version: 0, frontier: 8, T: 8, reason: "step", steps: descs }, [buffer]);
+    };
+    send([0, 1]);
+    const visited: [number, number][] = [];
+    const start = Date.now();
+    model.on("change:t", () => visited.push([model.get("t"), Date.now() - start]));
+    model.set("playing", true);
+    vi.advanceTimersByTime(450); // speed 10: 1 at 0 ms, 2 at 100 ms, then step 2 is missing
+    expect(visited.map(([k]) => k)).toEqual([1, 2, 3]);
+    vi.advanceTimersByTime(500);
+    expect(visited.length).toBe(3); // waits at position 3 for step 2
+    send([2, 3, 4, 5, 6, 7]);
+    vi.advanceTimersByTime(10);
+    expect(visited[3][0]).toBe(4); // moves within one poll of the step's arrival
+    expect(visited[3][1] - 950).toBeLessThanOrEqual(10);
+    vi.advanceTimersByTime(1000);
+    const times = visited.slice(3).map(([, ms]) => ms);
+    const gaps = times.slice(1).map((ms, i) => ms - times[i]);
+    expect(gaps.every((g) => g === 100)).toBe(true); // then on the beat again, no burst
+    cleanup();
+  });
 });
