@@ -213,23 +213,36 @@ export class View {
     root.append(controls, status, tokens, caption, panels, equation);
     host.appendChild(root);
 
-    root.addEventListener("keydown", (event) => {
-      if (event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement) {
-        if (event.key !== " " && event.key !== "Home" && event.key !== "End") return;
+    // Keys, while focus is in this view.  Jupyter's shortcuts listen on the
+    // document: JupyterLab in the bubble phase, Notebook 7 in the capture
+    // phase, where they would take ← and → before the widget sees them.  A
+    // capture listener on the window runs before either.  It takes only the
+    // keys it acts on (and, inside the scrubber or a menu, only stops Jupyter
+    // from taking them, so they keep their own meaning); keys with Ctrl, Alt
+    // or Meta go on to Jupyter (save, run the cell).
+    const keys: Record<string, () => void> = {
+      ArrowRight: () => ctl.step(),
+      ArrowLeft: () => ctl.back(),
+      " ": () => ctl.togglePlay(),
+      Home: () => ctl.reset(),
+      End: () => ctl.goto(ctl.T),
+    };
+    const onKey = (event: KeyboardEvent) => {
+      if (!(event.target instanceof Node) || !root.contains(event.target)) return;
+      if (event.ctrlKey || event.altKey || event.metaKey) return;
+      const inControl = event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement;
+      if (inControl && event.key !== " " && event.key !== "Home" && event.key !== "End") {
+        if (event.key.startsWith("Arrow")) event.stopPropagation(); // the control's own, not Jupyter's
+        return;
       }
-      const actions: Record<string, () => void> = {
-        ArrowRight: () => ctl.step(),
-        ArrowLeft: () => ctl.back(),
-        " ": () => ctl.togglePlay(),
-        Home: () => ctl.reset(),
-        End: () => ctl.goto(ctl.T),
-      };
-      const act = actions[event.key];
+      const act = keys[event.key];
       if (!act) return;
       event.preventDefault();
-      event.stopPropagation(); // keep JupyterLab's notebook shortcuts out of it
+      event.stopPropagation();
       now(act)();
-    });
+    };
+    window.addEventListener("keydown", onKey, true);
+    this.cleanups.push(() => window.removeEventListener("keydown", onKey, true));
 
     Object.assign(this.parts, { reset, back, play, fwd, scrub, readout, speed, shading, status, tokens, caption, bars, alignEq, updateEq, pieces });
     Object.assign(this.parts, { h: rows.h.strip, hPrev: rows.hPrev.strip, dh: rows.dh.strip, c: rows.c.strip });

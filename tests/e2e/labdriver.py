@@ -10,6 +10,9 @@ Cells run through Lab's own command registry (``window.jupyterapp``, exposed
 with ``LabApp.expose_app_in_browser``), which is the same path as the Run menu
 but does not depend on typing into CodeMirror. Widget interaction in the tests
 is by real mouse clicks.
+
+The same server also serves Jupyter Notebook 7 (``LabNotebook(..., ui="notebook")``),
+whose app is exposed the same way (``JupyterNotebookApp.expose_app_in_browser``).
 """
 
 from __future__ import annotations
@@ -195,6 +198,11 @@ def start_lab(workdir: Path, *, ready_timeout: float = 90.0) -> LabServer:
         "--ServerApp.disable_check_xsrf=True",
         "--ServerApp.open_browser=False",
         "--LabApp.expose_app_in_browser=True",
+        # Notebook 7 (the `notebook` package) is a second front end on the same
+        # server, at /tree and /notebooks/<path>; it shares Lab's settings.
+        "--JupyterNotebookApp.expose_app_in_browser=True",
+        f"--JupyterNotebookApp.user_settings_dir={settings}",
+        f"--JupyterNotebookApp.workspaces_dir={config / 'lab' / 'workspaces'}",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         f"--LabApp.user_settings_dir={settings}",
@@ -364,18 +372,31 @@ def outputs_to_text(outputs: list[dict], *, where: str) -> str:
 
 
 class LabNotebook:
-    """One notebook open in one Playwright page."""
+    """One notebook open in one Playwright page.
 
-    def __init__(self, page, server: LabServer, name: str, *, timeout_ms: float = 60_000):
+    ``ui="lab"`` opens it in JupyterLab (``/lab/tree/<name>``), ``ui="notebook"``
+    in Notebook 7 (``/notebooks/<name>``). Both expose their app as
+    ``window.jupyterapp`` with the same shell and notebook commands, so every
+    other method works the same in either.
+    """
+
+    def __init__(
+        self, page, server: LabServer, name: str, *, ui: str = "lab", timeout_ms: float = 60_000
+    ):
+        if ui not in ("lab", "notebook"):
+            raise ValueError(f"ui must be 'lab' or 'notebook', not {ui!r}")
         self.page = page
         self.server = server
         self.name = name
+        self.ui = ui
         self.timeout_ms = timeout_ms
 
     def open(self) -> LabNotebook:
-        """Load Lab on this notebook, wait until its kernel is connected and idle."""
-        # ?reset: ignore any saved workspace, so only this notebook is open.
-        self.page.goto(self.server.url(f"lab/tree/{self.name}?reset"), wait_until="load")
+        """Load the UI on this notebook, wait until its kernel is connected and idle."""
+        # ?reset: ignore any saved workspace, so only this notebook is open (Lab only:
+        # Notebook 7 shows one document per page anyway).
+        path = f"lab/tree/{self.name}?reset" if self.ui == "lab" else f"notebooks/{self.name}"
+        self.page.goto(self.server.url(path), wait_until="load")
         self.page.wait_for_function(
             _JS_FIND_PANEL, arg=self.name, timeout=self.timeout_ms, polling=200
         )

@@ -178,3 +178,20 @@ def test_dark_theme_keeps_empty_and_near_zero_cells_dark(nb, artifacts):
     finally:
         nb.set_theme("JupyterLab Light")
     expect(root(nb)).to_have_class("attn-widget")
+
+
+def test_keys_step_the_focused_widget_and_leave_jupyters_shortcuts(nb):
+    move_to(nb, 2)
+    widget = root(nb)
+    cells = nb.page.locator(".jp-Notebook .jp-Cell").count()
+    for key, k in [("ArrowRight", 3), ("ArrowRight", 4), ("ArrowLeft", 3), ("End", T), ("Home", 0)]:
+        widget.click(position={"x": 4, "y": 4})  # its padding: focus, no button
+        nb.page.keyboard.press(key)
+        expect(widget, f"{key}").to_have_attribute("data-t", str(k))
+        assert int(nb.run("print(w.t)").strip()) == k
+    assert nb.page.locator(".jp-Notebook .jp-Cell").count() == cells + 5  # one per nb.run
+    # the scrubber keeps its own arrows: Jupyter does not take them
+    move_to(nb, 5)
+    widget.get_by_role("slider", name="Position").focus()
+    nb.page.keyboard.press("ArrowLeft")
+    expect(widget).to_have_attribute("data-t", "4")
