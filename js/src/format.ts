@@ -7,11 +7,16 @@
 export function formatFloat32(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   const f = Math.fround(v);
-  for (let p = 1; p <= 9; p++) {
-    const s = f.toPrecision(p);
-    if (Math.fround(Number(s)) === f) return String(Number(s));
+  // Whether p significant digits read back as f only grows with p (9 always
+  // do), so the fewest is found by bisection: 4 tries instead of up to 9.
+  let lo = 1;
+  let hi = 9;
+  while (lo < hi) {
+    const p = (lo + hi) >> 1;
+    if (Math.fround(Number(f.toPrecision(p))) === f) hi = p;
+    else lo = p + 1;
   }
-  return String(f);
+  return String(Number(f.toPrecision(lo)));
 }
 
 /** A compact value for labels: 4 significant digits. */

@@ -37,7 +37,7 @@ export interface TokenState {
 }
 
 /** What each token strip last drew, so a draw touches only the tokens that can change. */
-const lastDrawn = new WeakMap<HTMLElement[], { k: number; reachable: number; keys: string[] }>();
+const lastDrawn = new WeakMap<HTMLElement[], { k: number; reachable: number; looks: string[]; labels: string[] }>();
 
 /**
  * Mark current, shaded and future tokens for position k.
@@ -53,14 +53,14 @@ export function updateTokens(els: HTMLElement[], state: TokenState): void {
   const grad = state.mode === "gradient" ? (state.grad ?? null) : null;
   let largest = 0;
   if (grad) for (let i = 0; i < k - 1 && i < grad.length; i++) largest = Math.max(largest, grad[i]);
-  const last = lastDrawn.get(els) ?? { k: els.length, reachable: els.length, keys: [] };
+  const last = lastDrawn.get(els) ?? { k: els.length, reachable: els.length, looks: [], labels: [] };
   const end = Math.min(els.length - 1, Math.max(k, last.k, reachable, last.reachable) + 1);
   for (let i = 0; i <= end; i++) {
     const el = els[i];
     const current = k > 0 && i === k;
     const byAlpha = state.mode !== "gradient" && alpha !== null && i < k && i < alpha.length;
     const byGrad = grad !== null && i >= 1 && i < k && i - 1 < grad.length;
-    // Work out this token's state, then write only if it differs from the last draw.
+    // Work out this token's state, then write only what differs from the last draw.
     let alphaText: string | null = null;
     let gradText: string | null = null;
     let title: string | null = null;
@@ -80,25 +80,33 @@ export function updateTokens(els: HTMLElement[], state: TokenState): void {
           ? `x${k}: the token just read; ‖∂h${k}/∂x${k}‖ = ${grad[k - 1].toExponential(2)}`
           : `x${k}: the token just read`;
     }
-    const flags = `${+current}${+(i > k)}${+(byAlpha || byGrad)}${+(i <= reachable)}${+dark}`;
-    const key = `${flags}|${alphaText}|${gradText}|${title}|${level}`;
-    if (last.keys[i] === key) continue;
-    last.keys[i] = key;
-    el.classList.toggle("is-current", current);
-    el.classList.toggle("is-future", i > k);
-    el.classList.toggle("is-shaded", byAlpha || byGrad);
-    el.classList.toggle("is-reachable", i <= reachable);
-    if (current) el.setAttribute("aria-current", "step");
-    else el.removeAttribute("aria-current");
-    setData(el, "alpha", alphaText);
-    setData(el, "grad", gradText);
-    if (title === null) el.removeAttribute("title");
-    else el.title = title;
+    // What styles the token (classes, colours) is written apart from what only
+    // labels it (data-alpha, the tooltip): a new step changes every weight's
+    // digits, but most colours stay the same, and only a style change makes
+    // the browser restyle the token.
     const rgb = level === null ? null : weightRGB(level, dark);
-    el.style.backgroundColor = rgb ? `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})` : "";
-    el.style.color = rgb ? inkFor(rgb) : "";
+    const look = `${+current}${+(i > k)}${+(byAlpha || byGrad)}${+(i <= reachable)}${rgb}`;
+    if (last.looks[i] !== look) {
+      last.looks[i] = look;
+      el.classList.toggle("is-current", current);
+      el.classList.toggle("is-future", i > k);
+      el.classList.toggle("is-shaded", byAlpha || byGrad);
+      el.classList.toggle("is-reachable", i <= reachable);
+      if (current) el.setAttribute("aria-current", "step");
+      else el.removeAttribute("aria-current");
+      el.style.backgroundColor = rgb ? `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})` : "";
+      el.style.color = rgb ? inkFor(rgb) : "";
+    }
+    const label = `${alphaText}|${gradText}|${title}`;
+    if (last.labels[i] !== label) {
+      last.labels[i] = label;
+      setData(el, "alpha", alphaText);
+      setData(el, "grad", gradText);
+      if (title === null) el.removeAttribute("title");
+      else el.title = title;
+    }
   }
-  lastDrawn.set(els, { k, reachable, keys: last.keys });
+  lastDrawn.set(els, { k, reachable, looks: last.looks, labels: last.labels });
 }
 
 /** Set an attribute, or remove it when the value is null (one DOM write either way). */

@@ -49,4 +49,20 @@ describe("colour maps", () => {
   it("maxAbs ignores nulls and non-finite values", () => {
     expect(maxAbs([1, -3, 2], null, new Float32Array([2.5, NaN]))).toBe(3);
   });
+
+  it("formatFloat32 finds the fewest digits, as a digit-by-digit search does", () => {
+    const linear = (v: number) => {
+      const f = Math.fround(v);
+      for (let p = 1; p <= 9; p++) if (Math.fround(Number(f.toPrecision(p))) === f) return String(Number(f.toPrecision(p)));
+      return String(f);
+    };
+    let seed = 12345;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let n = 0; n < 20000; n++) {
+      const v = (random() - 0.5) * 10 ** Math.floor(random() * 20 - 10);
+      expect(formatFloat32(v)).toBe(linear(v));
+    }
+    for (const v of [0, 1, 0.1, 1 / 3, 1e-45, 3.4028234663852886e38, -0.0625]) expect(formatFloat32(v)).toBe(linear(v));
+  });
 });
+

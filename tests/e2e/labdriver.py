@@ -466,6 +466,8 @@ class LabNotebook:
             arg=[theme, light],
             timeout=self.timeout_ms,
         )
+        # Lab shows its splash (an animated logo over a dimmed page) while it swaps themes.
+        self.page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=self.timeout_ms)
 
 
 def eventually(check, *, timeout: float = 15.0, interval: float = 0.1):
