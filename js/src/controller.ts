@@ -314,10 +314,13 @@ export class Controller {
       }
       const interval = 1000 / Math.max(MIN_SPEED, Math.min(MAX_SPEED, Number(this.model.get("speed")) || 4));
       const now = Date.now();
-      if (now - this.playDue > interval / 2) this.playDue = now; // late (waited for a step): a new count
+      // A beat up to one interval late (a busy frame) keeps the count, so the
+      // rate holds; later than that (it waited for a step), a new count starts.
+      if (now - this.playDue > interval) this.playDue = now;
       this.goto(k + 1);
       this.playDue += interval;
-      this.playTimer = setTimeout(tick, Math.max(0, this.playDue - Date.now()));
+      // at least half a beat apart, so every position gets a frame of its own
+      this.playTimer = setTimeout(tick, Math.max(interval / 2, this.playDue - Date.now()));
     };
     this.playDue = Date.now();
     this.playTimer = setTimeout(tick, 0);

@@ -19,6 +19,21 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: 
   return e;
 }
 
+// Writes that only happen when the value changes: writing the same text
+// again still replaces the text node, and the browser lays the widget out anew.
+function setText(e: HTMLElement, text: string): void {
+  if (e.textContent !== text) e.textContent = text;
+}
+
+function setClass(e: HTMLElement, cls: string): void {
+  if (e.className !== cls) e.className = cls;
+}
+
+function setDisplay(e: HTMLElement, shown: boolean): void {
+  const display = shown ? "" : "none";
+  if (e.style.display !== display) e.style.display = display;
+}
+
 function button(label: string, glyph: IconName, onClick: () => void): HTMLButtonElement {
   const b = el("button", "aw-button");
   b.append(icon(glyph));
@@ -320,9 +335,9 @@ export class View {
       play.replaceChildren(icon(playing ? "pause" : "play"));
     }
     const scrub = parts.scrub as HTMLInputElement;
-    scrub.max = String(T);
-    scrub.value = String(k);
-    parts.readout.textContent = `read ${k} of ${T}`; // a position; the step shown is named “step k-1”
+    if (scrub.max !== String(T)) scrub.max = String(T);
+    if (scrub.value !== String(k)) scrub.value = String(k);
+    setText(parts.readout, `read ${k} of ${T}`); // a position; the step shown is named “step k-1”
     const speed = parts.speed as HTMLSelectElement;
     const sp = Number(model.get("speed"));
     if (!SPEEDS.includes(sp) && !Array.from(speed.options).some((o) => Number(o.value) === sp)) {
@@ -330,7 +345,7 @@ export class View {
       o.value = String(sp);
       speed.appendChild(o);
     }
-    speed.value = String(sp);
+    if (speed.value !== String(sp)) speed.value = String(sp);
 
     // status line: kernel errors, connection, waiting for a step
     let text = ctl.message || (model.get("status") ?? "");
@@ -345,9 +360,9 @@ export class View {
       text = ctl.connection === "waiting" ? "waiting for the kernel… (a running cell delays it)" : "computing…";
       cls = "is-waiting";
     }
-    parts.status.textContent = text;
-    parts.status.className = `aw-status ${cls}`.trim();
-    this.root.dataset.connection = ctl.connection;
+    setText(parts.status, text);
+    setClass(parts.status, `aw-status ${cls}`.trim());
+    if (this.root.dataset.connection !== ctl.connection) this.root.dataset.connection = ctl.connection;
 
     // tokens
     const tokens: string[] = model.get("tokens") ?? [];
@@ -358,14 +373,16 @@ export class View {
     }
     const reachable = Math.max(store.contiguous(), model.get("frontier") ?? 0);
     const mode = model.get("shading") === "gradient" ? "gradient" : "alpha";
-    (parts.shading as HTMLSelectElement).value = mode;
+    if ((parts.shading as HTMLSelectElement).value !== mode) (parts.shading as HTMLSelectElement).value = mode;
     const grad = mode === "gradient" && k > 0 ? ctl.sensitivityAt(k) : null;
     updateTokens(this.tokenEls, { k, alpha: step?.alpha ?? null, reachable, mode, grad, dark });
-    parts.caption.textContent =
+    setText(
+      parts.caption,
       mode === "gradient"
         ? gradientCaption(k, grad !== null, ctl.kernelReplied)
-        : shadingCaption(k, tokens, model.get("update_rule") === "eq1");
-    this.root.dataset.t = String(k);
+        : shadingCaption(k, tokens, model.get("update_rule") === "eq1"),
+    );
+    if (this.root.dataset.t !== String(k)) this.root.dataset.t = String(k);
 
     // vectors: each strip shares its row's width, up to STRIP_CELL_PX a cell
     const skey = `${H}`;
@@ -381,11 +398,11 @@ export class View {
     const dh = hk && hPrev ? difference(hk, hPrev) : null;
     renderStrip(parts.dh, dh, { scale: 2, name: "Δh", dark });
     renderStrip(parts.c, attends ? step?.c ?? null : null, { scale: 1, name: `c_${k - 1}`, dark });
-    parts.cRow.style.display = attends ? "" : "none";
-    parts.hNote.textContent = dh ? `|Δh|max ${formatShort(maxAbs(dh))}` : "";
+    setDisplay(parts.cRow, attends);
+    setText(parts.hNote, dh ? `|Δh|max ${formatShort(maxAbs(dh))}` : "");
 
     // attention
-    parts.attention.style.display = attends ? "" : "none";
+    setDisplay(parts.attention, attends);
     if (attends) this.renderAttention(step, k, T, tokens);
 
     this.renderEquation(step, k);
@@ -442,7 +459,7 @@ export class View {
     }
     const pieces = parts.pieces;
     const note = pieces.querySelector(".aw-pieces-note");
-    if (note) note.textContent = k > 0 ? `step ${k - 1}` : "nothing read yet: h_0 = 0";
+    if (note) setText(note as HTMLElement, k > 0 ? `step ${k - 1}` : "nothing read yet: h_0 = 0");
     const dark = this.dark;
     const blocks = step ? blocksOf(step, layout) : layout.map(([name]) => ({ name, values: null as Float32Array | null }));
     const zScale = step ? maxAbs(step.z) || 1 : 1;
