@@ -54,7 +54,17 @@ export function updateTokens(els: HTMLElement[], state: TokenState): void {
   let largest = 0;
   if (grad) for (let i = 0; i < k - 1 && i < grad.length; i++) largest = Math.max(largest, grad[i]);
   const last = lastDrawn.get(els) ?? { k: els.length, reachable: els.length, looks: [], labels: [] };
-  const end = Math.min(els.length - 1, Math.max(k, last.k, reachable, last.reachable) + 1);
+  const end = Math.min(els.length - 1, Math.max(k, last.k) + 1);
+  // Past both positions a token is future, unshaded and not current: only
+  // whether it can be jumped to may change, between the old and new `reachable`.
+  const lo = Math.max(end + 1, Math.min(reachable, last.reachable) + 1);
+  const hi = Math.min(els.length - 1, Math.max(reachable, last.reachable));
+  for (let i = lo; i <= hi; i++) {
+    const look = `01${+(i <= reachable)}null`;
+    if (last.looks[i] === look) continue;
+    last.looks[i] = look;
+    els[i].classList.toggle("is-reachable", i <= reachable);
+  }
   for (let i = 0; i <= end; i++) {
     const el = els[i];
     const current = k > 0 && i === k;
@@ -85,7 +95,7 @@ export function updateTokens(els: HTMLElement[], state: TokenState): void {
     // digits, but most colours stay the same, and only a style change makes
     // the browser restyle the token.
     const rgb = level === null ? null : weightRGB(level, dark);
-    const look = `${+current}${+(i > k)}${+(byAlpha || byGrad)}${+(i <= reachable)}${rgb}`;
+    const look = current || byAlpha || byGrad || i <= k ? `${+current}${+(byAlpha || byGrad)}${+(i <= reachable)}${rgb}|${dark}` : `01${+(i <= reachable)}null`;
     if (last.looks[i] !== look) {
       last.looks[i] = look;
       el.classList.toggle("is-current", current);

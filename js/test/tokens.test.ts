@@ -86,4 +86,28 @@ describe("tokens", () => {
     expect(gradLevel(Infinity, Infinity)).toBe(1); // never NaN, which would be no colour at all
     expect(gradLevel(5, Infinity)).toBe(0);
   });
+
+  it("touches only what can change: reachability past both positions, nothing beyond", () => {
+    const box = document.createElement("div");
+    const els = buildTokens(box, Array.from({ length: 50 }, (_, i) => `w${i}`));
+    updateTokens(els, { k: 2, alpha: new Float32Array([0.5, 0.5]), reachable: 10 });
+    expect(els.map((e) => e.classList.contains("is-reachable")).lastIndexOf(true)).toBe(10);
+    const writes: number[] = [];
+    els.forEach((e, i) => {
+      const toggle = e.classList.toggle.bind(e.classList);
+      e.classList.toggle = (name: string, force?: boolean) => (writes.push(i), toggle(name, force));
+    });
+    updateTokens(els, { k: 3, alpha: new Float32Array([0.2, 0.3, 0.5]), reachable: 30 });
+    expect(Math.max(...writes)).toBe(30); // 31 … 50 untouched
+    expect(els.map((e) => e.classList.contains("is-reachable")).lastIndexOf(true)).toBe(30);
+    expect(els[20].classList.contains("is-future")).toBe(true);
+    writes.length = 0;
+    updateTokens(els, { k: 3, alpha: new Float32Array([0.2, 0.3, 0.5]), reachable: 30 });
+    expect(writes).toEqual([]); // the same state: no DOM write at all
+    updateTokens(els, { k: 1, alpha: new Float32Array([1]), reachable: 12 });
+    expect(els.map((e) => e.classList.contains("is-reachable")).lastIndexOf(true)).toBe(12);
+    expect(els[2].classList.contains("is-shaded")).toBe(false);
+    expect(els[1].getAttribute("aria-current")).toBe("step");
+  });
 });
+
