@@ -11,7 +11,7 @@ const options = {
   format: "esm",
   target: ["es2020"],
   outdir: "../attn_widget/static",
-  minify: !watch,
+  minify: !watch && !process.env.AW_NO_MINIFY,
   sourcemap: false,
   logLevel: "info",
 };

@@ -28,28 +28,23 @@ function showValue(event: MouseEvent): void {
   strip.title = `${data.name}[${i}] = ${formatFloat32(data.values[i])}`;
 }
 
-function canvasOf(el: HTMLElement): HTMLCanvasElement {
-  let canvas = el.firstElementChild as HTMLCanvasElement | null;
-  if (!canvas || canvas.tagName !== "CANVAS") {
-    canvas = document.createElement("canvas");
-    canvas.className = "aw-strip-canvas";
-    canvas.height = 1;
-    el.replaceChildren(canvas);
-    el.addEventListener("mousemove", showValue);
-  }
-  return canvas;
+function watch(el: HTMLElement): void {
+  if (el.dataset.hover) return;
+  el.dataset.hover = "value";
+  el.addEventListener("mousemove", showValue);
 }
 
 /**
- * Draw `values` as one row of cells across the strip's width, one canvas
- * pixel a value, stretched (a strip never wraps, and a new step restyles no
- * element: the browser repaints one canvas).  null draws an empty strip,
+ * Draw `values` as one row of cells across the strip's width: a single
+ * element whose background is a gradient with a hard stop per value (a strip
+ * never wraps, and a new step restyles one element, not one per value, and
+ * adds no canvas for the compositor to place).  null draws an empty strip,
  * hatched so that it cannot be read as zeros.  Drawing the same array at the
  * same scale again writes nothing.  `data-cells` holds the number of values.
  */
 export function renderStrip(el: HTMLElement, values: ArrayLike<number> | null, options: StripOptions): void {
   const { scale, name, dark = false } = options;
-  const canvas = canvasOf(el);
+  watch(el);
   const before = shown.get(el);
   if (before && before.values === values && before.scale === scale && before.dark === dark) {
     before.name = name;
@@ -59,27 +54,51 @@ export function renderStrip(el: HTMLElement, values: ArrayLike<number> | null, o
   const n = values ? values.length : 0;
   el.classList.toggle("is-empty", n === 0);
   el.dataset.cells = String(n);
-  canvas.style.visibility = n === 0 ? "hidden" : "";
-  if (n === 0) return;
-  if (canvas.width !== n) canvas.width = n;
-  const ctx = context(canvas);
-  if (!ctx) return;
-  const image = ctx.createImageData(n, 1);
-  for (let i = 0; i < n; i++) {
-    const [r, g, b] = divergingRGB(values![i], scale, dark);
-    image.data.set([r, g, b, 255], 4 * i);
-  }
-  ctx.putImageData(image, 0, 0);
+  el.style.backgroundImage = n === 0 ? "" : stripGradient(values!, scale, dark);
 }
 
-function context(canvas: HTMLCanvasElement): CanvasRenderingContext2D | null {
-  // jsdom (unit tests) has no canvas and logs an error on every call
-  if (typeof navigator !== "undefined" && /jsdom/i.test(navigator.userAgent)) return null;
-  try {
-    return canvas.getContext("2d");
-  } catch {
-    return null;
+/** `linear-gradient(to right, c0 0% w%, c1 w% 2w%, …)`: value i fills [i/n, (i+1)/n) of the width. */
+export function stripGradient(values: ArrayLike<number>, scale: number, dark = false): string {
+  const n = values.length;
+  const at = edges(n);
+  const colour = palette(dark);
+  const stops = new Array<string>(n);
+  for (let i = 0; i < n; i++) stops[i] = `${colour(values[i], scale)} ${at[i]} ${at[i + 1]}`;
+  return `linear-gradient(to right, ${n === 1 ? `${stops[0]}, ${stops[0]}` : stops.join(", ")})`;
+}
+
+// A strip is redrawn at every step, so its colours come from a table: the
+// scale's 2·LEVELS+1 colours (the channels are whole numbers, so finer steps
+// would not change a pixel), and the n+1 cell edges for each strip length.
+const LEVELS = 256;
+const palettes = new Map<boolean, string[]>();
+const edgeLists = new Map<number, string[]>();
+
+function palette(dark: boolean): (v: number, scale: number) => string {
+  let table = palettes.get(dark);
+  if (!table) {
+    table = [];
+    for (let j = -LEVELS; j <= LEVELS; j++) {
+      const [r, g, b] = divergingRGB(j / LEVELS, 1, dark);
+      table.push(`rgb(${r},${g},${b})`);
+    }
+    palettes.set(dark, table);
   }
+  const colours = table;
+  return (v, scale) => {
+    if (!Number.isFinite(v)) return "rgb(128,128,128)";
+    const u = scale > 0 ? Math.max(-1, Math.min(1, v / scale)) : 0;
+    return colours[Math.round(u * LEVELS) + LEVELS];
+  };
+}
+
+function edges(n: number): string[] {
+  let list = edgeLists.get(n);
+  if (!list) {
+    list = Array.from({ length: n + 1 }, (_, i) => `${((100 * i) / n).toFixed(4)}%`);
+    edgeLists.set(n, list);
+  }
+  return list;
 }
 
 /** A labelled strip: <div class="aw-vector"><span label/><div strip/></div>. */

@@ -19,6 +19,12 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: 
   return e;
 }
 
+/** What names the page's theme: JupyterLab's data attributes, VS Code's body classes. */
+function themeOf(body: HTMLElement): string {
+  const vscode = Array.from(body.classList).filter((c) => c.startsWith("vscode-")).join(" ");
+  return `${body.dataset.jpThemeName ?? ""}|${body.dataset.jpThemeLight ?? ""}|${vscode}`;
+}
+
 // Writes that only happen when the value changes: writing the same text
 // again still replaces the text node, and the browser lays the widget out anew.
 function setText(e: HTMLElement, text: string): void {
@@ -270,9 +276,15 @@ export class View {
       model.on(`change:${name}`, onModel);
       this.cleanups.push(() => model.off(`change:${name}`, onModel));
     }
-    // A theme switch (JupyterLab sets data-jp-theme-* on body) recolours the view.
+    // A theme switch (JupyterLab sets data-jp-theme-* on body, VS Code a body
+    // class) recolours the view.  Body attributes change for other reasons too
+    // (the kernel's status, the cursor), so only a change of theme counts.
     if (typeof MutationObserver === "function" && document.body) {
+      let theme = themeOf(document.body);
       const observer = new MutationObserver(() => {
+        const now = themeOf(document.body);
+        if (now === theme) return;
+        theme = now;
         this.themeChecked = false;
         this.schedule();
       });
