@@ -28,9 +28,11 @@ function showValue(event: MouseEvent): void {
   strip.title = `${data.name}[${i}] = ${formatFloat32(data.values[i])}`;
 }
 
+const watched = new WeakSet<HTMLElement>();
+
 function watch(el: HTMLElement): void {
-  if (el.dataset.hover) return;
-  el.dataset.hover = "value";
+  if (watched.has(el)) return;
+  watched.add(el);
   el.addEventListener("mousemove", showValue);
 }
 
@@ -53,7 +55,7 @@ export function renderStrip(el: HTMLElement, values: ArrayLike<number> | null, o
   shown.set(el, { values, scale, name, dark });
   const n = values ? values.length : 0;
   el.classList.toggle("is-empty", n === 0);
-  el.dataset.cells = String(n);
+  if (el.getAttribute("data-cells") !== String(n)) el.setAttribute("data-cells", String(n));
   el.style.backgroundImage = n === 0 ? "" : stripGradient(values!, scale, dark);
 }
 

@@ -24,7 +24,9 @@ export class AlphaMatrix {
   private n = 0; // pixels per side
   private T = 0;
   private rows = new Set<number>();
-  private dirty = true;
+  private dirty = true; // everything must be drawn again
+  private dirtyFrom = Infinity; // pixel rows dirtyFrom … dirtyTo-1 have new weights
+  private dirtyTo = 0;
   private shownRows = -1; // pixel rows shown at the last draw
   private dark = false;
   /** The step whose row is outlined and below which nothing is shown (-1: none). */
@@ -97,7 +99,8 @@ export class AlphaMatrix {
       this.levels[p] = u;
       this.paint(p, u);
     }
-    if (step.t <= this.current) this.dirty = true;
+    this.dirtyFrom = Math.min(this.dirtyFrom, y);
+    this.dirtyTo = Math.max(this.dirtyTo, y + 1);
   }
 
   private paint(p: number, u: number): void {
@@ -110,14 +113,28 @@ export class AlphaMatrix {
     d[4 * p + 3] = 255;
   }
 
-  /** Show the rows of steps 0 … current and outline the current one. */
+  /** Show the rows of steps 0 … current and outline the current one.  Only
+   * the pixel rows that changed are copied: a step forward adds one row, a
+   * step back clears one, whatever the matrix's size. */
   draw(): void {
     const shown = this.current >= 0 ? Math.min(this.n, this.pixel(this.current + 1) + 1) : 0;
-    if ((this.dirty || shown !== this.shownRows) && this.ctx && this.image) {
-      this.ctx.clearRect(0, 0, this.n, this.n);
-      if (shown > 0) this.ctx.putImageData(this.image, 0, 0, 0, 0, this.n, shown);
+    const { ctx, image, n } = this;
+    if (ctx && image) {
+      const put = (from: number, to: number) => {
+        if (to > from) ctx.putImageData(image, 0, 0, 0, from, n, to - from);
+      };
+      if (this.dirty || this.shownRows < 0) {
+        ctx.clearRect(0, 0, n, n);
+        put(0, shown);
+      } else {
+        if (shown < this.shownRows) ctx.clearRect(0, shown, n, this.shownRows - shown);
+        put(this.shownRows, shown); // rows newly shown
+        put(this.dirtyFrom, Math.min(this.dirtyTo, this.shownRows, shown)); // shown rows with new weights
+      }
     }
     this.dirty = false;
+    this.dirtyFrom = Infinity;
+    this.dirtyTo = 0;
     this.shownRows = shown;
     if (!this.marker) return;
     const on = this.current >= 0 && this.current < this.T;

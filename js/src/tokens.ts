@@ -7,6 +7,15 @@ export const START_LABEL = "⟨start⟩";
 
 /** Build one element per slot: index 0 is ⟨start⟩ (h_0), index i is x_i. */
 export function buildTokens(container: HTMLElement, tokens: string[]): HTMLElement[] {
+  if (!hovering.has(container)) {
+    hovering.add(container);
+    container.addEventListener("mouseover", (event) => {
+      const token = (event.target as HTMLElement).closest?.(".aw-token") as HTMLElement | null;
+      hovered = token;
+      if (token) applyTitle(token);
+    });
+    container.addEventListener("mouseleave", () => (hovered = null));
+  }
   container.replaceChildren();
   const els: HTMLElement[] = [];
   const labels = [START_LABEL, ...tokens];
@@ -34,6 +43,20 @@ export interface TokenState {
   grad?: Float32Array | null;
   /** colours for a dark background */
   dark?: boolean;
+}
+
+// A token's tooltip is written when the pointer comes over it (and at once for
+// the token under the pointer), not at every step for every token: a step
+// changes every weight, and ~T title writes a step would cost more than the
+// colours.  The text waits here meanwhile.
+const titles = new WeakMap<HTMLElement, string | null>();
+const hovering = new WeakSet<HTMLElement>();
+let hovered: HTMLElement | null = null;
+
+function applyTitle(el: HTMLElement): void {
+  const title = titles.get(el) ?? null;
+  if (title === null) el.removeAttribute("title");
+  else if (el.title !== title) el.title = title;
 }
 
 /** What each token strip last drew, so a draw touches only the tokens that can change. */
@@ -112,8 +135,8 @@ export function updateTokens(els: HTMLElement[], state: TokenState): void {
       last.labels[i] = label;
       setData(el, "alpha", alphaText);
       setData(el, "grad", gradText);
-      if (title === null) el.removeAttribute("title");
-      else el.title = title;
+      titles.set(el, title);
+      if (el === hovered) applyTitle(el);
     }
   }
   lastDrawn.set(els, { k, reachable, looks: last.looks, labels: last.labels });
@@ -121,6 +144,7 @@ export function updateTokens(els: HTMLElement[], state: TokenState): void {
 
 /** Set an attribute, or remove it when the value is null (one DOM write either way). */
 function setData(el: HTMLElement, name: "alpha" | "grad", value: string | null): void {
-  if (value === null) delete el.dataset[name];
-  else el.dataset[name] = value;
+  // setAttribute, not el.dataset: Chromium's dataset setter costs several times more.
+  if (value === null) el.removeAttribute(`data-${name}`);
+  else el.setAttribute(`data-${name}`, value);
 }

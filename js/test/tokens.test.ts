@@ -31,6 +31,8 @@ describe("tokens", () => {
     expect(els[0].dataset.alpha).toBe(formatFloat32(alpha[0]));
     expect(els[2].dataset.alpha).toBe(formatFloat32(alpha[2]));
     expect(Math.fround(Number(els[1].dataset.alpha))).toBe(alpha[1]);
+    expect(els[1].hasAttribute("title")).toBe(false); // written when the pointer comes over it
+    els[1].dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
     expect(els[1].title).toContain(formatFloat32(alpha[1]));
     expect(els[3].dataset.alpha).toBeUndefined();
     expect(els[4].classList.contains("is-future")).toBe(true);
@@ -65,6 +67,7 @@ describe("tokens", () => {
     expect(els.map((e) => e.dataset.grad ?? null)).toEqual([null, "1e-9", "0.001", "1", null, null]);
     expect(els.some((e) => e.dataset.alpha !== undefined)).toBe(false); // not both at once
     expect(els[4].getAttribute("aria-current")).toBe("step");
+    for (const i of [3, 4]) els[i].dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
     expect(els[4].title).toMatch(/‖∂h4\/∂x4‖ = 5\.00e-1/);
     expect(els[3].title).toBe("‖∂h4/∂x3‖ = 1.00e+0");
     const rgb = weightRGB(1);
@@ -108,6 +111,17 @@ describe("tokens", () => {
     expect(els.map((e) => e.classList.contains("is-reachable")).lastIndexOf(true)).toBe(12);
     expect(els[2].classList.contains("is-shaded")).toBe(false);
     expect(els[1].getAttribute("aria-current")).toBe("step");
+  });
+
+  it("the token under the pointer shows the new weight's tooltip at once", () => {
+    const box = document.createElement("div");
+    const els = buildTokens(box, ["a", "b", "c"]);
+    updateTokens(els, { k: 2, alpha: new Float32Array([0.25, 0.75]), reachable: 3 });
+    els[1].dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
+    expect(els[1].title).toBe("α(1,1) = 0.75");
+    updateTokens(els, { k: 3, alpha: new Float32Array([0.5, 0.125, 0.375]), reachable: 3 });
+    expect(els[1].title).toBe("α(2,1) = 0.125");
+    expect(els[0].hasAttribute("title")).toBe(false); // not hovered: written when it is
   });
 });
 

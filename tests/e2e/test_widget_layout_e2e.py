@@ -102,6 +102,10 @@ def test_matrix_shows_rows_up_to_the_current_step_only(nb):
     move_to(nb, T)
     drawn = [len(row) for row in root(nb).evaluate(_JS_MATRIX_PIXELS)["rows"]]
     assert drawn == list(range(T + 1)), drawn
+    for k in (T - 1, 2):  # back: the rows past the step are cleared again
+        move_to(nb, k)
+        drawn = [len(row) for row in root(nb).evaluate(_JS_MATRIX_PIXELS)["rows"]]
+        assert drawn == list(range(k + 1)) + [0] * (T - k), (k, drawn)
 
 
 def test_bars_stand_on_the_matrix_columns_and_axes_name_the_tokens(nb, artifacts):
