@@ -286,7 +286,7 @@ class AttentionWidget(anywidget.AnyWidget):
     @property
     def current(self) -> Step | None:
         """The step shown at the current position (step t-1), or None at t = 0."""
-        return self._stepper.history[self.t - 1] if self.t else None
+        return self._stepper.steps[self.t - 1] if self.t else None
 
     # -- moving ----------------------------------------------------------------
 
@@ -400,7 +400,7 @@ class AttentionWidget(anywidget.AnyWidget):
         step 0 on that fit in ``STEP_DATA_LIMIT`` bytes; a reader without a
         kernel is told on screen where the saved steps end.
         """
-        self._pack_snapshot(self._stepper.history)
+        self._pack_snapshot(self._stepper.steps)
 
     def trace(self):
         """The computed steps as a Trace, like ``model(x)`` up to the frontier."""
@@ -460,7 +460,7 @@ class AttentionWidget(anywidget.AnyWidget):
             self._stepper.goto(self._stepper.T)
             self._stepper.goto(self.t)
             self.frontier = self._stepper.frontier
-        self._pack_snapshot(self._stepper.history if self._precompute else [])
+        self._pack_snapshot(self._stepper.steps if self._precompute else [])
 
     def _pack_snapshot(self, steps: Sequence[Step]) -> None:
         kept = steps_within(steps, STEP_DATA_LIMIT)
@@ -469,8 +469,8 @@ class AttentionWidget(anywidget.AnyWidget):
 
     def _snapshot_after_cell(self) -> None:
         """Refresh the snapshot if a cell computed steps it lacks (see :meth:`snapshot`)."""
-        history = self._stepper.history
-        if self.comm is None or self._snapshot_holds == (self.version, len(history)):
+        steps = self._stepper.steps
+        if self.comm is None or self._snapshot_holds == (self.version, len(steps)):
             return
         self.snapshot()
 
@@ -579,9 +579,9 @@ class AttentionWidget(anywidget.AnyWidget):
         lo = min(self._sent, s.frontier)
         if k <= lo and not always:
             return
-        hi = min(s.frontier, max(k, lo + steps_within(s.history[lo:], STEP_DATA_LIMIT)))
+        hi = min(s.frontier, max(k, lo + steps_within(s.steps[lo:], STEP_DATA_LIMIT)))
         self._sent = max(self._sent, hi)
-        self._send_steps(s.history[lo:hi], reason=reason)
+        self._send_steps(s.steps[lo:hi], reason=reason)
 
     def set_state(self, sync_data):
         """State from the front end: a bad value gets an error reply, never an exception."""

@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> dict:
     cache_bytes = tensor_bytes([cache.states, cache.keys, cache.queries])
     seen: set = set()
     record_bytes = sum(
-        tensor_bytes([s.x, s.scores, s.alpha, s.c, s.z, s.pre, s.h], seen) for s in stepper.history
+        tensor_bytes([s.x, s.scores, s.alpha, s.c, s.z, s.pre, s.h], seen) for s in stepper.steps
     )
-    square_bytes = sum((s.alpha.numel() + s.scores.numel()) * f32 for s in stepper.history)
+    square_bytes = sum((s.alpha.numel() + s.scores.numel()) * f32 for s in stepper.steps)
     rows += [
         [
             "stepper cache (states, keys, queries)",

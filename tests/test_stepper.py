@@ -222,7 +222,7 @@ def test_truncate_and_h_at_check_their_index():
         stepper.h_at(-1)
     with pytest.raises(ValueError, match="0 … frontier = 3"):
         stepper.h_at(4)
-    assert torch.equal(stepper.h_at(3), stepper.history[2].h)
+    assert torch.equal(stepper.h_at(3), stepper.steps[2].h)
 
 
 def test_weights_too_large_for_float_give_a_clear_error_not_nan():
@@ -235,3 +235,11 @@ def test_weights_too_large_for_float_give_a_clear_error_not_nan():
         model(x)
     with pytest.raises(ValueError, match="scores overflow"):
         model.stepper(x).goto(6)
+
+
+def test_history_is_the_deprecated_name_of_steps():
+    stepper = SelfAttentionRNN(2, 3).stepper(torch.randn(3, 2))
+    stepper.goto(2)
+    with pytest.warns(DeprecationWarning, match="Stepper.steps"):
+        assert stepper.history is stepper.steps
+    assert [s.t for s in stepper.steps] == [0, 1]

@@ -456,7 +456,7 @@ def test_snapshot_follows_what_cells_computed_and_only_then(monkeypatch):
     kernel_module._after_cell()  # moving back computes nothing: nothing re-sent
     assert sent == [4]
     w.goto(6)
-    five_steps = sum(map(step_bytes, w.stepper.history[:5]))
+    five_steps = sum(map(step_bytes, w.stepper.steps[:5]))
     monkeypatch.setattr(widget_module, "STEP_DATA_LIMIT", five_steps)
     kernel_module._after_cell()  # over the bound: the first steps that fit
     _, steps, computed = unpack_snapshot(w._snapshot)
@@ -465,7 +465,7 @@ def test_snapshot_follows_what_cells_computed_and_only_then(monkeypatch):
 
 def _limit_to_steps(monkeypatch, w, n):
     """Set the one bound on step data to what the first n steps of w take."""
-    limit = sum(map(step_bytes, w.stepper.history[:n]))
+    limit = sum(map(step_bytes, w.stepper.steps[:n]))
     monkeypatch.setattr(widget_module, "STEP_DATA_LIMIT", limit)
     return limit
 
@@ -783,7 +783,7 @@ def test_moves_from_several_threads_take_turns():
         w.goto(i % 31)
     for t in threads:
         t.join()
-    steps = [s.t for s in w.stepper.history]
+    steps = [s.t for s in w.stepper.steps]
     assert steps == list(range(len(steps))) and w.t == w.stepper.k
     with torch.no_grad():
         torch.testing.assert_close(w.trace().h, model(x).h[: len(steps) + 1])

@@ -12,7 +12,7 @@ Step t (t = 0 … T-1) consumes x_{t+1}:
     h_{t+1}     = tanh(A·z + b)
 
 The batched ``forward`` and the one-step ``stepper`` share one step function
-(``_advance``) and one cache of past states, keys and queries (``_History``),
+(``_advance``) and one cache of past states, keys and queries (``_PastStates``),
 so they compute the same numbers, and a step costs O(t·(d+H)) for attention
 on top of the cell's fixed O(H·|z|): a state's key and query are projected
 once, when the state is born, never again.
@@ -25,6 +25,7 @@ O(T·(H+d)) for the history (plus α, an output) instead of a graph per step.
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -86,7 +87,7 @@ class Step:
     h: Tensor
 
 
-class _History:
+class _PastStates:
     """Past states h_0 … h_n with their keys and queries, preallocated, each written once.
 
     Step t reads the keys and states of h_0 … h_t as views of the buffers (no
@@ -152,9 +153,9 @@ class _Recurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, model, x, A_weight, A_bias, kq_weight, *score_params):
-        h, c, alpha, history = model._run(x, kq_weight)
+        h, c, alpha, past = model._run(x, kq_weight)
         ctx.model = model
-        keys_queries = () if kq_weight is None else (history.keys, history.queries)
+        keys_queries = () if kq_weight is None else (past.keys, past.queries)
         ctx.save_for_backward(x, A_weight, kq_weight, h, c, alpha, *score_params, *keys_queries)
         return (h,) if c is None else (h, c, alpha)
 
@@ -289,20 +290,20 @@ class SelfAttentionRNN(nn.Module):
 
     # -- the one step both paths share ------------------------------------
 
-    def _advance(self, t: int, x_next: Tensor, history: _History):
-        """Step t for a batch.  x_next (B, D); h_t and its query are read from history,
+    def _advance(self, t: int, x_next: Tensor, past: _PastStates):
+        """Step t for a batch.  x_next (B, D); h_t and its query are read from past,
         h_{t+1} is written there.  Returns scores, α, c, z, pre, h_{t+1}."""
-        h_t = history.states[:, t]  # (B, H)
+        h_t = past.states[:, t]  # (B, H)
         scores = alpha = c = None
         if self.align is not None:
-            keys, states = history.keys[:, : t + 1], history.states[:, : t + 1]  # (B, t+1, ·)
-            scores = self.align.score(keys, history.queries[:, t])  # (B, t+1)
+            keys, states = past.keys[:, : t + 1], past.states[:, : t + 1]  # (B, t+1, ·)
+            scores = self.align.score(keys, past.queries[:, t])  # (B, t+1)
             alpha = torch.softmax(scores, dim=-1)  # (B, t+1)
             c = torch.bmm(alpha.unsqueeze(1), states).squeeze(1)  # (B, H)
         z = concat(self.update, h_t, x_next, c)  # (B, |z|)
         pre = F.linear(z, self.A.weight, self.A.bias)  # (B, H); A·z + b
         h_next = torch.tanh(pre)
-        history.write(t + 1, h_next)
+        past.write(t + 1, h_next)
         return scores, alpha, c, z, pre, h_next
 
     def _weights(self) -> tuple:
@@ -321,20 +322,20 @@ class SelfAttentionRNN(nn.Module):
 
     def _run(self, x: Tensor, kq_weight: Tensor | None):
         """Every step over x (B, T, D), without autograd.  Returns h (B, T+1, H),
-        c (B, T, H), α (B, T, T+1) (None, None for eq1) and the history."""
+        c (B, T, H), α (B, T, T+1) (None, None for eq1) and the past."""
         B, T, _ = x.shape
         with torch.no_grad():
-            history = _History(B, T + 1, self.hidden_size, x, kq_weight)
+            past = _PastStates(B, T + 1, self.hidden_size, x, kq_weight)
             c_all = alpha_all = None
             if self.align is not None:
                 c_all = x.new_empty(B, T, self.hidden_size)  # (B, T, H)
                 alpha_all = x.new_zeros(B, T, T + 1)  # (B, T, T+1); stays 0 for i > t
             for t, x_next in enumerate(x.unbind(1)):
-                _, alpha, c, _, _, _ = self._advance(t, x_next, history)
+                _, alpha, c, _, _, _ = self._advance(t, x_next, past)
                 if alpha is not None:
                     c_all[:, t] = c
                     alpha_all[:, t, : t + 1] = alpha
-        return history.states, c_all, alpha_all, history
+        return past.states, c_all, alpha_all, past
 
     # -- batched ------------------------------------------------------------
 
@@ -408,7 +409,7 @@ class Stepper:
     ``param.data`` bypass autograd's counter and are not seen.
 
     Attributes:
-        history: the computed steps, ``history[t]`` is step t (a :class:`Step`).
+        steps: the computed steps, ``steps[t]`` is step t (a :class:`Step`).
         k: the current position.
     """
 
@@ -421,9 +422,9 @@ class Stepper:
             x, _ = _check_sequence(x, model, batched_ok=False)
             x = x[0].detach().clone()
         self.x = x  # (T, D), the inputs known so far
-        self.history: list[Step] = []
+        self.steps: list[Step] = []  # steps 0 … frontier-1, each computed once
         self.k = 0
-        self._cache: _History | None = None  # built by the first step
+        self._cache: _PastStates | None = None  # built by the first step
         self._stamp: tuple = ()  # the weights step 0 read; see weights_changed()
 
     @property
@@ -434,7 +435,13 @@ class Stepper:
     @property
     def frontier(self) -> int:
         """How many steps have been computed (positions 0 … frontier are ready)."""
-        return len(self.history)
+        return len(self.steps)
+
+    @property
+    def history(self) -> list[Step]:
+        """Deprecated name of :attr:`steps` ("History" is the training log's name)."""
+        warnings.warn("Stepper.history is now Stepper.steps", DeprecationWarning, stacklevel=2)
+        return self.steps
 
     @property
     def h(self) -> Tensor:
@@ -444,7 +451,7 @@ class Stepper:
     @property
     def current(self) -> Step | None:
         """The step shown at position k (step k-1), or None at k = 0."""
-        return self.history[self.k - 1] if self.k else None
+        return self.steps[self.k - 1] if self.k else None
 
     def step(self, x_next: Tensor | None = None) -> Step:
         """Advance to position k+1 and return step k.
@@ -472,7 +479,7 @@ class Stepper:
         if self.k == self.frontier:
             self._compute_next()
         self.k += 1
-        return self.history[self.k - 1]
+        return self.steps[self.k - 1]
 
     def check_input(self, x_next) -> Tensor:
         """x_next checked as this model's input: a finite float tensor of shape (D,).
@@ -511,7 +518,7 @@ class Stepper:
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
             raise ValueError(f"truncate expects a step count n ≥ 0, got {n!r}")
         n = int(n)
-        del self.history[n:]
+        del self.steps[n:]
         self.k = min(self.k, n)
 
     def set_inputs(self, x: Tensor) -> None:
@@ -523,12 +530,12 @@ class Stepper:
     def trace(self) -> Trace:
         """The computed steps as a :class:`Trace` (T = frontier), like ``model(x)``."""
         n, H = self.frontier, self.model.hidden_size
-        h = torch.stack([self.x.new_zeros(H)] + [s.h for s in self.history])
+        h = torch.stack([self.x.new_zeros(H)] + [s.h for s in self.steps])
         if self.model.align is None:
             return Trace(h, None, None)
-        c = torch.stack([s.c for s in self.history]) if n else self.x.new_zeros(0, H)
+        c = torch.stack([s.c for s in self.steps]) if n else self.x.new_zeros(0, H)
         alpha = self.x.new_zeros(n, n + 1)
-        for s in self.history:
+        for s in self.steps:
             alpha[s.t, : s.t + 1] = s.alpha
         return Trace(h, c, alpha)
 
@@ -571,7 +578,7 @@ class Stepper:
                 self._stamp = _weight_stamp(self.model)
                 kq_weight = self.model._weights()[2]
                 capacity = max(16, self.T + 1)
-                self._cache = _History(1, capacity, self.model.hidden_size, self.x, kq_weight)
+                self._cache = _PastStates(1, capacity, self.model.hidden_size, self.x, kq_weight)
             if t + 2 > self._cache.capacity:  # room for h_{t+1}; doubling keeps appends O(1)
                 self._cache.grow(2 * (t + 2))
             x_next = self.x[t]
@@ -581,7 +588,7 @@ class Stepper:
                 f"step {t} produced NaN or Inf from finite inputs and weights: the weights "
                 "are too large for float arithmetic (the scores overflow)"
             )
-        self.history.append(
+        self.steps.append(
             Step(t, x_next, _unbatch(scores), _unbatch(alpha), _unbatch(c), z[0], pre[0], h[0])
         )
 
@@ -593,7 +600,7 @@ class Stepper:
             raise ValueError(f"h_at position must be in 0 … frontier = {self.frontier}, got {i}")
         if i == 0:
             return self.x.new_zeros(self.model.hidden_size)
-        return self.history[i - 1].h
+        return self.steps[i - 1].h
 
 
 class WeightsChangedError(RuntimeError):

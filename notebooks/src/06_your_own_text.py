@@ -100,7 +100,7 @@ after = what_if.goto(4).alpha
 print("tokens now:", what_if.tokens)
 changed = not torch.allclose(before, after, atol=1e-6)
 unchanged = all(
-    torch.equal(what_if.stepper.history[t].alpha, w.stepper.history[t].alpha) for t in range(3)
+    torch.equal(what_if.stepper.steps[t].alpha, w.stepper.steps[t].alpha) for t in range(3)
 )
 print("α at 'older' changed by the edit:", changed)
 print("α of steps 0-2 unchanged (computed before x_3 is read):", unchanged)
@@ -120,10 +120,10 @@ what_if
 # %% [solution]
 _, x_lamp = model.embed_text(["lamp"])
 what_if.goto(what_if.T)  # compute every step first
-before_edit = [s.alpha.clone() for s in what_if.stepper.history[: what_if.T]]
+before_edit = [s.alpha.clone() for s in what_if.stepper.steps[: what_if.T]]
 what_if.edit(7, "lamp", x_lamp[0].detach())  # x_7 is read by the last step, step 6
 what_if.goto(what_if.T)
-after_edit = [s.alpha for s in what_if.stepper.history[: what_if.T]]
+after_edit = [s.alpha for s in what_if.stepper.steps[: what_if.T]]
 same = [torch.equal(a, b) for a, b in zip(before_edit, after_edit, strict=True)]
 print("weights unchanged at every step:", all(same))
 print("(step 6 chose its weights from h_6, before reading x_7, so none can change)")

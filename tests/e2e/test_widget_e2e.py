@@ -396,7 +396,7 @@ def test_fifty_fast_clicks(nb):
     state = nb.run_json(
         "print(json.dumps({'t': w_long.t, 'frontier': w_long.frontier, 'sent': SENT,"
         " 'before': BEFORE,"
-        " 'history': [s.t for s in w_long.stepper.history]}))"
+        " 'history': [s.t for s in w_long.stepper.steps]}))"
     )
     assert state["t"] == 50
     # 50 steps for the clicks, and up to AHEAD_STEPS (8) computed ahead after them
