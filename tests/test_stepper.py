@@ -243,3 +243,14 @@ def test_history_is_the_deprecated_name_of_steps():
     with pytest.warns(DeprecationWarning, match="Stepper.steps"):
         assert stepper.history is stepper.steps
     assert [s.t for s in stepper.steps] == [0, 1]
+
+
+def test_a_parameter_replaced_in_its_module_is_a_weight_change():
+    model = make()
+    stepper = model.stepper(torch.randn(4, 3, dtype=torch.float64))
+    stepper.goto(2)
+    assert not stepper.weights_changed()
+    model.A.bias = torch.nn.Parameter(model.A.bias.detach().clone())  # same values, new tensor
+    assert stepper.weights_changed()
+    with pytest.raises(WeightsChangedError, match="A.bias"):
+        stepper.step()

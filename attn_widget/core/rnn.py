@@ -24,6 +24,7 @@ O(T·(H+d)) for the history (plus α, an output) instead of a graph per step.
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from dataclasses import dataclass
@@ -426,6 +427,7 @@ class Stepper:
         self.k = 0
         self._cache: _PastStates | None = None  # built by the first step
         self._stamp: tuple = ()  # the weights step 0 read; see weights_changed()
+        self._slots = _parameter_slots(model)  # where to read them from
 
     @property
     def T(self) -> int:
@@ -543,7 +545,7 @@ class Stepper:
         changed = [
             name
             for (name, *now), (_, *then) in zip(
-                _weight_stamp(self.model), self._stamp, strict=False
+                _weight_stamp(self._slots), self._stamp, strict=False
             )
             if now != then
         ]
@@ -565,7 +567,7 @@ class Stepper:
 
     def weights_changed(self) -> bool:
         """True when the model's weights changed since step 0 of the computed steps."""
-        return self.frontier > 0 and _weight_stamp(self.model) != self._stamp
+        return self.frontier > 0 and _weight_stamp(self._slots) != self._stamp
 
     def _compute_next(self) -> None:
         t = self.frontier
@@ -575,7 +577,8 @@ class Stepper:
             if t == 0:  # a fresh start reads the weights as they are now
                 _check_weights_finite(self.model)
                 self._check_inputs_fit_model()
-                self._stamp = _weight_stamp(self.model)
+                self._slots = _parameter_slots(self.model)  # the model as it is now
+                self._stamp = _weight_stamp(self._slots)
                 kq_weight = self.model._weights()[2]
                 capacity = max(16, self.T + 1)
                 self._cache = _PastStates(1, capacity, self.model.hidden_size, self.x, kq_weight)
@@ -583,7 +586,8 @@ class Stepper:
                 self._cache.grow(2 * (t + 2))
             x_next = self.x[t]
             scores, alpha, c, z, pre, h = self.model._advance(t, x_next[None], self._cache)
-        if not bool(torch.isfinite(h).all()):
+        # h = tanh(·) is never ±Inf, so one sum finds a NaN: cheaper than isfinite(h).all()
+        if math.isnan(float(h.sum())):
             raise ValueError(
                 f"step {t} produced NaN or Inf from finite inputs and weights: the weights "
                 "are too large for float arithmetic (the scores overflow)"
@@ -607,12 +611,29 @@ class WeightsChangedError(RuntimeError):
     """A stepper was asked for a new step after the model's weights changed."""
 
 
-def _weight_stamp(model: nn.Module) -> tuple:
-    """Each parameter's name, storage, dtype, shape and in-place version counter."""
-    return tuple(
-        (name, p.data_ptr(), p.dtype, tuple(p.shape), p._version)
-        for name, p in model.named_parameters()
-    )
+def _parameter_slots(model: nn.Module) -> list[tuple[str, dict, str]]:
+    """Where each parameter lives: (its name, its module's ``_parameters``, its key)."""
+    return [
+        (f"{prefix}.{key}" if prefix else key, module._parameters, key)
+        for prefix, module in model.named_modules()
+        for key, p in module._parameters.items()
+        if p is not None
+    ]
+
+
+def _weight_stamp(slots: list[tuple[str, dict, str]]) -> tuple:
+    """Each parameter's name, identity, storage, dtype, shape and in-place version
+    counter, read from the slots :func:`_parameter_slots` found (walking the modules
+    at every step cost more than the step itself).  A parameter replaced in its
+    module, edited in place or moved (``.double()``, ``.to()``) changes the stamp."""
+    stamp = []
+    for name, params, key in slots:
+        p = params.get(key)
+        if p is None:
+            stamp.append((name, None))
+        else:
+            stamp.append((name, id(p), p.data_ptr(), p.dtype, tuple(p.shape), p._version))
+    return tuple(stamp)
 
 
 def _check_weights_finite(model: nn.Module, skip: str | None = None) -> None:
