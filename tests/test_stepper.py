@@ -252,5 +252,5 @@ def test_a_parameter_replaced_in_its_module_is_a_weight_change():
     assert not stepper.weights_changed()
     model.A.bias = torch.nn.Parameter(model.A.bias.detach().clone())  # same values, new tensor
     assert stepper.weights_changed()
-    with pytest.raises(WeightsChangedError, match="A.bias"):
+    with pytest.raises(WeightsChangedError, match=r"A\.bias"):
         stepper.step()
