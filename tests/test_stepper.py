@@ -254,3 +254,25 @@ def test_a_parameter_replaced_in_its_module_is_a_weight_change():
     assert stepper.weights_changed()
     with pytest.raises(WeightsChangedError, match=r"A\.bias"):
         stepper.step()
+
+
+@pytest.mark.parametrize(
+    "replace, named",
+    [
+        (lambda m: setattr(m, "A", torch.nn.Linear(m.A.in_features, m.A.out_features)), "A"),
+        (lambda m: setattr(m.align, "W_q", torch.nn.Linear(4, 4, bias=False)), r"align\.W_q"),
+    ],
+)
+def test_a_submodule_replaced_is_a_weight_change(replace, named):
+    torch.manual_seed(0)
+    model = SelfAttentionRNN(3, 4)
+    stepper = model.stepper(torch.randn(4, 3))
+    stepper.goto(2)
+    replace(model)
+    assert stepper.weights_changed()
+    with pytest.raises(WeightsChangedError, match=named):
+        stepper.step()
+    stepper.truncate(0)
+    stepper.goto(4)
+    with torch.no_grad():
+        torch.testing.assert_close(stepper.trace().h, model(stepper.x).h)

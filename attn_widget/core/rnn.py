@@ -612,27 +612,32 @@ class WeightsChangedError(RuntimeError):
 
 
 def _parameter_slots(model: nn.Module) -> list[tuple[str, dict, str]]:
-    """Where each parameter lives: (its name, its module's ``_parameters``, its key)."""
-    return [
-        (f"{prefix}.{key}" if prefix else key, module._parameters, key)
-        for prefix, module in model.named_modules()
-        for key, p in module._parameters.items()
-        if p is not None
-    ]
+    """Where each submodule and parameter lives: (its name, the dict that holds
+    it — a module's ``_modules`` or ``_parameters`` —, its key there)."""
+    slots = []
+    for prefix, module in model.named_modules():
+        for store in (module._modules, module._parameters):
+            for key, value in store.items():
+                if value is not None:
+                    slots.append((f"{prefix}.{key}" if prefix else key, store, key))
+    return slots
 
 
 def _weight_stamp(slots: list[tuple[str, dict, str]]) -> tuple:
-    """Each parameter's name, identity, storage, dtype, shape and in-place version
-    counter, read from the slots :func:`_parameter_slots` found (walking the modules
-    at every step cost more than the step itself).  A parameter replaced in its
-    module, edited in place or moved (``.double()``, ``.to()``) changes the stamp."""
+    """For each slot :func:`_parameter_slots` found, what is there now: a
+    submodule's identity, or a parameter's identity, storage, dtype, shape and
+    in-place version counter.  Reading the slots found at step 0 costs far less
+    than walking the modules at every step.  A submodule or parameter replaced
+    (``model.A = nn.Linear(…)``), a parameter edited in place or moved
+    (``.double()``, ``.to()``) changes the stamp."""
     stamp = []
-    for name, params, key in slots:
-        p = params.get(key)
-        if p is None:
-            stamp.append((name, None))
-        else:
+    for name, store, key in slots:
+        value = store.get(key)
+        if isinstance(value, Tensor):
+            p = value
             stamp.append((name, id(p), p.data_ptr(), p.dtype, tuple(p.shape), p._version))
+        else:
+            stamp.append((name, id(value)))
     return tuple(stamp)
 
 

@@ -74,7 +74,7 @@ export class Controller {
     on("change:frontier", () => this.heard());
     on("change:t", () => this.watchT());
     on("change:playing", () => this.syncPlay());
-    on("change:speed", () => this.syncPlay());
+    on("change:speed", () => this.retime());
     on("change:shading", () => this.emit());
     this.store.reset(model.get("version") ?? 0);
     this.hydrate();
@@ -312,8 +312,9 @@ export class Controller {
         this.playTimer = setTimeout(tick, PLAY_POLL_MS); // the step on screen is still coming
         return;
       }
-      const interval = 1000 / Math.max(MIN_SPEED, Math.min(MAX_SPEED, Number(this.model.get("speed")) || 4));
+      const interval = 1000 / clampSpeed(this.model.get("speed"));
       const now = Date.now();
+      this.lastBeat = now;
       // A beat up to one interval late (a busy frame) keeps the count, so the
       // rate holds; later than that (it waited for a step), a new count starts.
       if (now - this.playDue > interval) this.playDue = now;
@@ -322,8 +323,33 @@ export class Controller {
       // at least half a beat apart, so every position gets a frame of its own
       this.playTimer = setTimeout(tick, Math.max(interval / 2, this.playDue - Date.now()));
     };
+    this.playTick = tick;
     this.playDue = Date.now();
+    this.lastBeat = -Infinity;
     this.playTimer = setTimeout(tick, 0);
     this.emit();
   }
+
+  private playTick: (() => void) | null = null;
+  private lastBeat = -Infinity;
+
+  /** A new speed while playing: the next beat comes one new interval after
+   * the last, never at once (a speed menu fires a change per arrow key). */
+  private retime(): void {
+    if (!this.model.get("playing") || !this.playTimer || !this.playTick) {
+      this.emit();
+      return;
+    }
+    clearTimeout(this.playTimer);
+    const interval = 1000 / clampSpeed(this.model.get("speed"));
+    const now = Date.now();
+    this.playDue = Math.max(now, this.lastBeat + interval);
+    this.playTimer = setTimeout(this.playTick, this.playDue - now);
+    this.emit();
+  }
+}
+
+/** Play's speed in steps per second, within the shared bounds (4 if unreadable). */
+function clampSpeed(speed: unknown): number {
+  return Math.max(MIN_SPEED, Math.min(MAX_SPEED, Number(speed) || 4));
 }

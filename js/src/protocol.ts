@@ -74,6 +74,13 @@ export type FrontEndMessage =
   | { type: "sensitivity"; version: number; k: number }
   | { type: "ping" };
 
+// The message types above are the shared constants' values, no more and no
+// fewer, and the traits the front end writes are traits: tsc fails otherwise.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const KERNEL_TYPES_MATCH: Same<KernelMessage["type"], (typeof KERNEL_MESSAGES)[number]> = true;
+export const FRONT_END_TYPES_MATCH: Same<FrontEndMessage["type"], (typeof FRONT_END_MESSAGES)[number]> = true;
+export const FRONT_END_TRAITS_EXIST: (typeof FRONT_END_TRAITS)[number] extends keyof Traits ? true : false = true;
+
 // -- the binary step codec ----------------------------------------------------------
 
 export interface ArrayDesc {

@@ -251,9 +251,11 @@ export class View {
     const onKey = (event: KeyboardEvent) => {
       if (!(event.target instanceof Node) || !root.contains(event.target)) return;
       if (event.ctrlKey || event.altKey || event.metaKey) return;
-      const inControl = event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement;
-      if (inControl && event.key !== " " && event.key !== "Home" && event.key !== "End") {
-        if (event.key.startsWith("Arrow")) event.stopPropagation(); // the control's own, not Jupyter's
+      const t = event.target;
+      if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLButtonElement) {
+        // A control keeps its own keys (a button presses on Space, the scrubber
+        // moves on the arrows, a menu opens): Jupyter only is kept from them.
+        if (event.key in keys || event.key === "Enter") event.stopPropagation();
         return;
       }
       const act = keys[event.key];

@@ -94,4 +94,27 @@ describe("anywidget entry", () => {
     expect(gaps.every((g) => g === 100)).toBe(true); // then on the beat again, no burst
     cleanup();
   });
+
+  it("a new speed while playing keeps the beat: no step at once, the next one new interval after the last", () => {
+    vi.useFakeTimers();
+    const manager = {};
+    const { model, deliver } = widgetModel("play-speed-change");
+    const cleanup = entry.initialize({ model: wrap(model, manager) });
+    deliver();
+    model.set("speed", 1);
+    model.set("playing", true);
+    vi.advanceTimersByTime(10);
+    expect(model.get("t")).toBe(1); // the first beat comes at once
+    for (const speed of [2, 4, 8, 16, 32]) {
+      model.set("speed", speed); // five changes within 5 ms, as arrow keys on the menu do
+      vi.advanceTimersByTime(1);
+    }
+    expect(model.get("t")).toBe(1);
+    vi.advanceTimersByTime(1000 / 32 - 15 + 1); // one interval at 32/s after the last beat (at ~0 ms)
+    expect(model.get("t")).toBe(2);
+    vi.advanceTimersByTime(1000 / 32);
+    expect(model.get("t")).toBe(3);
+    cleanup();
+  });
 });
+

@@ -235,4 +235,26 @@ describe("View", () => {
     (root.querySelector('[data-index="4"]') as HTMLElement).click(); // not computed: ignored
     expect(model.get("t")).toBe(2);
   });
+
+  it("Space on a focused button presses that button; on the widget it plays; arrows in the scrubber are the scrubber's", () => {
+    const { root, model } = setup();
+    kernelSends(model, [0, 1, 2, 3]);
+    const key = (target: Element, k: string) => {
+      const event = new KeyboardEvent("keydown", { key: k, bubbles: true, cancelable: true });
+      target.dispatchEvent(event);
+      return event;
+    };
+    const fwd = byLabel(root, "Step forward");
+    const ev = key(fwd, " ");
+    expect(ev.defaultPrevented).toBe(false); // left to the button, which clicks on keyup
+    expect(model.get("playing")).toBe(false);
+    key(root, "ArrowRight");
+    expect(model.get("t")).toBe(1);
+    const scrub = root.querySelector(".aw-scrubber")!;
+    expect(key(scrub, "ArrowRight").defaultPrevented).toBe(false); // the slider moves itself
+    expect(model.get("t")).toBe(1);
+    key(root, " ");
+    expect(model.get("playing")).toBe(true);
+  });
 });
+
