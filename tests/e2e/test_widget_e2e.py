@@ -9,6 +9,8 @@ their order.
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from labdriver import eventually
 from playwright.sync_api import expect
@@ -243,6 +245,28 @@ def test_play_runs_to_the_end_and_stops(nb, alpha):
     assert state == [T, False]
 
 
+@contextlib.contextmanager
+def kernel_log_of_t(nb, name):
+    """Record, in the kernel, each change of ``name.t`` with its time; yields a
+    function that reads the log.  Play is paused and the observer removed after."""
+    nb.run(
+        "import time\n_T_LOG = []\n"
+        "def _log_t(change):\n    _T_LOG.append((time.monotonic(), change['new']))\n"
+        f"{name}.observe(_log_t, names='t')"
+    )
+    try:
+        yield lambda: nb.run_json("print(json.dumps(_T_LOG))")
+    finally:
+        nb.run(f"{name}.unobserve(_log_t, names='t'); {name}.pause()")
+
+
+def assert_played_in_order(log, n, speed):
+    """Every position 1 … n once, in order, at ``speed`` a second ± 20 %."""
+    assert [k for _, k in log] == list(range(1, n + 1)), log
+    rate = (n - 1) / (log[-1][0] - log[0][0])
+    assert 0.8 * speed <= rate <= 1.2 * speed, f"{rate:.2f} positions a second at {speed}"
+
+
 def test_play_with_two_views_visits_every_position_once_at_the_set_speed(nb, artifacts):
     """Two views of one widget share one controller: Play at 4/s moves 1, 2, …, T,
     each once, about 4 a second (the kernel hears each move as it happens)."""
@@ -250,24 +274,16 @@ def test_play_with_two_views_visits_every_position_once_at_the_set_speed(nb, art
     second = nb.start("w")  # a second view of the same widget
     nb.wait_cell(second)
     expect(root(nb, second)).to_have_count(1)
-    nb.run(
-        "import time\nLOG = []\nw.reset()\n"
-        "def _log(change):\n    LOG.append((time.monotonic(), change['new']))\n"
-        "w.observe(_log, names='t')"
-    )
+    nb.run("w.reset()")
     expect_position(nb, 0)
-    try:
+    with kernel_log_of_t(nb, "w") as read_log:
         button(nb, "Play").click()
         expect_position(nb, T)
         expect(button(nb, "Play")).to_be_visible(timeout=10_000)  # stopped by itself
         expect_position(nb, T, cell=second)
         root(nb, second).screenshot(path=artifacts / "widget-second-view.png")
-        log = nb.run_json("print(json.dumps(LOG))")
-    finally:
-        nb.run("w.unobserve(_log, names='t'); w.pause()")
-    assert [k for _, k in log] == list(range(1, T + 1)), log
-    rate = (T - 1) / (log[-1][0] - log[0][0])
-    assert 3.2 <= rate <= 4.8, f"{rate:.2f} positions per second at speed 4 (±20 %)"
+        log = read_log()
+    assert_played_in_order(log, T, 4.0)
 
 
 def test_play_on_demand_with_two_views_visits_every_position_at_the_set_speed(nb):
@@ -281,22 +297,13 @@ def test_play_on_demand_with_two_views_visits_every_position_at_the_set_speed(nb
     nb.wait_cell(cell)
     second = nb.start("w_demand")
     nb.wait_cell(second)
-    nb.run(
-        "DEMAND = []\n"
-        "def _log_demand(change):\n    DEMAND.append((time.monotonic(), change['new']))\n"
-        "w_demand.observe(_log_demand, names='t')\n"
-        "assert w_demand.frontier < 10, w_demand.frontier"
-    )
-    try:
+    assert int(nb.run("print(w_demand.frontier)").strip()) < 10  # not computed yet
+    with kernel_log_of_t(nb, "w_demand") as read_log:
         button(nb, "Play", cell=second).click()
         expect(root(nb, cell)).to_have_attribute("data-t", str(n), timeout=30_000)
         expect(root(nb, second)).to_have_attribute("data-t", str(n))
-        log = nb.run_json("print(json.dumps(DEMAND))")
-    finally:
-        nb.run("w_demand.unobserve(_log_demand, names='t'); w_demand.pause()")
-    assert [k for _, k in log] == list(range(1, n + 1)), log
-    rate = (n - 1) / (log[-1][0] - log[0][0])
-    assert 8.0 <= rate <= 12.0, f"{rate:.2f} positions per second at speed 10 (±20 %)"
+        log = read_log()
+    assert_played_in_order(log, n, 10.0)
 
 
 def test_pause_stops_play(nb):
