@@ -63,6 +63,23 @@ _JS_STRIPS = """
 })
 """
 
+# Elements that stick out past the widget's right edge with no box between them
+# and the widget that scrolls sideways: the widget would cut them off.
+_JS_CUT_OFF = """
+(root) => {
+  const edge = root.getBoundingClientRect().right + 1;
+  const scrolls = (e) => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+  const cut = [];
+  for (const e of root.querySelectorAll('*')) {
+    if (e.getBoundingClientRect().right <= edge) continue;
+    let a = e.parentElement;
+    while (a && a !== root && !scrolls(a)) a = a.parentElement;
+    if (a === root || !a) cut.push(e.tagName + '.' + e.getAttribute('class'));
+  }
+  return cut.slice(0, 5);
+}
+"""
+
 # The matrix canvas's pixels: for each pixel row, whether any pixel is drawn,
 # and the luminance (0 … 1) of every drawn pixel.
 _JS_MATRIX_PIXELS = """
@@ -164,6 +181,10 @@ def test_strips_never_wrap_in_a_narrow_window(nb, artifacts):
                 fit = row.evaluate("r => [r.scrollWidth, r.clientWidth]")
                 if width >= 900:  # narrower still, the row scrolls rather than wrap
                     assert fit[0] <= fit[1] + 1, f"the pieces overflow at {width}px: {fit}"
+                # nothing is cut off: what sticks out past the widget's edge is inside
+                # a box that scrolls sideways
+                cut = widget.evaluate(_JS_CUT_OFF)
+                assert cut == [], f"cut off at {width}px: {cut}"
             root(nb, CELL_WIDE).screenshot(path=artifacts / f"widget-wide-H48-{width}px.png")
     finally:
         page.set_viewport_size(size)
