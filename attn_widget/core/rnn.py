@@ -427,7 +427,7 @@ class Stepper:
         self.k = 0
         self._cache: _PastStates | None = None  # built by the first step
         self._stamp: tuple = ()  # the weights step 0 read; see weights_changed()
-        self._slots = _parameter_slots(model)  # where to read them from
+        self._slots: list = []  # where to read them from, found at step 0
 
     @property
     def T(self) -> int:

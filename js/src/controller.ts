@@ -289,7 +289,8 @@ export class Controller {
   // kernel.  The beats keep time (they do not drift by the time each draw
   // takes); a beat that had to wait for a step restarts the count from then,
   // so Play never bursts to catch up.
-  private playDue = 0;
+  private playDue = 0; // when the next beat is due (Date.now() ms)
+  private lastBeat = -Infinity; // when the last beat moved the position
 
   private syncPlay(): void {
     if (this.playTimer) clearTimeout(this.playTimer);
@@ -298,45 +299,42 @@ export class Controller {
       this.emit();
       return;
     }
-    const tick = () => {
-      this.playTimer = null;
-      if (!this.model.get("playing")) return;
-      const k = this.k;
-      if (k >= this.T) {
-        this.model.set("playing", false);
-        this.save();
-        this.emit();
-        return;
-      }
-      if (k > 0 && !this.store.has(k - 1)) {
-        this.playTimer = setTimeout(tick, PLAY_POLL_MS); // the step on screen is still coming
-        return;
-      }
-      const interval = 1000 / clampSpeed(this.model.get("speed"));
-      const now = Date.now();
-      this.lastBeat = now;
-      // A beat up to one interval late (a busy frame) keeps the count, so the
-      // rate holds; later than that (it waited for a step), a new count starts.
-      if (now - this.playDue > interval) this.playDue = now;
-      this.goto(k + 1);
-      this.playDue += interval;
-      // at least half a beat apart, so every position gets a frame of its own
-      this.playTimer = setTimeout(tick, Math.max(interval / 2, this.playDue - Date.now()));
-    };
-    this.playTick = tick;
     this.playDue = Date.now();
     this.lastBeat = -Infinity;
-    this.playTimer = setTimeout(tick, 0);
+    this.playTimer = setTimeout(this.beat, 0);
     this.emit();
   }
 
-  private playTick: (() => void) | null = null;
-  private lastBeat = -Infinity;
+  private readonly beat = (): void => {
+    this.playTimer = null;
+    if (!this.model.get("playing")) return;
+    const k = this.k;
+    if (k >= this.T) {
+      this.model.set("playing", false);
+      this.save();
+      this.emit();
+      return;
+    }
+    if (k > 0 && !this.store.has(k - 1)) {
+      this.playTimer = setTimeout(this.beat, PLAY_POLL_MS); // the step on screen is still coming
+      return;
+    }
+    const interval = 1000 / clampSpeed(this.model.get("speed"));
+    const now = Date.now();
+    this.lastBeat = now;
+    // A beat up to one interval late (a busy frame) keeps the count, so the
+    // rate holds; later than that (it waited for a step), a new count starts.
+    if (now - this.playDue > interval) this.playDue = now;
+    this.goto(k + 1);
+    this.playDue += interval;
+    // at least half a beat apart, so every position gets a frame of its own
+    this.playTimer = setTimeout(this.beat, Math.max(interval / 2, this.playDue - Date.now()));
+  };
 
   /** A new speed while playing: the next beat comes one new interval after
    * the last, never at once (a speed menu fires a change per arrow key). */
   private retime(): void {
-    if (!this.model.get("playing") || !this.playTimer || !this.playTick) {
+    if (!this.model.get("playing") || !this.playTimer) {
       this.emit();
       return;
     }
@@ -344,7 +342,7 @@ export class Controller {
     const interval = 1000 / clampSpeed(this.model.get("speed"));
     const now = Date.now();
     this.playDue = Math.max(now, this.lastBeat + interval);
-    this.playTimer = setTimeout(this.playTick, this.playDue - now);
+    this.playTimer = setTimeout(this.beat, this.playDue - now);
     this.emit();
   }
 }

@@ -29,6 +29,7 @@ export class AlphaMatrix {
   private dirtyTo = 0;
   private shownRows = -1; // pixel rows shown at the last draw
   private dark = false;
+  private barsDrawn: { alpha: Float32Array | null; n: number; dark: boolean } | null = null;
   /** The step whose row is outlined and below which nothing is shown (-1: none). */
   current = -1;
   /** An element laid over the canvas that outlines the current row, so its shading stays visible. */
@@ -60,22 +61,9 @@ export class AlphaMatrix {
     this.dirty = true;
   }
 
-  /** Pixels per side of the canvas. */
-  get size(): number {
-    return this.n;
-  }
-
   /** The pixel column (or row) of slot i. */
   pixel(i: number): number {
     return Math.min(this.n - 1, Math.floor((i * this.n) / (this.T + 1)));
-  }
-
-  hasRow(t: number): boolean {
-    return this.rows.has(t);
-  }
-
-  get isDirty(): boolean {
-    return this.dirty;
   }
 
   /** Colours for a dark background: empty and near-zero cells dark, strong weights light. */
@@ -148,8 +136,11 @@ export class AlphaMatrix {
 
   /** Bars of one α row on the matrix's columns: slot i over column i, full height = 1. */
   drawBars(canvas: HTMLCanvasElement, alpha: Float32Array | null): void {
-    const ctx = safeContext(canvas);
     const n = this.n;
+    const drawn = this.barsDrawn;
+    if (drawn && drawn.alpha === alpha && drawn.n === n && drawn.dark === this.dark) return;
+    this.barsDrawn = { alpha, n, dark: this.dark };
+    const ctx = safeContext(canvas);
     if (canvas.width !== n) canvas.width = n; // resizing reallocates the canvas
     if (canvas.height !== BAR_PIXELS) canvas.height = BAR_PIXELS;
     if (!ctx) return;

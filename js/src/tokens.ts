@@ -83,7 +83,7 @@ export function updateTokens(els: HTMLElement[], state: TokenState): void {
   const lo = Math.max(end + 1, Math.min(reachable, last.reachable) + 1);
   const hi = Math.min(els.length - 1, Math.max(reachable, last.reachable));
   for (let i = lo; i <= hi; i++) {
-    const look = `01${+(i <= reachable)}null`;
+    const look = lookOf(false, true, false, i <= reachable, null);
     if (last.looks[i] === look) continue;
     last.looks[i] = look;
     els[i].classList.toggle("is-reachable", i <= reachable);
@@ -118,7 +118,7 @@ export function updateTokens(els: HTMLElement[], state: TokenState): void {
     // digits, but most colours stay the same, and only a style change makes
     // the browser restyle the token.
     const rgb = level === null ? null : weightRGB(level, dark);
-    const look = current || byAlpha || byGrad || i <= k ? `${+current}${+(byAlpha || byGrad)}${+(i <= reachable)}${rgb}|${dark}` : `01${+(i <= reachable)}null`;
+    const look = lookOf(current, i > k, byAlpha || byGrad, i <= reachable, rgb);
     if (last.looks[i] !== look) {
       last.looks[i] = look;
       el.classList.toggle("is-current", current);
@@ -140,6 +140,12 @@ export function updateTokens(els: HTMLElement[], state: TokenState): void {
     }
   }
   lastDrawn.set(els, { k, reachable, looks: last.looks, labels: last.labels });
+}
+
+/** What styles a token, as a key to compare draws by: its classes and its colour
+ * (the colour already tells light from dark). */
+function lookOf(current: boolean, future: boolean, shaded: boolean, reachable: boolean, rgb: number[] | null): string {
+  return `${+current}${+future}${+shaded}${+reachable}${rgb ?? ""}`;
 }
 
 /** Set an attribute, or remove it when the value is null (one DOM write either way). */

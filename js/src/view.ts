@@ -108,11 +108,12 @@ function difference(a: Float32Array, b: Float32Array): Float32Array {
 export class View {
   readonly root: HTMLElement;
   private tokenEls: HTMLElement[] = [];
-  private tokensKey = "";
+  private tokensShown: { tokens: string[]; version: number } | null = null;
+  private pieceStrips: { z: HTMLElement[]; pre: HTMLElement; h: HTMLElement; note: HTMLElement } | null = null;
   private matrix: AlphaMatrix;
   private matrixKey = "";
   private matrixDrawn = 0; // how many of the store's arrivals the matrix holds
-  private labelsKey = "";
+  private labelsFor: HTMLElement[] | null = null;
   private currentRowLabel: Element | null = null;
   private stripsKey = "";
   private dark = false;
@@ -380,9 +381,10 @@ export class View {
 
     // tokens
     const tokens: string[] = model.get("tokens") ?? [];
-    const key = `${store.version}|${tokens.length}|${tokens.join("\u0000")}`;
-    if (key !== this.tokensKey) {
-      this.tokensKey = key;
+    // The model hands back the same array until the tokens change: no need to compare T strings.
+    const shown = this.tokensShown;
+    if (!shown || shown.tokens !== tokens || shown.version !== store.version) {
+      this.tokensShown = { tokens, version: store.version };
       this.tokenEls = buildTokens(parts.tokens, tokens);
     }
     const reachable = Math.max(store.contiguous(), model.get("frontier") ?? 0);
@@ -425,12 +427,12 @@ export class View {
   private renderAttention(step: StepData | undefined, k: number, T: number, tokens: string[]): void {
     const { parts, matrix, ctl } = this;
     const store = ctl.store;
+    const side = matrixSide(T);
     const mkey = `${store.version}|${T}`;
     if (mkey !== this.matrixKey) {
       this.matrixKey = mkey;
       matrix.reset(T);
       this.matrixDrawn = 0;
-      const side = matrixSide(T);
       parts.grid.style.setProperty("--aw-side", `${side}px`);
     }
     const arrived = store.arrived;
@@ -441,10 +443,8 @@ export class View {
     matrix.current = k - 1;
     matrix.draw();
     matrix.drawBars(parts.bars as HTMLCanvasElement, step?.alpha ?? null);
-    const side = matrixSide(T);
-    const lkey = `${this.tokensKey}|${side}`;
-    if (lkey !== this.labelsKey) {
-      this.labelsKey = lkey;
+    if (this.labelsFor !== this.tokenEls) {
+      this.labelsFor = this.tokenEls; // the labels follow the token strip, rebuilt with it
       this.currentRowLabel = null;
       layAxisLabels(parts.colLabels, [START_LABEL, ...tokens], T + 1, side, T);
       layAxisLabels(parts.rowLabels, [START_LABEL, ...tokens], T + 1, side, T, 1);
@@ -471,20 +471,17 @@ export class View {
       typeset(parts.updateEq, updateMath(update, layout));
       this.buildPieces(layout);
     }
-    const pieces = parts.pieces;
-    const note = pieces.querySelector(".aw-pieces-note");
-    if (note) setText(note as HTMLElement, k > 0 ? `step ${k - 1}` : "nothing read yet: h_0 = 0");
+    const strips = this.pieceStrips!;
+    setText(strips.note, k > 0 ? `step ${k - 1}` : "nothing read yet: h_0 = 0");
     const dark = this.dark;
     const blocks = step ? blocksOf(step, layout) : layout.map(([name]) => ({ name, values: null as Float32Array | null }));
     const zScale = step ? maxAbs(step.z) || 1 : 1;
     blocks.forEach((b, i) => {
-      const strip = pieces.querySelector(`[data-piece="z${i}"]`) as HTMLElement | null;
+      const strip = strips.z[i];
       if (strip) renderStrip(strip, b.values, { scale: b.name === "x" ? zScale : 1, name: b.name, dark });
     });
-    const preStrip = pieces.querySelector('[data-piece="pre"]') as HTMLElement | null;
-    if (preStrip) renderStrip(preStrip, step?.pre ?? null, { scale: step ? maxAbs(step.pre) || 1 : 1, name: "A·z+b", dark });
-    const hStrip = pieces.querySelector('[data-piece="h"]') as HTMLElement | null;
-    if (hStrip) renderStrip(hStrip, step?.h ?? null, { scale: 1, name: "h", dark });
+    renderStrip(strips.pre, step?.pre ?? null, { scale: step ? maxAbs(step.pre) || 1 : 1, name: "A·z+b", dark });
+    renderStrip(strips.h, step?.h ?? null, { scale: 1, name: "h", dark });
   }
 
   private buildPieces(layout: [string, number][]): void {
@@ -504,15 +501,15 @@ export class View {
       p.append(label, strip);
       return p;
     };
+    const zPieces = layout.map(([name, size], i) => piece(zBlockMath(name), `z${i}`, size));
+    const pre = piece(affineMath(), "pre", H);
+    const h = piece(nextHiddenMath(), "h", H);
     const row = el("div", "aw-pieces-row");
-    row.append(
-      ...layout.map(([name, size], i) => piece(zBlockMath(name), `z${i}`, size)),
-      el("span", "aw-arrow", "→"),
-      piece(affineMath(), "pre", H),
-      el("span", "aw-arrow", "→ tanh →"),
-      piece(nextHiddenMath(), "h", H),
-    );
-    pieces.append(el("div", "aw-pieces-note"), row);
+    row.append(...zPieces, el("span", "aw-arrow", "→"), pre, el("span", "aw-arrow", "→ tanh →"), h);
+    const note = el("div", "aw-pieces-note");
+    pieces.append(note, row);
+    const stripOf = (p: HTMLElement) => p.lastElementChild as HTMLElement;
+    this.pieceStrips = { z: zPieces.map(stripOf), pre: stripOf(pre), h: stripOf(h), note };
   }
 }
 
