@@ -14,8 +14,10 @@ Step t (t = 0 … T-1) consumes x_{t+1}:
 The batched ``forward`` and the one-step ``stepper`` share one step function
 (``_advance``) and one cache of past states, keys and queries (``_PastStates``),
 so they compute the same numbers, and a step costs O(t·(d+H)) for attention
-on top of the cell's fixed O(H·|z|): a state's key and query are projected
-once, when the state is born, never again.
+on top of the cell's fixed O(H·|z|): a state's key, query and A_h h are
+projected once, when the state is born, never again.  A·z + b is computed by
+blocks of z, and the batched run does the input block A_x·x + b for every
+step in one matmul before the loop (docs/design.md §1 keeps z's order).
 
 With gradients, ``forward`` runs that same loop inside ``_Recurrence``, whose
 backward is backpropagation through time written out, so autograd keeps
@@ -89,48 +91,79 @@ class Step:
 
 
 class _PastStates:
-    """Past states h_0 … h_n with their keys and queries, preallocated, each written once.
+    """Past states h_0 … h_n with all a later step reads of them, each computed once.
 
-    Step t reads the keys and states of h_0 … h_t as views of the buffers (no
-    copy) and the query of h_t.  Writing h_{t+1} projects its key and query
-    in one matmul with [W_K; W_Q] (``key_query_weight``), so no state is ever
-    projected twice.  For eq1 (no attention) only the states are kept.
+    Buffers are time-major, so the slot a step writes is one contiguous block
+    that the matmul and the tanh write into directly:
+
+        states  (cap, B, H)   h_i
+        proj    (cap, B, P)   [k_i; q_i; A_h h_i]
+
+    ``proj`` is one matmul of h_i with [W_K; W_Q; A_h] (``key_query_weight``
+    stacked on the block of A that multiplies h_t in z), done when h_i is
+    born: no state is ever projected twice.  eq1 keeps only A_h h_i, eq3 only
+    the key and query.  Step t reads k_0 … k_t and h_0 … h_t as strided views.
+
+    The cache also keeps the weights as they were when it was built, split by
+    the blocks of z = [h_t; x_{t+1}; c_t]: a sequence is computed with one set
+    of weights from its step 0 on.
     """
 
-    def __init__(self, batch: int, capacity: int, hidden: int, like: Tensor, kq_weight):
+    def __init__(self, model, batch: int, capacity: int, like: Tensor, A_weight, A_bias, kq_weight):
+        columns = model._z_columns()
+        self.bias = A_bias  # (H,)
+        self.A_x = A_weight[:, columns["x"]]  # (H, D)
+        self.A_c_t = A_weight[:, columns["c"]].t() if "c" in columns else None  # (H, H)
+        self.d = 0 if kq_weight is None else kq_weight.shape[0] // 2
+        blocks = [] if kq_weight is None else [kq_weight]
+        if "h" in columns:
+            blocks.append(A_weight[:, columns["h"]])
+        self.reads_h = "h" in columns
+        self.proj_weight_t = torch.cat(blocks).t().contiguous()  # (H, P)
+        hidden = model.hidden_size
         # Slots are written before they are read, so the buffers start empty.
-        self.states = like.new_empty(batch, capacity, hidden)  # (B, cap, H)
-        self.kq_weight = kq_weight  # (2d, H), or None for eq1
-        if kq_weight is not None:
-            d = kq_weight.shape[0] // 2
-            self.keys = like.new_empty(batch, capacity, d)  # (B, cap, d)
-            self.queries = like.new_empty(batch, capacity, d)  # (B, cap, d)
-        # h_0 = 0, so its key and query are 0 for every align here; computed, not assumed.
-        self.write(0, like.new_zeros(batch, hidden))
+        self.states = like.new_empty(capacity, batch, hidden)  # (cap, B, H)
+        self.proj = like.new_empty(capacity, batch, self.proj_weight_t.shape[1])  # (cap, B, P)
+        self._make_views()
+        # h_0 = 0, so its projections are 0 for every align here; computed, not assumed.
+        self.states[0].zero_()
+        self.project(0)
 
     @property
     def capacity(self) -> int:
-        return self.states.shape[1]
+        return self.states.shape[0]
+
+    def _make_views(self) -> None:
+        """Views a step reads, made once per buffer rather than once per step:
+        the loop's own overhead is a large part of a step at these sizes."""
+        d = self.d
+        self.state_rows = self.states.unbind(0)  # h_i, (B, H) each
+        self.proj_rows = self.proj.unbind(0)  # [k_i; q_i; A_h h_i], (B, P) each
+        self.query_rows = self.proj[:, :, d : 2 * d].unbind(0)  # q_i, (B, d) each
+        self.state_part_rows = self.proj[:, :, 2 * d :].unbind(0)  # A_h h_i, (B, H) each
+        self.states_by_batch = self.states.transpose(0, 1)  # (B, cap, H)
+        self.keys = self.proj[:, :, :d].transpose(0, 1)  # (B, cap, d)
+        self.queries = self.proj[:, :, d : 2 * d].transpose(0, 1)  # (B, cap, d)
 
     def grow(self, capacity: int) -> None:
         """Make room for ``capacity`` states (the stepper's sequence can grow)."""
         if capacity <= self.capacity:
             return
-        buffers = ("states", "keys", "queries") if self.kq_weight is not None else ("states",)
-        for name in buffers:
+        for name in ("states", "proj"):
             old = getattr(self, name)
-            new = old.new_empty(old.shape[0], capacity, old.shape[2])
-            new[:, : old.shape[1]] = old
+            new = old.new_empty(capacity, *old.shape[1:])
+            new[: old.shape[0]] = old
             setattr(self, name, new)
+        self._make_views()
 
-    def write(self, i: int, h: Tensor) -> None:
-        """Store h_i (B, H), with its key and query."""
-        self.states[:, i] = h
-        if self.kq_weight is not None:
-            key_query = F.linear(h, self.kq_weight)  # (B, 2d)
-            d = self.keys.shape[2]
-            self.keys[:, i] = key_query[:, :d]
-            self.queries[:, i] = key_query[:, d:]
+    def project(self, i: int) -> None:
+        """Compute [k_i; q_i; A_h h_i] from the stored h_i."""
+        torch.mm(self.state_rows[i], self.proj_weight_t, out=self.proj_rows[i])
+
+    def input_part(self, x: Tensor) -> Tensor:
+        """A_x·x + b for inputs x (…, D): the part of A·z + b that needs no state.
+        The batched run computes it for every step at once, before the loop."""
+        return F.linear(x, self.A_x, self.bias)  # (…, H)
 
 
 class _Recurrence(torch.autograd.Function):
@@ -154,7 +187,7 @@ class _Recurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, model, x, A_weight, A_bias, kq_weight, *score_params):
-        h, c, alpha, past = model._run(x, kq_weight)
+        h, c, alpha, past = model._run(x, A_weight, A_bias, kq_weight)
         ctx.model = model
         keys_queries = () if kq_weight is None else (past.keys, past.queries)
         ctx.save_for_backward(x, A_weight, kq_weight, h, c, alpha, *score_params, *keys_queries)
@@ -291,21 +324,29 @@ class SelfAttentionRNN(nn.Module):
 
     # -- the one step both paths share ------------------------------------
 
-    def _advance(self, t: int, x_next: Tensor, past: _PastStates):
-        """Step t for a batch.  x_next (B, D); h_t and its query are read from past,
-        h_{t+1} is written there.  Returns scores, α, c, z, pre, h_{t+1}."""
-        h_t = past.states[:, t]  # (B, H)
+    def _advance(self, t: int, pre: Tensor, past: _PastStates, c_out: Tensor | None = None):
+        """Step t for a batch.
+
+        ``pre`` (B, H) holds A_x·x_{t+1} + b and is completed in place to
+        A·z + b = pre + A_h h_t + A_c c_t, block by block (z itself is never
+        built); h_t, its key and query and A_h h_t are read from ``past``, and
+        h_{t+1} is written there.  ``c_out`` (B, 1, H), if given, receives c_t.
+        Returns scores (B, t+1), α (B, t+1), c (B, H) (None for eq1), pre and
+        h_{t+1}, a view of the cache.
+        """
         scores = alpha = c = None
+        n = t + 1  # states h_0 … h_t
         if self.align is not None:
-            keys, states = past.keys[:, : t + 1], past.states[:, : t + 1]  # (B, t+1, ·)
-            scores = self.align.score(keys, past.queries[:, t])  # (B, t+1)
+            scores = self.align.score(past.keys[:, :n], past.query_rows[t])  # (B, t+1)
             alpha = torch.softmax(scores, dim=-1)  # (B, t+1)
-            c = torch.bmm(alpha.unsqueeze(1), states).squeeze(1)  # (B, H)
-        z = concat(self.update, h_t, x_next, c)  # (B, |z|)
-        pre = F.linear(z, self.A.weight, self.A.bias)  # (B, H); A·z + b
-        h_next = torch.tanh(pre)
-        past.write(t + 1, h_next)
-        return scores, alpha, c, z, pre, h_next
+            c = torch.bmm(alpha.unsqueeze(1), past.states_by_batch[:, :n], out=c_out).squeeze(1)
+        if past.reads_h:
+            pre.add_(past.state_part_rows[t])
+        if c is not None:
+            pre.addmm_(c, past.A_c_t)
+        h_next = torch.tanh(pre, out=past.state_rows[n])  # (B, H)
+        past.project(n)
+        return scores, alpha, c, pre, h_next
 
     def _weights(self) -> tuple:
         """What the recurrence reads: A, b, [W_K; W_Q] (None for eq1), the score's own."""
@@ -321,22 +362,30 @@ class SelfAttentionRNN(nn.Module):
             start += size
         return columns
 
-    def _run(self, x: Tensor, kq_weight: Tensor | None):
+    def _run(self, x: Tensor, A_weight: Tensor, A_bias: Tensor, kq_weight: Tensor | None):
         """Every step over x (B, T, D), without autograd.  Returns h (B, T+1, H),
-        c (B, T, H), α (B, T, T+1) (None, None for eq1) and the past."""
+        c (B, T, H), α (B, T, T+1) (None, None for eq1) and the past.
+
+        The input part A_x·x + b of every step is one matmul before the loop;
+        the loop works time-major, so each step writes contiguous slots."""
         B, T, _ = x.shape
         with torch.no_grad():
-            past = _PastStates(B, T + 1, self.hidden_size, x, kq_weight)
+            past = _PastStates(self, B, T + 1, x, A_weight, A_bias, kq_weight)
+            pre_all = past.input_part(x.transpose(0, 1))  # (T, B, H), completed by each step
             c_all = alpha_all = None
             if self.align is not None:
-                c_all = x.new_empty(B, T, self.hidden_size)  # (B, T, H)
+                c_all = x.new_empty(T, B, self.hidden_size)  # (T, B, H)
                 alpha_all = x.new_zeros(B, T, T + 1)  # (B, T, T+1); stays 0 for i > t
-            for t, x_next in enumerate(x.unbind(1)):
-                _, alpha, c, _, _, _ = self._advance(t, x_next, past)
+            c_rows = [None] * T if c_all is None else c_all.unsqueeze(2).unbind(0)  # (B, 1, H)
+            alpha_rows = [None] * T if alpha_all is None else alpha_all.unbind(1)  # (B, T+1)
+            for t, pre in enumerate(pre_all.unbind(0)):
+                _, alpha, _, _, _ = self._advance(t, pre, past, c_rows[t])
                 if alpha is not None:
-                    c_all[:, t] = c
-                    alpha_all[:, t, : t + 1] = alpha
-        return past.states, c_all, alpha_all, past
+                    alpha_rows[t][:, : t + 1] = alpha
+            h_all = past.states.transpose(0, 1).contiguous()
+            if c_all is not None:
+                c_all = c_all.transpose(0, 1).contiguous()
+        return h_all, c_all, alpha_all, past
 
     # -- batched ------------------------------------------------------------
 
@@ -362,7 +411,7 @@ class SelfAttentionRNN(nn.Module):
         ):
             h_all, c_all, alpha_all = (*_Recurrence.apply(self, x, *weights), None, None)[:3]
         else:
-            h_all, c_all, alpha_all, _ = self._run(x, weights[2])
+            h_all, c_all, alpha_all, _ = self._run(x, *weights[:3])
         if not bool(torch.isfinite(h_all[:, -1].sum())) and not bool(torch.isfinite(h_all).all()):
             raise ValueError(
                 "the network produced NaN or Inf from finite inputs and weights: the "
@@ -579,13 +628,20 @@ class Stepper:
                 self._check_inputs_fit_model()
                 self._slots = _parameter_slots(self.model)  # the model as it is now
                 self._stamp = _weight_stamp(self._slots)
-                kq_weight = self.model._weights()[2]
                 capacity = max(16, self.T + 1)
-                self._cache = _PastStates(1, capacity, self.model.hidden_size, self.x, kq_weight)
-            if t + 2 > self._cache.capacity:  # room for h_{t+1}; doubling keeps appends O(1)
-                self._cache.grow(2 * (t + 2))
+                A_weight, A_bias, kq_weight = self.model._weights()[:3]
+                self._cache = _PastStates(
+                    self.model, 1, capacity, self.x, A_weight, A_bias, kq_weight
+                )
+            past = self._cache
+            if t + 2 > past.capacity:  # room for h_{t+1}; doubling keeps appends O(1)
+                past.grow(2 * (t + 2))
             x_next = self.x[t]
-            scores, alpha, c, z, pre, h = self.model._advance(t, x_next[None], self._cache)
+            h_t = past.state_rows[t]  # (1, H)
+            pre = past.input_part(x_next[None])  # (1, H)
+            scores, alpha, c, pre, h = self.model._advance(t, pre, past)
+            z = concat(self.model.update, h_t, x_next[None], c)  # (1, |z|), for the record
+            h = h.clone()  # the record keeps its own copy; the cache slot may be rewritten
         # h = tanh(·) is never ±Inf, so one sum finds a NaN: cheaper than isfinite(h).all()
         if math.isnan(float(h.sum())):
             raise ValueError(
