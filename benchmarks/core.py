@@ -1,15 +1,21 @@
 """Core speed: SelfAttentionRNN against nn.LSTM, nn.RNN and a naive re-projecting loop.
 
-    python -m benchmarks.core            # the default grid, a few minutes on 2 cores
+    python -m benchmarks.core            # the default grid, twice: at torch's default
+                                         # thread count and at one thread (~7 min, 2 cores)
     python -m benchmarks.core --quick    # the goal configurations only
     python -m benchmarks.core --full     # also T = 1024 at H = 512, and the naive loop
                                          # where it is slow or big
+    python -m benchmarks.core --threads 1   # one setting only
 
 Every configuration is eq4/dot at B = 32, D = 64.  "fwd" runs under
 ``torch.no_grad()``; "fwd+bwd" runs the forward with autograd on and calls
 ``backward()`` on the sum of the states h (for LSTM/RNN: of their outputs).
 Times are medians over repeats taken round-robin (see ``common.time_interleaved``),
 so each row's ratios come from the same stretch of machine time.
+
+Torch's default thread count is what a user gets (2 on a 2-core machine);
+one thread is the setting where the per-step overhead weighs the same on
+both sides.  Each thread setting gets its own table and goal report.
 
 The naive loop is the textbook implementation: every step re-stacks the
 history h_0 … h_t and re-projects every key W_K h_i, so step t costs
@@ -30,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from attn_widget.core import SelfAttentionRNN
-from benchmarks.common import THREADS_HELP, machine, ms, ratio, set_threads, table, time_interleaved
+from benchmarks.common import machine, ms, ratio, table, time_interleaved
 
 B, D = 32, 64
 GOAL_T, GOAL_H, NAIVE_T = 128, 128, 1024
@@ -152,13 +158,33 @@ def bench_config(T: int, H: int, mode: str, repeats: int, full: bool) -> dict[st
 
 
 def main(argv: list[str] | None = None) -> dict:
+    default_threads = torch.get_num_threads()  # what a user gets, before anyone sets it
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="only the goal configurations")
     parser.add_argument("--full", action="store_true", help="run the naive loop everywhere")
-    parser.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=None,
+        help=f"torch intra-op thread counts to run, in turn (default: torch's default, "
+        f"here {default_threads}, then 1)",
+    )
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args(argv)
-    set_threads(args.threads)
+    settings = list(dict.fromkeys(args.threads or [default_threads, 1]))
+    results = {}
+    for threads in settings:
+        torch.set_num_threads(threads)
+        default = " (torch's default here)" if threads == default_threads else ""
+        print(f"## Core speed at {threads} thread{'s' if threads > 1 else ''}{default}\n")
+        results[threads] = run_grid(args)
+        print()
+    return results
+
+
+def run_grid(args: argparse.Namespace) -> dict:
+    """One table and goal report at the current thread count."""
     repeats = args.repeats or 7
     if args.quick:
         grid = [(GOAL_T, GOAL_H, "fwd"), (GOAL_T, GOAL_H, "fwd+bwd"), (NAIVE_T, GOAL_H, "fwd")]
@@ -171,7 +197,7 @@ def main(argv: list[str] | None = None) -> dict:
             if args.full or (T, H) != (1024, 512)  # ~1 min each on one core
         ]
 
-    print("## Core speed: SelfAttentionRNN (eq4/dot) vs nn.LSTM, nn.RNN, naive loop\n")
+    print("SelfAttentionRNN (eq4/dot) against nn.LSTM, nn.RNN and the naive loop.\n")
     print(machine())
     torch.manual_seed(0)
     probe = SelfAttentionRNN(D, 32, update="eq4", align="dot")
@@ -217,7 +243,8 @@ def goal_report(results: dict) -> str:
     def over_lstm(r):
         return r["model"] / r["LSTM"]
 
-    lines = [f"### Goals (B={B}, T={GOAL_T}, H={GOAL_H}, eq4/dot, CPU)\n"]
+    threads = torch.get_num_threads()
+    lines = [f"### Goals (B={B}, T={GOAL_T}, H={GOAL_H}, eq4/dot, CPU, {threads} thread(s))\n"]
     checks = [
         ("fwd ≤ 2× LSTM", (GOAL_T, GOAL_H, "fwd"), over_lstm, 2.0, "≤"),
         ("fwd+bwd ≤ 3× LSTM", (GOAL_T, GOAL_H, "fwd+bwd"), over_lstm, 3.0, "≤"),
