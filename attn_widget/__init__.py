@@ -1,13 +1,15 @@
 """attn_widget: step through a recurrent network with self-attention, live in JupyterLab."""
 
 from .checkpoint import load_checkpoint
-from .core import SelfAttentionRNN, Step, Stepper, Trace, input_sensitivity
+from .core import LSTMN, LSTMNStep, SelfAttentionRNN, Step, Stepper, Trace, input_sensitivity
 from .demo import demo
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AttentionWidget",
+    "LSTMN",
+    "LSTMNStep",
     "SelfAttentionRNN",
     "Step",
     "Stepper",

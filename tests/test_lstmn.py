@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from attn_widget.core import LSTMN
+from attn_widget.core import LSTMN, LSTMNStep, WeightsChangedError
 
 
 def _sigmoid(v):
@@ -68,3 +68,126 @@ def test_lstmn_gradcheck_and_unbatched():
 def test_lstmn_bad_input():
     with pytest.raises(ValueError, match=r"D = input_size = 2, got shape \(4, 3\)"):
         LSTMN(2, 3)(torch.randn(4, 3))
+
+
+# -- stepping -----------------------------------------------------------------
+
+
+def make_lstmn(seed: int = 0, D: int = 3, H: int = 4, d: int = 5) -> LSTMN:
+    torch.manual_seed(seed)
+    model = LSTMN(D, H, attn_size=d).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(2.0)  # saturate some gates, so that a wrong gate shows
+    return model
+
+
+def test_stepping_equals_the_batched_run_and_the_paper():
+    model = make_lstmn()
+    x = torch.randn(9, 3, dtype=torch.float64)
+    stepper = model.stepper(x)
+    stepper.goto(9)
+    stepped = stepper.trace()
+    with torch.no_grad():
+        batched = model(x)
+    for name in ("h", "m", "alpha", "h_tilde", "m_tilde"):
+        torch.testing.assert_close(
+            getattr(stepped, name), getattr(batched, name), rtol=0, atol=1e-12
+        )
+    h, m, alpha = reference_lstmn(model, x.numpy())
+    assert np.abs(stepped.h.numpy() - h).max() <= 1e-10
+    assert np.abs(stepped.m.numpy() - m).max() <= 1e-10
+    assert np.abs(stepped.alpha.numpy() - alpha).max() <= 1e-10
+
+
+def test_step_record_holds_the_tensors_of_the_equations():
+    model = make_lstmn(seed=3)
+    x = torch.randn(6, 3, dtype=torch.float64)
+    stepper = model.stepper(x)
+    H = model.hidden_size
+    W_h, W_x, W_ht, v = (layer.weight for layer in (model.W_h, model.W_x, model.W_h_tilde, model.v))
+    h_tilde_prev = torch.zeros(H, dtype=torch.float64)
+    for t in range(6):
+        s = stepper.step()
+        assert isinstance(s, LSTMNStep) and s.t == t and torch.equal(s.x, x[t])
+        h_tape = stepper.trace().h[: t + 1]  # h_0 … h_t, before this step's slot
+        m_tape = torch.cat(
+            [torch.zeros(1, H, dtype=torch.float64), *(r.m[None] for r in stepper.steps[:t])]
+        )
+        want_scores = torch.stack(
+            [(v @ torch.tanh(W_h @ h_i + W_x @ x[t] + W_ht @ h_tilde_prev))[0] for h_i in h_tape]
+        )
+        torch.testing.assert_close(s.scores, want_scores, rtol=0, atol=1e-12)
+        assert torch.equal(s.alpha, torch.softmax(s.scores, 0))
+        torch.testing.assert_close(s.h_tilde, s.alpha @ h_tape, rtol=0, atol=1e-14)
+        torch.testing.assert_close(s.m_tilde, s.alpha @ m_tape, rtol=0, atol=1e-14)
+        gates = model.W.weight @ torch.cat([s.h_tilde, x[t]]) + model.W.bias
+        torch.testing.assert_close(s.i, torch.sigmoid(gates[:H]), rtol=0, atol=1e-14)
+        torch.testing.assert_close(s.f, torch.sigmoid(gates[H : 2 * H]), rtol=0, atol=1e-14)
+        torch.testing.assert_close(s.o, torch.sigmoid(gates[2 * H : 3 * H]), rtol=0, atol=1e-14)
+        torch.testing.assert_close(s.c_hat, torch.tanh(gates[3 * H :]), rtol=0, atol=1e-14)
+        assert torch.equal(s.m, s.f * s.m_tilde + s.i * s.c_hat)
+        assert torch.equal(s.h, s.o * torch.tanh(s.m))
+        h_tilde_prev = s.h_tilde
+
+
+def test_what_if_input_recomputes_later_steps_only_and_moves_reuse_steps():
+    model = make_lstmn(seed=5)
+    x = torch.randn(7, 3, dtype=torch.float64)
+    stepper = model.stepper(x)
+    stepper.goto(7)
+    before = list(stepper.steps)
+    stepper.goto(2)
+    assert stepper.steps == before  # moving back recomputes nothing
+    new = torch.randn(3, dtype=torch.float64)
+    s = stepper.step(new)  # replaces x_3
+    assert s.t == 2 and torch.equal(s.x, new) and stepper.frontier == 3
+    assert all(a is b for a, b in zip(stepper.steps[:2], before[:2], strict=False))
+    stepper.goto(7)
+    y = x.clone()
+    y[2] = new
+    with torch.no_grad():
+        want = model(y)
+    torch.testing.assert_close(stepper.trace().h, want.h, rtol=0, atol=1e-12)
+    torch.testing.assert_close(stepper.trace().alpha, want.alpha, rtol=0, atol=1e-12)
+    assert not torch.equal(stepper.steps[6].h, before[6].h)
+
+
+def test_inputs_fed_one_by_one_equal_the_batched_run():
+    model = make_lstmn(seed=6)
+    x = torch.randn(5, 3, dtype=torch.float64)
+    stepper = model.stepper()
+    for t in range(5):
+        stepper.step(x[t])
+    with torch.no_grad():
+        torch.testing.assert_close(stepper.trace().m, model(x).m, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="cannot step past the end"):
+        stepper.step()
+
+
+def test_a_weight_change_mid_sequence_is_refused():
+    model = make_lstmn(seed=7)
+    stepper = model.stepper(torch.randn(4, 3, dtype=torch.float64))
+    stepper.goto(2)
+    with torch.no_grad():
+        model.W_h.weight.mul_(2.0)
+    with pytest.raises(WeightsChangedError, match=r"W_h\.weight"):
+        stepper.step()
+    stepper.truncate(0)
+    stepper.goto(4)  # recomputed with the new weights
+    with torch.no_grad():
+        torch.testing.assert_close(stepper.trace().h, model(stepper.x).h, rtol=0, atol=1e-12)
+
+
+def test_nan_weights_and_bad_steps_are_clear_errors():
+    model = make_lstmn(seed=8)
+    with pytest.raises(ValueError, match=r"x_next must have shape \(D,\)|shape"):
+        model.stepper(torch.randn(3, 3, dtype=torch.float64)).step(
+            torch.randn(2, dtype=torch.float64)
+        )
+    with torch.no_grad():
+        model.W.bias[0] = float("nan")
+    with pytest.raises(ValueError, match=r"W\.bias contains NaN"):
+        model.stepper(torch.randn(3, 3, dtype=torch.float64)).step()
+    with pytest.raises(ValueError, match=r"W\.bias contains NaN"):
+        model(torch.randn(3, 3, dtype=torch.float64))

@@ -3,7 +3,7 @@ gradient view of how much the last state depends on each input."""
 
 from .align import ALIGN_NAMES, AdditiveAlign, DotAlign, make_align
 from .cells import UPDATE_NAMES, z_layout
-from .lstmn import LSTMN, LSTMNTrace
+from .lstmn import LSTMN, LSTMNStep, LSTMNTrace
 from .rnn import SelfAttentionRNN, Step, Stepper, Trace, WeightsChangedError
 from .sensitivity import input_sensitivity
 
@@ -13,6 +13,7 @@ __all__ = [
     "UPDATE_NAMES",
     "AdditiveAlign",
     "DotAlign",
+    "LSTMNStep",
     "LSTMNTrace",
     "SelfAttentionRNN",
     "Step",

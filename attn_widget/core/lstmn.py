@@ -40,7 +40,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .rnn import _check_sequence
+from .rnn import Stepper, _check_sequence, _check_weights_finite, _unbatch
 
 
 @dataclass
@@ -60,6 +60,55 @@ class LSTMNTrace:
     alpha: Tensor
     h_tilde: Tensor
     m_tilde: Tensor
+
+
+@dataclass(frozen=True)
+class LSTMNStep:
+    """One step t of an unbatched sequence: the tensors the LSTMN's step used.
+
+    Attributes:
+        t: the step index; this step read x_{t+1} and wrote slot t+1 of both tapes.
+        x: x_{t+1}, shape (D,).
+        scores: a_{t,i} = v·tanh(W_h h_i + W_x x_{t+1} + W_h̃ h̃_{t-1}), i = 0 … t, (t+1,).
+        alpha: α_{t,0 … t} = softmax(scores), shape (t+1,).
+        h_tilde: h̃_t = Σ_i α_{t,i} h_i, shape (H,).
+        m_tilde: m̃_t = Σ_i α_{t,i} m_i, shape (H,).
+        i, f, o: the input, forget and output gates, σ(·), shape (H,) each.
+        c_hat: ĉ_t = tanh(·), the candidate memory, shape (H,).
+        m: m_{t+1} = f ⊙ m̃_t + i ⊙ ĉ_t, shape (H,).
+        h: h_{t+1} = o ⊙ tanh(m_{t+1}), shape (H,).
+    """
+
+    t: int
+    x: Tensor
+    scores: Tensor
+    alpha: Tensor
+    h_tilde: Tensor
+    m_tilde: Tensor
+    i: Tensor
+    f: Tensor
+    o: Tensor
+    c_hat: Tensor
+    m: Tensor
+    h: Tensor
+
+
+class _Tapes:
+    """The tapes h_0 … h_n and m_0 … m_n, each slot's key W_h h_i (projected once,
+    when the slot is written), and the summaries h̃_{-1} = 0, h̃_0 … h̃_{n-1} that
+    the next step's query reads.  Lists of (B, ·) tensors, so autograd can follow
+    a batched run through them; the stepper cuts them back after an edit."""
+
+    def __init__(self, model: LSTMN, batch: int, like: Tensor):
+        zero = like.new_zeros(batch, model.hidden_size)  # (B, H)
+        self.h, self.m = [zero], [zero]
+        self.keys = [model.W_h(zero)]  # (B, d) each
+        self.h_tilde = [zero]  # h_tilde[t] is h̃_{t-1}
+
+    def cut(self, n: int) -> None:
+        """Keep slots 0 … n (the state at position n), as before step n first ran."""
+        for tape in (self.h, self.m, self.keys, self.h_tilde):
+            del tape[n + 1 :]
 
 
 class LSTMN(nn.Module):
@@ -95,32 +144,80 @@ class LSTMN(nn.Module):
         self.v = nn.Linear(d, 1, bias=False)
         self.W = nn.Linear(hidden_size + input_size, 4 * hidden_size)
 
+    def _advance(self, t: int, x_next: Tensor, x_score: Tensor, tapes: _Tapes) -> tuple:
+        """Step t for a batch: x_next (B, D) is x_{t+1}, x_score (B, d) is W_x x_{t+1}.
+
+        Reads slots 0 … t of the tapes and h̃_{t-1}, appends slot t+1 and h̃_t.
+        Returns scores, α (B, t+1), h̃_t, m̃_t, i, f, o, ĉ_t, m_{t+1}, h_{t+1} (B, H).
+        """
+        query = x_score + self.W_h_tilde(tapes.h_tilde[t])  # (B, d)
+        keys = torch.stack(tapes.keys[: t + 1], 1)  # (B, t+1, d)
+        scores = self.v(torch.tanh(keys + query[:, None])).squeeze(-1)  # (B, t+1)
+        alpha = torch.softmax(scores, dim=-1)  # (B, t+1)
+        h_tilde = (alpha[:, None] @ torch.stack(tapes.h[: t + 1], 1)).squeeze(1)  # (B, H)
+        m_tilde = (alpha[:, None] @ torch.stack(tapes.m[: t + 1], 1)).squeeze(1)  # (B, H)
+        i_pre, f_pre, o_pre, c_pre = self.W(torch.cat([h_tilde, x_next], -1)).chunk(4, dim=-1)
+        i, f, o = torch.sigmoid(i_pre), torch.sigmoid(f_pre), torch.sigmoid(o_pre)
+        c_hat = torch.tanh(c_pre)
+        m_next = f * m_tilde + i * c_hat
+        h_next = o * torch.tanh(m_next)
+        tapes.h.append(h_next)
+        tapes.m.append(m_next)
+        tapes.keys.append(self.W_h(h_next))
+        tapes.h_tilde.append(h_tilde)
+        return scores, alpha, h_tilde, m_tilde, i, f, o, c_hat, m_next, h_next
+
     def forward(self, x: Tensor) -> LSTMNTrace:
+        """Run every step over x (T, D) or (B, T, D); the stepper runs the same step."""
         x, batched = _check_sequence(x, self, batched_ok=True)
+        _check_weights_finite(self)
         B, T, _ = x.shape
-        H = self.hidden_size
         x_scores = self.W_x(x)  # (B, T, d), all steps at once
-        h = [x.new_zeros(B, H)]  # hidden tape, h_0 = 0
-        m = [x.new_zeros(B, H)]  # memory tape, m_0 = 0
-        keys = [self.W_h(h[0])]  # W_h h_i, once per slot
-        h_tilde = x.new_zeros(B, H)  # h̃_{-1} = 0
-        alphas, h_tildes, m_tildes = [], [], []
+        tapes = _Tapes(self, B, x)
+        alphas, m_tildes = [], []
         for t in range(T):
-            query = x_scores[:, t] + self.W_h_tilde(h_tilde)  # (B, d)
-            a = self.v(torch.tanh(torch.stack(keys, 1) + query[:, None])).squeeze(-1)
-            alpha = torch.softmax(a, dim=-1)  # (B, t+1)
-            h_tilde = (alpha[:, None] @ torch.stack(h, 1)).squeeze(1)  # (B, H)
-            m_tilde = (alpha[:, None] @ torch.stack(m, 1)).squeeze(1)  # (B, H)
-            i, f, o, c_hat = self.W(torch.cat([h_tilde, x[:, t]], -1)).chunk(4, dim=-1)
-            m_next = torch.sigmoid(f) * m_tilde + torch.sigmoid(i) * torch.tanh(c_hat)
-            h_next = torch.sigmoid(o) * torch.tanh(m_next)
-            h.append(h_next)
-            m.append(m_next)
-            keys.append(self.W_h(h_next))
-            alphas.append(F.pad(alpha, (0, T - t)))
-            h_tildes.append(h_tilde)
+            _, alpha, _, m_tilde, *_ = self._advance(t, x[:, t], x_scores[:, t], tapes)
+            alphas.append(F.pad(alpha, (0, T - t)))  # zeros for i > t
             m_tildes.append(m_tilde)
-        out = [torch.stack(v, 1) for v in (h, m, alphas, h_tildes, m_tildes)]
+        tapes_and_sums = (tapes.h, tapes.m, alphas, tapes.h_tilde[1:], m_tildes)
+        out = [torch.stack(v, 1) for v in tapes_and_sums]
         if not batched:
             out = [v[0] for v in out]
         return LSTMNTrace(*out)
+
+    # -- one step at a time -------------------------------------------------
+
+    def stepper(self, x: Tensor | None = None) -> Stepper:
+        """A :class:`~attn_widget.core.Stepper` over the unbatched x (T, D), or over
+        inputs fed one by one; its steps are :class:`LSTMNStep` records."""
+        return Stepper(self, x)
+
+    def _new_cache(self, x: Tensor, capacity: int) -> _Tapes:
+        """The stepper's tapes for one sequence (they grow as it steps)."""
+        return _Tapes(self, 1, x)
+
+    def _step_record(self, t: int, x_next: Tensor, tapes: _Tapes) -> LSTMNStep:
+        """Run step t on x_next (D,) with the stepper's tapes; the record of what it used."""
+        tapes.cut(t)  # after an edit, slots past t belong to the old inputs
+        x_row = x_next[None]  # (1, D)
+        values = self._advance(t, x_row, self.W_x(x_row), tapes)
+        return LSTMNStep(t, x_next, *(_unbatch(v) for v in values))
+
+    def _trace_of_steps(self, steps: list[LSTMNStep], x: Tensor) -> LSTMNTrace:
+        """The stepper's steps 0 … n-1 as an :class:`LSTMNTrace`, like ``model(x[:n])``."""
+        n, H = len(steps), self.hidden_size
+        zero = x.new_zeros(H)
+        alpha = x.new_zeros(n, n + 1)
+        for s in steps:
+            alpha[s.t, : s.t + 1] = s.alpha
+
+        def summaries(name: str) -> Tensor:
+            return torch.stack([getattr(s, name) for s in steps]) if n else x.new_zeros(0, H)
+
+        return LSTMNTrace(
+            h=torch.stack([zero] + [s.h for s in steps]),
+            m=torch.stack([zero] + [s.m for s in steps]),
+            alpha=alpha,
+            h_tilde=summaries("h_tilde"),
+            m_tilde=summaries("m_tilde"),
+        )

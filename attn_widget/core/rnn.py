@@ -451,9 +451,44 @@ class SelfAttentionRNN(nn.Module):
         """A :class:`Stepper` over the unbatched x (T, D), or over inputs fed one by one."""
         return Stepper(self, x)
 
+    def _new_cache(self, x: Tensor, capacity: int) -> _PastStates:
+        """The stepper's cache for one sequence, holding the weights as they are now."""
+        A_weight, A_bias, kq_weight = self._weights()[:3]
+        return _PastStates(self, 1, capacity, x, A_weight, A_bias, kq_weight)
+
+    def _step_record(self, t: int, x_next: Tensor, past: _PastStates) -> Step:
+        """Run step t on x_next (D,) with the stepper's cache; the record of what it used."""
+        if t + 2 > past.capacity:  # room for h_{t+1}; doubling keeps appends O(1)
+            past.grow(2 * (t + 2))
+        h_t = past.state_rows[t]  # (1, H)
+        pre = past.input_part(x_next[None])  # (1, H)
+        scores, alpha, c, pre, h = self._advance(t, pre, past)
+        z = concat(self.update, h_t, x_next[None], c)  # (1, |z|), for the record
+        h = h.clone()  # the record keeps its own copy; the cache slot may be rewritten
+        return Step(t, x_next, _unbatch(scores), _unbatch(alpha), _unbatch(c), z[0], pre[0], h[0])
+
+    def _trace_of_steps(self, steps: list[Step], x: Tensor) -> Trace:
+        """The stepper's steps 0 … n-1 as a :class:`Trace`, like ``model(x[:n])``."""
+        n, H = len(steps), self.hidden_size
+        h = torch.stack([x.new_zeros(H)] + [s.h for s in steps])
+        if self.align is None:
+            return Trace(h, None, None)
+        c = torch.stack([s.c for s in steps]) if n else x.new_zeros(0, H)
+        alpha = x.new_zeros(n, n + 1)
+        for s in steps:
+            alpha[s.t, : s.t + 1] = s.alpha
+        return Trace(h, c, alpha)
+
 
 class Stepper:
-    """Runs a SelfAttentionRNN one step at a time and keeps every step it ran.
+    """Runs a model one step at a time and keeps every step it ran.
+
+    The model is a :class:`SelfAttentionRNN` (steps are :class:`Step`) or an
+    :class:`~attn_widget.core.LSTMN` (steps are
+    :class:`~attn_widget.core.LSTMNStep`); each model supplies its cache of
+    the past (``_new_cache``), its step (``_step_record``, the very step its
+    batched ``forward`` runs) and its trace (``_trace_of_steps``), and this
+    class does the rest: position, inputs, edits and the weight check.
 
     The position k counts the inputs already read (0 … T).  ``step()``
     moves to k+1, running step k only if it has not run before; ``back()``,
@@ -462,9 +497,9 @@ class Stepper:
     one at the end), drops every step computed after position k and runs the
     new step: the basis of what-if edits.
 
-    Steps run under ``torch.no_grad()``.  Past states, their keys and queries
-    are cached, so step t costs O(t·(d+H)) for attention plus the cell's
-    O(H·|z|).  Every step of a sequence uses the weights as they were at its
+    Steps run under ``torch.no_grad()``.  Past states and their keys are
+    cached, so step t costs O(t·(d+H)) for attention plus the cell's fixed
+    cost.  Every step of a sequence uses the weights as they were at its
     step 0.  If they change after that (an optimiser step, an in-place edit,
     ``model.double()``), computing a new step raises
     :class:`WeightsChangedError` rather than mixing old keys with new weights:
@@ -474,13 +509,14 @@ class Stepper:
     ``param.data`` bypass autograd's counter and are not seen.
 
     Attributes:
-        steps: the computed steps, ``steps[t]`` is step t (a :class:`Step`).
+        steps: the computed steps, ``steps[t]`` is step t (a :class:`Step` or
+            :class:`~attn_widget.core.LSTMNStep`).
         k: the current position.
     """
 
-    def __init__(self, model: SelfAttentionRNN, x: Tensor | None = None):
+    def __init__(self, model: nn.Module, x: Tensor | None = None):
         self.model = model
-        param = model.A.weight
+        param = next(model.parameters())
         if x is None:
             x = param.new_zeros(0, model.input_size)
         else:
@@ -593,17 +629,10 @@ class Stepper:
         self.x = x[0].detach().clone()
         self.truncate(0)
 
-    def trace(self) -> Trace:
-        """The computed steps as a :class:`Trace` (T = frontier), like ``model(x)``."""
-        n, H = self.frontier, self.model.hidden_size
-        h = torch.stack([self.x.new_zeros(H)] + [s.h for s in self.steps])
-        if self.model.align is None:
-            return Trace(h, None, None)
-        c = torch.stack([s.c for s in self.steps]) if n else self.x.new_zeros(0, H)
-        alpha = self.x.new_zeros(n, n + 1)
-        for s in self.steps:
-            alpha[s.t, : s.t + 1] = s.alpha
-        return Trace(h, c, alpha)
+    def trace(self):
+        """The computed steps as a trace (T = frontier), like ``model(x)``: a
+        :class:`Trace`, or an :class:`~attn_widget.core.LSTMNTrace` for an LSTMN."""
+        return self.model._trace_of_steps(self.steps, self.x)
 
     def _refuse_stale_weights(self) -> None:
         changed = [
@@ -621,7 +650,7 @@ class Stepper:
         )
 
     def _check_inputs_fit_model(self) -> None:
-        param = self.model.A.weight
+        param = next(self.model.parameters())
         if self.x.dtype != param.dtype or self.x.device != param.device:
             raise TypeError(
                 f"the stepper's inputs are {self.x.dtype} on {self.x.device} but the model "
@@ -643,29 +672,15 @@ class Stepper:
                 self._check_inputs_fit_model()
                 self._slots = _parameter_slots(self.model)  # the model as it is now
                 self._stamp = _weight_stamp(self._slots)
-                capacity = max(16, self.T + 1)
-                A_weight, A_bias, kq_weight = self.model._weights()[:3]
-                self._cache = _PastStates(
-                    self.model, 1, capacity, self.x, A_weight, A_bias, kq_weight
-                )
-            past = self._cache
-            if t + 2 > past.capacity:  # room for h_{t+1}; doubling keeps appends O(1)
-                past.grow(2 * (t + 2))
-            x_next = self.x[t]
-            h_t = past.state_rows[t]  # (1, H)
-            pre = past.input_part(x_next[None])  # (1, H)
-            scores, alpha, c, pre, h = self.model._advance(t, pre, past)
-            z = concat(self.model.update, h_t, x_next[None], c)  # (1, |z|), for the record
-            h = h.clone()  # the record keeps its own copy; the cache slot may be rewritten
-        # h = tanh(·) is never ±Inf, so one sum finds a NaN: cheaper than isfinite(h).all()
-        if math.isnan(float(h.sum())):
+                self._cache = self.model._new_cache(self.x, capacity=max(16, self.T + 1))
+            step = self.model._step_record(t, self.x[t], self._cache)
+        # h is bounded (tanh, or o ⊙ tanh), so one sum finds a NaN: cheaper than isfinite
+        if math.isnan(float(step.h.sum())):
             raise ValueError(
                 f"step {t} produced NaN or Inf from finite inputs and weights: the weights "
                 "are too large for float arithmetic (the scores overflow)"
             )
-        self.steps.append(
-            Step(t, x_next, _unbatch(scores), _unbatch(alpha), _unbatch(c), z[0], pre[0], h[0])
-        )
+        self.steps.append(step)
 
     def h_at(self, i: int) -> Tensor:
         """h_i for a computed position i (h_0 = 0)."""
