@@ -7,8 +7,8 @@ from .demo import demo
 __version__ = "0.1.0"
 
 __all__ = [
-    "AttentionWidget",
     "LSTMN",
+    "AttentionWidget",
     "LSTMNStep",
     "SelfAttentionRNN",
     "Step",

@@ -44,8 +44,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
+from torch import Tensor
 
-from .core import Step
+from .core import LSTMNStep, Step
 
 #: Message types the kernel sends, and those it answers.
 KERNEL_MESSAGES = ("steps", "sensitivity", "error", "pong")
@@ -53,8 +54,24 @@ FRONT_END_MESSAGES = ("sync", "sensitivity", "ping")
 #: Why a "steps" message was sent.
 STEP_REASONS = ("step", "sync", "ahead", "reset", "trace")
 
-#: The per-step arrays sent to the front end, in wire order.
-STEP_FIELDS = ("scores", "alpha", "c", "z", "pre", "h")
+#: The per-step arrays sent to the front end, in wire order.  A SelfAttentionRNN
+#: step has scores, α, c (None for eq1), z, pre and h; an LSTMN step has scores,
+#: α, h̃, m̃, the gates i, f, o, ĉ, m and h.  A field a step lacks is sent as null.
+STEP_FIELDS = (
+    "scores",
+    "alpha",
+    "c",
+    "z",
+    "pre",
+    "h",
+    "h_tilde",
+    "m_tilde",
+    "i",
+    "f",
+    "o",
+    "c_hat",
+    "m",
+)
 
 #: The traits the front end may write; every other synced trait is the kernel's.
 FRONT_END_TRAITS = ("t", "speed", "playing", "shading")
@@ -70,17 +87,22 @@ SNAPSHOT_MAGIC = b"ATW1"
 #: the longest run of steps from step 0 that fits, and a message sends no more
 #: than fits beyond the steps its position needs.
 STEP_DATA_LIMIT = 4_000_000
-#: What a step's JSON descriptors take, at most: 6 arrays of {buffer, dtype, shape, offset}.
-STEP_JSON_BYTES = 520
+#: What one array's JSON descriptor takes, at most: {buffer, dtype, shape, offset}.
+STEP_JSON_BYTES_PER_ARRAY = 87
 
 
-def step_bytes(step: Step) -> int:
-    """One step on the wire: 4·(2(t+1) + |z| + 3H) bytes of float32 (eq1 has no scores,
-    α or c: 4·(|z| + 2H)), plus its JSON descriptors (counted as STEP_JSON_BYTES)."""
-    floats = step.z.numel() + 2 * step.h.numel()
-    if step.alpha is not None:
-        floats += 2 * (step.t + 1) + step.c.numel()
-    return 4 * floats + STEP_JSON_BYTES
+def step_arrays(step: Step | LSTMNStep) -> list[Tensor]:
+    """The arrays of ``step`` that go on the wire, in STEP_FIELDS order."""
+    return [v for v in (getattr(step, name, None) for name in STEP_FIELDS) if v is not None]
+
+
+def step_bytes(step: Step | LSTMNStep) -> int:
+    """One step on the wire: its float32 arrays plus their JSON descriptors (counted
+    as STEP_JSON_BYTES_PER_ARRAY each).  A SelfAttentionRNN step is
+    4·(2(t+1) + |z| + 3H) bytes of data (eq1 has no scores, α or c: 4·(|z| + 2H));
+    an LSTMN step 4·(2(t+1) + 8H)."""
+    arrays = step_arrays(step)
+    return 4 * sum(a.numel() for a in arrays) + STEP_JSON_BYTES_PER_ARRAY * len(arrays)
 
 
 def steps_within(steps: Sequence[Step], limit: int) -> int:
@@ -96,13 +118,13 @@ def steps_within(steps: Sequence[Step], limit: int) -> int:
 def encode_steps(steps: Iterable[Step]) -> tuple[list[dict], bytes]:
     """Pack steps into JSON descriptors and one little-endian float32 buffer.
 
-    A step t costs 4·(2(t+1) + |z| + 3H) bytes: O(t + H).
+    A step t costs O(t + H) bytes (see :func:`step_bytes`).
     """
     descriptors, chunks, offset = [], [], 0
     for step in steps:
         desc: dict = {"t": int(step.t)}
         for name in STEP_FIELDS:
-            value = getattr(step, name)
+            value = getattr(step, name, None)
             if value is None:
                 desc[name] = None
                 continue

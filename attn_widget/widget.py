@@ -25,7 +25,7 @@ import torch
 import traitlets as tl
 from torch import Tensor
 
-from .core import SelfAttentionRNN, Step, input_sensitivity
+from .core import LSTMN, LSTMNStep, SelfAttentionRNN, Step, input_sensitivity
 from .kernel import cell_loop, defer_to_loop, loop_is_live, refresh_after_each_cell, serialised
 from .protocol import (
     FRONT_END_MESSAGES,
@@ -99,6 +99,17 @@ def _check_tokens(tokens, T: int) -> list[str]:
     return list(tokens)
 
 
+def _describe(model: SelfAttentionRNN | LSTMN) -> dict:
+    """The traits that name the model's equations for the front end."""
+    if isinstance(model, LSTMN):  # its score is additive over [h_i; x_{t+1}; h̃_{t-1}]
+        return {"update_rule": "lstmn", "align_name": "additive", "z_layout": []}
+    return {
+        "update_rule": model.update,
+        "align_name": model.align_name or "",
+        "z_layout": [[name, size] for name, size in model.z_layout],
+    }
+
+
 def _check_position(k, T: int, what: str = "position") -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"{what} must be an int in 0 … T = {T}, got {type(k).__name__}: {k!r}")
@@ -108,10 +119,13 @@ def _check_position(k, T: int, what: str = "position") -> int:
 
 
 class AttentionWidget(anywidget.AnyWidget):
-    """Step a :class:`SelfAttentionRNN` through a sequence and watch h, c and α change.
+    """Step a :class:`SelfAttentionRNN` or an :class:`~attn_widget.core.LSTMN` through a
+    sequence and watch h, c (for the LSTMN: h̃, m̃, the gates and m) and α change.
 
     Args:
-        model: the :class:`SelfAttentionRNN` (for a ``TextRNN`` use :meth:`from_text`).
+        model: the :class:`SelfAttentionRNN` or :class:`~attn_widget.core.LSTMN` (for
+            a ``TextRNN`` use :meth:`from_text`).  An LSTMN shows as ``update_rule =
+            "lstmn"``, with its own equations and the paper's departures marked.
         tokens: the text of each input, T strings; shown as text, never as HTML.
             Defaults to ``["x1", …, "xT"]``.
         inputs: x_1 … x_T, shape (T, D), a float tensor matching the model.
@@ -161,7 +175,7 @@ class AttentionWidget(anywidget.AnyWidget):
 
     def __init__(
         self,
-        model: SelfAttentionRNN,
+        model: SelfAttentionRNN | LSTMN,
         tokens: Sequence[str] | None = None,
         inputs: Tensor | None = None,
         *,
@@ -169,13 +183,15 @@ class AttentionWidget(anywidget.AnyWidget):
         speed: float = 4.0,
         **kwargs,
     ):
-        if not isinstance(model, SelfAttentionRNN):
+        if not isinstance(model, (SelfAttentionRNN, LSTMN)):
             hint = (
                 "; for a TextRNN use AttentionWidget.from_text(text_model, text)"
                 if hasattr(model, "rnn")
                 else ""
             )
-            raise TypeError(f"model must be a SelfAttentionRNN, got {type(model).__name__}{hint}")
+            raise TypeError(
+                f"model must be a SelfAttentionRNN or an LSTMN, got {type(model).__name__}{hint}"
+            )
         if inputs is None:
             raise ValueError("inputs is required: a float tensor x of shape (T, D)")
         stepper = model.stepper(inputs)  # checks shape, dtype, NaN/Inf, emptiness
@@ -203,9 +219,7 @@ class AttentionWidget(anywidget.AnyWidget):
         super().__init__(
             tokens=tokens,
             T=stepper.T,
-            update_rule=model.update,
-            align_name=model.align_name or "",
-            z_layout=[[name, size] for name, size in model.z_layout],
+            **_describe(model),
             hidden_size=model.hidden_size,
             input_size=model.input_size,
             speed=speed,
@@ -234,7 +248,7 @@ class AttentionWidget(anywidget.AnyWidget):
     # -- the model's side ----------------------------------------------------
 
     @property
-    def model(self) -> SelfAttentionRNN:
+    def model(self) -> SelfAttentionRNN | LSTMN:
         return self._model
 
     @property
@@ -284,7 +298,7 @@ class AttentionWidget(anywidget.AnyWidget):
         self.goto(k)
 
     @property
-    def current(self) -> Step | None:
+    def current(self) -> Step | LSTMNStep | None:
         """The step shown at the current position (step t-1), or None at t = 0."""
         return self._stepper.steps[self.t - 1] if self.t else None
 
@@ -308,13 +322,13 @@ class AttentionWidget(anywidget.AnyWidget):
         self.t += 1
         return self.current
 
-    def back(self) -> Step | None:
+    def back(self) -> Step | LSTMNStep | None:
         """Move to t-1 (no-op at 0)."""
         if self.t > 0:
             self.t -= 1
         return self.current
 
-    def goto(self, k: int) -> Step | None:
+    def goto(self, k: int) -> Step | LSTMNStep | None:
         """Move to position k (0 … T), computing any steps not yet run."""
         self.t = _check_position(k, self.T, "goto position")
         return self.current
@@ -449,7 +463,7 @@ class AttentionWidget(anywidget.AnyWidget):
         ``model.double()``), drop every step so all are recomputed with the new
         ones, never mixed; inputs follow the model's dtype and device."""
         s = self._stepper
-        param = self.model.A.weight
+        param = next(self.model.parameters())
         if s.x.dtype != param.dtype or s.x.device != param.device:
             s.set_inputs(s.x.to(param))  # forgets every step
         elif s.weights_changed():

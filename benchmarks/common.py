@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable
 
@@ -46,8 +45,11 @@ def time_interleaved(
     repeats: int,
     warmup: int = 1,
     at_most: dict[str, int] | None = None,
+    statistic: Callable[[list[float]], float] = min,
 ) -> dict[str, float]:
-    """Median seconds per call of each function, run round-robin.
+    """Seconds per call of each function, run round-robin: the fastest repeat by
+    default (on a shared machine other work only ever adds time, so the fastest
+    repeat is the least disturbed), or another ``statistic`` such as the median.
 
     Every function is warmed up first; then each repeat calls every function
     once, rotating the order, so that drift in the machine's load (the box is
@@ -67,7 +69,7 @@ def time_interleaved(
             start = time.perf_counter()
             fns[name]()
             samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return {name: statistic(s) for name, s in samples.items()}
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

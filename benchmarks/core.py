@@ -10,8 +10,10 @@
 Every configuration is eq4/dot at B = 32, D = 64.  "fwd" runs under
 ``torch.no_grad()``; "fwd+bwd" runs the forward with autograd on and calls
 ``backward()`` on the sum of the states h (for LSTM/RNN: of their outputs).
-Times are medians over repeats taken round-robin (see ``common.time_interleaved``),
-so each row's ratios come from the same stretch of machine time.
+Times are the fastest of several repeats taken round-robin (see
+``common.time_interleaved``), so each row's ratios come from the same stretch
+of machine time, and a neighbour's burst of work, which only adds time, is
+left out.
 
 Torch's default thread count is what a user gets (2 on a 2-core machine);
 one thread is the setting where the per-step overhead weighs the same on
@@ -203,7 +205,7 @@ def run_grid(args: argparse.Namespace) -> dict:
     probe = SelfAttentionRNN(D, 32, update="eq4", align="dot")
     worst = check_naive(probe, NaiveAttentionRNN.copy_of(probe))
     print(f"naive loop checked against the model (weights copied): max |diff| = {worst:.1e}")
-    print(f"B = {B}, D = {D}, d_k = H; medians of {repeats} interleaved repeats", end="")
+    print(f"B = {B}, D = {D}, d_k = H; fastest of {repeats} interleaved repeats", end="")
     print(
         " (3 where T·H ≥ 1024·128; the naive loop 3, and once at T = 1024)."
         + ("" if args.full or args.quick else " T = 1024 with H = 512 needs --full.")

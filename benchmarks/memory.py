@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     f32 = 4
     rows = []
 
-    # The stepper: its cache of states and keys, and the Step records.
+    # The stepper: its cache (states, keys, each state's projections), and the Step records.
     tracemalloc.start()
     before = rss()
     stepper = model.stepper(x)
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
     py_bytes, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     cache = stepper._cache
-    cache_bytes = tensor_bytes([cache.states, cache.keys, cache.queries])
+    cache_bytes = tensor_bytes([cache.states, cache.keys, cache.proj])
     seen: set = set()
     record_bytes = sum(
         tensor_bytes([s.x, s.scores, s.alpha, s.c, s.z, s.pre, s.h], seen) for s in stepper.steps
@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> dict:
     square_bytes = sum((s.alpha.numel() + s.scores.numel()) * f32 for s in stepper.steps)
     rows += [
         [
-            "stepper cache (states, keys, queries)",
+            "stepper cache (states h_i, keys k_i, projections [k_i; q_i; A_h h_i])",
             mib(cache_bytes),
-            f"O(T·(H+2d)), capacity {cache.capacity}",
+            f"O(T·(2H+3d)), capacity {cache.capacity}",
         ],
         ["stepper Step records", mib(record_bytes), f"α and scores {mib(square_bytes)}: O(T²)"],
         ["stepper records, Python objects (tracemalloc)", mib(py_bytes), "O(T)"],

@@ -9,8 +9,13 @@ import traitlets
 
 import attn_widget.kernel as kernel_module
 import attn_widget.widget as widget_module
-from attn_widget.core import SelfAttentionRNN, input_sensitivity
-from attn_widget.protocol import decode_steps, step_bytes, unpack_snapshot
+from attn_widget.core import LSTMN, SelfAttentionRNN, input_sensitivity
+from attn_widget.protocol import (
+    STEP_JSON_BYTES_PER_ARRAY,
+    decode_steps,
+    step_bytes,
+    unpack_snapshot,
+)
 from attn_widget.widget import AttentionWidget
 
 D, H = 3, 5
@@ -787,3 +792,56 @@ def test_moves_from_several_threads_take_turns():
     assert steps == list(range(len(steps))) and w.t == w.stepper.k
     with torch.no_grad():
         torch.testing.assert_close(w.trace().h, model(x).h[: len(steps) + 1])
+
+
+# -- an LSTMN in the widget ---------------------------------------------------
+
+
+def test_an_lstmn_steps_in_the_widget_with_the_batched_numbers_and_its_own_fields():
+    torch.manual_seed(4)
+    model = LSTMN(D, H, attn_size=5)
+    x = torch.randn(6, D)
+    w = AttentionWidget(model, tokens=[f"w{i}" for i in range(1, 7)], inputs=x)
+    rec = Recorder()
+    w.send = rec
+    assert (w.update_rule, w.align_name, w.z_layout) == ("lstmn", "additive", [])
+    for _ in range(6):
+        w.step()
+    assert w.t == 6 and rec.steps_sent() == list(range(6))
+    got = decoded(rec)
+    with torch.no_grad():
+        trace = model(x)
+    for t in range(6):
+        s = got[t]
+        assert s["c"] is None and s["z"] is None and s["pre"] is None
+        np.testing.assert_allclose(
+            s["alpha"], trace.alpha[t, : t + 1].numpy(), rtol=1e-5, atol=1e-6
+        )
+        np.testing.assert_allclose(s["h"], trace.h[t + 1].numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(s["m"], trace.m[t + 1].numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(s["h_tilde"], trace.h_tilde[t].numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(s["m_tilde"], trace.m_tilde[t].numpy(), rtol=1e-5, atol=1e-6)
+        record = w.stepper.steps[t]
+        for gate in ("i", "f", "o", "c_hat"):
+            np.testing.assert_array_equal(s[gate], getattr(record, gate).numpy())
+    # the bytes on the wire: scores and α (t+1 each), 8 H-vectors, 10 descriptors
+    step = w.stepper.steps[3]
+    assert step_bytes(step) == 4 * (2 * 4 + 8 * H) + 10 * STEP_JSON_BYTES_PER_ARRAY
+    w.goto(2)  # moving back is served from what was sent
+    assert w.current is w.stepper.steps[1]
+
+
+def test_an_lstmn_widget_saves_its_steps_in_the_snapshot_and_follows_weight_changes():
+    torch.manual_seed(5)
+    model = LSTMN(D, H)
+    x = torch.randn(5, D)
+    w = AttentionWidget(model, inputs=x, precompute=True)
+    w.send = Recorder()
+    _, steps, computed = unpack_snapshot(w._snapshot)
+    assert computed == 5 and [s["t"] for s in steps] == list(range(5))
+    with torch.no_grad():
+        np.testing.assert_allclose(steps[4]["m"], model(x).m[5].numpy(), rtol=1e-5, atol=1e-6)
+        model.W.bias.add_(0.5)
+    w.refresh()
+    with torch.no_grad():
+        torch.testing.assert_close(w.stepper.trace().m, model(x).m)

@@ -174,6 +174,83 @@ export function nextHiddenMath(): Element {
   return math([subNext("h")], "h_{t+1}", false);
 }
 
+// ---- LSTMN (Cheng, Dong & Lapata 2016, §3.1; attn_widget/core/lstmn.py) ----
+
+const tilde = (base: string) => node("mover", [mi(base), mo("~", { stretchy: "false" })], { accent: "true" });
+const hatted = (base: string) => node("mover", [mi(base), mo("^", { stretchy: "false" })], { accent: "true" });
+/** h̃_{t-1} */
+const tildePrev = (base: string) => msub(tilde(base), mrow(mi("t"), tight("−"), mn("1")));
+const HADAMARD = "⊙";
+
+export const LSTMN_ATTEND_TEX =
+  "a_{t,i} = v^{\\top} \\tanh(W_h h_i + W_x x_{t+1} + W_{\\tilde h} \\tilde h_{t-1}),\\; " +
+  "\\alpha_{t,i} = \\operatorname{softmax}_i(a_{t,i}) \\qquad " +
+  "\\tilde h_t = \\sum_{i=0}^{t} \\alpha_{t,i} h_i \\quad \\tilde m_t = \\sum_{i=0}^{t} \\alpha_{t,i} m_i";
+
+export const LSTMN_CELL_TEX =
+  "\\begin{bmatrix} i_t \\\\ f_t \\\\ o_t \\\\ \\hat c_t \\end{bmatrix} = " +
+  "\\begin{bmatrix} \\sigma \\\\ \\sigma \\\\ \\sigma \\\\ \\tanh \\end{bmatrix}" +
+  "\\left(W \\begin{bmatrix} \\tilde h_t \\\\ x_{t+1} \\end{bmatrix} + b\\right) \\qquad " +
+  "m_{t+1} = f_t \\odot \\tilde m_t + i_t \\odot \\hat c_t \\quad h_{t+1} = o_t \\odot \\tanh(m_{t+1})";
+
+/** The LSTMN's attention over its tapes: scores, weights, and the two summaries. */
+export function lstmnAttendMath(): Element {
+  const alpha = () => msub(mi("α"), mrow(mi("t"), tight(","), mi("i")));
+  const a = () => msub(mi("a"), mrow(mi("t"), tight(","), mi("i")));
+  const sum = () => node("munderover", [mo("∑", { largeop: "true", movablelimits: "false" }), mrow(mi("i"), tight("="), mn("0")), mi("t")]);
+  return math([
+    a(), mo("="), msup(mi("v"), mi(TOP)), mo(TIMES), ...fn(mi("tanh")),
+    parens([
+      sub("W", "h"), mo(TIMES), sub("h", "i"), mo("+"),
+      sub("W", "x"), mo(TIMES), subNext("x"), mo("+"),
+      msub(mi("W"), tilde("h")), mo(TIMES), tildePrev("h"),
+    ]),
+    mo(","), space("0.2778em"),
+    alpha(), mo("="), ...fn(msub(mi("softmax"), mi("i"))), parens([a()], false),
+    space("2em"),
+    msub(tilde("h"), mi("t")), mo("="), sum(), alpha(), mo(TIMES), space("0.1667em"), sub("h", "i"),
+    space("1em"),
+    msub(tilde("m"), mi("t")), mo("="), sum(), alpha(), mo(TIMES), space("0.1667em"), sub("m", "i"),
+  ], LSTMN_ATTEND_TEX, true);
+}
+
+/** The LSTMN's gates on the summaries, its new memory and its new state, and where
+ * this implementation departs from the paper. */
+export function lstmnCellMath(): Element {
+  const gates = columnVector([sub("i", "t"), sub("f", "t"), sub("o", "t"), msub(hatted("c"), mi("t"))]);
+  const acts = columnVector([mi("σ"), mi("σ"), mi("σ"), mi("tanh")]);
+  return math([
+    gates, mo("="), acts,
+    parens([mi("W"), mo(TIMES), columnVector([msub(tilde("h"), mi("t")), subNext("x")]), mo("+"), mi("b")]),
+    space("2em"),
+    subNext("m"), mo("="), sub("f", "t"), mo(HADAMARD), msub(tilde("m"), mi("t")), mo("+"),
+    sub("i", "t"), mo(HADAMARD), msub(hatted("c"), mi("t")),
+    space("1em"),
+    subNext("h"), mo("="), sub("o", "t"), mo(HADAMARD), ...fn(mi("tanh")), parens([subNext("m")], false),
+  ], LSTMN_CELL_TEX, true);
+}
+
+/** What departs from the paper, in words (shown under the LSTMN's equations). */
+export const LSTMN_DEPARTURES =
+  "Departures from the paper: the tapes start with a slot h₀ = m₀ = 0 (so the first step has a slot to attend to), " +
+  "and the gates have a bias b, as in torch's LSTM.";
+
+/** Inline labels of the LSTMN's per-step pieces, by StepData field name. */
+export function lstmnPieceMath(name: string): Element {
+  switch (name) {
+    case "i":
+    case "f":
+    case "o":
+      return math([sub(name, "t")], `${name}_t`, false);
+    case "c_hat":
+      return math([msub(hatted("c"), mi("t"))], "\\hat c_t", false);
+    case "m":
+      return math([subNext("m")], "m_{t+1}", false);
+    default:
+      return math([subNext("h")], "h_{t+1}", false);
+  }
+}
+
 /** Show a <math> element in el, replacing what was there. */
 export function typeset(el: HTMLElement, formula: Element): void {
   el.replaceChildren(formula);

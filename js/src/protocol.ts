@@ -17,8 +17,9 @@ export const KERNEL_MESSAGES = ["steps", "sensitivity", "error", "pong"] as cons
 export const FRONT_END_MESSAGES = ["sync", "sensitivity", "ping"] as const;
 /** Why a "steps" message was sent. */
 export const STEP_REASONS = ["step", "sync", "ahead", "reset", "trace"] as const;
-/** The per-step arrays, in wire order. */
-export const STEP_FIELDS = ["scores", "alpha", "c", "z", "pre", "h"] as const;
+/** The per-step arrays, in wire order: a SelfAttentionRNN step has scores, α, c, z,
+ * pre and h; an LSTMN step scores, α, h̃, m̃, i, f, o, ĉ, m and h; the rest are null. */
+export const STEP_FIELDS = ["scores", "alpha", "c", "z", "pre", "h", "h_tilde", "m_tilde", "i", "f", "o", "c_hat", "m"] as const;
 /** The traits the front end may write; every other synced trait is the kernel's. */
 export const FRONT_END_TRAITS = ["t", "speed", "playing", "shading"] as const;
 /** Play speed bounds, in steps per second. */
@@ -90,16 +91,28 @@ export interface ArrayDesc {
   offset?: number;
 }
 
-/** One step s: it consumed x_{s+1} and produced h_{s+1} (docs/design.md §1). */
+/** One step s: it consumed x_{s+1} and produced h_{s+1} (docs/design.md §1).
+ * A SelfAttentionRNN step has z and pre (and c unless eq1); an LSTMN step has
+ * h̃, m̃, the gates i, f, o, the candidate ĉ and the memory m. */
 export interface StepData {
   t: number;
   scores: Float32Array | null;
   alpha: Float32Array | null;
   c: Float32Array | null;
-  z: Float32Array;
-  pre: Float32Array;
+  z: Float32Array | null;
+  pre: Float32Array | null;
   h: Float32Array;
+  h_tilde: Float32Array | null;
+  m_tilde: Float32Array | null;
+  i: Float32Array | null;
+  f: Float32Array | null;
+  o: Float32Array | null;
+  c_hat: Float32Array | null;
+  m: Float32Array | null;
 }
+
+/** The fields of a step that have one entry per hidden unit. */
+const STATE_FIELDS = ["h", "pre", "c", "h_tilde", "m_tilde", "i", "f", "o", "c_hat", "m"] as const;
 
 export type BufferLike = DataView | ArrayBuffer | ArrayBufferView;
 
@@ -128,7 +141,7 @@ export function decodeArray(desc: ArrayDesc, buffers: BufferLike[]): Float32Arra
   return out;
 }
 
-/** What a step of this widget can be: t in 0 … T-1, and h, pre and c of size H. */
+/** What a step of this widget can be: t in 0 … T-1, and each state-sized field of size H. */
 export interface StepLimits {
   T: number;
   H: number;
@@ -146,14 +159,14 @@ export function decodeSteps(descs: unknown, buffers: BufferLike[], limits?: Step
     if (limits && d.t >= limits.T) throw new RangeError(`step ${d.t} is past the last step T-1 = ${limits.T - 1}`);
     const step: any = { t: d.t };
     for (const name of STEP_FIELDS) step[name] = d[name] ? decodeArray(d[name], buffers) : null;
-    if (!step.h || !step.z || !step.pre) throw new TypeError(`step ${d.t} lacks h, z or pre`);
+    if (!step.h || !((step.z && step.pre) || step.m)) throw new TypeError(`step ${d.t} lacks h, or both z and pre (or m)`);
     for (const name of ["scores", "alpha"] as const) {
       if (step[name] && step[name].length !== d.t + 1) {
         throw new RangeError(`step ${d.t}: ${name} has ${step[name].length} entries, not t+1 = ${d.t + 1}`);
       }
     }
     if (limits && limits.H > 0) {
-      for (const name of ["h", "pre", "c"] as const) {
+      for (const name of STATE_FIELDS) {
         if (step[name] && step[name].length !== limits.H) {
           throw new RangeError(`step ${d.t}: ${name} has ${step[name].length} entries, not H = ${limits.H}`);
         }

@@ -9,7 +9,10 @@ import { buildTokens, START_LABEL, updateTokens } from "./tokens";
 import { makeVectorRow, renderStrip } from "./heatmap";
 import { AlphaMatrix, layAxisLabels } from "./matrix";
 import { icon, type IconName } from "./icons";
-import { affineMath, alignMath, nextHiddenMath, splitZ, typeset, updateMath, zBlockMath } from "./equation";
+import {
+  affineMath, alignMath, LSTMN_DEPARTURES, lstmnAttendMath, lstmnCellMath, lstmnPieceMath, nextHiddenMath, splitZ,
+  typeset, updateMath, zBlockMath,
+} from "./equation";
 import { divergingColor, formatFloat32, formatShort, GRAD_DECADES, maxAbs, onDarkBackground } from "./format";
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
@@ -76,11 +79,15 @@ export function matrixSide(T: number): number {
 
 const splits = new WeakMap<StepData, { name: string; values: Float32Array }[]>();
 /** z split into its blocks by z_layout, once per step. */
-function blocksOf(step: StepData, layout: [string, number][]): { name: string; values: Float32Array }[] {
+function blocksOf(step: StepData, layout: [string, number][]): { name: string; values: Float32Array | null }[] {
+  if (!step.z) return layout.map(([name]) => ({ name, values: null }));
   let blocks = splits.get(step);
   if (!blocks || blocks.length !== layout.length) splits.set(step, (blocks = splitZ(step.z, layout)));
   return blocks;
 }
+
+/** The LSTMN's per-step pieces, in the order its cell computes them. */
+const LSTMN_PIECES = ["i", "f", "o", "c_hat", "m", "h"] as const;
 
 const zeroStates = new Map<number, Float32Array>();
 /** h_0 = 0, one array per size, so drawing it twice is recognised as the same. */
@@ -109,7 +116,8 @@ export class View {
   readonly root: HTMLElement;
   private tokenEls: HTMLElement[] = [];
   private tokensShown: { tokens: string[]; version: number } | null = null;
-  private pieceStrips: { z: HTMLElement[]; pre: HTMLElement; h: HTMLElement; note: HTMLElement } | null = null;
+  private pieceStrips: { z: HTMLElement[]; pre: HTMLElement | null; h: HTMLElement; note: HTMLElement; lstmn: HTMLElement[] } | null = null;
+  private kindShown = "";
   private matrix: AlphaMatrix;
   private matrixKey = "";
   private matrixDrawn = 0; // how many of the store's arrivals the matrix holds
@@ -185,6 +193,9 @@ export class View {
       hPrev: makeVectorRow("h_k-1", "the state before"),
       dh: makeVectorRow("Δh", "h_k − h_k-1: what this step changed"),
       c: makeVectorRow("c_k-1", "the context this step read: Σ α h_i"),
+      // the LSTMN's memory: what this step read of the memory tape, and its new slot
+      mTilde: makeVectorRow("m̃_k-1", "the memory this step read: Σ α m_i"),
+      m: makeVectorRow("m_k", "the memory tape's new slot, f ⊙ m̃ + i ⊙ ĉ"),
     };
     for (const r of Object.values(rows)) vectors.append(r.row);
     const legend = el("div", "aw-legend");
@@ -226,7 +237,8 @@ export class View {
     const alignEq = el("div", "aw-equation aw-align-eq");
     const updateEq = el("div", "aw-equation aw-update-eq");
     const pieces = el("div", "aw-pieces");
-    equation.append(alignEq, updateEq, pieces);
+    const departures = el("div", "aw-departures");
+    equation.append(alignEq, updateEq, departures, pieces);
 
     const panels = el("div", "aw-panels");
     panels.append(vectors, attention);
@@ -270,7 +282,8 @@ export class View {
 
     Object.assign(this.parts, { reset, back, play, fwd, scrub, readout, speed, shading, status, tokens, caption, bars, alignEq, updateEq, pieces });
     Object.assign(this.parts, { h: rows.h.strip, hPrev: rows.hPrev.strip, dh: rows.dh.strip, c: rows.c.strip });
-    Object.assign(this.parts, { hNote: rows.h.value, cRow: rows.c.row, vectors, attention, grid, rowLabels, colLabels, legendBar: bar });
+    Object.assign(this.parts, { mTilde: rows.mTilde.strip, m: rows.m.strip, mTildeRow: rows.mTilde.row, mRow: rows.m.row });
+    Object.assign(this.parts, { hNote: rows.h.value, cRow: rows.c.row, vectors, attention, grid, rowLabels, colLabels, legendBar: bar, departures });
 
     this.cleanups.push(ctl.onChange(() => this.schedule()));
     const model = ctl.model;
@@ -329,6 +342,7 @@ export class View {
     const H = model.get("hidden_size") ?? 0;
     const playing = !!model.get("playing");
     const attends = model.get("update_rule") !== "eq1";
+    const lstmn = model.get("update_rule") === "lstmn";
     if (!this.themeChecked && this.root.isConnected) {
       this.themeChecked = true;
       this.dark = onDarkBackground(this.root);
@@ -404,7 +418,7 @@ export class View {
     const skey = `${H}`;
     if (skey !== this.stripsKey) {
       this.stripsKey = skey;
-      for (const name of ["h", "hPrev", "dh", "c"]) parts[name].style.maxWidth = `${H * STRIP_CELL_PX}px`;
+      for (const name of ["h", "hPrev", "dh", "c", "mTilde", "m"]) parts[name].style.maxWidth = `${H * STRIP_CELL_PX}px`;
       parts.vectors.style.maxWidth = `calc(14em + ${H * STRIP_CELL_PX + 20}px)`; // the notes stay by their strips
     }
     const hk = k === 0 ? zerosOf(H) : step?.h ?? null;
@@ -413,8 +427,25 @@ export class View {
     renderStrip(parts.hPrev, hPrev, { scale: 1, name: `h_${k - 1}`, dark });
     const dh = hk && hPrev ? difference(hk, hPrev) : null;
     renderStrip(parts.dh, dh, { scale: 2, name: "Δh", dark });
-    renderStrip(parts.c, attends ? step?.c ?? null : null, { scale: 1, name: `c_${k - 1}`, dark });
+    if (this.kindShown !== (lstmn ? "lstmn" : "rnn")) {
+      this.kindShown = lstmn ? "lstmn" : "rnn";
+      const label = parts.cRow.firstElementChild as HTMLElement;
+      label.textContent = lstmn ? "h̃_k-1" : "c_k-1";
+      label.title = lstmn ? "the hidden summary this step read: Σ α h_i" : "the context this step read: Σ α h_i";
+      this.root.setAttribute("aria-label", lstmn ? "LSTMN stepper" : "Self-attention RNN stepper");
+      this.root.dataset.model = this.kindShown;
+    }
+    const context = lstmn ? step?.h_tilde ?? null : attends ? step?.c ?? null : null;
+    renderStrip(parts.c, context, { scale: 1, name: lstmn ? `h̃_${k - 1}` : `c_${k - 1}`, dark });
     setDisplay(parts.cRow, attends);
+    setDisplay(parts.mTildeRow, lstmn);
+    setDisplay(parts.mRow, lstmn);
+    if (lstmn) {
+      // m is not squashed (|m| can pass 1): each strip on its own scale, like A·z + b
+      const mScale = step?.m ? maxAbs(step.m) || 1 : 1;
+      renderStrip(parts.mTilde, step?.m_tilde ?? null, { scale: mScale, name: `m̃_${k - 1}`, dark });
+      renderStrip(parts.m, k === 0 ? zerosOf(H) : step?.m ?? null, { scale: mScale, name: `m_${k}`, dark });
+    }
     setText(parts.hNote, dh ? `|Δh|max ${formatShort(maxAbs(dh))}` : "");
 
     // attention
@@ -463,28 +494,44 @@ export class View {
     const update = model.get("update_rule") ?? "eq4";
     const align = model.get("align_name") ?? "";
     const layout: [string, number][] = model.get("z_layout") ?? [];
+    const lstmn = update === "lstmn";
     const ekey = `${update}|${align}|${JSON.stringify(layout)}`;
     if (ekey !== this.equationKey) {
       this.equationKey = ekey;
-      if (update === "eq1") parts.alignEq.textContent = "";
-      else typeset(parts.alignEq, alignMath(align));
-      typeset(parts.updateEq, updateMath(update, layout));
-      this.buildPieces(layout);
+      if (lstmn) {
+        typeset(parts.alignEq, lstmnAttendMath());
+        typeset(parts.updateEq, lstmnCellMath());
+      } else {
+        if (update === "eq1") parts.alignEq.textContent = "";
+        else typeset(parts.alignEq, alignMath(align));
+        typeset(parts.updateEq, updateMath(update, layout));
+      }
+      setText(parts.departures, lstmn ? LSTMN_DEPARTURES : "");
+      setDisplay(parts.departures, lstmn);
+      this.buildPieces(lstmn ? [] : layout, lstmn);
     }
     const strips = this.pieceStrips!;
     setText(strips.note, k > 0 ? `step ${k - 1}` : "nothing read yet: h_0 = 0");
     const dark = this.dark;
+    if (lstmn) {
+      LSTMN_PIECES.forEach((name, i) => {
+        const values = step ? step[name] : null;
+        const scale = name === "m" && values ? maxAbs(values) || 1 : 1;
+        renderStrip(strips.lstmn[i], values, { scale, name: name === "c_hat" ? "ĉ" : name, dark });
+      });
+      return;
+    }
     const blocks = step ? blocksOf(step, layout) : layout.map(([name]) => ({ name, values: null as Float32Array | null }));
-    const zScale = step ? maxAbs(step.z) || 1 : 1;
+    const zScale = step?.z ? maxAbs(step.z) || 1 : 1;
     blocks.forEach((b, i) => {
       const strip = strips.z[i];
       if (strip) renderStrip(strip, b.values, { scale: b.name === "x" ? zScale : 1, name: b.name, dark });
     });
-    renderStrip(strips.pre, step?.pre ?? null, { scale: step ? maxAbs(step.pre) || 1 : 1, name: "A·z+b", dark });
+    if (strips.pre) renderStrip(strips.pre, step?.pre ?? null, { scale: step?.pre ? maxAbs(step.pre) || 1 : 1, name: "A·z+b", dark });
     renderStrip(strips.h, step?.h ?? null, { scale: 1, name: "h", dark });
   }
 
-  private buildPieces(layout: [string, number][]): void {
+  private buildPieces(layout: [string, number][], lstmn: boolean): void {
     const pieces = this.parts.pieces;
     pieces.replaceChildren();
     const H = this.ctl.model.get("hidden_size") ?? 0;
@@ -501,15 +548,22 @@ export class View {
       p.append(label, strip);
       return p;
     };
+    const stripOf = (p: HTMLElement) => p.lastElementChild as HTMLElement;
+    const row = el("div", "aw-pieces-row");
+    const note = el("div", "aw-pieces-note");
+    pieces.append(note, row);
+    if (lstmn) {
+      // the gates and the candidate, then the new memory and state: i f o ĉ → m → h
+      const lstmnPieces = LSTMN_PIECES.map((name) => piece(lstmnPieceMath(name), name, H));
+      row.append(...lstmnPieces.slice(0, 4), el("span", "aw-arrow", "→"), lstmnPieces[4], el("span", "aw-arrow", "→"), lstmnPieces[5]);
+      this.pieceStrips = { z: [], pre: null, h: stripOf(lstmnPieces[5]), note, lstmn: lstmnPieces.map(stripOf) };
+      return;
+    }
     const zPieces = layout.map(([name, size], i) => piece(zBlockMath(name), `z${i}`, size));
     const pre = piece(affineMath(), "pre", H);
     const h = piece(nextHiddenMath(), "h", H);
-    const row = el("div", "aw-pieces-row");
     row.append(...zPieces, el("span", "aw-arrow", "→"), pre, el("span", "aw-arrow", "→ tanh →"), h);
-    const note = el("div", "aw-pieces-note");
-    pieces.append(note, row);
-    const stripOf = (p: HTMLElement) => p.lastElementChild as HTMLElement;
-    this.pieceStrips = { z: zPieces.map(stripOf), pre: stripOf(pre), h: stripOf(h), note };
+    this.pieceStrips = { z: zPieces.map(stripOf), pre: stripOf(pre), h: stripOf(h), note, lstmn: [] };
   }
 }
 

@@ -6,12 +6,19 @@ export interface RawStep {
   scores: number[] | null;
   alpha: number[] | null;
   c: number[] | null;
-  z: number[];
-  pre: number[];
+  z: number[] | null;
+  pre: number[] | null;
   h: number[];
+  h_tilde?: number[] | null;
+  m_tilde?: number[] | null;
+  i?: number[] | null;
+  f?: number[] | null;
+  o?: number[] | null;
+  c_hat?: number[] | null;
+  m?: number[] | null;
 }
 
-const FIELDS = ["scores", "alpha", "c", "z", "pre", "h"] as const;
+const FIELDS = ["scores", "alpha", "c", "z", "pre", "h", "h_tilde", "m_tilde", "i", "f", "o", "c_hat", "m"] as const;
 
 /** Descriptors and one little-endian float32 buffer, like encode_steps. */
 export function encode(steps: RawStep[], lead = 0): { descs: any[]; buffer: DataView } {
@@ -19,7 +26,7 @@ export function encode(steps: RawStep[], lead = 0): { descs: any[]; buffer: Data
   const descs = steps.map((s) => {
     const d: Record<string, ArrayDesc | null | number> = { t: s.t };
     for (const name of FIELDS) {
-      const v = s[name];
+      const v = s[name] ?? null;
       if (v === null) {
         d[name] = null;
         continue;
@@ -45,6 +52,25 @@ export function rawStep(t: number, H = 3): RawStep {
     z: Array.from({ length: 2 * H + 2 }, (_, i) => i - H),
     pre: Array.from({ length: H }, (_, i) => -0.5 + i),
     h: Array.from({ length: H }, (_, i) => Math.tanh(-0.5 + i + t)),
+  };
+}
+
+/** An LSTMN step: scores, α, h̃, m̃, the gates, ĉ, m and h; no c, z or pre. */
+export function rawLstmnStep(t: number, H = 3): RawStep {
+  const base = rawStep(t, H);
+  const vec = (f: (i: number) => number) => Array.from({ length: H }, (_, i) => f(i));
+  return {
+    ...base,
+    c: null,
+    z: null,
+    pre: null,
+    h_tilde: vec((i) => 0.2 * i - 0.1 * t),
+    m_tilde: vec((i) => 0.5 * i + t),
+    i: vec((i) => 0.1 + 0.2 * i),
+    f: vec((i) => 0.9 - 0.2 * i),
+    o: vec(() => 0.5),
+    c_hat: vec((i) => Math.tanh(i - 1)),
+    m: vec((i) => 1.5 * i - t),
   };
 }
 

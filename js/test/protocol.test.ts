@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { decodeArray, decodeSteps, unpackSnapshot } from "../src/protocol";
-import { encode, rawStep, snapshot } from "./helpers";
+import { encode, rawLstmnStep, rawStep, snapshot } from "./helpers";
 
 describe("codec", () => {
   it("decodes float32 arrays at their offsets", () => {
@@ -10,7 +10,7 @@ describe("codec", () => {
     expect(Array.from(s.alpha!)).toEqual(rawStep(2).alpha!.map(Math.fround));
     expect(Array.from(s.h)).toEqual(rawStep(2).h.map(Math.fround));
     expect(s.alpha!.length).toBe(3);
-    expect(s.z.length).toBe(8);
+    expect(s.z!.length).toBe(8);
   });
 
   it("reads misaligned DataViews element by element", () => {
@@ -21,6 +21,26 @@ describe("codec", () => {
     const view = new DataView(raw.buffer, 1, buffer.byteLength);
     const [s] = decodeSteps(descs, [view]);
     expect(Array.from(s.c!)).toEqual(rawStep(1).c!.map(Math.fround));
+  });
+
+  it("decodes an LSTMN step: its tapes and gates, with c, z and pre null", () => {
+    const { descs, buffer } = encode([rawLstmnStep(2)]);
+    const [s] = decodeSteps(descs, [buffer], { T: 4, H: 3 });
+    expect(s.z).toBeNull();
+    expect(s.pre).toBeNull();
+    expect(s.c).toBeNull();
+    expect(Array.from(s.m!)).toEqual(rawLstmnStep(2).m!.map(Math.fround));
+    expect(Array.from(s.f!)).toEqual(rawLstmnStep(2).f!.map(Math.fround));
+    expect(s.alpha!.length).toBe(3);
+  });
+
+  it("refuses an LSTMN step whose gate is not of size H, or a step with neither z nor m", () => {
+    const bad = { ...rawLstmnStep(1), i: [0.5, 0.5] };
+    const { descs, buffer } = encode([bad]);
+    expect(() => decodeSteps(descs, [buffer], { T: 4, H: 3 })).toThrow(/i has 2 entries, not H = 3/);
+    const bare = { ...rawLstmnStep(1), m: null };
+    const enc = encode([bare]);
+    expect(() => decodeSteps(enc.descs, [enc.buffer])).toThrow(/lacks h, or both z and pre/);
   });
 
   it("keeps nulls for eq1 (no attention)", () => {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Controller } from "../src/controller";
 import { View } from "../src/view";
-import { FakeModel, encode, rawStep, snapshot } from "./helpers";
+import { FakeModel, encode, rawLstmnStep, rawStep, snapshot } from "./helpers";
 
 function setup(extra: Record<string, any> = {}) {
   const model = new FakeModel({
@@ -256,5 +256,39 @@ describe("View", () => {
     key(root, " ");
     expect(model.get("playing")).toBe(true);
   });
-});
 
+  it("shows an LSTMN: its equations, h̃ and m̃ in the states, and the gates, ĉ, m and h as pieces", () => {
+    const { root, model, view } = setup({ update_rule: "lstmn", align_name: "additive", z_layout: [] });
+    const { descs, buffer } = encode([rawLstmnStep(0), rawLstmnStep(1)]);
+    model.receive({ type: "steps", version: 0, frontier: 2, T: 4, reason: "step", steps: descs }, [buffer]);
+    model.set("t", 2);
+    view.render();
+    expect(root.dataset.model).toBe("lstmn");
+    expect(root.getAttribute("aria-label")).toBe("LSTMN stepper");
+    const tex = [...root.querySelectorAll("annotation")].map((a) => a.textContent).join(" ");
+    expect(tex).toContain("\\tilde m_t = \\sum_{i=0}^{t} \\alpha_{t,i} m_i");
+    expect(tex).toContain("m_{t+1} = f_t \\odot \\tilde m_t + i_t \\odot \\hat c_t");
+    expect(root.querySelector(".aw-departures")!.textContent).toContain("h₀ = m₀ = 0");
+    const labels = [...root.querySelectorAll(".aw-vector-label")].map((e) => e.textContent);
+    expect(labels).toEqual(["h_k", "h_k-1", "Δh", "h̃_k-1", "m̃_k-1", "m_k"]);
+    const pieces = [...root.querySelectorAll<HTMLElement>(".aw-pieces [data-piece]")].map((e) => e.dataset.piece);
+    expect(pieces).toEqual(["i", "f", "o", "c_hat", "m", "h"]);
+    // every piece and state strip holds this step's values, one stop per unit
+    for (const piece of pieces) {
+      const strip = root.querySelector<HTMLElement>(`.aw-pieces [data-piece="${piece}"]`)!;
+      expect(strip.style.background).toContain("linear-gradient");
+    }
+    const shaded = [...root.querySelectorAll<HTMLElement>(".aw-tokens [data-alpha]")].map((e) => Number(e.dataset.alpha));
+    expect(shaded.length).toBe(2);
+    expect(shaded[1]).toBeCloseTo(rawLstmnStep(1).alpha![1], 6);
+  });
+
+  it("an eq4 widget keeps its own labels and pieces, with the LSTMN rows hidden", () => {
+    const { root } = setup();
+    const labels = [...root.querySelectorAll<HTMLElement>(".aw-vector")].filter((e) => e.style.display !== "none");
+    expect(labels.map((e) => e.firstElementChild!.textContent)).toEqual(["h_k", "h_k-1", "Δh", "c_k-1"]);
+    expect(root.dataset.model).toBe("rnn");
+    const pieces = [...root.querySelectorAll<HTMLElement>(".aw-pieces [data-piece]")].map((e) => e.dataset.piece);
+    expect(pieces).toEqual(["z0", "z1", "z2", "pre", "h"]);
+  });
+});
