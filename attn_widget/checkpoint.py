@@ -156,12 +156,14 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Te
 
 
 def builtin_checkpoint(task: str, update: str = "eq4") -> Path:
-    """Path of a shipped demo model: ``task`` agreement or recall, ``update`` eq1, eq3 or eq4."""
-    names = {"eq4": "eq4-dot", "eq3": "eq3-additive", "eq1": "eq1"}
+    """Path of a shipped demo model: ``task`` agreement or recall, ``update`` eq1, eq3,
+    eq4, or (agreement only) ``"lstmn"``, the LSTMN of Cheng et al. (2016)."""
+    names = {"eq4": "eq4-dot", "eq3": "eq3-additive", "eq1": "eq1", "lstmn": "lstmn"}
     if task not in ("agreement", "recall"):
         raise ValueError(f"task must be 'agreement' or 'recall', got {task!r}")
-    if update not in names:
-        raise ValueError(f"update must be one of {tuple(names)}, got {update!r}")
+    if update not in names or (update == "lstmn" and task != "agreement"):
+        choices = tuple(names) if task == "agreement" else tuple(names)[:3]
+        raise ValueError(f"update must be one of {choices} for {task}, got {update!r}")
     path = CHECKPOINT_DIR / f"{task}-{names[update]}.pt"
     if not path.is_file():
         raise FileNotFoundError(

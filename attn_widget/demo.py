@@ -3,6 +3,7 @@
     from attn_widget import demo
     demo("agreement")               # eq4 / dot, opened at the step that decides the verb
     demo("recall", update="eq1")    # the SimpleRNN baseline on the recall sequence
+    demo("agreement", update="lstmn")  # the paper's LSTMN on the same sentence
 
 The models live in ``attn_widget/checkpoints/`` (made by
 ``scripts/make_checkpoints.py``); each checkpoint's metadata names its demo
@@ -45,8 +46,9 @@ def demo(
 
     Args:
         task: ``"agreement"`` or ``"recall"``.
-        update: ``"eq4"`` (dot align), ``"eq3"`` (additive align) or ``"eq1"``
-            (the SimpleRNN baseline, no attention).
+        update: ``"eq4"`` (dot align), ``"eq3"`` (additive align), ``"eq1"``
+            (the SimpleRNN baseline, no attention) or, for agreement, ``"lstmn"``
+            (the LSTMN of Cheng, Dong & Lapata 2016, with its two tapes).
         text: another sentence to read instead of the demo one (words from the
             task's vocabulary; others become ``<unk>``).  The widget then opens
             at the end of it.

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
-from .core import SelfAttentionRNN, Stepper, Trace
+from .core import LSTMN, UPDATE_NAMES, LSTMNTrace, SelfAttentionRNN, Stepper, Trace
 from .core.rnn import _check_weights_finite
 
 PAD, UNK = "<pad>", "<unk>"
@@ -172,20 +172,22 @@ class Vocab:
 
 
 class TextRNN(nn.Module):
-    """Embedding + SelfAttentionRNN + optional linear head, reading tokens of text.
+    """Embedding + SelfAttentionRNN (or LSTMN) + optional linear head, reading tokens of text.
 
     Args:
         vocab: the :class:`Vocab`.
         embed_size: D, the size of each embedded token x_t.
         hidden_size: H.
-        update, align, attn_size: passed to :class:`SelfAttentionRNN`.
+        update, align, attn_size: passed to :class:`SelfAttentionRNN`; ``update =
+            "lstmn"`` builds an :class:`~attn_widget.core.LSTMN` instead (its score
+            is its own, so ``align`` is not used).
         n_outputs: size of an optional head ``out(h_t)`` (a classifier or a
             next-token predictor); None for no head.
         tokenizer: ``"word"`` or ``"char"``.
 
     Attributes:
         embed: ``nn.Embedding(len(vocab), D, padding_idx=0)``.
-        rnn: the :class:`SelfAttentionRNN`.
+        rnn: the :class:`SelfAttentionRNN` or :class:`~attn_widget.core.LSTMN`.
         out: ``nn.Linear(H, n_outputs)`` or None.
 
     Example::
@@ -222,14 +224,19 @@ class TextRNN(nn.Module):
                 f"n_outputs must be a positive int (the head's classes) or None for no head, "
                 f"got {n_outputs!r}"
             )
+        if not isinstance(update, str) or update not in (*UPDATE_NAMES, "lstmn"):
+            raise ValueError(f"update must be one of {(*UPDATE_NAMES, 'lstmn')}, got {update!r}")
         if tokenizer not in TOKENIZERS:
             raise ValueError(f"tokenizer must be one of {tuple(TOKENIZERS)}, got {tokenizer!r}")
         self.vocab = vocab
         self.tokenizer = tokenizer
         self.embed = nn.Embedding(len(vocab), embed_size, padding_idx=Vocab.pad_id)
-        self.rnn = SelfAttentionRNN(
-            embed_size, hidden_size, update=update, align=align, attn_size=attn_size
-        )
+        if update == "lstmn":
+            self.rnn: SelfAttentionRNN | LSTMN = LSTMN(embed_size, hidden_size, attn_size)
+        else:
+            self.rnn = SelfAttentionRNN(
+                embed_size, hidden_size, update=update, align=align, attn_size=attn_size
+            )
         self.out = nn.Linear(hidden_size, n_outputs) if n_outputs else None
 
     def config(self) -> dict:
@@ -238,8 +245,8 @@ class TextRNN(nn.Module):
             "vocab": self.vocab.to_list(),
             "embed_size": self.embed.embedding_dim,
             "hidden_size": self.rnn.hidden_size,
-            "update": self.rnn.update,
-            "align": self.rnn.align_name or "dot",
+            "update": "lstmn" if isinstance(self.rnn, LSTMN) else self.rnn.update,
+            "align": getattr(self.rnn, "align_name", None) or "dot",
             "attn_size": self.rnn.attn_size,
             "n_outputs": self.out.out_features if self.out is not None else None,
             "tokenizer": self.tokenizer,
@@ -276,7 +283,9 @@ class TextRNN(nn.Module):
         tokens, ids = self.encode(text)
         return tokens, self.embed(ids)
 
-    def forward(self, ids: Tensor, lengths: Tensor | None = None) -> tuple[Trace, Tensor | None]:
+    def forward(
+        self, ids: Tensor, lengths: Tensor | None = None
+    ) -> tuple[Trace | LSTMNTrace, Tensor | None]:
         """ids (B, T) or (T,) -> (trace, logits (…, T, n_outputs) at h_1 … h_T, or None)."""
         if not isinstance(ids, Tensor) or ids.is_floating_point() or ids.dtype == torch.bool:
             raise TypeError(

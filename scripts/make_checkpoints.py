@@ -1,13 +1,13 @@
 """Regenerate the demo models in ``attn_widget/checkpoints/`` (deterministic, CPU, ~1 min).
 
 For each task (agreement, recall) and each cell (eq4/dot, eq3/additive, the
-eq1 baseline) it trains a small TextRNN (D = 16, H = 32) with fixed seeds on
-one thread, measures held-out accuracy, picks a demo sentence and saves
-``{format, config, state_dict, metadata}`` with
+eq1 baseline; for agreement also the LSTMN of Cheng et al. 2016) it trains a
+small TextRNN (D = 16, H = 32) with fixed seeds on one thread, measures
+held-out accuracy, picks a demo sentence and saves ``{format, config, state_dict, metadata}`` with
 :func:`attn_widget.checkpoint.save_checkpoint`.
 
 Demo sentences.  They are chosen with the eq4/dot model and shared by all
-three cells of a task, so the widgets compare like with like:
+the cells of a task, so the widgets compare like with like:
 
 - agreement: the first of ``AGREEMENT_CANDIDATES`` whose verb number eq4
   predicts correctly *and* whose prediction step (the step that reads the
@@ -20,6 +20,9 @@ Run from the repository root::
 
     python scripts/make_checkpoints.py                  # both tasks
     python scripts/make_checkpoints.py --tasks recall   # one
+    python scripts/make_checkpoints.py --tasks agreement --cells lstmn
+                                        # one cell; the demo sentence is read from
+                                        # the shipped eq4-dot checkpoint's metadata
 """
 
 from __future__ import annotations
@@ -33,12 +36,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from attn_widget.checkpoint import CHECKPOINT_DIR, save_checkpoint  # noqa: E402
+from attn_widget.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint  # noqa: E402
 from attn_widget.tasks import ADJECTIVES, agreement, recall  # noqa: E402
 from attn_widget.text import TextRNN  # noqa: E402
 from attn_widget.train import evaluate, train  # noqa: E402
 
 CELLS = [("eq4", "dot", "eq4-dot"), ("eq3", "additive", "eq3-additive"), ("eq1", "dot", "eq1")]
+# The paper's own cell, for its tutorial (07_lstmn); its score is its own, so no align.
+TASK_CELLS = {"agreement": [*CELLS, ("lstmn", None, "lstmn")], "recall": CELLS}
 EMBED, HIDDEN = 16, 32
 # Training from some initialisations stalls (see benchmarks/results/forgetting.md):
 # each cell takes the first seed whose model reaches TARGET held-out accuracy.
@@ -115,6 +120,9 @@ def pick_recall_sequence(model, data):
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", nargs="+", default=["agreement", "recall"])
+    parser.add_argument(
+        "--cells", nargs="+", default=None, help="file stems to make, e.g. lstmn (default: all)"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # the same arithmetic, so the same weights, on every run
     torch.use_deterministic_algorithms(True)
@@ -138,8 +146,13 @@ def main(argv=None) -> None:
         if task not in args.tasks:
             continue
         demo = None
-        for update, align, stem in CELLS:
-            model, accuracy, seed = fit(update, align, train_data, test_data, train_args)
+        cells = [c for c in TASK_CELLS[task] if args.cells is None or c[2] in args.cells]
+        if cells and cells[0][2] != "eq4-dot":  # eq4 is not remade: keep its sentence
+            shipped = load_checkpoint(CHECKPOINT_DIR / f"{task}-eq4-dot.pt").metadata
+            keys = ("demo_text", "demo_position", "subject_pos", "verb_pos", "key_pos")
+            demo = {key: shipped[key] for key in keys if key in shipped}
+        for update, align, stem in cells:
+            model, accuracy, seed = fit(update, align or "dot", train_data, test_data, train_args)
             if demo is None:  # eq4 comes first and chooses the sentence
                 if task == "agreement":
                     text, verb, subject = pick_agreement_sentence(model)
@@ -159,7 +172,7 @@ def main(argv=None) -> None:
                 "seed": seed,
                 "train_size": len(train_data),
                 "update": update,
-                "align": align if update != "eq1" else None,
+                "align": align if update not in ("eq1", "lstmn") else None,
                 "accuracy": round(accuracy, 4),
                 "chance": test_data.chance,
                 "test_size": len(test_data),

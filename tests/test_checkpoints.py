@@ -54,7 +54,9 @@ def _tiny(update="eq4", align="dot"):
     return TextRNN(data.vocab, 6, 10, update=update, align=align, n_outputs=2), data
 
 
-@pytest.mark.parametrize(("update", "align"), [("eq4", "dot"), ("eq3", "additive"), ("eq1", "dot")])
+@pytest.mark.parametrize(
+    ("update", "align"), [("eq4", "dot"), ("eq3", "additive"), ("eq1", "dot"), ("lstmn", "dot")]
+)
 def test_round_trip_gives_identical_outputs(tmp_path, update, align):
     model, data = _tiny(update, align)
     path = save_checkpoint(model, tmp_path / "m.pt", {"task": "agreement", "note": [1, 2.5, None]})
@@ -75,11 +77,12 @@ def test_round_trip_gives_identical_outputs(tmp_path, update, align):
 # -- the shipped models -------------------------------------------------------------
 
 
-def test_six_shipped_models_load_with_weights_only_and_are_small():
+def test_seven_shipped_models_load_with_weights_only_and_are_small():
     names = {p.name for p in SHIPPED}
     for task in ("agreement", "recall"):
         for stem in ("eq4-dot", "eq3-additive", "eq1"):
             assert f"{task}-{stem}.pt" in names
+    assert "agreement-lstmn.pt" in names and len(names) == 7
     for path in SHIPPED:
         assert path.stat().st_size < 1_000_000
         blob = torch.load(path, weights_only=True)
@@ -87,6 +90,16 @@ def test_six_shipped_models_load_with_weights_only_and_are_small():
         meta = blob["metadata"]
         assert meta["accuracy"] > meta["chance"] + 0.3, path.name
         assert meta["demo_text"] and isinstance(meta["demo_position"], int)
+
+
+def test_the_shipped_lstmn_solves_agreement_on_fresh_data_and_reads_the_demo_sentence():
+    model = load_checkpoint(builtin_checkpoint("agreement", "lstmn"))
+    assert type(model.rnn).__name__ == "LSTMN" and model.metadata["update"] == "lstmn"
+    assert evaluate(model, agreement(300, seed=77)) > 0.9
+    eq4 = load_checkpoint(builtin_checkpoint("agreement", "eq4")).metadata
+    assert model.metadata["demo_text"] == eq4["demo_text"]
+    with pytest.raises(ValueError, match="for recall"):
+        builtin_checkpoint("recall", "lstmn")
 
 
 @pytest.mark.parametrize("update", CELLS)

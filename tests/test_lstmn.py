@@ -191,3 +191,47 @@ def test_nan_weights_and_bad_steps_are_clear_errors():
         model.stepper(torch.randn(3, 3, dtype=torch.float64)).step()
     with pytest.raises(ValueError, match=r"W\.bias contains NaN"):
         model(torch.randn(3, 3, dtype=torch.float64))
+
+
+def test_a_padded_batch_equals_each_sequence_alone():
+    model = make_lstmn(seed=9)
+    x = torch.randn(3, 6, 3, dtype=torch.float64)
+    lengths = torch.tensor([6, 2, 4])
+    with torch.no_grad():
+        batch = model(x, lengths)
+        for b, n in enumerate(lengths.tolist()):
+            alone = model(x[b, :n])
+            torch.testing.assert_close(batch.h[b, : n + 1], alone.h, rtol=0, atol=1e-12)
+            torch.testing.assert_close(batch.m[b, : n + 1], alone.m, rtol=0, atol=1e-12)
+            torch.testing.assert_close(batch.alpha[b, :n, : n + 1], alone.alpha, rtol=0, atol=1e-12)
+            assert not batch.h[b, n + 1 :].any() and not batch.alpha[b, n:].any()
+    assert torch.equal(batch.lengths, lengths)
+    with pytest.raises(ValueError, match=r"every length must be in 1 … T = 6"):
+        model(x, torch.tensor([6, 0, 4]))
+
+
+def test_a_text_model_holds_an_lstmn_and_saves_it():
+    from attn_widget.checkpoint import load_checkpoint, save_checkpoint
+    from attn_widget.text import TextRNN, Vocab, word_tokenize
+
+    torch.manual_seed(0)
+    vocab = Vocab(word_tokenize("the keys to the cabinet are here"))
+    model = TextRNN(vocab, 4, 6, update="lstmn", n_outputs=2)
+    assert isinstance(model.rnn, LSTMN) and model.config()["update"] == "lstmn"
+    tokens, stepper = model.stepper("the keys are here")
+    stepper.goto(4)
+    ids = torch.tensor(vocab.encode(tokens))
+    with torch.no_grad():
+        trace, logits = model(ids)
+        torch.testing.assert_close(stepper.trace().h, trace.h)
+        assert torch.equal(logits, model.out(trace.h[1:]))
+
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_checkpoint(model, Path(tmp) / "lstmn.pt")
+        again = load_checkpoint(path)
+    assert isinstance(again.rnn, LSTMN)
+    with torch.no_grad():
+        assert torch.equal(again(ids)[1], logits)

@@ -40,7 +40,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .rnn import Stepper, _check_sequence, _check_weights_finite, _unbatch
+from .rnn import Stepper, _check_lengths, _check_sequence, _check_weights_finite, _unbatch
 
 
 @dataclass
@@ -53,6 +53,8 @@ class LSTMNTrace:
         alpha: weights, (…, T, T+1); row t holds α_{t,0 … t} and zeros for i > t.
         h_tilde: attended hidden summaries h̃_0 … h̃_{T-1}, (…, T, H).
         m_tilde: attended memory summaries m̃_0 … m̃_{T-1}, (…, T, H).
+        lengths: the true length of each sequence in a padded batch, or None.
+            Entries past a sequence's length are zero.
     """
 
     h: Tensor
@@ -60,6 +62,7 @@ class LSTMNTrace:
     alpha: Tensor
     h_tilde: Tensor
     m_tilde: Tensor
+    lengths: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -167,11 +170,16 @@ class LSTMN(nn.Module):
         tapes.h_tilde.append(h_tilde)
         return scores, alpha, h_tilde, m_tilde, i, f, o, c_hat, m_next, h_next
 
-    def forward(self, x: Tensor) -> LSTMNTrace:
-        """Run every step over x (T, D) or (B, T, D); the stepper runs the same step."""
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> LSTMNTrace:
+        """Run every step over x (T, D) or (B, T, D); the stepper runs the same step.
+
+        ``lengths`` (B,), for a padded batch: steps past a sequence's length are
+        zeroed in the trace and never affect its earlier steps (the model is causal).
+        """
         x, batched = _check_sequence(x, self, batched_ok=True)
-        _check_weights_finite(self)
         B, T, _ = x.shape
+        lengths = _check_lengths(lengths, B, T, batched)
+        _check_weights_finite(self)
         x_scores = self.W_x(x)  # (B, T, d), all steps at once
         tapes = _Tapes(self, B, x)
         alphas, m_tildes = [], []
@@ -180,10 +188,16 @@ class LSTMN(nn.Module):
             alphas.append(F.pad(alpha, (0, T - t)))  # zeros for i > t
             m_tildes.append(m_tilde)
         tapes_and_sums = (tapes.h, tapes.m, alphas, tapes.h_tilde[1:], m_tildes)
-        out = [torch.stack(v, 1) for v in tapes_and_sums]
+        h, m, alpha, h_tilde, m_tilde = (torch.stack(v, 1) for v in tapes_and_sums)
+        if lengths is not None:
+            steps = torch.arange(T + 1, device=x.device)
+            slots = (steps <= lengths[:, None].to(x.device))[..., None]  # (B, T+1, 1)
+            live = slots[:, 1:]  # (B, T, 1): step t ran on x_{t+1}, t < length
+            h, m = h * slots, m * slots
+            alpha, h_tilde, m_tilde = alpha * live, h_tilde * live, m_tilde * live
         if not batched:
-            out = [v[0] for v in out]
-        return LSTMNTrace(*out)
+            return LSTMNTrace(h[0], m[0], alpha[0], h_tilde[0], m_tilde[0])
+        return LSTMNTrace(h, m, alpha, h_tilde, m_tilde, lengths)
 
     # -- one step at a time -------------------------------------------------
 
