@@ -56,7 +56,8 @@ STEP_REASONS = ("step", "sync", "ahead", "reset", "trace")
 
 #: The per-step arrays sent to the front end, in wire order.  A SelfAttentionRNN
 #: step has scores, α, c (None for eq1), z, pre and h; an LSTMN step has scores,
-#: α, h̃, m̃, the gates i, f, o, ĉ, m and h.  A field a step lacks is sent as null.
+#: α, h̃, m̃, the gates i, f, o, ĉ, m and h; either may carry a prediction (below).
+#: A field a step lacks is sent as null.
 STEP_FIELDS = (
     "scores",
     "alpha",
@@ -71,7 +72,13 @@ STEP_FIELDS = (
     "o",
     "c_hat",
     "m",
+    "pred_p",
+    "pred_i",
 )
+#: With an output head, each step also carries what the head predicts from its
+#: h: ``pred_p``, the top-k probabilities, largest first, and ``pred_i``, their
+#: class indices (as float32, exact up to 2^24); at most this many.
+MAX_TOP_K = 20
 
 #: The traits the front end may write; every other synced trait is the kernel's.
 FRONT_END_TRAITS = ("t", "speed", "playing", "shading")

@@ -17,13 +17,14 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import anywidget
 import numpy as np
 import torch
 import traitlets as tl
-from torch import Tensor
+from torch import Tensor, nn
 
 from .core import LSTMN, LSTMNStep, SelfAttentionRNN, Step, input_sensitivity
 from .kernel import cell_loop, defer_to_loop, loop_is_live, refresh_after_each_cell, serialised
@@ -33,6 +34,7 @@ from .protocol import (
     MAX_SPEED,
     MIN_SPEED,
     SHADINGS,
+    MAX_TOP_K,
     STEP_DATA_LIMIT,
     encode_steps,
     pack_snapshot,
@@ -97,6 +99,65 @@ def _check_tokens(tokens, T: int) -> list[str]:
             f"got {len(tokens)} tokens"
         )
     return list(tokens)
+
+
+@dataclass(frozen=True)
+class _Predicted:
+    """A step as sent with a head: the step's own fields, and the head's top k."""
+
+    step: Step | LSTMNStep
+    pred_p: Tensor  # (k,) probabilities, largest first
+    pred_i: Tensor  # (k,) their class indices, as float32
+
+    def __getattr__(self, name: str):
+        return getattr(self.step, name)
+
+
+def _head_param(head: nn.Module) -> Tensor:
+    return next(head.parameters(), torch.empty(0))
+
+
+def _head_labels(text_model) -> list[str]:
+    """Class names for a TextRNN's head: its checkpoint's ``classes``, the vocabulary
+    for a next-token head, else ``class 0 …``."""
+    n = text_model.out.out_features
+    classes = getattr(text_model, "metadata", {}).get("classes")
+    if isinstance(classes, list) and len(classes) == n:
+        return [str(c) for c in classes]
+    vocab = getattr(text_model, "vocab", None)
+    if vocab is not None and len(vocab) == n:
+        return list(vocab.to_list())
+    return [f"class {i}" for i in range(n)]
+
+
+def _check_head(head, labels, top_k, model) -> tuple[nn.Module | None, list[str], int]:
+    """The output head (h (…, H) → logits (…, C)), its C labels and how many to show."""
+    if head is None:
+        if labels is not None:
+            raise ValueError("labels name the classes of a head: give head= too")
+        return None, [], top_k
+    if not isinstance(head, nn.Module):
+        raise TypeError(f"head must be an nn.Module mapping h to logits, got {type(head).__name__}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+        raise ValueError(f"top_k must be an int in 1 … {MAX_TOP_K}, got {top_k!r}")
+    param = next(model.parameters())
+    try:
+        with torch.no_grad():
+            logits = head(param.new_zeros(1, model.hidden_size).to(_head_param(head)))
+    except Exception as error:  # noqa: BLE001 - any failure means it cannot read h
+        raise ValueError(
+            f"head cannot read this model's states h of size H = {model.hidden_size}: {error}"
+        ) from error
+    if logits.dim() != 2 or logits.shape[0] != 1:
+        raise ValueError(f"head must map (N, H) to (N, C) logits, got shape {tuple(logits.shape)}")
+    n = logits.shape[1]
+    if labels is None:
+        return head, [f"class {i}" for i in range(n)], top_k
+    if isinstance(labels, str) or not isinstance(labels, (list, tuple)):
+        raise TypeError(f"labels must be a list of str, one per class, got {type(labels).__name__}")
+    if len(labels) != n:
+        raise ValueError(f"labels must name each of the head's C = {n} classes, got {len(labels)}")
+    return head, [_check_token(label, f"labels[{i}]") for i, label in enumerate(labels)], top_k
 
 
 def _describe(model: SelfAttentionRNN | LSTMN) -> dict:
@@ -168,6 +229,9 @@ class AttentionWidget(anywidget.AnyWidget):
     # Names this widget for the front end, which keeps one controller (store,
     # play timer) per widget however many views show it.
     _widget_id = tl.Unicode("").tag(sync=True)
+    # The output head's class names (the vocabulary, for a language model);
+    # empty when the widget has no head.  Each step then carries pred_p, pred_i.
+    prediction_labels = tl.List(tl.Unicode()).tag(sync=True)
 
     MIN_SPEED, MAX_SPEED = MIN_SPEED, MAX_SPEED
     FRONT_END_TRAITS = FRONT_END_TRAITS
@@ -181,6 +245,9 @@ class AttentionWidget(anywidget.AnyWidget):
         *,
         precompute: bool = False,
         speed: float = 4.0,
+        head: nn.Module | None = None,
+        labels: Sequence[str] | None = None,
+        top_k: int = 5,
         **kwargs,
     ):
         if not isinstance(model, (SelfAttentionRNN, LSTMN)):
@@ -198,6 +265,7 @@ class AttentionWidget(anywidget.AnyWidget):
         if tokens is None:
             tokens = [f"x{i}" for i in range(1, stepper.T + 1)]
         tokens = _check_tokens(tokens, stepper.T)
+        head, labels, top_k = _check_head(head, labels, top_k, model)
         speed = self._check_speed(speed)
         if not isinstance(precompute, bool):
             raise TypeError(f"precompute must be True or False, got {precompute!r}")
@@ -212,6 +280,7 @@ class AttentionWidget(anywidget.AnyWidget):
         self._model = model
         self._stepper = stepper
         self._precompute = bool(precompute)
+        self._head, self._top_k = head, top_k
         self._bulk = False  # set while a method moves t and sends the data itself
         self._sent = 0  # steps of this version sent to the front end, from step 0
         self._ahead_queued = False
@@ -220,6 +289,7 @@ class AttentionWidget(anywidget.AnyWidget):
             tokens=tokens,
             T=stepper.T,
             **_describe(model),
+            prediction_labels=labels,
             hidden_size=model.hidden_size,
             input_size=model.input_size,
             speed=speed,
@@ -243,6 +313,10 @@ class AttentionWidget(anywidget.AnyWidget):
                 f"got {type(text_model).__name__}"
             )
         tokens, x = text_model.embed_text(text)
+        head = getattr(text_model, "out", None)
+        if head is not None and "head" not in kwargs:
+            kwargs["head"] = head
+            kwargs.setdefault("labels", _head_labels(text_model))
         return cls(text_model.rnn, tokens=list(tokens), inputs=x.detach(), **kwargs)
 
     # -- the model's side ----------------------------------------------------
@@ -477,8 +551,9 @@ class AttentionWidget(anywidget.AnyWidget):
         self._pack_snapshot(self._stepper.steps if self._precompute else [])
 
     def _pack_snapshot(self, steps: Sequence[Step]) -> None:
-        kept = steps_within(steps, STEP_DATA_LIMIT)
-        self._snapshot = pack_snapshot(self.version, steps[:kept], computed=len(steps))
+        sent = self._with_predictions(steps)
+        kept = steps_within(sent, STEP_DATA_LIMIT)
+        self._snapshot = pack_snapshot(self.version, sent[:kept], computed=len(steps))
         self._snapshot_holds = (self.version, len(steps))
 
     def _snapshot_after_cell(self) -> None:
@@ -493,7 +568,36 @@ class AttentionWidget(anywidget.AnyWidget):
         words = " ".join(self.tokens[:8]) + (" …" if self.T > 8 else "")
         return f"AttentionWidget({rule}, read {self.t} of {self.T}: {words!r})"
 
-    def _send_steps(self, steps: Sequence[Step], *, reason: str) -> None:
+    def _with_predictions(self, steps: Sequence[Step | LSTMNStep]) -> list:
+        """The steps as they go on the wire: with the head's top-k prediction from
+        each step's h, softmax(head(h_{t+1})), when the widget has a head."""
+        if self._head is None:
+            return list(steps)
+        with torch.no_grad():
+            h = torch.stack([s.h for s in steps]) if steps else None
+            if h is None:
+                return []
+            probs = torch.softmax(self._head(h.to(_head_param(self._head))).float(), dim=-1)
+            top = probs.topk(min(self._top_k, probs.shape[-1]), dim=-1)
+        return [
+            _Predicted(step, p, i.float())
+            for step, p, i in zip(steps, top.values, top.indices, strict=True)
+        ]
+
+    def prediction(self, k: int | None = None) -> dict[str, float]:
+        """What the head predicts at position k (default: the current one) from h_k:
+        ``{label: probability}`` for the top-k labels, largest first.  Empty at k = 0
+        or without a head."""
+        k = self.t if k is None else _check_position(k, self.T, "prediction position")
+        if self._head is None or k == 0:
+            return {}
+        self._stepper.compute(k)
+        (step,) = self._with_predictions([self._stepper.steps[k - 1]])
+        labels = self.prediction_labels
+        return {labels[int(i)]: float(p) for p, i in zip(step.pred_p, step.pred_i, strict=True)}
+
+    def _send_steps(self, steps: Sequence, *, reason: str) -> None:
+        """Send steps (already with their predictions, see _with_predictions)."""
         descriptors, data = encode_steps(steps)
         self.send(
             {
@@ -593,9 +697,10 @@ class AttentionWidget(anywidget.AnyWidget):
         lo = min(self._sent, s.frontier)
         if k <= lo and not always:
             return
-        hi = min(s.frontier, max(k, lo + steps_within(s.steps[lo:], STEP_DATA_LIMIT)))
+        ahead = self._with_predictions(s.steps[lo:])
+        hi = min(s.frontier, max(k, lo + steps_within(ahead, STEP_DATA_LIMIT)))
         self._sent = max(self._sent, hi)
-        self._send_steps(s.steps[lo:hi], reason=reason)
+        self._send_steps(ahead[: hi - lo], reason=reason)
 
     def set_state(self, sync_data):
         """State from the front end: a bad value gets an error reply, never an exception."""

@@ -24,6 +24,7 @@ SHARED = [
     "SHADINGS",
     "SNAPSHOT_MAGIC",
     "STEP_DATA_LIMIT",
+    "MAX_TOP_K",
 ]
 
 

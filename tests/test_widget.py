@@ -845,3 +845,64 @@ def test_an_lstmn_widget_saves_its_steps_in_the_snapshot_and_follows_weight_chan
     w.refresh()
     with torch.no_grad():
         torch.testing.assert_close(w.stepper.trace().m, model(x).m)
+
+
+# -- what the head predicts -----------------------------------------------------
+
+
+def test_each_step_carries_the_heads_top_k_from_its_h():
+    from attn_widget.demo import demo_model
+
+    text_model = demo_model("agreement", "eq4")
+    w = AttentionWidget.from_text(text_model, "the keys near the cabinet are lost .")
+    rec = Recorder()
+    w.send = rec
+    assert w.prediction_labels == ["sg", "pl"]
+    w.goto(w.T)
+    got = decoded(rec)
+    for t in range(w.T):
+        h = w.stepper.steps[t].h
+        with torch.no_grad():
+            probs = torch.softmax(text_model.out(h), -1)
+        order = torch.argsort(probs, descending=True)
+        np.testing.assert_array_equal(got[t]["pred_i"], order.numpy().astype("float32"))
+        np.testing.assert_allclose(got[t]["pred_p"], probs[order].numpy(), rtol=1e-6, atol=1e-7)
+    verb = 5  # position k = 5 has read "the keys near the cabinet": the state that decides
+    answer = w.prediction(verb)
+    assert list(answer) == ["pl", "sg"] and answer["pl"] > 0.9
+    assert sum(answer.values()) == pytest.approx(1.0, abs=1e-6)
+    assert w.prediction(0) == {}
+
+
+def test_a_language_model_head_sends_its_top_k_tokens_and_bad_heads_are_refused():
+    torch.manual_seed(0)
+    model = SelfAttentionRNN(D, H)
+    head = torch.nn.Linear(H, 30)
+    labels = [f"w{i}" for i in range(30)]
+    x = torch.randn(4, D)
+    w = AttentionWidget(model, inputs=x, head=head, labels=labels, top_k=3)
+    rec = Recorder()
+    w.send = rec
+    w.step()
+    (step,) = decoded(rec).values()
+    with torch.no_grad():
+        top = torch.softmax(head(w.stepper.steps[0].h), -1).topk(3)
+    np.testing.assert_allclose(step["pred_p"], top.values.numpy(), rtol=1e-6)
+    assert list(w.prediction()) == [labels[i] for i in top.indices.tolist()]
+    # without a head: no prediction fields, no labels
+    plain = AttentionWidget(model, inputs=x)
+    plain.send = rec
+    rec.clear()
+    plain.step()
+    (bare,) = decoded(rec).values()
+    assert bare["pred_p"] is None and plain.prediction_labels == [] and plain.prediction() == {}
+    with pytest.raises(ValueError, match=r"states h of size H = 5"):
+        AttentionWidget(model, inputs=x, head=torch.nn.Linear(4, 3))
+    with pytest.raises(ValueError, match=r"name each of the head's C = 30 classes, got 2"):
+        AttentionWidget(model, inputs=x, head=head, labels=["a", "b"])
+    with pytest.raises(ValueError, match=r"top_k must be an int in 1 … 20"):
+        AttentionWidget(model, inputs=x, head=head, top_k=0)
+    with pytest.raises(ValueError, match="give head= too"):
+        AttentionWidget(model, inputs=x, labels=["a"])
+    with pytest.raises(TypeError, match=r"head must be an nn\.Module"):
+        AttentionWidget(model, inputs=x, head=lambda h: h)

@@ -19,7 +19,10 @@ export const FRONT_END_MESSAGES = ["sync", "sensitivity", "ping"] as const;
 export const STEP_REASONS = ["step", "sync", "ahead", "reset", "trace"] as const;
 /** The per-step arrays, in wire order: a SelfAttentionRNN step has scores, α, c, z,
  * pre and h; an LSTMN step scores, α, h̃, m̃, i, f, o, ĉ, m and h; the rest are null. */
-export const STEP_FIELDS = ["scores", "alpha", "c", "z", "pre", "h", "h_tilde", "m_tilde", "i", "f", "o", "c_hat", "m"] as const;
+export const STEP_FIELDS = ["scores", "alpha", "c", "z", "pre", "h", "h_tilde", "m_tilde", "i", "f", "o", "c_hat", "m", "pred_p", "pred_i"] as const;
+/** With an output head, each step carries the head's top-k prediction from its h:
+ * pred_p (probabilities, largest first) and pred_i (class indices); k at most this. */
+export const MAX_TOP_K = 20;
 /** The traits the front end may write; every other synced trait is the kernel's. */
 export const FRONT_END_TRAITS = ["t", "speed", "playing", "shading"] as const;
 /** Play speed bounds, in steps per second. */
@@ -55,6 +58,7 @@ export interface Traits {
   status: string;
   _snapshot: DataView | ArrayBuffer | null;
   _widget_id: string;
+  prediction_labels: string[];
 }
 
 /** The widget model as anywidget hands it over. */
@@ -109,6 +113,9 @@ export interface StepData {
   o: Float32Array | null;
   c_hat: Float32Array | null;
   m: Float32Array | null;
+  /** What the output head predicts from h: top-k probabilities, largest first, and their classes. */
+  pred_p: Float32Array | null;
+  pred_i: Float32Array | null;
 }
 
 /** The fields of a step that have one entry per hidden unit. */
@@ -164,6 +171,9 @@ export function decodeSteps(descs: unknown, buffers: BufferLike[], limits?: Step
       if (step[name] && step[name].length !== d.t + 1) {
         throw new RangeError(`step ${d.t}: ${name} has ${step[name].length} entries, not t+1 = ${d.t + 1}`);
       }
+    }
+    if (!step.pred_p !== !step.pred_i || (step.pred_p && (step.pred_p.length !== step.pred_i.length || step.pred_p.length > MAX_TOP_K))) {
+      throw new RangeError(`step ${d.t}: a prediction needs pred_p and pred_i of one length ≤ ${MAX_TOP_K}`);
     }
     if (limits && limits.H > 0) {
       for (const name of STATE_FIELDS) {

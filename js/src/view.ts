@@ -240,8 +240,14 @@ export class View {
     const departures = el("div", "aw-departures");
     equation.append(alignEq, updateEq, departures, pieces);
 
+    // what the output head predicts from h_k: top-k labels with bars
+    const prediction = el("div", "aw-panel aw-prediction");
+    const predictionTitle = el("div", "aw-panel-title", "prediction");
+    const predictionRows = el("div", "aw-prediction-rows");
+    prediction.append(predictionTitle, predictionRows);
+
     const panels = el("div", "aw-panels");
-    panels.append(vectors, attention);
+    panels.append(vectors, prediction, attention);
     // What the shading is, in words: the weights come from h_{k-1}, before x_k is read.
     const caption = el("div", "aw-caption");
     root.append(controls, status, tokens, caption, panels, equation);
@@ -282,13 +288,14 @@ export class View {
 
     Object.assign(this.parts, { reset, back, play, fwd, scrub, readout, speed, shading, status, tokens, caption, bars, alignEq, updateEq, pieces });
     Object.assign(this.parts, { h: rows.h.strip, hPrev: rows.hPrev.strip, dh: rows.dh.strip, c: rows.c.strip });
+    Object.assign(this.parts, { prediction, predictionTitle, predictionRows });
     Object.assign(this.parts, { mTilde: rows.mTilde.strip, m: rows.m.strip, mTildeRow: rows.mTilde.row, mRow: rows.m.row });
     Object.assign(this.parts, { hNote: rows.h.value, cRow: rows.c.row, vectors, attention, grid, rowLabels, colLabels, legendBar: bar, departures });
 
     this.cleanups.push(ctl.onChange(() => this.schedule()));
     const model = ctl.model;
     const onModel = () => this.schedule();
-    for (const name of ["tokens", "T", "update_rule", "align_name", "z_layout", "status", "frontier"]) {
+    for (const name of ["tokens", "T", "update_rule", "align_name", "z_layout", "status", "frontier", "prediction_labels"]) {
       model.on(`change:${name}`, onModel);
       this.cleanups.push(() => model.off(`change:${name}`, onModel));
     }
@@ -448,11 +455,48 @@ export class View {
     }
     setText(parts.hNote, dh ? `|Δh|max ${formatShort(maxAbs(dh))}` : "");
 
+    this.renderPrediction(step, k);
+
     // attention
     setDisplay(parts.attention, attends);
     if (attends) this.renderAttention(step, k, T, tokens);
 
     this.renderEquation(step, k);
+  }
+
+  /** The head's top-k at position k, from h_k: one row per class, a bar as long as its
+   * probability; `data-label` and `data-p` name each row (text only, never markup). */
+  private renderPrediction(step: StepData | undefined, k: number): void {
+    const { parts } = this;
+    const labels: string[] = this.ctl.model.get("prediction_labels") ?? [];
+    setDisplay(parts.prediction, labels.length > 0);
+    if (labels.length === 0) return;
+    setText(parts.predictionTitle, k > 0 ? `prediction from h_${k}` : "prediction: nothing read yet");
+    const p = k > 0 ? step?.pred_p ?? null : null;
+    const ids = k > 0 ? step?.pred_i ?? null : null;
+    const n = p && ids ? p.length : 0;
+    const rows = parts.predictionRows;
+    while (rows.children.length < n) {
+      const row = el("div", "aw-prediction-row");
+      const bar = el("span", "aw-prediction-bar");
+      row.append(el("span", "aw-prediction-label"), el("span", "aw-prediction-track"), el("span", "aw-prediction-value"));
+      row.children[1].appendChild(bar);
+      rows.appendChild(row);
+    }
+    for (let r = 0; r < rows.children.length; r++) {
+      const row = rows.children[r] as HTMLElement;
+      setDisplay(row, r < n);
+      if (r >= n) continue;
+      const label = labels[ids![r]] ?? `class ${ids![r]}`;
+      const prob = p![r];
+      const [name, track, value] = Array.from(row.children) as HTMLElement[];
+      setText(name, label);
+      setText(value, prob.toFixed(3));
+      (track.firstElementChild as HTMLElement).style.width = `${(100 * Math.max(0, Math.min(1, prob))).toFixed(1)}%`;
+      if (row.dataset.label !== label) row.dataset.label = label;
+      const exact = formatFloat32(prob);
+      if (row.dataset.p !== exact) row.dataset.p = exact;
+    }
   }
 
   private renderAttention(step: StepData | undefined, k: number, T: number, tokens: string[]): void {

@@ -16,9 +16,11 @@ export interface RawStep {
   o?: number[] | null;
   c_hat?: number[] | null;
   m?: number[] | null;
+  pred_p?: number[] | null;
+  pred_i?: number[] | null;
 }
 
-const FIELDS = ["scores", "alpha", "c", "z", "pre", "h", "h_tilde", "m_tilde", "i", "f", "o", "c_hat", "m"] as const;
+const FIELDS = ["scores", "alpha", "c", "z", "pre", "h", "h_tilde", "m_tilde", "i", "f", "o", "c_hat", "m", "pred_p", "pred_i"] as const;
 
 /** Descriptors and one little-endian float32 buffer, like encode_steps. */
 export function encode(steps: RawStep[], lead = 0): { descs: any[]; buffer: DataView } {

@@ -291,4 +291,31 @@ describe("View", () => {
     const pieces = [...root.querySelectorAll<HTMLElement>(".aw-pieces [data-piece]")].map((e) => e.dataset.piece);
     expect(pieces).toEqual(["z0", "z1", "z2", "pre", "h"]);
   });
+
+  it("shows the head's prediction from h_k: labels as text, bars and probabilities, hidden without a head", () => {
+    const { root, model, view } = setup({ prediction_labels: ["sg", "<b>pl</b>"] });
+    const step = { ...rawStep(0), pred_p: [0.75, 0.25], pred_i: [1, 0] };
+    const { descs, buffer } = encode([step]);
+    model.receive({ type: "steps", version: 0, frontier: 1, T: 4, reason: "step", steps: descs }, [buffer]);
+    const panel = root.querySelector<HTMLElement>(".aw-prediction")!;
+    expect(panel.style.display).toBe("");
+    expect(panel.textContent).toContain("nothing read yet");
+    model.set("t", 1);
+    view.render();
+    const rows = [...root.querySelectorAll<HTMLElement>(".aw-prediction-row")].filter((r) => r.style.display !== "none");
+    expect(rows.map((r) => r.dataset.label)).toEqual(["<b>pl</b>", "sg"]);
+    expect(rows.map((r) => Number(r.dataset.p))).toEqual([0.75, 0.25]);
+    expect(root.querySelector(".aw-prediction b")).toBeNull(); // a label is text, never markup
+    expect((rows[0].querySelector(".aw-prediction-bar") as HTMLElement).style.width).toBe("75%");
+    expect(panel.querySelector(".aw-panel-title")!.textContent).toBe("prediction from h_1");
+    const plain = setup();
+    expect(plain.root.querySelector<HTMLElement>(".aw-prediction")!.style.display).toBe("none");
+  });
+
+  it("refuses a forged prediction: pred_p without pred_i, or longer than MAX_TOP_K", () => {
+    const { model, ctl } = setup({ prediction_labels: ["a"] });
+    const lone = encode([{ ...rawStep(0), pred_p: [1] }]);
+    model.receive({ type: "steps", version: 0, frontier: 1, T: 4, reason: "step", steps: lone.descs }, [lone.buffer]);
+    expect(ctl.store.get(0)).toBeUndefined();
+  });
 });
