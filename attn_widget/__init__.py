@@ -9,12 +9,14 @@ __version__ = "0.1.0"
 __all__ = [
     "LSTMN",
     "AttentionWidget",
+    "Compare",
     "LSTMNStep",
     "SelfAttentionRNN",
     "Step",
     "Stepper",
     "Trace",
     "__version__",
+    "compare",
     "demo",
     "input_sensitivity",
     "load_checkpoint",
@@ -28,4 +30,8 @@ def __getattr__(name: str):
         from .widget import AttentionWidget
 
         return AttentionWidget
+    if name in ("compare", "Compare"):
+        from . import comparison
+
+        return getattr(comparison, name)
     raise AttributeError(f"module 'attn_widget' has no attribute {name!r}")

@@ -32,9 +32,9 @@ from .protocol import (
     FRONT_END_MESSAGES,
     FRONT_END_TRAITS,
     MAX_SPEED,
+    MAX_TOP_K,
     MIN_SPEED,
     SHADINGS,
-    MAX_TOP_K,
     STEP_DATA_LIMIT,
     encode_steps,
     pack_snapshot,
@@ -144,7 +144,7 @@ def _check_head(head, labels, top_k, model) -> tuple[nn.Module | None, list[str]
     try:
         with torch.no_grad():
             logits = head(param.new_zeros(1, model.hidden_size).to(_head_param(head)))
-    except Exception as error:  # noqa: BLE001 - any failure means it cannot read h
+    except Exception as error:
         raise ValueError(
             f"head cannot read this model's states h of size H = {model.hidden_size}: {error}"
         ) from error
@@ -194,6 +194,10 @@ class AttentionWidget(anywidget.AnyWidget):
             saved-state snapshot (a reader without a kernel can then step through
             it all); by default steps run on demand.
         speed: play speed in steps per second.
+        head: an output head, h (…, H) → logits (…, C) (``from_text`` passes a
+            ``TextRNN``'s): each step then shows softmax(head(h))'s top ``top_k``
+            classes, named by ``labels`` (C strings, shown as text).
+        title: a name shown above the view (the panels of :func:`compare` use it).
 
     Traits synced with the front end: ``t`` (the position k, 0 … T, written by
     both sides), ``T``, ``tokens``, ``update_rule``, ``align_name``,
@@ -232,6 +236,10 @@ class AttentionWidget(anywidget.AnyWidget):
     # The output head's class names (the vocabulary, for a language model);
     # empty when the widget has no head.  Each step then carries pred_p, pred_i.
     prediction_labels = tl.List(tl.Unicode()).tag(sync=True)
+    # A name shown above the view (a panel of a comparison: "eq1", "eq4 / dot").
+    title = tl.Unicode("").tag(sync=True)
+    # False in a comparison's other panels: one set of controls drives them all.
+    show_controls = tl.Bool(True).tag(sync=True)
 
     MIN_SPEED, MAX_SPEED = MIN_SPEED, MAX_SPEED
     FRONT_END_TRAITS = FRONT_END_TRAITS
@@ -248,6 +256,7 @@ class AttentionWidget(anywidget.AnyWidget):
         head: nn.Module | None = None,
         labels: Sequence[str] | None = None,
         top_k: int = 5,
+        title: str = "",
         **kwargs,
     ):
         if not isinstance(model, (SelfAttentionRNN, LSTMN)):
@@ -290,6 +299,7 @@ class AttentionWidget(anywidget.AnyWidget):
             T=stepper.T,
             **_describe(model),
             prediction_labels=labels,
+            title=_check_token(title, "title"),
             hidden_size=model.hidden_size,
             input_size=model.input_size,
             speed=speed,

@@ -59,6 +59,8 @@ export interface Traits {
   _snapshot: DataView | ArrayBuffer | null;
   _widget_id: string;
   prediction_labels: string[];
+  title: string;
+  show_controls: boolean;
 }
 
 /** The widget model as anywidget hands it over. */

@@ -176,6 +176,7 @@ export class View {
     shading.addEventListener("change", now(() => ctl.setShading(shading.value as Shading)));
     controls.append(reset, back, play, fwd, scrub, readout, speed, shading);
 
+    const title = el("div", "aw-title");
     const status = el("div", "aw-status");
     status.setAttribute("role", "status");
     const tokens = el("div", "aw-tokens");
@@ -250,7 +251,7 @@ export class View {
     panels.append(vectors, prediction, attention);
     // What the shading is, in words: the weights come from h_{k-1}, before x_k is read.
     const caption = el("div", "aw-caption");
-    root.append(controls, status, tokens, caption, panels, equation);
+    root.append(title, controls, status, tokens, caption, panels, equation);
     host.appendChild(root);
 
     // Keys, while focus is in this view.  Jupyter's shortcuts listen on the
@@ -288,14 +289,14 @@ export class View {
 
     Object.assign(this.parts, { reset, back, play, fwd, scrub, readout, speed, shading, status, tokens, caption, bars, alignEq, updateEq, pieces });
     Object.assign(this.parts, { h: rows.h.strip, hPrev: rows.hPrev.strip, dh: rows.dh.strip, c: rows.c.strip });
-    Object.assign(this.parts, { prediction, predictionTitle, predictionRows });
+    Object.assign(this.parts, { prediction, predictionTitle, predictionRows, title, controls });
     Object.assign(this.parts, { mTilde: rows.mTilde.strip, m: rows.m.strip, mTildeRow: rows.mTilde.row, mRow: rows.m.row });
     Object.assign(this.parts, { hNote: rows.h.value, cRow: rows.c.row, vectors, attention, grid, rowLabels, colLabels, legendBar: bar, departures });
 
     this.cleanups.push(ctl.onChange(() => this.schedule()));
     const model = ctl.model;
     const onModel = () => this.schedule();
-    for (const name of ["tokens", "T", "update_rule", "align_name", "z_layout", "status", "frontier", "prediction_labels"]) {
+    for (const name of ["tokens", "T", "update_rule", "align_name", "z_layout", "status", "frontier", "prediction_labels", "title", "show_controls"]) {
       model.on(`change:${name}`, onModel);
       this.cleanups.push(() => model.off(`change:${name}`, onModel));
     }
@@ -359,7 +360,11 @@ export class View {
     }
     const dark = this.dark;
 
-    // controls
+    // title and controls (a comparison's other panels show no controls of their own)
+    const title = String(model.get("title") ?? "");
+    setText(parts.title, title);
+    setDisplay(parts.title, title !== "");
+    setDisplay(parts.controls, model.get("show_controls") !== false);
     (parts.back as HTMLButtonElement).disabled = k <= 0;
     (parts.reset as HTMLButtonElement).disabled = k <= 0 && !playing;
     (parts.fwd as HTMLButtonElement).disabled = k >= T;

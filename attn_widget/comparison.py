@@ -1,0 +1,162 @@
+"""Compare mode: two or more models stepping in lockstep over the same input.
+
+    from attn_widget import compare, demo_model
+    cmp = compare(demo_model("recall", "eq1"), demo_model("recall", "eq4"), text="k3 d1 … ?")
+    cmp            # one set of controls; one panel per model, each with its α and prediction
+    cmp.goto(12)   # every panel moves; cmp.t, cmp.observe(handler, "t") as for one widget
+
+Each panel is an :class:`~attn_widget.widget.AttentionWidget`, with its own
+stepper, its own kernel conversation and its own view; nothing of the widget
+is copied here.  What makes them one comparison:
+
+- the first panel shows the controls, the others hide theirs
+  (``show_controls = False``), so there is one Step, one Play, one scrubber;
+- every panel's position ``t`` is linked to the first's twice: in the browser
+  (``ipywidgets.jslink``), so a click or a Play beat moves every view in the
+  same frame, and in the kernel (``traitlets.link``), so ``goto`` from Python
+  moves them all even with no view open.  Each panel then fetches its own
+  step, as it does for any move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ipywidgets
+import traitlets as tl
+from torch import Tensor
+
+from .widget import AttentionWidget, _check_position
+
+
+class Compare(ipywidgets.Box):
+    """Panels (AttentionWidgets over the same T inputs) that step as one.
+
+    Use :func:`compare` to build one.  ``t`` is the shared position (0 … T);
+    ``step()``, ``back()``, ``goto(k)``, ``reset()``, ``play()`` and ``pause()``
+    act on all panels; ``panels`` are the widgets themselves.
+    """
+
+    t = tl.Int(0)
+
+    def __init__(self, panels: Sequence[AttentionWidget], *, direction: str = "row"):
+        panels = list(panels)
+        if len(panels) < 2:
+            raise ValueError(f"compare needs two or more panels, got {len(panels)}")
+        for i, panel in enumerate(panels):
+            if not isinstance(panel, AttentionWidget):
+                raise TypeError(
+                    f"panels[{i}] must be an AttentionWidget, got {type(panel).__name__}"
+                )
+        if len({p.T for p in panels}) != 1 or len({tuple(p.tokens) for p in panels}) != 1:
+            raise ValueError(
+                "the panels must read the same tokens: got "
+                + ", ".join(f"T = {p.T}" for p in panels)
+            )
+        if direction not in ("row", "column"):
+            raise ValueError(f"direction must be 'row' or 'column', got {direction!r}")
+        leader, *followers = panels
+        start = leader.t
+        self._links = []
+        for panel in followers:
+            panel.show_controls = False
+            panel.goto(start)
+            self._links.append(tl.link((leader, "t"), (panel, "t")))
+            self._links.append(ipywidgets.jslink((leader, "t"), (panel, "t")))
+        wrap = "row wrap" if direction == "row" else "column nowrap"
+        super().__init__(
+            children=panels,
+            layout=ipywidgets.Layout(display="flex", flex_flow=wrap, align_items="flex-start"),
+        )
+        for panel in panels:  # side by side where there is room, each at least 430 px
+            panel.layout.flex = "1 1 430px"
+            panel.layout.min_width = "0"
+        self.t = start
+        self._links.append(tl.link((leader, "t"), (self, "t")))
+
+    @property
+    def panels(self) -> list[AttentionWidget]:
+        return list(self.children)
+
+    @property
+    def T(self) -> int:
+        return self.children[0].T
+
+    @property
+    def position(self) -> int:
+        """The shared position k: every panel has read x_1 … x_k."""
+        return self.t
+
+    def step(self) -> None:
+        """Every panel reads the next input."""
+        if self.t >= self.T:
+            raise ValueError(f"cannot step past the end: position {self.t} of T = {self.T}")
+        self.goto(self.t + 1)
+
+    def back(self) -> None:
+        self.goto(max(0, self.t - 1))
+
+    def goto(self, k: int) -> None:
+        """Move every panel to position k (0 … T), computing what each needs."""
+        self.children[0].goto(_check_position(k, self.T))
+
+    def reset(self) -> None:
+        self.pause()
+        self.goto(0)
+
+    def play(self) -> None:
+        """Play from the first panel's controls; the others follow its position."""
+        self.children[0].play()
+
+    def pause(self) -> None:
+        self.children[0].pause()
+
+    def __repr__(self) -> str:
+        names = ", ".join(p.title or p.update_rule for p in self.children)
+        return f"Compare({names}: read {self.t} of {self.T})"
+
+
+def compare(
+    *models,
+    text: str | Sequence[str] | None = None,
+    inputs: Tensor | None = None,
+    tokens: Sequence[str] | None = None,
+    titles: Sequence[str] | None = None,
+    direction: str = "row",
+    **widget_kwargs,
+) -> Compare:
+    """Two or more models reading the same input in lockstep, in one widget.
+
+    Args:
+        *models: ``TextRNN`` models (give ``text``; each reads it with its own
+            vocabulary, and its head's prediction is shown) or
+            ``SelfAttentionRNN``/``LSTMN`` models (give ``inputs`` (T, D) and
+            optionally ``tokens``).
+        titles: a name per panel; defaults to each model's update rule and align.
+        direction: ``"row"`` (side by side where there is room) or ``"column"``.
+        **widget_kwargs: passed to every :class:`AttentionWidget` (``precompute``, ``speed``).
+
+    Returns:
+        A :class:`Compare`: one position ``t``, one set of controls, one panel per model.
+    """
+    if len(models) < 2:
+        raise ValueError(f"compare needs two or more models, got {len(models)}")
+    if (text is None) == (inputs is None):
+        raise ValueError("give either text (for TextRNN models) or inputs (T, D), not both")
+    panels = []
+    for i, model in enumerate(models):
+        kwargs = dict(widget_kwargs)
+        if titles is not None:
+            if len(titles) != len(models):
+                raise ValueError(f"titles must name each of the {len(models)} models")
+            kwargs["title"] = titles[i]
+        if text is not None:
+            panel = AttentionWidget.from_text(model, text, **kwargs)
+        else:
+            panel = AttentionWidget(model, tokens=tokens, inputs=inputs, **kwargs)
+        if titles is None:
+            panel.title = panel.update_rule + (f" / {panel.align_name}" if panel.align_name else "")
+            if panel.update_rule in ("eq1", "lstmn"):
+                panel.title = {"eq1": "eq1 (no attention)", "lstmn": "LSTMN"}[panel.update_rule]
+        panels.append(panel)
+    return Compare(panels, direction=direction)
