@@ -578,31 +578,34 @@ class AttentionWidget(anywidget.AnyWidget):
         words = " ".join(self.tokens[:8]) + (" …" if self.T > 8 else "")
         return f"AttentionWidget({rule}, read {self.t} of {self.T}: {words!r})"
 
-    def _with_predictions(self, steps: Sequence[Step | LSTMNStep]) -> list:
+    def _with_predictions(self, steps: Sequence[Step | LSTMNStep], top: int | None = None) -> list:
         """The steps as they go on the wire: with the head's top-k prediction from
         each step's h, softmax(head(h_{t+1})), when the widget has a head."""
         if self._head is None:
             return list(steps)
+        if not steps:
+            return []
         with torch.no_grad():
-            h = torch.stack([s.h for s in steps]) if steps else None
-            if h is None:
-                return []
+            h = torch.stack([s.h for s in steps])
             probs = torch.softmax(self._head(h.to(_head_param(self._head))).float(), dim=-1)
-            top = probs.topk(min(self._top_k, probs.shape[-1]), dim=-1)
+            top = probs.topk(min(top or self._top_k, probs.shape[-1]), dim=-1)
         return [
             _Predicted(step, p, i.float())
             for step, p, i in zip(steps, top.values, top.indices, strict=True)
         ]
 
-    def prediction(self, k: int | None = None) -> dict[str, float]:
+    def prediction(self, k: int | None = None, *, top: int | None = None) -> dict[str, float]:
         """What the head predicts at position k (default: the current one) from h_k:
-        ``{label: probability}`` for the top-k labels, largest first.  Empty at k = 0
-        or without a head."""
+        ``{label: probability}`` for the ``top`` most likely labels (default: the
+        widget's ``top_k``, the ones it shows), largest first.  Empty at k = 0 or
+        without a head."""
         k = self.t if k is None else _check_position(k, self.T, "prediction position")
+        if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+            raise ValueError(f"top must be a positive int, got {top!r}")
         if self._head is None or k == 0:
             return {}
         self._stepper.compute(k)
-        (step,) = self._with_predictions([self._stepper.steps[k - 1]])
+        (step,) = self._with_predictions([self._stepper.steps[k - 1]], top)
         labels = self.prediction_labels
         return {labels[int(i)]: float(p) for p, i in zip(step.pred_p, step.pred_i, strict=True)}
 

@@ -15,7 +15,6 @@
 # %%
 import torch
 
-from attn_widget import AttentionWidget
 from attn_widget.tasks import recall
 from attn_widget.text import TextRNN
 from attn_widget.train import evaluate, train
@@ -107,32 +106,51 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# ## Where does each model look?
+# ## Where does each model look, and what does each predict?
 #
-# Take one test sequence at distance 20 and stop at `?`, the step that must
-# answer. The eq. 4 widget shades every earlier token by its weight
-# $\alpha$. Hover a token for the exact value.
+# Take one test sequence at distance 20 and let both models read it in one
+# widget, in lockstep: one set of controls moves both panels. The eq. 4
+# panel shades every earlier token by its weight $\alpha$ (hover a token for
+# the exact value); eq. 1 has no weights to show, only its state $h_t$, drawn
+# as a strip. Each panel also shows what its own output head predicts from
+# its state after each token. The widget opens at `?`, the step that must
+# answer.
 
 # %%
+from attn_widget import compare
+
 seq = recall(1, distance=20, seed=7)
 tokens = seq.tokens[0]
-w4 = AttentionWidget.from_text(model4, tokens)
-w4.goto(w4.T)
+titles = ["eq1, trained at d = 20", "eq4 / dot, trained at d = 10"]
+both = compare(models1[20], model4, text=tokens, titles=titles, labels=seq.classes)
+both.goto(both.T)
+w1, w4 = both.panels
 key = seq.info["key_pos"][0] + 1  # the key's data-index: tokens count from 1
-answer = seq.classes[int(model4.out(w4.current.h).argmax())]
+answer = next(iter(w4.prediction()))
 print("key:", tokens[key - 1], "at index", key, "- eq4 answers", answer)
 assert answer == tokens[key - 1]
 
 # %%
-# Where the weight sits differs from run to run, and from one CPU to another
-# for the same seed, so nbval ignores this output (the text below says why).
-# NBVAL_IGNORE_OUTPUT
-alpha = w4.current.alpha
-print("largest weight on index", int(alpha.argmax()), f"= {float(alpha.max()):.2f}")
-print(f"weight on the key's own state h_{key}: {float(alpha[key]):.2f}")
+both
+
+# %% [markdown]
+# Step back with ← and watch the two predictions. Right after the key,
+# eq. 1's state still holds it; with each distractor its prediction drifts,
+# and at `?` it is close to a guess among the eight keys. Eq. 4's weight at
+# `?` reaches back over the distractors to the states that hold the key.
 
 # %%
-w4
+# The probabilities, and where the weight sits, differ from run to run and from
+# one CPU to another for the same seed, so nbval ignores this output; the claim
+# checked below does not move.
+# NBVAL_IGNORE_OUTPUT
+on_key = {name: w.prediction(top=8)[tokens[key - 1]] for name, w in (("eq1", w1), ("eq4", w4))}
+alpha = w4.current.alpha
+print(f"probability of the key at ?: eq1 {on_key['eq1']:.2f}, eq4 {on_key['eq4']:.2f}")
+print("eq4: largest weight on index", int(alpha.argmax()), f"= {float(alpha.max()):.2f}")
+print(f"eq4: weight on the key's own state h_{key}: {float(alpha[key]):.2f}")
+assert on_key["eq4"] > on_key["eq1"]
+print("eq4 is surer of the key than eq1:", on_key["eq4"] > on_key["eq1"])
 
 # %% [markdown]
 # The model answers right, but *how* it reaches back can differ from one
@@ -147,14 +165,9 @@ w4
 # held-out accuracy was 1.00. Step back through the widget to see where
 # each step looks.
 #
-# The eq. 1 model has no weights to show: all it has is its state $h_t$,
-# drawn below as a strip. Step back through the distractors and watch the
-# strip change at every step, slowly overwriting what the key left in it.
-
-# %%
-w1 = AttentionWidget.from_text(models1[20], tokens)
-w1.goto(w1.T)
-w1
+# The eq. 1 panel has no weights: all it has is its state strip. Step back
+# through the distractors and watch the strip change at every step, slowly
+# overwriting what the key left in it.
 
 # %% [markdown]
 # ## Why eq. 1 forgets: follow the gradient
