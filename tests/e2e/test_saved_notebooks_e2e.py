@@ -19,21 +19,26 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 VIEW = "application/vnd.jupyter.widget-view+json"
 
 
-def saved_widgets(path) -> list[tuple[int, dict]]:
-    """(cell index, saved model state) of every widget output in the notebook file."""
+def saved_widgets(path) -> list[tuple[int, int, dict]]:
+    """(cell index, which .attn-widget of that cell, saved model state) of every
+    AttentionWidget a widget output shows: itself, or the panels of a comparison."""
     nb = json.loads(path.read_text(encoding="utf-8"))
     state = nb["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     found = []
     for index, cell in enumerate(nb["cells"]):
         for output in cell.get("outputs", []):
             view = output.get("data", {}).get(VIEW)
-            if view is not None:
-                found.append((index, state[view["model_id"]]["state"]))
+            if view is None:
+                continue
+            shown = state[view["model_id"]]["state"]
+            children = [c.removeprefix("IPY_MODEL_") for c in shown.get("children", [])]
+            panels = [state[c]["state"] for c in children] if children else [shown]
+            found += [(index, j, panel) for j, panel in enumerate(panels)]
     return found
 
 
 def test_every_tutorial_saves_its_widgets():
-    assert len(NOTEBOOKS) == 6
+    assert len(NOTEBOOKS) == 7
     for path in NOTEBOOKS:
         assert saved_widgets(path), f"{path.name} saved no widget"
 
@@ -43,8 +48,8 @@ def test_saved_widgets_render_once_trusted(page, lab_server, artifacts, path):
     shutil.copyfile(path, lab_server.root / path.name)
     lab_server.trust(lab_server.root / path.name)
     nb = LabNotebook(page, lab_server, path.name).open()
-    for index, state in saved_widgets(path):
-        widget = nb.cell(index).locator(".attn-widget")
+    for index, j, state in saved_widgets(path):
+        widget = nb.cell(index).locator(".attn-widget").nth(j)
         expect(widget).to_be_visible(timeout=30_000)
         tokens = widget.locator("[data-index]")
         expect(tokens).to_have_count(len(state["tokens"]) + 1)  # ⟨start⟩ and each token
@@ -69,5 +74,5 @@ def test_saved_widgets_render_once_trusted(page, lab_server, artifacts, path):
         status = widget.locator(".aw-status").text_content()
         assert "disconnected" not in status and "error" not in status, status
         widget.evaluate("e => e.scrollIntoView({block: 'center'})")
-        widget.screenshot(path=artifacts / f"saved-{path.stem}-cell{index}.png")
+        widget.screenshot(path=artifacts / f"saved-{path.stem}-cell{index}-{j}.png")
     assert not page.page_errors, page.page_errors
