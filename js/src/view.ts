@@ -452,12 +452,10 @@ export class View {
     setDisplay(parts.cRow, attends);
     setDisplay(parts.mTildeRow, lstmn);
     setDisplay(parts.mRow, lstmn);
-    if (lstmn) {
-      // m is not squashed (|m| can pass 1): each strip on its own scale, like A·z + b
-      const mScale = step?.m ? maxAbs(step.m) || 1 : 1;
-      renderStrip(parts.mTilde, step?.m_tilde ?? null, { scale: mScale, name: `m̃_${k - 1}`, dark });
-      renderStrip(parts.m, k === 0 ? zerosOf(H) : step?.m ?? null, { scale: mScale, name: `m_${k}`, dark });
-    }
+    // m is not squashed (|m| can pass 1): its strips share the scale of this m, like A·z + b
+    const mScale = lstmn && step?.m ? maxAbs(step.m) || 1 : 1;
+    renderStrip(parts.mTilde, lstmn ? step?.m_tilde ?? null : null, { scale: mScale, name: `m̃_${k - 1}`, dark });
+    renderStrip(parts.m, !lstmn ? null : k === 0 ? zerosOf(H) : step?.m ?? null, { scale: mScale, name: `m_${k}`, dark });
     setText(parts.hNote, dh ? `|Δh|max ${formatShort(maxAbs(dh))}` : "");
 
     this.renderPrediction(step, k);
