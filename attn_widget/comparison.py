@@ -20,6 +20,7 @@ is copied here.  What makes them one comparison:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import ipywidgets
@@ -48,16 +49,16 @@ class Compare(ipywidgets.Box):
                 raise TypeError(
                     f"panels[{i}] must be an AttentionWidget, got {type(panel).__name__}"
                 )
-        if len({p.T for p in panels}) != 1 or len({tuple(p.tokens) for p in panels}) != 1:
-            raise ValueError(
-                "the panels must read the same tokens: got "
-                + ", ".join(f"T = {p.T}" for p in panels)
-            )
+        if len({tuple(p.tokens) for p in panels}) != 1:
+            shown = "; ".join(" ".join(p.tokens[:6]) + (" …" if p.T > 6 else "") for p in panels)
+            raise ValueError(f"the panels must read the same tokens, got: {shown}"[:400])
         if direction not in ("row", "column"):
             raise ValueError(f"direction must be 'row' or 'column', got {direction!r}")
         leader, *followers = panels
         start = leader.t
         self._links = []
+        for panel in panels:
+            panel._compared = True  # its inputs cannot change alone (AttentionWidget.edit)
         for panel in followers:
             panel.show_controls = False
             panel.goto(start)
@@ -96,9 +97,26 @@ class Compare(ipywidgets.Box):
     def back(self) -> None:
         self.goto(max(0, self.t - 1))
 
+    @tl.validate("t")
+    def _validate_t(self, proposal):
+        return _check_position(proposal["value"], self.T)
+
     def goto(self, k: int) -> None:
-        """Move every panel to position k (0 … T), computing what each needs."""
-        self.children[0].goto(_check_position(k, self.T))
+        """Move every panel to position k (0 … T), computing what each needs.  If a
+        panel cannot (its step fails), the panels go back where they were, or, if
+        one can no longer show that, to the last position they all can."""
+        k = _check_position(k, self.T)
+        before = self.t
+        try:
+            self.children[0].goto(k)
+        except Exception:
+            # Back where they were; a panel whose model now fails altogether falls
+            # back to its last good step, and the links take the others there too.
+            for panel in self.children:
+                if panel.t != before:
+                    with contextlib.suppress(Exception):
+                        panel.goto(before)
+            raise
 
     def reset(self) -> None:
         self.pause()
@@ -141,14 +159,16 @@ def compare(
     """
     if len(models) < 2:
         raise ValueError(f"compare needs two or more models, got {len(models)}")
+    if titles is not None and (isinstance(titles, str) or len(titles) != len(models)):
+        raise ValueError(f"titles must be a list naming each of the {len(models)} models")
+    if "title" in widget_kwargs:
+        raise TypeError("compare names its panels with titles=[...], one per model")
     if (text is None) == (inputs is None):
         raise ValueError("give either text (for TextRNN models) or inputs (T, D), not both")
     panels = []
     for i, model in enumerate(models):
         kwargs = dict(widget_kwargs)
         if titles is not None:
-            if len(titles) != len(models):
-                raise ValueError(f"titles must name each of the {len(models)} models")
             kwargs["title"] = titles[i]
         if text is not None:
             panel = AttentionWidget.from_text(model, text, **kwargs)

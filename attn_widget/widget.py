@@ -27,6 +27,7 @@ import traitlets as tl
 from torch import Tensor, nn
 
 from .core import LSTMN, LSTMNStep, SelfAttentionRNN, Step, input_sensitivity
+from .core.rnn import _parameter_slots, _weight_stamp
 from .kernel import cell_loop, defer_to_loop, loop_is_live, refresh_after_each_cell, serialised
 from .protocol import (
     FRONT_END_MESSAGES,
@@ -117,12 +118,24 @@ def _head_param(head: nn.Module) -> Tensor:
     return next(head.parameters(), torch.empty(0))
 
 
+def _head_probabilities(head: nn.Module, h: Tensor) -> Tensor:
+    """softmax(head(h)) for states h (N, H), with the head in eval mode (no dropout,
+    batch norm's running statistics) and put back as it was."""
+    training = head.training
+    head.eval()
+    try:
+        with torch.no_grad():
+            return torch.softmax(head(h.to(_head_param(head))).float(), dim=-1)
+    finally:
+        head.train(training)
+
+
 def _head_labels(text_model) -> list[str]:
     """Class names for a TextRNN's head: its checkpoint's ``classes``, the vocabulary
     for a next-token head, else ``class 0 …``."""
     n = text_model.out.out_features
-    classes = getattr(text_model, "metadata", {}).get("classes")
-    if isinstance(classes, list) and len(classes) == n:
+    classes = (getattr(text_model, "metadata", None) or {}).get("classes")
+    if isinstance(classes, list) and len(classes) == n and len({str(c) for c in classes}) == n:
         return [str(c) for c in classes]
     vocab = getattr(text_model, "vocab", None)
     if vocab is not None and len(vocab) == n:
@@ -132,32 +145,36 @@ def _head_labels(text_model) -> list[str]:
 
 def _check_head(head, labels, top_k, model) -> tuple[nn.Module | None, list[str], int]:
     """The output head (h (…, H) → logits (…, C)), its C labels and how many to show."""
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+        raise ValueError(f"top_k must be an int in 1 … {MAX_TOP_K}, got {top_k!r}")
     if head is None:
         if labels is not None:
             raise ValueError("labels name the classes of a head: give head= too")
         return None, [], top_k
     if not isinstance(head, nn.Module):
         raise TypeError(f"head must be an nn.Module mapping h to logits, got {type(head).__name__}")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
-        raise ValueError(f"top_k must be an int in 1 … {MAX_TOP_K}, got {top_k!r}")
     param = next(model.parameters())
     try:
-        with torch.no_grad():
-            logits = head(param.new_zeros(1, model.hidden_size).to(_head_param(head)))
+        probs = _head_probabilities(head, param.new_zeros(2, model.hidden_size))
     except Exception as error:
         raise ValueError(
             f"head cannot read this model's states h of size H = {model.hidden_size}: {error}"
         ) from error
-    if logits.dim() != 2 or logits.shape[0] != 1:
-        raise ValueError(f"head must map (N, H) to (N, C) logits, got shape {tuple(logits.shape)}")
-    n = logits.shape[1]
+    if probs.dim() != 2 or probs.shape[0] != 2 or probs.shape[1] < 1:
+        raise ValueError(
+            f"head must map (N, H) to (N, C) logits with C ≥ 1, got shape {tuple(probs.shape)}"
+        )
+    n = probs.shape[1]
     if labels is None:
         return head, [f"class {i}" for i in range(n)], top_k
     if isinstance(labels, str) or not isinstance(labels, (list, tuple)):
         raise TypeError(f"labels must be a list of str, one per class, got {type(labels).__name__}")
     if len(labels) != n:
         raise ValueError(f"labels must name each of the head's C = {n} classes, got {len(labels)}")
-    return head, [_check_token(label, f"labels[{i}]") for i, label in enumerate(labels)], top_k
+    labels = [_check_token(label, f"labels[{i}]") for i, label in enumerate(labels)]
+    if len(set(labels)) != n:
+        raise ValueError(f"labels must be distinct, got {labels!r}"[:300])
+    return head, labels, top_k
 
 
 def _describe(model: SelfAttentionRNN | LSTMN) -> dict:
@@ -290,6 +307,12 @@ class AttentionWidget(anywidget.AnyWidget):
         self._stepper = stepper
         self._precompute = bool(precompute)
         self._head, self._top_k = head, top_k
+        self._head_slots = _parameter_slots(head) if head is not None else []
+        self._head_stamp = _weight_stamp(self._head_slots)
+        # For a widget made by from_text: the text model and tokens its inputs were
+        # embedded from, so a change to the embedding re-embeds them (see _stale).
+        self._text = None
+        self._compared = False  # set by a comparison: its panels read the same inputs
         self._bulk = False  # set while a method moves t and sends the data itself
         self._sent = 0  # steps of this version sent to the front end, from step 0
         self._ahead_queued = False
@@ -327,7 +350,12 @@ class AttentionWidget(anywidget.AnyWidget):
         if head is not None and "head" not in kwargs:
             kwargs["head"] = head
             kwargs.setdefault("labels", _head_labels(text_model))
-        return cls(text_model.rnn, tokens=list(tokens), inputs=x.detach(), **kwargs)
+        widget = cls(text_model.rnn, tokens=list(tokens), inputs=x.detach(), **kwargs)
+        embed = getattr(text_model, "embed", None)
+        if isinstance(embed, nn.Module):  # a TextRNN: follow its embedding's changes
+            slots = _parameter_slots(embed)
+            widget._text = (text_model, list(tokens), slots, _weight_stamp(slots))
+        return widget
 
     # -- the model's side ----------------------------------------------------
 
@@ -442,6 +470,7 @@ class AttentionWidget(anywidget.AnyWidget):
         the data version is bumped.  The position stays (clamped to the new T)
         unless ``move``, which goes to i.
         """
+        self._refuse_if_compared()
         if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
             raise TypeError(f"edit index must be an int in 1 … T+1 = {self.T + 1}, got {i!r}")
         i = int(i)
@@ -455,6 +484,7 @@ class AttentionWidget(anywidget.AnyWidget):
         s = self._stepper
         x = s.check_input(x)  # before anything moves: a bad x leaves the widget as it was
         self._follow_the_weights()
+        self._text = None  # the inputs are no longer all the text model's embedding
         keep_k = self.t
         s.goto(i - 1)
         s.step(x)  # drops steps ≥ i-1; computes step i-1
@@ -468,11 +498,13 @@ class AttentionWidget(anywidget.AnyWidget):
     @serialised
     def set_inputs(self, tokens: Sequence[str] | None, x: Tensor) -> None:
         """Show a new sequence: x (T, D) with its tokens; back to position 0."""
+        self._refuse_if_compared()
         probe = self._model.stepper(x)  # validates before anything changes
         tokens = _check_tokens(
             tokens if tokens is not None else [f"x{i}" for i in range(1, probe.T + 1)], probe.T
         )
         self._stepper = probe
+        self._text = None
         self._new_version(0, tokens=tokens, reason="reset")
 
     def refresh(self) -> None:
@@ -542,16 +574,40 @@ class AttentionWidget(anywidget.AnyWidget):
         self._push_steps(self.t, reason=reason, always=True)
         self._queue_ahead()
 
+    def _refuse_if_compared(self) -> None:
+        if self._compared:
+            raise ValueError(
+                "this widget is a panel of a comparison, whose panels read the same inputs "
+                "in lockstep: its inputs cannot change alone; build a new compare(...) instead"
+            )
+
+    def _stale(self) -> bool:
+        """True when what the shown steps were computed from has changed: the
+        model's weights, the head's, or (for from_text) the embedding."""
+        if self._stepper.weights_changed():
+            return True
+        if _weight_stamp(self._head_slots) != self._head_stamp:
+            return True
+        return self._text is not None and _weight_stamp(self._text[2]) != self._text[3]
+
     def _follow_the_weights(self) -> None:
         """After the weights changed (a training update, an in-place edit,
         ``model.double()``), drop every step so all are recomputed with the new
-        ones, never mixed; inputs follow the model's dtype and device."""
+        ones, never mixed; inputs follow the model's dtype and device, and a
+        from_text widget re-embeds its tokens when the embedding changed."""
         s = self._stepper
         param = next(self.model.parameters())
-        if s.x.dtype != param.dtype or s.x.device != param.device:
+        if self._text is not None and _weight_stamp(self._text[2]) != self._text[3]:
+            text_model, tokens, slots, _ = self._text
+            with torch.no_grad():
+                x = text_model.embed_text(tokens)[1]
+            s.set_inputs(x.to(param))  # forgets every step
+            self._text = (text_model, tokens, slots, _weight_stamp(slots))
+        elif s.x.dtype != param.dtype or s.x.device != param.device:
             s.set_inputs(s.x.to(param))  # forgets every step
         elif s.weights_changed():
             s.truncate(0)
+        self._head_stamp = _weight_stamp(self._head_slots)  # a new version re-sends its top k
 
     def _rebuild_snapshot(self) -> None:
         if self._precompute:
@@ -585,10 +641,12 @@ class AttentionWidget(anywidget.AnyWidget):
             return list(steps)
         if not steps:
             return []
-        with torch.no_grad():
-            h = torch.stack([s.h for s in steps])
-            probs = torch.softmax(self._head(h.to(_head_param(self._head))).float(), dim=-1)
-            top = probs.topk(min(top or self._top_k, probs.shape[-1]), dim=-1)
+        try:
+            probs = _head_probabilities(self._head, torch.stack([s.h for s in steps]))
+        except Exception as error:  # a move completes; the status line says why
+            self.status = f"error: the head could not predict: {error}"[:300]
+            return list(steps)
+        top = probs.topk(min(top or self._top_k, probs.shape[-1]), dim=-1)
         return [
             _Predicted(step, p, i.float())
             for step, p, i in zip(steps, top.values, top.indices, strict=True)
@@ -600,10 +658,14 @@ class AttentionWidget(anywidget.AnyWidget):
         widget's ``top_k``, the ones it shows), largest first.  Empty at k = 0 or
         without a head."""
         k = self.t if k is None else _check_position(k, self.T, "prediction position")
-        if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
-            raise ValueError(f"top must be a positive int, got {top!r}")
+        if top is not None:
+            if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+                raise ValueError(f"top must be a positive int, got {top!r}")
+            top = int(top)
         if self._head is None or k == 0:
             return {}
+        if self._stale():  # as a move would: recompute with what the model is now
+            self._new_version(self.t, reason="reset")
         self._stepper.compute(k)
         (step,) = self._with_predictions([self._stepper.steps[k - 1]], top)
         labels = self.prediction_labels
@@ -655,7 +717,7 @@ class AttentionWidget(anywidget.AnyWidget):
     @serialised
     def _on_t(self, change) -> None:
         s = self._stepper
-        if not self._bulk and s.weights_changed():
+        if not self._bulk and self._stale():
             self._new_version(self.t, reason="reset")  # recomputes every step
             return
         try:
@@ -688,7 +750,7 @@ class AttentionWidget(anywidget.AnyWidget):
         needs it to report."""
         self._ahead_queued = False
         s = self._stepper
-        if self.comm is None or s.weights_changed():
+        if self.comm is None or self._stale():
             return
         goal, deadline = min(s.T, self.t + AHEAD_STEPS), time.perf_counter() + AHEAD_SECONDS
         try:

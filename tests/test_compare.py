@@ -77,7 +77,7 @@ def test_bad_comparisons_are_clear_errors():
         compare(m, inputs=torch.randn(3, 3))
     with pytest.raises(ValueError, match="either text"):
         compare(m, m)
-    with pytest.raises(ValueError, match="titles must name each of the 2 models"):
+    with pytest.raises(ValueError, match="titles must be a list naming each of the 2 models"):
         compare(m, m, inputs=torch.randn(3, 3), titles=["one"])
     a = AttentionWidget(m, inputs=torch.randn(3, 3))
     b = AttentionWidget(m, inputs=torch.randn(4, 3))
@@ -87,3 +87,31 @@ def test_bad_comparisons_are_clear_errors():
         Compare([a, "b"])
     with pytest.raises(ValueError, match="direction must be"):
         compare(m, m, inputs=torch.randn(3, 3), direction="diagonal")
+
+
+def test_panels_cannot_change_their_inputs_alone_and_a_failed_move_moves_no_panel():
+    torch.manual_seed(0)
+    x = torch.randn(4, 3)
+    broken = SelfAttentionRNN(3, 4)
+    cmp = compare(SelfAttentionRNN(3, 4, update="eq1"), broken, inputs=x)
+    cmp.goto(2)
+    for panel in cmp.panels:
+        with pytest.raises(ValueError, match="panel of a comparison"):
+            panel.step(torch.randn(3), token="new")
+        with pytest.raises(ValueError, match="panel of a comparison"):
+            panel.set_inputs(None, torch.randn(5, 3))
+    assert [p.T for p in cmp.panels] == [4, 4] and [p.t for p in cmp.panels] == [2, 2]
+    with torch.no_grad():
+        broken.A.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"A\.weight contains NaN"):  # says which model's weight
+        cmp.goto(4)
+    # the broken panel falls back to the last step it can show, and the others with it
+    assert len({cmp.t, *(p.t for p in cmp.panels)}) == 1
+    at = cmp.t
+    with pytest.raises(ValueError, match=r"must be in 0 … T = 4"):
+        cmp.t = 99
+    assert cmp.t == at and cmp.position == at
+    with pytest.raises(ValueError, match="titles must be a list"):
+        compare(broken, broken, inputs=x, titles="ab")
+    with pytest.raises(TypeError, match="titles="):
+        compare(broken, broken, inputs=x, title="X")

@@ -235,3 +235,29 @@ def test_a_text_model_holds_an_lstmn_and_saves_it():
     assert isinstance(again.rnn, LSTMN)
     with torch.no_grad():
         assert torch.equal(again(ids)[1], logits)
+
+
+def test_records_are_copies_and_bad_sizes_are_refused():
+    model = make_lstmn(seed=10)
+    x = torch.randn(5, 3, dtype=torch.float64)
+    stepper = model.stepper(x)
+    stepper.step().h.zero_()  # a caller scribbles on a record
+    stepper.steps[0].x.zero_()
+    stepper.goto(5)
+    with torch.no_grad():
+        want = model(x)
+    torch.testing.assert_close(stepper.trace().h[2:], want.h[2:], rtol=0, atol=1e-12)
+    assert not torch.equal(stepper.x[0], torch.zeros(3, dtype=torch.float64))
+    for bad in ({"input_size": 0}, {"hidden_size": True}, {"attn_size": 0}, {"input_size": 3.0}):
+        args = {"input_size": 3, "hidden_size": 4, **bad}
+        with pytest.raises(ValueError, match="must be a positive int"):
+            LSTMN(**args)
+
+
+def test_last_gives_each_sequences_own_final_state():
+    model = make_lstmn(seed=11)
+    x = torch.randn(2, 5, 3, dtype=torch.float64)
+    with torch.no_grad():
+        trace = model(x, torch.tensor([5, 2]))
+        torch.testing.assert_close(trace.last()[1], model(x[1, :2]).h[-1])
+        torch.testing.assert_close(trace.last()[0], trace.h[0, -1])

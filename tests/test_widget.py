@@ -906,3 +906,68 @@ def test_a_language_model_head_sends_its_top_k_tokens_and_bad_heads_are_refused(
         AttentionWidget(model, inputs=x, labels=["a"])
     with pytest.raises(TypeError, match=r"head must be an nn\.Module"):
         AttentionWidget(model, inputs=x, head=lambda h: h)
+
+
+def test_a_text_widget_follows_its_embedding_and_head_when_trained_by_hand():
+    text = pytest.importorskip("attn_widget.text")
+    torch.manual_seed(0)
+    vocab = text.Vocab(text.word_tokenize("the key to the cabinets is here"))
+    tm = text.TextRNN(vocab, D, H, update="lstmn", n_outputs=3)
+    w = AttentionWidget.from_text(tm, "the key is here")
+    w.send = Recorder()
+    w.goto(4)
+    ids = torch.tensor(vocab.encode(["the", "key", "is", "here"]))
+    opt = torch.optim.SGD(tm.parameters(), lr=1.0)
+    tm(ids)[1].sum().backward()
+    opt.step()  # embedding, LSTMN and head all change, outside train()
+    before = w.version
+    w.goto(2)
+    w.goto(4)
+    assert w.version > before
+    with torch.no_grad():
+        trace, logits = tm(ids)
+    torch.testing.assert_close(w.trace().h, trace.h)
+    want = torch.softmax(logits[3], -1)
+    got = w.prediction(4, top=3)
+    for label, p in got.items():
+        assert p == pytest.approx(float(want[w.prediction_labels.index(label)]), abs=1e-6)
+    with torch.no_grad():  # the head alone changes: the prediction follows at once
+        tm.out.bias.add_(torch.tensor([5.0, 0.0, 0.0]))
+    assert next(iter(w.prediction(4))) == "class 0"
+
+
+def test_a_training_mode_head_predicts_in_eval_mode_and_a_failing_head_never_blocks_a_move():
+    torch.manual_seed(0)
+    model = SelfAttentionRNN(D, H)
+    x = torch.randn(4, D)
+    head = torch.nn.Sequential(torch.nn.Linear(H, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 3))
+    w = AttentionWidget(model, inputs=x, head=head)
+    assert head.training  # put back as it was
+    assert w.prediction(3) == w.prediction(3)  # no dropout noise
+    calls = {"n": 0}
+
+    class Flaky(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(H, 2)
+
+        def forward(self, h):
+            calls["n"] += 1
+            if calls["n"] > 1:
+                raise RuntimeError("broken head")
+            return self.lin(h)
+
+    flaky = AttentionWidget(model, inputs=x, head=Flaky())
+    rec = Recorder()
+    flaky.send = rec
+    flaky.step()  # the move completes; its step goes out without a prediction
+    assert flaky.t == 1 and "broken head" in flaky.status
+    (sent,) = decoded(rec).values()
+    assert sent["pred_p"] is None and sent["h"] is not None
+    with pytest.raises(ValueError, match="labels must be distinct"):
+        AttentionWidget(model, inputs=x, head=torch.nn.Linear(H, 2), labels=["a", "a"])
+    with pytest.raises(ValueError, match=r"C ≥ 1"):
+        AttentionWidget(model, inputs=x, head=torch.nn.Linear(H, 0))
+    with pytest.raises(ValueError, match="top_k must be an int"):
+        AttentionWidget(model, inputs=x, top_k=-5)
+    assert len(w.prediction(2, top=np.int64(2))) == 2

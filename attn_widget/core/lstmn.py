@@ -40,7 +40,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .rnn import Stepper, _check_lengths, _check_sequence, _check_weights_finite, _unbatch
+from .rnn import (
+    Stepper,
+    _check_lengths,
+    _check_sequence,
+    _check_sizes,
+    _check_weights_finite,
+    _last_states,
+    _unbatch,
+)
 
 
 @dataclass
@@ -63,6 +71,10 @@ class LSTMNTrace:
     h_tilde: Tensor
     m_tilde: Tensor
     lengths: Tensor | None = None
+
+    def last(self) -> Tensor:
+        """h at each sequence's own end, h_{L}: shape (…, H)."""
+        return _last_states(self.h, self.lengths)
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,7 @@ class LSTMN(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, attn_size: int | None = None):
         super().__init__()
+        _check_sizes(input_size=input_size, hidden_size=hidden_size, attn_size=attn_size)
         d = attn_size or hidden_size
         self.input_size, self.hidden_size, self.attn_size = input_size, hidden_size, d
         self.W_h = nn.Linear(hidden_size, d, bias=False)
@@ -215,7 +228,9 @@ class LSTMN(nn.Module):
         tapes.cut(t)  # after an edit, slots past t belong to the old inputs
         x_row = x_next[None]  # (1, D)
         values = self._advance(t, x_row, self.W_x(x_row), tapes)
-        return LSTMNStep(t, x_next, *(_unbatch(v) for v in values))
+        # The record keeps its own copies: the tapes (h, m) and the stepper's inputs
+        # stay as they are whatever a caller does to a record.
+        return LSTMNStep(t, x_next.clone(), *(_unbatch(v).clone() for v in values))
 
     def _trace_of_steps(self, steps: list[LSTMNStep], x: Tensor) -> LSTMNTrace:
         """The stepper's steps 0 … n-1 as an :class:`LSTMNTrace`, like ``model(x[:n])``."""

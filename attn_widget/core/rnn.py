@@ -59,10 +59,7 @@ class Trace:
 
     def last(self) -> Tensor:
         """h at each sequence's own end, h_{L}: shape (…, H)."""
-        if self.lengths is None:
-            return self.h[..., -1, :]
-        index = self.lengths.to(self.h.device).view(-1, 1, 1).expand(-1, 1, self.h.shape[-1])
-        return self.h.gather(1, index).squeeze(1)  # (B, H)
+        return _last_states(self.h, self.lengths)
 
 
 @dataclass(frozen=True)
@@ -309,15 +306,7 @@ class SelfAttentionRNN(nn.Module):
     ):
         super().__init__()
         check_update(update)
-        for name, value in (
-            ("input_size", input_size),
-            ("hidden_size", hidden_size),
-            ("attn_size", attn_size),
-        ):
-            if value is not None and (
-                not isinstance(value, int) or isinstance(value, bool) or value < 1
-            ):
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        _check_sizes(input_size=input_size, hidden_size=hidden_size, attn_size=attn_size)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.update = update
@@ -415,6 +404,10 @@ class SelfAttentionRNN(nn.Module):
 
         Returns:
             A :class:`Trace` with h (…, T+1, H), c (…, T, H), alpha (…, T, T+1).
+
+        With gradients, the backward is written out (``_Recurrence``) and is first
+        order only: ``create_graph=True`` and ``torch.func`` transforms are not
+        supported.
         """
         x, batched = _check_sequence(x, self, batched_ok=True)
         B, T, _ = x.shape
@@ -465,6 +458,7 @@ class SelfAttentionRNN(nn.Module):
         scores, alpha, c, pre, h = self._advance(t, pre, past)
         z = concat(self.update, h_t, x_next[None], c)  # (1, |z|), for the record
         h = h.clone()  # the record keeps its own copy; the cache slot may be rewritten
+        x_next = x_next.clone()  # nor does it share the stepper's inputs
         return Step(t, x_next, _unbatch(scores), _unbatch(alpha), _unbatch(c), z[0], pre[0], h[0])
 
     def _trace_of_steps(self, steps: list[Step], x: Tensor) -> Trace:
@@ -738,6 +732,23 @@ def _check_weights_finite(model: nn.Module, skip: str | None = None) -> None:
                 f"the model's weight {name} contains NaN or Inf; the network cannot run "
                 "(was it trained with too large a learning rate, or loaded from a broken file?)"
             )
+
+
+def _check_sizes(**sizes) -> None:
+    """Each size is a positive int (None stands for a default)."""
+    for name, value in sizes.items():
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 1
+        ):
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _last_states(h: Tensor, lengths: Tensor | None) -> Tensor:
+    """h at each sequence's own end: h[..., L, :] for lengths L, or the last slot."""
+    if lengths is None:
+        return h[..., -1, :]
+    index = lengths.to(h.device).view(-1, 1, 1).expand(-1, 1, h.shape[-1])
+    return h.gather(1, index).squeeze(1)  # (B, H)
 
 
 def _unbatch(v: Tensor | None) -> Tensor | None:
