@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -966,8 +968,11 @@ def test_a_training_mode_head_predicts_in_eval_mode_and_a_failing_head_never_blo
     assert sent["pred_p"] is None and sent["h"] is not None
     with pytest.raises(ValueError, match="labels must be distinct"):
         AttentionWidget(model, inputs=x, head=torch.nn.Linear(H, 2), labels=["a", "a"])
+    with warnings.catch_warnings():  # torch warns that a 0-wide layer has nothing to initialise
+        warnings.simplefilter("ignore", UserWarning)
+        empty = torch.nn.Linear(H, 0)
     with pytest.raises(ValueError, match=r"C ≥ 1"):
-        AttentionWidget(model, inputs=x, head=torch.nn.Linear(H, 0))
+        AttentionWidget(model, inputs=x, head=empty)
     with pytest.raises(ValueError, match="top_k must be an int"):
         AttentionWidget(model, inputs=x, top_k=-5)
     assert len(w.prediction(2, top=np.int64(2))) == 2
