@@ -671,6 +671,20 @@ class AttentionWidget(anywidget.AnyWidget):
         labels = self.prediction_labels
         return {labels[int(i)]: float(p) for p, i in zip(step.pred_p, step.pred_i, strict=True)}
 
+    def figure(self, position: int | None = None, *, strips: bool = True):
+        """The widget at position k (default: the current one) as a matplotlib
+        ``Figure``: the tokens with x_k red and earlier slots shaded by α, the α
+        matrix up to step k-1, and (``strips``) the state strips, in the widget's
+        colour scales.  ``fig.savefig("step.svg")`` for a paper or slides.  Needs
+        matplotlib (in the ``lab`` extra)."""
+        try:
+            from .figure import step_figure
+        except ImportError as error:
+            raise ImportError("w.figure() draws with matplotlib: pip install matplotlib") from error
+        if self._stale():  # as a move would: recompute with what the model is now
+            self._new_version(self.t, reason="reset")
+        return step_figure(self, position, strips=strips)
+
     def _send_steps(self, steps: Sequence, *, reason: str) -> None:
         """Send steps (already with their predictions, see _with_predictions)."""
         descriptors, data = encode_steps(steps)

@@ -125,8 +125,7 @@ class _PastStates:
         self.proj = like.new_empty(capacity, batch, self.proj_weight_t.shape[1])  # (cap, B, P)
         self._make_views()
         # h_0 = 0, so its projections are 0 for every align here; computed, not assumed.
-        self.state_rows[0].zero_()
-        self.project(0)
+        self.write(0, like.new_zeros(batch, hidden))
 
     @property
     def capacity(self) -> int:
@@ -157,9 +156,11 @@ class _PastStates:
             setattr(self, name, new)
         self._make_views()
 
-    def project(self, i: int) -> None:
-        """Compute [k_i; q_i; A_h h_i] from the stored h_i."""
-        torch.mm(self.state_rows[i], self.proj_weight_t, out=self.proj_rows[i])
+    def write(self, i: int, h: Tensor) -> None:
+        """Store h_i (B, H) and compute its [k_i; q_i; A_h h_i].  h comes contiguous
+        (the slot itself is strided, and a matmul or tanh writing there is slower)."""
+        self.state_rows[i].copy_(h)
+        torch.mm(h, self.proj_weight_t, out=self.proj_rows[i])
         if self.d:
             self.key_rows[i].copy_(self.projected_key_rows[i])
 
@@ -336,7 +337,7 @@ class SelfAttentionRNN(nn.Module):
         built); h_t, its key and query and A_h h_t are read from ``past``, and
         h_{t+1} is written there.  ``c_out`` (B, 1, H), if given, receives c_t.
         Returns scores (B, t+1), α (B, t+1), c (B, H) (None for eq1), pre and
-        h_{t+1}, a view of the cache.
+        h_{t+1} (its own tensor; the cache holds a copy).
         """
         scores = alpha = c = None
         n = t + 1  # states h_0 … h_t
@@ -348,8 +349,8 @@ class SelfAttentionRNN(nn.Module):
             pre.add_(past.state_part_rows[t])
         if c is not None:
             pre.addmm_(c, past.A_c_t)
-        h_next = torch.tanh(pre, out=past.state_rows[n])  # (B, H)
-        past.project(n)
+        h_next = torch.tanh(pre)  # (B, H)
+        past.write(n, h_next)
         return scores, alpha, c, pre, h_next
 
     def _weights(self) -> tuple:
@@ -457,8 +458,7 @@ class SelfAttentionRNN(nn.Module):
         pre = past.input_part(x_next[None])  # (1, H)
         scores, alpha, c, pre, h = self._advance(t, pre, past)
         z = concat(self.update, h_t, x_next[None], c)  # (1, |z|), for the record
-        h = h.clone()  # the record keeps its own copy; the cache slot may be rewritten
-        x_next = x_next.clone()  # nor does it share the stepper's inputs
+        x_next = x_next.clone()  # the record does not share the stepper's inputs
         return Step(t, x_next, _unbatch(scores), _unbatch(alpha), _unbatch(c), z[0], pre[0], h[0])
 
     def _trace_of_steps(self, steps: list[Step], x: Tensor) -> Trace:
