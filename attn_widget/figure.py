@@ -45,8 +45,11 @@ def weight_colour(alpha: float) -> tuple[float, float, float]:
     return ramp(WEIGHT, alpha)
 
 
+EMPTY = "#f2f2f2"  # a slot not computed, or a future step: never read as a zero
+
+
 def _colormap(colours) -> ListedColormap:
-    return ListedColormap(list(colours))
+    return ListedColormap(list(colours)).with_extremes(bad=EMPTY)
 
 
 WEIGHT_MAP = _colormap(weight_colour(u / 255) for u in range(256))
@@ -134,7 +137,6 @@ def step_figure(widget, position: int | None = None, *, strips: bool = True) -> 
             aspect="auto",
             interpolation="nearest",
         )
-        image.cmap.set_bad("#f2f2f2")
         ax.set_xticks(range(T + 1), [_text(t) for t in tokens], rotation=90, fontsize=8)
         ax.set_yticks(range(T), [_text(t) for t in tokens[1:]], fontsize=8)
         if k > 0:
@@ -158,7 +160,6 @@ def step_figure(widget, position: int | None = None, *, strips: bool = True) -> 
             aspect="auto",
             interpolation="nearest",
         )
-        image.cmap.set_bad("#f2f2f2")
         ax.set_yticks(range(len(named)), [name for name, _ in named], fontsize=9)
         ax.set_xticks([])
         fig.colorbar(image, ax=ax, fraction=0.03, label="value (−1 … 1)")

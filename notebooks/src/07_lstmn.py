@@ -139,6 +139,18 @@ print("largest weight at the verb's step:", ["⟨start⟩", *w.tokens][int(at_ve
 assert int(at_verb.argmax()) == subject
 
 # %% [markdown]
+# ## A step as a figure, for a paper or slides
+#
+# `w.figure()` draws what the widget shows at its position with matplotlib,
+# in the widget's own colour scales: the tokens with the current one in red
+# and the earlier ones shaded by $\alpha$, the weights of every step so far,
+# and the state strips. `fig.savefig("step.svg")` writes it out.
+
+# %%
+fig = w.figure()  # the verb's step: the widget's position
+fig
+
+# %% [markdown]
 # ## Next to eq. 4
 #
 # Both models read the sentence in one widget, in lockstep: one set of
