@@ -481,3 +481,23 @@ def eventually(check, *, timeout: float = 15.0, interval: float = 0.1):
             if time.monotonic() > deadline:
                 raise
         time.sleep(interval)
+
+
+def record_positions(page, roots) -> callable:
+    """Start recording, in the page, each position each widget root shows (its
+    ``data-t``) with the time in seconds; returns a function that reads the logs,
+    one list of (time, position) per root.  The browser is where Play moves: the
+    kernel may hear two quick moves as one (ipywidgets merges updates while the
+    kernel is busy), so it is not the judge of what was visited."""
+    page.evaluate(
+        """(roots) => {
+          window.__tLogs = roots.map((r) => {
+            const log = [];
+            new MutationObserver(() => log.push([performance.now() / 1000, Number(r.dataset.t)]))
+              .observe(r, { attributes: true, attributeFilter: ["data-t"] });
+            return log;
+          });
+        }""",
+        roots,
+    )
+    return lambda: page.evaluate("() => window.__tLogs")

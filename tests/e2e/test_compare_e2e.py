@@ -6,7 +6,7 @@ and each shows its own prediction, equal to its head's softmax in the kernel."""
 from __future__ import annotations
 
 import pytest
-from labdriver import eventually
+from labdriver import eventually, record_positions
 from playwright.sync_api import expect
 
 SETUP = """
@@ -91,22 +91,11 @@ def test_play_moves_both_panels_through_every_position_in_order(nb):
     T = int(nb.run("print(cmp.T)").strip())
     nb.run("cmp.goto(0)")
     expect_both_at(nb, 0)
-    handles = [panels(nb).nth(i).element_handle() for i in range(2)]
-    nb.page.evaluate(
-        """(roots) => {
-          window.__cmpLogs = roots.map((r) => {
-            const log = [];
-            new MutationObserver(() => log.push([performance.now() / 1000, Number(r.dataset.t)]))
-              .observe(r, { attributes: true, attributeFilter: ["data-t"] });
-            return log;
-          });
-        }""",
-        handles,
-    )
+    read_logs = record_positions(nb.page, [panels(nb).nth(i).element_handle() for i in range(2)])
     panels(nb).nth(0).get_by_role("button", name="Play", exact=True).click()
     expect(panels(nb).nth(0)).to_have_attribute("data-t", str(T), timeout=20_000)
     expect_both_at(nb, T)
-    logs = nb.page.evaluate("() => window.__cmpLogs")
+    logs = read_logs()
     for log in logs:
         assert [k for _, k in log] == list(range(1, T + 1)), log
         rate = (T - 1) / (log[-1][0] - log[0][0])

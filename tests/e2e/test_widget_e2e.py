@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from labdriver import eventually
+from labdriver import eventually, record_positions
 from playwright.sync_api import expect
 
 TOKENS = ["the", "cat", "sat", "on", "the", "mat", "and", "slept"]
@@ -247,25 +247,11 @@ def test_play_runs_to_the_end_and_stops(nb, alpha):
 
 @contextlib.contextmanager
 def views_log_of_t(nb, name, cells):
-    """Record, in the page, each position each view of ``name`` shows (its root's
-    ``data-t``) with the time; yields a function that reads one log per view.
-    The browser is where Play moves; the kernel may hear two quick moves as one
-    (ipywidgets merges updates while the kernel is busy), so it is not the judge
-    of what was visited.  Play is paused after."""
+    """Record each position each view of ``name`` shows (``labdriver.record_positions``);
+    yields a function that reads one log per view.  Play is paused after."""
     handles = [root(nb, cell).element_handle() for cell in cells]
-    nb.page.evaluate(
-        """(roots) => {
-          window.__tLogs = roots.map((r) => {
-            const log = [];
-            new MutationObserver(() => log.push([performance.now() / 1000, Number(r.dataset.t)]))
-              .observe(r, { attributes: true, attributeFilter: ["data-t"] });
-            return log;
-          });
-        }""",
-        handles,
-    )
     try:
-        yield lambda: nb.page.evaluate("() => window.__tLogs")
+        yield record_positions(nb.page, handles)
     finally:
         nb.run(f"{name}.pause()")
 
