@@ -7,7 +7,8 @@ The figure shows what the widget shows at position k, drawn from the same
 step records: the tokens with x_k in red and every earlier slot shaded by
 α_{k-1,i}; the α matrix up to step k-1, labelled by the tokens, with the
 current row outlined; and, optionally, the state strips (h_k, h_{k-1} and
-c_{k-1}; for an LSTMN h̃_{k-1}, m̃_{k-1} and m_k).  The colour scales are the
+c_{k-1}; for an LSTMN h̃_{k-1}, m̃_{k-1} and m_k, the last two divided by
+the largest |m|, as the widget scales them).  The colour scales are the
 widget's own (``js/src/format.ts``; ``tests/test_figure.py`` checks that the
 stops agree): white to purple for a weight, purple–white–orange for a state.
 
@@ -187,10 +188,14 @@ def _strips(widget, steps, k: int, lstmn: bool) -> list[tuple[str, np.ndarray | 
             if step is None
             else (lambda name: getattr(step, name).detach().cpu().numpy())
         )
+        named.append((f"h̃_{k - 1}", pick("h_tilde")))
+        # m is not squashed: as in the widget, m̃ and m share the scale of this m
+        m, m_tilde = pick("m"), pick("m_tilde")
+        scale = float(np.abs(m).max()) if m is not None and np.abs(m).max() > 0 else 1.0
+        shown = f" (÷ {scale:.3g})" if scale != 1.0 else ""
         named += [
-            (f"h̃_{k - 1}", pick("h_tilde")),
-            (f"m̃_{k - 1}", pick("m_tilde")),
-            (f"m_{k}", pick("m")),
+            (f"m̃_{k - 1}{shown}", None if m_tilde is None else m_tilde / scale),
+            (f"m_{k}{shown}", None if m is None else m / scale),
         ]
     elif step is None or step.c is not None:
         named.append((f"c_{k - 1}", None if step is None else step.c.detach().cpu().numpy()))

@@ -88,9 +88,12 @@ def test_strips_for_each_model_and_position_zero():
     fig = lstmn.figure(2)
     strips_ax = [ax for ax in fig.axes if ax.get_yticklabels() and ax.images][-1]
     names = [t.get_text() for t in strips_ax.get_yticklabels()]
-    assert names == ["h_2", "h_1", "h̃_1", "m̃_1", "m_2"]
+    m = lstmn.stepper.steps[1].m.numpy()
+    scale = float(np.abs(m).max())  # m is not squashed: scaled by its largest, as in the widget
+    assert names == ["h_2", "h_1", "h̃_1", f"m̃_1 (÷ {scale:.3g})", f"m_2 (÷ {scale:.3g})"]
     data = strips_ax.images[0].get_array()
-    np.testing.assert_allclose(data[4], lstmn.stepper.steps[1].m.numpy())
+    np.testing.assert_allclose(data[4], m / scale, rtol=1e-6)
+    np.testing.assert_allclose(data[3], lstmn.stepper.steps[1].m_tilde.numpy() / scale, rtol=1e-6)
     zero = eq1.figure(0, strips=False)
     assert "nothing read yet" in zero.axes[0].get_title(loc="left")
     with pytest.raises(ValueError, match=r"figure position must be in 0 … T = 3"):
