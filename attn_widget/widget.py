@@ -581,6 +581,12 @@ class AttentionWidget(anywidget.AnyWidget):
                 "in lockstep: its inputs cannot change alone; build a new compare(...) instead"
             )
 
+    def _follow_the_model(self) -> None:
+        """As a move does: if the model, its head or its embedding changed, recompute
+        every step with what they are now (a new version, sent to the front end)."""
+        if self._stale():
+            self._new_version(self.t, reason="reset")
+
     def _stale(self) -> bool:
         """True when what the shown steps were computed from has changed: the
         model's weights, the head's, or (for from_text) the embedding."""
@@ -664,8 +670,7 @@ class AttentionWidget(anywidget.AnyWidget):
             top = int(top)
         if self._head is None or k == 0:
             return {}
-        if self._stale():  # as a move would: recompute with what the model is now
-            self._new_version(self.t, reason="reset")
+        self._follow_the_model()
         self._stepper.compute(k)
         (step,) = self._with_predictions([self._stepper.steps[k - 1]], top)
         labels = self.prediction_labels
@@ -681,8 +686,7 @@ class AttentionWidget(anywidget.AnyWidget):
             from .figure import step_figure
         except ImportError as error:
             raise ImportError("w.figure() draws with matplotlib: pip install matplotlib") from error
-        if self._stale():  # as a move would: recompute with what the model is now
-            self._new_version(self.t, reason="reset")
+        self._follow_the_model()
         return step_figure(self, position, strips=strips)
 
     def _send_steps(self, steps: Sequence, *, reason: str) -> None:

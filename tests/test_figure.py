@@ -81,8 +81,8 @@ def test_strips_for_each_model_and_position_zero():
     x = torch.randn(3, 3)
     eq1 = AttentionWidget(SelfAttentionRNN(3, 4, update="eq1"), inputs=x)
     fig = eq1.figure(2)
-    assert len(fig.axes[0].texts) == 4  # no matrix for eq1: tokens, strips, colour bar
-    names = [t.get_text() for t in fig.axes[1].get_yticklabels()]
+    assert len(fig.axes[0].texts) == 4  # ⟨start⟩ and the three tokens
+    names = [t.get_text() for t in fig.axes[1].get_yticklabels()]  # no matrix for eq1: strips next
     assert names == ["h_2", "h_1"]
     lstmn = AttentionWidget(LSTMN(3, 4), inputs=x)
     fig = lstmn.figure(2)

@@ -42,6 +42,7 @@ from torch.nn import functional as F
 
 from .rnn import (
     Stepper,
+    _alpha_of_steps,
     _check_lengths,
     _check_sequence,
     _check_sizes,
@@ -236,9 +237,6 @@ class LSTMN(nn.Module):
         """The stepper's steps 0 … n-1 as an :class:`LSTMNTrace`, like ``model(x[:n])``."""
         n, H = len(steps), self.hidden_size
         zero = x.new_zeros(H)
-        alpha = x.new_zeros(n, n + 1)
-        for s in steps:
-            alpha[s.t, : s.t + 1] = s.alpha
 
         def summaries(name: str) -> Tensor:
             return torch.stack([getattr(s, name) for s in steps]) if n else x.new_zeros(0, H)
@@ -246,7 +244,7 @@ class LSTMN(nn.Module):
         return LSTMNTrace(
             h=torch.stack([zero] + [s.h for s in steps]),
             m=torch.stack([zero] + [s.m for s in steps]),
-            alpha=alpha,
+            alpha=_alpha_of_steps(steps, x),
             h_tilde=summaries("h_tilde"),
             m_tilde=summaries("m_tilde"),
         )

@@ -100,7 +100,8 @@ class _PastStates:
     the key and query.  ``proj`` is time-major so the matmul writes its slot
     directly; the states and keys, which every later step reads whole, are
     kept batch-major, so each sequence's history is one contiguous block (a
-    time-major history, strided by B rows, reads 1.4× slower at T = 1024).
+    time-major history, strided by B rows, read 1.4× slower at T = 1024 when
+    tried).
 
     The cache also keeps the weights as they were when it was built, split by
     the blocks of z = [h_t; x_{t+1}; c_t]: a sequence is computed with one set
@@ -371,8 +372,8 @@ class SelfAttentionRNN(nn.Module):
         """Every step over x (B, T, D), without autograd.  Returns h (B, T+1, H),
         c (B, T, H), α (B, T, T+1) (None, None for eq1) and the past.
 
-        The input part A_x·x + b of every step is one matmul before the loop;
-        the loop works time-major, so each step writes contiguous slots."""
+        The input part A_x·x + b of every step is one matmul before the loop,
+        time-major like c, so each step completes and writes contiguous rows."""
         B, T, _ = x.shape
         with torch.no_grad():
             past = _PastStates(self, B, T + 1, x, A_weight, A_bias, kq_weight)
@@ -468,10 +469,7 @@ class SelfAttentionRNN(nn.Module):
         if self.align is None:
             return Trace(h, None, None)
         c = torch.stack([s.c for s in steps]) if n else x.new_zeros(0, H)
-        alpha = x.new_zeros(n, n + 1)
-        for s in steps:
-            alpha[s.t, : s.t + 1] = s.alpha
-        return Trace(h, c, alpha)
+        return Trace(h, c, _alpha_of_steps(steps, x))
 
 
 class Stepper:
@@ -741,6 +739,15 @@ def _check_sizes(**sizes) -> None:
             not isinstance(value, int) or isinstance(value, bool) or value < 1
         ):
             raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _alpha_of_steps(steps, like: Tensor) -> Tensor:
+    """The weights of steps 0 … n-1 as a trace holds them: (n, n+1), row t holding
+    α_{t,0 … t} and zeros for i > t."""
+    alpha = like.new_zeros(len(steps), len(steps) + 1)
+    for s in steps:
+        alpha[s.t, : s.t + 1] = s.alpha
+    return alpha
 
 
 def _last_states(h: Tensor, lengths: Tensor | None) -> Tensor:
