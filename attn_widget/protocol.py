@@ -32,6 +32,13 @@ Front end → kernel (``FRONT_END_MESSAGES``)
     ``{"type": "sensitivity", "version": v, "k": k}``: asks for the gradient
     shading at position k (sent while ``shading`` is "gradient").
     ``{"type": "ping"}``
+    ``{"type": "edit", "version": v, "i": i, "token": str | null}``: a what-if
+    from the widget: x_i (1 … T) becomes the embedding of ``token``, a word of
+    the trait ``vocabulary``, or, with ``token`` null, the zero vector (shown as
+    ``ZERO_INPUT``).  The kernel recomputes from step i-1 on; earlier steps stay.
+    ``{"type": "undo", "version": v}``: take back the last edit.
+    ``{"type": "text", "text": str}``: read this sentence instead (a text
+    model's widget, trait ``accepts_text``), at most ``MAX_TEXT_CHARS`` long.
 
 Data of an older ``version`` is stale: the front end drops it.
 """
@@ -50,7 +57,7 @@ from .core import LSTMNStep, Step
 
 #: Message types the kernel sends, and those it answers.
 KERNEL_MESSAGES = ("steps", "sensitivity", "error", "pong")
-FRONT_END_MESSAGES = ("sync", "sensitivity", "ping")
+FRONT_END_MESSAGES = ("sync", "sensitivity", "ping", "edit", "undo", "text")
 #: Why a "steps" message was sent.
 STEP_REASONS = ("step", "sync", "ahead", "reset", "trace")
 
@@ -86,6 +93,11 @@ FRONT_END_TRAITS = ("t", "speed", "playing", "shading")
 MIN_SPEED, MAX_SPEED = 0.25, 60.0
 #: What the tokens can be shaded by: the weights α, or ‖∂h_k/∂x_i‖.
 SHADINGS = ("alpha", "gradient")
+
+#: The token shown for an input a what-if set to the zero vector.
+ZERO_INPUT = "⟨0⟩"
+#: The longest sentence the text box sends, in characters.
+MAX_TEXT_CHARS = 2000
 
 #: Bytes that open a snapshot (the ``_snapshot`` trait), then format version 1.
 SNAPSHOT_MAGIC = b"ATW1"

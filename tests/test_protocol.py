@@ -25,6 +25,8 @@ SHARED = [
     "SNAPSHOT_MAGIC",
     "STEP_DATA_LIMIT",
     "MAX_TOP_K",
+    "ZERO_INPUT",
+    "MAX_TEXT_CHARS",
 ]
 
 

@@ -185,6 +185,23 @@ export class Controller {
     this.save();
   }
 
+  /** A what-if: x_i becomes `token`'s embedding (a word of `vocabulary`), or
+   * zero with `token` null.  The kernel recomputes from step i-1 and sends a
+   * new data version; nothing changes here until it does. */
+  edit(i: number, token: string | null): void {
+    this.send({ type: "edit", version: this.store.version, i, token });
+  }
+
+  /** Take back the last edit (the kernel keeps the history). */
+  undo(): void {
+    this.send({ type: "undo", version: this.store.version });
+  }
+
+  /** Read a new sentence with the model's own tokenizer (a text model's widget). */
+  readText(text: string): void {
+    this.send({ type: "text", text });
+  }
+
   requestSync(): void {
     this.send({ type: "sync", version: this.store.version, have: this.store.contiguous() });
     this.waitingSince ??= Date.now();

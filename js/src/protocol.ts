@@ -14,7 +14,7 @@ import type { AnyModel } from "@anywidget/types";
 
 /** Message types the kernel sends, and those it answers. */
 export const KERNEL_MESSAGES = ["steps", "sensitivity", "error", "pong"] as const;
-export const FRONT_END_MESSAGES = ["sync", "sensitivity", "ping"] as const;
+export const FRONT_END_MESSAGES = ["sync", "sensitivity", "ping", "edit", "undo", "text"] as const;
 /** Why a "steps" message was sent. */
 export const STEP_REASONS = ["step", "sync", "ahead", "reset", "trace"] as const;
 /** The per-step arrays, in wire order: a SelfAttentionRNN step has scores, α, c, z,
@@ -30,6 +30,10 @@ export const MIN_SPEED = 0.25;
 export const MAX_SPEED = 60;
 /** What the tokens can be shaded by: the weights α, or ‖∂h_k/∂x_i‖. */
 export const SHADINGS = ["alpha", "gradient"] as const;
+/** The token shown for an input a what-if set to the zero vector. */
+export const ZERO_INPUT = "⟨0⟩";
+/** The longest sentence the text box sends, in characters. */
+export const MAX_TEXT_CHARS = 2000;
 /** Bytes that open a snapshot (the `_snapshot` trait). */
 export const SNAPSHOT_MAGIC = "ATW1";
 /** The one bound on step data, in bytes: the snapshot holds the steps from 0 on that fit. */
@@ -61,6 +65,16 @@ export interface Traits {
   prediction_labels: string[];
   title: string;
   show_controls: boolean;
+  /** What a what-if may put in place of a token (a text model's vocabulary). */
+  vocabulary: string[];
+  /** Whether the view may edit inputs (false for a comparison's panels and an export). */
+  editable: boolean;
+  /** Whether the view offers a text box (a text model's widget). */
+  accepts_text: boolean;
+  /** The inputs read as <unk>: [i, the word typed]. */
+  unknown: [number, string][];
+  /** The edits that undo takes back, oldest first: [i, old token, new token]. */
+  edits: [number, string, string][];
 }
 
 /** The widget model as anywidget hands it over. */
@@ -79,7 +93,10 @@ export type KernelMessage =
 export type FrontEndMessage =
   | { type: "sync"; version: number; have: number }
   | { type: "sensitivity"; version: number; k: number }
-  | { type: "ping" };
+  | { type: "ping" }
+  | { type: "edit"; version: number; i: number; token: string | null }
+  | { type: "undo"; version: number }
+  | { type: "text"; text: string };
 
 // The message types above are the shared constants' values, no more and no
 // fewer, and the traits the front end writes are traits: tsc fails otherwise.
