@@ -1,8 +1,9 @@
 """Hatch build hook: the JavaScript front end, js/ → attn_widget/static/.
 
 Runs for the sdist, the wheel and editable installs.  The bundle
-(widget.js, widget.css) is git-ignored but shipped in both the sdist and the
-wheel (``artifacts`` in pyproject.toml), so only a source checkout needs Node.
+(widget.js, widget.css, and standalone.js for exported pages) is git-ignored
+but shipped in both the sdist and the wheel (``artifacts`` in pyproject.toml),
+so only a source checkout needs Node.
 
 When npm runs:
 
@@ -29,7 +30,11 @@ from pathlib import Path
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-BUNDLE = ("attn_widget/static/widget.js", "attn_widget/static/widget.css")
+BUNDLE = (
+    "attn_widget/static/widget.js",
+    "attn_widget/static/widget.css",
+    "attn_widget/static/standalone.js",
+)
 SOURCES = ("js/src", "js/build.mjs", "js/package.json", "js/package-lock.json")
 NODE_MIN = 18
 
@@ -54,10 +59,10 @@ def _fail(problem: str, stale: list[str]) -> None:
         state = f"The built front end in attn_widget/static/ is older than {', '.join(stale)}"
         keep = (
             "  - or, to install the bundle as it is, mark it current:\n"
-            "    touch attn_widget/static/widget.*\n"
+            "    touch attn_widget/static/widget.* attn_widget/static/standalone.js\n"
         )
     else:
-        state = "This source tree has no built front end (attn_widget/static/widget.js, .css)"
+        state = "This source tree has no built front end (attn_widget/static/widget.js, …)"
         keep = ""
     bar = "=" * 78
     sys.stderr.write(

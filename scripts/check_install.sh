@@ -49,7 +49,8 @@ nonode "$TMP/tools" python -m build --wheel --outdir "$TMP/dist" "$SDIST" | tail
 WHEEL=$(echo "$TMP"/dist/attn_widget-*.whl)
 "$TMP/tools/bin/python" - "$SDIST" "$WHEEL" <<'EOF'
 import sys, tarfile, zipfile
-want = ("attn_widget/static/widget.js", "attn_widget/static/widget.css")
+want = ("attn_widget/static/widget.js", "attn_widget/static/widget.css",
+        "attn_widget/static/standalone.js")
 with tarfile.open(sys.argv[1]) as t:
     sd = {m.name.split("/", 1)[1]: m.size for m in t.getmembers()}
 with zipfile.ZipFile(sys.argv[2]) as z:

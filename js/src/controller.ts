@@ -38,6 +38,21 @@ export function savedOnlyMessage(saved: number, computed: number): string {
   );
 }
 
+/** What an exported page says when it holds fewer than T steps ("" when it holds all). */
+export function exportedMessage(saved: number, computed: number, T: number): string {
+  if (saved >= T) return "";
+  const held = `this page holds positions 0 … ${saved} of ${T}`;
+  if (computed > saved) return `${held}: an export keeps at most ${STEP_DATA_LIMIT / 1e6} MB of steps`;
+  if (saved === 0) return `${held}: no step was computed when it was exported`;
+  return `${held}: only ${saved} steps were computed when it was exported`;
+}
+
+export interface ControllerOptions {
+  /** An exported page (standalone.ts): no kernel will ever answer, so nothing is
+   * sent, no wait is reported, and the position stays within the saved steps. */
+  standalone?: boolean;
+}
+
 /** One per model: the store, the conversation with the kernel and the play timer. */
 export class Controller {
   readonly store = new StepStore();
@@ -59,7 +74,11 @@ export class Controller {
   private listeners = new Set<() => void>();
   private cleanups: (() => void)[] = [];
 
-  constructor(readonly model: Model) {
+  /** Whether this controller draws an exported page, with no kernel behind it. */
+  readonly standalone: boolean;
+
+  constructor(readonly model: Model, options: ControllerOptions = {}) {
+    this.standalone = options.standalone === true;
     const on = (event: string, fn: (...args: any[]) => void) => {
       model.on(event, fn);
       this.cleanups.push(() => model.off(event, fn));
@@ -79,8 +98,13 @@ export class Controller {
     this.store.reset(model.get("version") ?? 0);
     this.hydrate();
     this.store.onChange(() => this.emit());
-    this.requestSync();
-    this.timer = setInterval(() => this.checkConnection(), 500);
+    if (this.standalone) {
+      // the page says for good where its steps end: nothing will bring more
+      if (!this.messageIsError) this.setMessage(exportedMessage(this.saved.steps, this.saved.computed, this.T), false);
+    } else {
+      this.requestSync();
+      this.timer = setInterval(() => this.checkConnection(), 500);
+    }
     this.syncPlay();
   }
 
@@ -96,6 +120,12 @@ export class Controller {
 
   get k(): number {
     return this.model.get("t") ?? 0;
+  }
+
+  /** The furthest position that can be shown: T, or on an exported page the end of
+   * its saved steps (a kernel computes what is missing; a page has only what it holds). */
+  get last(): number {
+    return this.standalone ? Math.min(this.T, this.store.contiguous()) : this.T;
   }
 
   /** What to say where the saved state ends and no kernel answers. */
@@ -126,9 +156,9 @@ export class Controller {
     }
   }
 
-  /** Move to position k (clamped to 0 … T).  The kernel computes what is missing. */
+  /** Move to position k (clamped to 0 … last).  The kernel computes what is missing. */
   goto(k: number): void {
-    const target = Math.max(0, Math.min(this.T, Math.round(k)));
+    const target = Math.max(0, Math.min(this.last, Math.round(k)));
     if (target === this.k) return;
     this.model.set("t", target);
     this.save();
@@ -151,7 +181,7 @@ export class Controller {
 
   togglePlay(): void {
     const playing = !this.model.get("playing");
-    if (playing && this.k >= this.T) this.model.set("t", 0);
+    if (playing && this.k >= this.last) this.model.set("t", 0);
     this.model.set("playing", playing);
     this.save();
     this.emit();
@@ -203,6 +233,7 @@ export class Controller {
   }
 
   requestSync(): void {
+    if (this.standalone) return;
     this.send({ type: "sync", version: this.store.version, have: this.store.contiguous() });
     this.waitingSince ??= Date.now();
   }
@@ -225,6 +256,7 @@ export class Controller {
   }
 
   private send(content: FrontEndMessage): void {
+    if (this.standalone) return;
     try {
       this.model.send(content);
     } catch (error) {
@@ -326,7 +358,7 @@ export class Controller {
     this.playTimer = null;
     if (!this.model.get("playing")) return;
     const k = this.k;
-    if (k >= this.T) {
+    if (k >= this.last) {
       this.model.set("playing", false);
       this.save();
       this.emit();
