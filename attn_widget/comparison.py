@@ -59,6 +59,7 @@ class Compare(ipywidgets.Box):
         self._links = []
         for panel in panels:
             panel._compared = True  # its inputs cannot change alone (AttentionWidget.edit)
+            panel.editable = False  # so its view offers no edits or text box
         for panel in followers:
             panel.show_controls = False
             panel.goto(start)

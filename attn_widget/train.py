@@ -201,7 +201,9 @@ def _widget_pusher(widget, model: nn.Module) -> Callable[[], None]:
 
     def push() -> None:
         with torch.no_grad():
-            if re_embed:
+            # An AttentionWidget that follows the embedding re-embeds by itself
+            # (docs/design.md §2); any other is given its tokens embedded anew.
+            if re_embed and getattr(widget, "_text", None) is None:
                 _, x = model.embed_text(list(widget.tokens))
                 widget.stepper.set_inputs(x.detach())
             (widget.push_trace if hasattr(widget, "push_trace") else widget.refresh)()

@@ -33,14 +33,17 @@ from .protocol import (
     FRONT_END_MESSAGES,
     FRONT_END_TRAITS,
     MAX_SPEED,
+    MAX_TEXT_CHARS,
     MAX_TOP_K,
     MIN_SPEED,
     SHADINGS,
     STEP_DATA_LIMIT,
+    ZERO_INPUT,
     encode_steps,
     pack_snapshot,
     steps_within,
 )
+from .text import PAD, UNK, Vocab, normalize_text
 
 STATIC = Path(__file__).parent / "static"
 
@@ -82,6 +85,50 @@ def _check_token(token, what: str) -> str:
             "which cannot be sent to the browser"
         ) from error
     return token
+
+
+#: An x given from elsewhere (edit(i, token, x)): the inputs no longer follow the
+#: text model's embedding.
+_FREE = object()
+
+
+def _read_words(text_model, text) -> tuple[list[str], Tensor, list[list]]:
+    """What a text model reads from ``text``: the tokens shown (a word its
+    vocabulary lacks is shown as the ``<unk>`` it is read as), x (T, D) and the
+    unknown words as ``[i, word typed]`` (i = 1 … T)."""
+    tokens, x = text_model.embed_text(text)
+    tokens = list(tokens)
+    vocab = getattr(text_model, "vocab", None)
+    unknown = []
+    if isinstance(vocab, Vocab):
+        for i, token in enumerate(tokens):
+            if token not in vocab:
+                unknown.append([i + 1, token])
+                tokens[i] = UNK
+    return tokens, x.detach(), unknown
+
+
+def _derived(text_model, words: list) -> tuple | None:
+    """What re-embeds a from_text widget's inputs when the embedding changes:
+    (text model, words with None for a zeroed input, parameter slots, stamp)."""
+    embed = getattr(text_model, "embed", None)
+    if not isinstance(embed, nn.Module):
+        return None
+    slots = _parameter_slots(embed)
+    return (text_model, list(words), slots, _weight_stamp(slots))
+
+
+def _embed_words(text_model, words: list) -> Tensor:
+    """x (T, D): each word's embedding, zero where the word is None."""
+    with torch.no_grad():
+        present = [w for w in words if w is not None]
+        x = text_model.embed_text(present)[1] if present else None
+        like = x if x is not None else _head_param(text_model.embed)
+        out = like.new_zeros(len(words), text_model.rnn.input_size)
+        rows = [i for i, w in enumerate(words) if w is not None]
+        if rows:
+            out[rows] = x
+    return out
 
 
 def _check_tokens(tokens, T: int) -> list[str]:
@@ -257,6 +304,17 @@ class AttentionWidget(anywidget.AnyWidget):
     title = tl.Unicode("").tag(sync=True)
     # False in a comparison's other panels: one set of controls drives them all.
     show_controls = tl.Bool(True).tag(sync=True)
+    # What-if editing from the view (docs/design.md §2, "What-if and your own
+    # sentence"): the words a token may be replaced by (a text model's vocabulary;
+    # empty for vector inputs, which can only be zeroed), whether the view may
+    # edit at all (not a comparison's panels), whether it offers a text box (a
+    # from_text widget), the inputs read as <unk> ([i, the word as typed]) and the
+    # edits undo takes back ([i, old token, new token], oldest first).
+    vocabulary = tl.List(tl.Unicode()).tag(sync=True)
+    editable = tl.Bool(True).tag(sync=True)
+    accepts_text = tl.Bool(False).tag(sync=True)
+    unknown = tl.List().tag(sync=True)
+    edits = tl.List().tag(sync=True)
 
     MIN_SPEED, MAX_SPEED = MIN_SPEED, MAX_SPEED
     FRONT_END_TRAITS = FRONT_END_TRAITS
@@ -309,9 +367,13 @@ class AttentionWidget(anywidget.AnyWidget):
         self._head, self._top_k = head, top_k
         self._head_slots = _parameter_slots(head) if head is not None else []
         self._head_stamp = _weight_stamp(self._head_slots)
-        # For a widget made by from_text: the text model and tokens its inputs were
-        # embedded from, so a change to the embedding re-embeds them (see _stale).
+        # For a widget made by from_text: the text model, and (while the inputs are
+        # exactly its embedding of them) the words they were embedded from, None for
+        # a zeroed input, so a change to the embedding re-embeds them (see _stale).
+        self._text_model = None
         self._text = None
+        # What undo restores: the tokens, inputs, words and unknowns before each edit.
+        self._history: list[tuple] = []
         self._compared = False  # set by a comparison: its panels read the same inputs
         self._bulk = False  # set while a method moves t and sends the data itself
         self._sent = 0  # steps of this version sent to the front end, from step 0
@@ -345,16 +407,20 @@ class AttentionWidget(anywidget.AnyWidget):
                 "text_model must be a TextRNN (with .embed_text and .rnn), "
                 f"got {type(text_model).__name__}"
             )
-        tokens, x = text_model.embed_text(text)
+        tokens, x, unknown = _read_words(text_model, text)
         head = getattr(text_model, "out", None)
         if head is not None and "head" not in kwargs:
             kwargs["head"] = head
             kwargs.setdefault("labels", _head_labels(text_model))
-        widget = cls(text_model.rnn, tokens=list(tokens), inputs=x.detach(), **kwargs)
-        embed = getattr(text_model, "embed", None)
-        if isinstance(embed, nn.Module):  # a TextRNN: follow its embedding's changes
-            slots = _parameter_slots(embed)
-            widget._text = (text_model, list(tokens), slots, _weight_stamp(slots))
+        widget = cls(text_model.rnn, tokens=tokens, inputs=x, **kwargs)
+        widget._text_model = text_model
+        widget._text = _derived(text_model, tokens)
+        with widget.hold_sync():
+            widget.unknown = unknown
+            widget.accepts_text = True
+            vocab = getattr(text_model, "vocab", None)
+            if isinstance(vocab, Vocab):
+                widget.vocabulary = [w for w in vocab.to_list() if w != PAD]
         return widget
 
     # -- the model's side ----------------------------------------------------
@@ -481,18 +547,113 @@ class AttentionWidget(anywidget.AnyWidget):
                 raise ValueError("appending an input needs its token text: token=...")
             token = self.tokens[i - 1]
         token = _check_token(token, "token")
+        x = self._stepper.check_input(x)  # before anything moves: a bad x changes nothing
+        self._edit(i, token, x, move=move, word=_FREE)
+
+    def replace(self, i: int, word: str) -> None:
+        """A what-if: x_i (1 … T) becomes the embedding of ``word``, a word of the
+        text model's vocabulary (``vocabulary``), as a click on a token does.
+
+        Steps from step i-1 on are recomputed; earlier steps stay as they were.
+        :meth:`undo` takes it back.  Needs a widget made by :meth:`from_text`."""
+        self._refuse_if_compared()
+        i = self._check_edit_index(i)
+        if not self.vocabulary:
+            raise ValueError(
+                "replace(i, word) needs a text model's vocabulary (AttentionWidget.from_text); "
+                "for vector inputs use edit(i, token, x) or zero_input(i)"
+            )
+        word = _check_token(word, "word")
+        if word not in self.vocabulary:
+            near = [v for v in self.vocabulary if v.startswith(word[:2])][:8]
+            hint = f"; words that start alike: {near}" if near else ""
+            raise ValueError(f"{word!r} is not in the model's vocabulary{hint}"[:300])
+        with torch.no_grad():
+            x = self._text_model.embed_text([word])[1][0].detach()
+        self._edit(i, word, x.to(self._stepper.x), move=False, word=word)
+
+    def zero_input(self, i: int) -> None:
+        """A what-if: x_i (1 … T) becomes the zero vector, shown as ``ZERO_INPUT``
+        (⟨0⟩).  Steps from step i-1 on are recomputed; :meth:`undo` takes it back."""
+        self._refuse_if_compared()
+        i = self._check_edit_index(i)
+        self._edit(i, ZERO_INPUT, torch.zeros_like(self._stepper.x[0]), move=False, word=None)
+
+    @serialised
+    def undo(self) -> bool:
+        """Take back the last edit (from the view, :meth:`replace`, :meth:`zero_input`
+        or :meth:`edit`): its tokens and inputs come back, and the steps are
+        recomputed.  Returns False when there is nothing to undo."""
+        if not self._history:
+            return False
+        tokens, x, text, unknown = self._history.pop()
+        self._stepper.set_inputs(x)
+        self._text = text  # a new version re-embeds it if the embedding changed since
+        with self.hold_sync():
+            self.unknown = unknown
+            self.edits = self.edits[:-1]
+        self._new_version(min(self.t, self._stepper.T), tokens=tokens, reason="reset")
+        return True
+
+    @serialised
+    def read_text(self, text: str | Sequence[str]) -> None:
+        """Read a new sentence with the text model's own tokenizer and vocabulary,
+        back at position 0, as the view's text box does.  Words the vocabulary
+        lacks are read as ``<unk>`` and shown so (``unknown`` lists them with the
+        words typed).  Needs a widget made by :meth:`from_text`."""
+        self._refuse_if_compared()
+        if self._text_model is None:
+            raise ValueError(
+                "read_text needs a text model: build the widget with "
+                "AttentionWidget.from_text(text_model, text)"
+            )
+        if isinstance(text, str):
+            normalize_text(text)  # a lone surrogate is refused with its place
+        tokens, x, unknown = _read_words(self._text_model, text)
+        probe = self._model.stepper(x.to(next(self._model.parameters())))
+        self._stepper = probe
+        self._text = _derived(self._text_model, tokens)
+        self._history.clear()
+        with self.hold_sync():
+            self.unknown = unknown
+            self.edits = []
+        self._new_version(0, tokens=tokens, reason="reset")
+
+    def _check_edit_index(self, i) -> int:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"the input to edit must be an int in 1 … T = {self.T}, got {i!r}")
+        if not 1 <= int(i) <= self.T:
+            raise ValueError(f"the input to edit must be in 1 … T = {self.T}, got {int(i)}")
+        return int(i)
+
+    @serialised
+    def _edit(self, i: int, token: str, x: Tensor, *, move: bool, word) -> None:
+        """Put x (D,) and its token at input i, keeping the steps before step i-1.
+        ``word``: the word the text model embedded into x, None for a zero input, or
+        _FREE for an x from elsewhere (the inputs no longer follow the embedding)."""
         s = self._stepper
-        x = s.check_input(x)  # before anything moves: a bad x leaves the widget as it was
         self._follow_the_weights()
-        self._text = None  # the inputs are no longer all the text model's embedding
+        before = (list(self.tokens), s.x.clone(), self._text, list(self.unknown))
         keep_k = self.t
         s.goto(i - 1)
         s.step(x)  # drops steps ≥ i-1; computes step i-1
         tokens = list(self.tokens)
+        old = tokens[i - 1] if i <= len(tokens) else ""
         if i == len(tokens) + 1:
             tokens.append(token)
         else:
             tokens[i - 1] = token
+        if self._text is not None and word is not _FREE:
+            text_model, words, slots, stamp = self._text
+            words = list(words)
+            words[i - 1 : i] = [word]
+            self._text = (text_model, words, slots, stamp)
+        else:
+            self._text = None  # the inputs are no longer all the text model's embedding
+        self._history.append(before)
+        with self.hold_sync():
+            self.unknown = [pair for pair in self.unknown if pair[0] != i]
+            self.edits = [*self.edits, [i, old, token]]
         self._new_version(i if move else min(keep_k, s.T), tokens=tokens, reason="reset")
 
     @serialised
@@ -505,6 +666,10 @@ class AttentionWidget(anywidget.AnyWidget):
         )
         self._stepper = probe
         self._text = None
+        self._history.clear()
+        with self.hold_sync():
+            self.unknown = []
+            self.edits = []
         self._new_version(0, tokens=tokens, reason="reset")
 
     def refresh(self) -> None:
@@ -604,11 +769,9 @@ class AttentionWidget(anywidget.AnyWidget):
         s = self._stepper
         param = next(self.model.parameters())
         if self._text is not None and _weight_stamp(self._text[2]) != self._text[3]:
-            text_model, tokens, slots, _ = self._text
-            with torch.no_grad():
-                x = text_model.embed_text(tokens)[1]
-            s.set_inputs(x.to(param))  # forgets every step
-            self._text = (text_model, tokens, slots, _weight_stamp(slots))
+            text_model, words, slots, _ = self._text
+            s.set_inputs(_embed_words(text_model, words).to(param))  # forgets every step
+            self._text = (text_model, words, slots, _weight_stamp(slots))
         elif s.x.dtype != param.dtype or s.x.device != param.device:
             s.set_inputs(s.x.to(param))  # forgets every step
         elif s.weights_changed():
@@ -867,6 +1030,9 @@ class AttentionWidget(anywidget.AnyWidget):
                 "sync": self._answer_sync,
                 "sensitivity": self._answer_sensitivity,
                 "ping": lambda _content: self.send({"type": "pong"}),
+                "edit": self._answer_edit,
+                "undo": self._answer_undo,
+                "text": self._answer_text,
             }
             if request not in answers:
                 raise ValueError(
@@ -900,3 +1066,41 @@ class AttentionWidget(anywidget.AnyWidget):
             return
         array = {"buffer": 0, "dtype": "float32", "shape": [k], "offset": 0}
         self.send({**reply, "values": array}, buffers=[values.numpy().tobytes()])
+
+    def _refuse_view_edits(self, content: dict) -> None:
+        if not self.editable:
+            raise ValueError("this widget's inputs cannot be edited from the view")
+        version = content.get("version")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ValueError(f"{content.get('type')}.version must be an int, got {version!r}")
+        if version != self.version:
+            raise ValueError("the inputs changed before this edit arrived; it was not applied")
+
+    def _answer_edit(self, content: dict) -> None:
+        """A what-if from the view: x_i becomes a vocabulary word, or zero."""
+        self._refuse_view_edits(content)
+        i, token = content.get("i"), content.get("token")
+        if token is None:
+            self.zero_input(i)
+        elif isinstance(token, str):
+            self.replace(i, token)
+        else:
+            raise ValueError(f"edit.token must be a word of the vocabulary or null, got {token!r}")
+
+    def _answer_undo(self, content: dict) -> None:
+        self._refuse_view_edits(content)
+        if not self.undo():
+            raise ValueError("there is no edit to undo")
+
+    def _answer_text(self, content: dict) -> None:
+        """The view's text box: read this sentence instead."""
+        if not (self.editable and self.accepts_text):
+            raise ValueError("this widget does not read typed text")
+        text = content.get("text")
+        if not isinstance(text, str):
+            raise ValueError(f"text.text must be a str, got {type(text).__name__}")
+        if len(text) > MAX_TEXT_CHARS:
+            raise ValueError(
+                f"the sentence is {len(text)} characters long; at most {MAX_TEXT_CHARS} are read"
+            )
+        self.read_text(text)

@@ -65,19 +65,26 @@ def test_kernel_answers_each_front_end_message(monkeypatch):
     import torch
 
     import attn_widget.widget as widget_module
-    from attn_widget import SelfAttentionRNN
+    from attn_widget.text import TextRNN, Vocab
 
     monkeypatch.setattr(widget_module, "_bundle", lambda: ("export default {};", ""))
-    w = widget_module.AttentionWidget(SelfAttentionRNN(2, 3), inputs=torch.randn(2, 2))
+    text_model = TextRNN(Vocab(["the", "key", "door"]), 2, 3)
+    w = widget_module.AttentionWidget.from_text(text_model, "the key")
     sent = []
     monkeypatch.setattr(w, "send", lambda content, buffers=None: sent.append(content))
     requests = {
-        "sync": {"type": "sync", "version": w.version, "have": 0},
-        "sensitivity": {"type": "sensitivity", "version": w.version, "k": 0},
-        "ping": {"type": "ping"},
+        "sync": lambda: {"type": "sync", "version": w.version, "have": 0},
+        "sensitivity": lambda: {"type": "sensitivity", "version": w.version, "k": 0},
+        "ping": lambda: {"type": "ping"},
+        "edit": lambda: {"type": "edit", "version": w.version, "i": 2, "token": "door"},
+        "undo": lambda: {"type": "undo", "version": w.version},
+        "text": lambda: {"type": "text", "text": "the door"},
     }
     assert set(requests) == set(protocol.FRONT_END_MESSAGES)
-    for content in requests.values():
-        w._answer(content, [])
-    assert [m["type"] for m in sent] == ["steps", "sensitivity", "pong"]
+    for request in requests.values():
+        w._answer(request(), [])
+    # an edit, an undo and a new sentence each answer with a new version's steps
+    assert [m["type"] for m in sent] == ["steps", "sensitivity", "pong", "steps", "steps", "steps"]
+    assert [m.get("reason") for m in sent[3:]] == ["reset"] * 3
+    assert w.tokens == ["the", "door"] and w.status == ""
     assert {m["type"] for m in sent} <= set(protocol.KERNEL_MESSAGES)
