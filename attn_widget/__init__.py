@@ -20,6 +20,7 @@ __all__ = [
     "demo",
     "input_sensitivity",
     "load_checkpoint",
+    "to_html",
 ]
 
 
@@ -34,4 +35,8 @@ def __getattr__(name: str):
         from . import comparison
 
         return getattr(comparison, name)
+    if name == "to_html":
+        from .export import to_html
+
+        return to_html
     raise AttributeError(f"module 'attn_widget' has no attribute {name!r}")
