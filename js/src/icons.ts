@@ -4,7 +4,7 @@
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
-export type IconName = "reset" | "back" | "play" | "pause" | "forward";
+export type IconName = "reset" | "back" | "play" | "pause" | "forward" | "edit" | "undo";
 
 // 16 × 16 paths: a bar is a rectangle, an arrow a triangle.
 const PATHS: Record<IconName, string> = {
@@ -13,6 +13,10 @@ const PATHS: Record<IconName, string> = {
   play: "M5 3v10l8-5z",
   pause: "M4 3h3v10H4z M9 3h3v10H9z",
   forward: "M3 3v10l8-5z M11 3h2v10h-2z",
+  // a pencil: the shaft at 45°, and its point
+  edit: "M10.5 2.5l3 3L6 13H3v-3z M2 14h3l-3-3z",
+  // a hooked arrow back to the left
+  undo: "M2 6l4-4v2.5h4a4 4 0 0 1 0 8H6v-2h4a2 2 0 0 0 0-4H6V9z",
 };
 
 /** An inline SVG icon drawn in the text colour. */

@@ -5,8 +5,10 @@ import { formatFloat32, gradLevel, inkFor, weightRGB } from "./format";
 
 export const START_LABEL = "⟨start⟩";
 
-/** Build one element per slot: index 0 is ⟨start⟩ (h_0), index i is x_i. */
-export function buildTokens(container: HTMLElement, tokens: string[]): HTMLElement[] {
+/** Build one element per slot: index 0 is ⟨start⟩ (h_0), index i is x_i.
+ * `unknown` lists the inputs read as <unk>, with the words typed: they are
+ * marked, and the word shows in the tooltip and in `data-word`. */
+export function buildTokens(container: HTMLElement, tokens: string[], unknown: [number, string][] = []): HTMLElement[] {
   if (!hovering.has(container)) {
     hovering.add(container);
     container.addEventListener("mouseover", (event) => {
@@ -19,11 +21,18 @@ export function buildTokens(container: HTMLElement, tokens: string[]): HTMLEleme
   container.replaceChildren();
   const els: HTMLElement[] = [];
   const labels = [START_LABEL, ...tokens];
+  const typed = new Map(Array.isArray(unknown) ? unknown.filter((u) => Array.isArray(u)) : []);
   labels.forEach((text, i) => {
     const el = document.createElement("span");
     el.className = i === 0 ? "aw-token aw-start" : "aw-token";
     el.dataset.index = String(i);
     el.textContent = text;
+    const word = typed.get(i);
+    if (word !== undefined) {
+      el.classList.add("is-unknown");
+      el.dataset.word = String(word);
+      notes.set(el, `“${String(word)}” is not in the model's vocabulary: it is read as ${text}`);
+    }
     container.appendChild(el);
     els.push(el);
   });
@@ -51,10 +60,14 @@ export interface TokenState {
 // colours.  The text waits here meanwhile.
 const titles = new WeakMap<HTMLElement, string | null>();
 const hovering = new WeakSet<HTMLElement>();
+/** What a token's tooltip always says (an unknown word), before its weight. */
+const notes = new WeakMap<HTMLElement, string>();
 let hovered: HTMLElement | null = null;
 
 function applyTitle(el: HTMLElement): void {
-  const title = titles.get(el) ?? null;
+  const weight = titles.get(el) ?? null;
+  const note = notes.get(el) ?? null;
+  const title = note === null ? weight : weight === null ? note : `${note}\n${weight}`;
   if (title === null) el.removeAttribute("title");
   else if (el.title !== title) el.title = title;
 }

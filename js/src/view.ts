@@ -13,6 +13,7 @@ import {
   affineMath, alignMath, LSTMN_DEPARTURES, lstmnAttendMath, lstmnCellMath, lstmnPieceMath, nextHiddenMath, splitZ,
   typeset, updateMath, zBlockMath,
 } from "./equation";
+import { Chooser, textForm } from "./whatif";
 import { divergingColor, formatFloat32, formatShort, GRAD_DECADES, maxAbs, onDarkBackground } from "./format";
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
@@ -115,7 +116,7 @@ function difference(a: Float32Array, b: Float32Array): Float32Array {
 export class View {
   readonly root: HTMLElement;
   private tokenEls: HTMLElement[] = [];
-  private tokensShown: { tokens: string[]; version: number } | null = null;
+  private tokensShown: { tokens: string[]; version: number; unknown: [number, string][] } | null = null;
   private pieceStrips: { z: HTMLElement[]; pre: HTMLElement | null; h: HTMLElement; note: HTMLElement; lstmn: HTMLElement[] } | null = null;
   private kindShown = "";
   private matrix: AlphaMatrix;
@@ -129,7 +130,16 @@ export class View {
   private frame: number | null = null;
   private cleanups: (() => void)[] = [];
   private equationKey = "";
+  private chooser: Chooser;
   readonly parts: Record<string, HTMLElement> = {};
+
+  /** Whether this view offers what-if edits and the text box: a live widget
+   * (not an export) that allows edits and shows its controls. */
+  get canEdit(): boolean {
+    const model = this.ctl.model;
+    const standalone = (this.ctl as { standalone?: boolean }).standalone === true;
+    return !standalone && model.get("editable") !== false && model.get("show_controls") !== false;
+  }
 
   constructor(readonly ctl: Controller, host: HTMLElement) {
     const root = (this.root = el("div", "attn-widget"));
@@ -174,12 +184,25 @@ export class View {
       shading.appendChild(o);
     }
     shading.addEventListener("change", now(() => ctl.setShading(shading.value as Shading)));
-    controls.append(reset, back, play, fwd, scrub, readout, speed, shading);
+    // What-if: replace the red token (or any, by double-click) and undo.
+    const chooser = new Chooser(ctl, () => this.root.focus());
+    const edit = button("Replace a token", "edit", () => {
+      chooser.open(Math.max(1, ctl.k));
+    });
+    edit.title = "replace x_k, the red token, by another word (or double-click any token; key E)";
+    const undo = button("Undo edit", "undo", () => ctl.undo());
+    controls.append(reset, back, play, fwd, scrub, readout, speed, shading, edit, undo);
+    const read = textForm(ctl);
 
     const title = el("div", "aw-title");
     const status = el("div", "aw-status");
     status.setAttribute("role", "status");
     const tokens = el("div", "aw-tokens");
+    tokens.addEventListener("dblclick", (event) => {
+      const target = (event.target as HTMLElement).closest?.(".aw-token") as HTMLElement | null;
+      const i = Number(target?.dataset.index ?? 0);
+      if (i >= 1 && this.canEdit) chooser.open(i);
+    });
     tokens.addEventListener("click", (event) => {
       const target = (event.target as HTMLElement).closest?.(".aw-token") as HTMLElement | null;
       if (!target || !target.classList.contains("is-reachable")) return;
@@ -251,7 +274,7 @@ export class View {
     panels.append(vectors, prediction, attention);
     // What the shading is, in words: the weights come from h_{k-1}, before x_k is read.
     const caption = el("div", "aw-caption");
-    root.append(title, controls, status, tokens, caption, panels, equation);
+    root.append(title, controls, read.form, status, tokens, chooser.el, caption, panels, equation);
     host.appendChild(root);
 
     // Keys, while focus is in this view.  Jupyter's shortcuts listen on the
@@ -267,11 +290,30 @@ export class View {
       " ": () => ctl.togglePlay(),
       Home: () => ctl.reset(),
       End: () => ctl.goto(ctl.T),
+      e: () => {
+        if (this.canEdit) chooser.open(Math.max(1, ctl.k));
+      },
     };
     const onKey = (event: KeyboardEvent) => {
       if (!(event.target instanceof Node) || !root.contains(event.target)) return;
       if (event.ctrlKey || event.altKey || event.metaKey) return;
       const t = event.target;
+      if (chooser.isOpen && chooser.el.contains(t)) {
+        // The chooser's own keys (its listeners would not hear them: this
+        // listener stops them on the window, before they reach the target).
+        event.stopPropagation();
+        chooser.onKey(event);
+        return;
+      }
+      if (t instanceof HTMLInputElement && (t.type === "text" || t.type === "search")) {
+        event.stopPropagation(); // typing is the text box's, never a Jupyter shortcut
+        return;
+      }
+      if (event.key === "Escape" && chooser.isOpen) {
+        event.stopPropagation();
+        chooser.close();
+        return;
+      }
       if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLButtonElement) {
         // A control keeps its own keys (a button presses on Space, the scrubber
         // moves on the arrows, a menu opens): Jupyter only is kept from them.
@@ -290,13 +332,15 @@ export class View {
     Object.assign(this.parts, { reset, back, play, fwd, scrub, readout, speed, shading, status, tokens, caption, bars, alignEq, updateEq, pieces });
     Object.assign(this.parts, { h: rows.h.strip, hPrev: rows.hPrev.strip, dh: rows.dh.strip, c: rows.c.strip });
     Object.assign(this.parts, { prediction, predictionTitle, predictionRows, title, controls });
+    Object.assign(this.parts, { edit, undo, read: read.form, readText: read.input });
+    this.chooser = chooser;
     Object.assign(this.parts, { mTilde: rows.mTilde.strip, m: rows.m.strip, mTildeRow: rows.mTilde.row, mRow: rows.m.row });
     Object.assign(this.parts, { hNote: rows.h.value, cRow: rows.c.row, vectors, attention, grid, rowLabels, colLabels, legendBar: bar, departures });
 
     this.cleanups.push(ctl.onChange(() => this.schedule()));
     const model = ctl.model;
     const onModel = () => this.schedule();
-    for (const name of ["tokens", "T", "update_rule", "align_name", "z_layout", "status", "frontier", "prediction_labels", "title", "show_controls"]) {
+    for (const name of ["tokens", "T", "update_rule", "align_name", "z_layout", "status", "frontier", "prediction_labels", "title", "show_controls", "editable", "accepts_text", "unknown", "edits", "vocabulary"]) {
       model.on(`change:${name}`, onModel);
       this.cleanups.push(() => model.off(`change:${name}`, onModel));
     }
@@ -387,6 +431,15 @@ export class View {
       speed.appendChild(o);
     }
     if (speed.value !== String(sp)) speed.value = String(sp);
+    // what-if and the text box; the gradient shading needs a kernel
+    const canEdit = this.canEdit;
+    const edits: unknown[] = model.get("edits") ?? [];
+    setDisplay(parts.edit, canEdit);
+    (parts.edit as HTMLButtonElement).disabled = T === 0;
+    setDisplay(parts.undo, canEdit && edits.length > 0);
+    setDisplay(parts.read, canEdit && model.get("accepts_text") === true);
+    setDisplay(parts.shading, (this.ctl as { standalone?: boolean }).standalone !== true);
+    if (this.chooser.isOpen && (!canEdit || this.chooser.index > T)) this.chooser.close();
 
     // status line: kernel errors, connection, waiting for a step
     let text = ctl.message || (model.get("status") ?? "");
@@ -408,10 +461,11 @@ export class View {
     // tokens
     const tokens: string[] = model.get("tokens") ?? [];
     // The model hands back the same array until the tokens change: no need to compare T strings.
+    const unknown: [number, string][] = model.get("unknown") ?? [];
     const shown = this.tokensShown;
-    if (!shown || shown.tokens !== tokens || shown.version !== store.version) {
-      this.tokensShown = { tokens, version: store.version };
-      this.tokenEls = buildTokens(parts.tokens, tokens);
+    if (!shown || shown.tokens !== tokens || shown.version !== store.version || shown.unknown !== unknown) {
+      this.tokensShown = { tokens, version: store.version, unknown };
+      this.tokenEls = buildTokens(parts.tokens, tokens, unknown);
     }
     const reachable = Math.max(store.contiguous(), model.get("frontier") ?? 0);
     const mode = model.get("shading") === "gradient" ? "gradient" : "alpha";
