@@ -6,7 +6,8 @@
 # as pip would. For each of the two: a fresh venv, torch==2.13.0 first (the
 # local CPU wheel), then the artifact and ipykernel, still with no Node.js on
 # PATH; then a real kernel (jupyter_client) builds demo("agreement"), checks
-# that _esm is the bundled ES module, displays it and steps it.
+# that _esm is the bundled ES module and that to_html inlines standalone.js,
+# displays it and steps it.
 # Prints PASS/FAIL per artifact; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,6 +84,8 @@ assert re.search(r"export\s*\{[^}]*\bas default\b|export default\b", esm), esm[-
 static = Path(attn_widget.__file__).parent / "static"
 assert esm == (static / "widget.js").read_text(encoding="utf-8")
 assert w._css and w._css == (static / "widget.css").read_text(encoding="utf-8")
+# An exported page inlines the shipped standalone bundle (attn_widget.export).
+assert (static / "standalone.js").read_text(encoding="utf-8") in attn_widget.to_html(w)
 t0 = w.t
 display(w)
 """
