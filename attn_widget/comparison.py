@@ -80,6 +80,13 @@ class Compare(ipywidgets.Box):
     def panels(self) -> list[AttentionWidget]:
         return list(self.children)
 
+    def save_html(self, path, *, all_steps: bool = True, title: str | None = None) -> str:
+        """Write the comparison as one HTML page whose panels step together offline
+        (see :func:`attn_widget.export.to_html`).  Returns the page's text."""
+        from .export import to_html
+
+        return to_html(self, path, all_steps=all_steps, title=title)
+
     @property
     def T(self) -> int:
         return self.children[0].T

@@ -852,6 +852,15 @@ class AttentionWidget(anywidget.AnyWidget):
         self._follow_the_model()
         return step_figure(self, position, strips=strips)
 
+    def save_html(self, path, *, all_steps: bool = True, title: str | None = None) -> str:
+        """Write this widget as one HTML page that steps, plays and scrubs offline,
+        opened from a file, with no kernel: the same view, from the steps computed
+        here (all of them, unless ``all_steps=False``), at most ``STEP_DATA_LIMIT``
+        bytes of them.  Returns the page's text.  See :func:`attn_widget.export.to_html`."""
+        from .export import to_html
+
+        return to_html(self, path, all_steps=all_steps, title=title)
+
     def _send_steps(self, steps: Sequence, *, reason: str) -> None:
         """Send steps (already with their predictions, see _with_predictions)."""
         descriptors, data = encode_steps(steps)

@@ -273,3 +273,15 @@ def test_a_missing_bundle_names_the_build(monkeypatch, tmp_path):
     monkeypatch.setattr(export, "STATIC", tmp_path)
     with pytest.raises(RuntimeError, match=r"missing standalone\.js.*npm"):
         to_html(w)
+
+
+def test_save_html_methods_write_the_same_page(tmp_path):
+    torch.manual_seed(0)
+    model = SelfAttentionRNN(3, 4)
+    w = AttentionWidget(model, tokens=["a", "b"], inputs=torch.randn(2, 3))
+    page = w.save_html(tmp_path / "w.html", title="two tokens")
+    assert (tmp_path / "w.html").read_text(encoding="utf-8") == page
+    assert page == to_html(w, title="two tokens")
+    cmp = compare(model, SelfAttentionRNN(3, 4, update="eq1"), inputs=torch.randn(2, 3))
+    page = cmp.save_html(tmp_path / "c.html")
+    assert page == to_html(cmp) == (tmp_path / "c.html").read_text(encoding="utf-8")

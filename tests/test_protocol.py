@@ -62,7 +62,6 @@ def test_every_shared_constant_is_checked():
 
 
 def test_kernel_answers_each_front_end_message(monkeypatch):
-    import torch
 
     import attn_widget.widget as widget_module
     from attn_widget.text import TextRNN, Vocab

@@ -16,7 +16,7 @@ from attn_widget.protocol import MAX_TEXT_CHARS, ZERO_INPUT
 from attn_widget.text import UNK, TextRNN, Vocab, word_tokenize
 from attn_widget.widget import AttentionWidget
 
-WORDS = "the key to the cabinets is on the table near old doors".split()
+WORDS = ["the", "key", "to", "the", "cabinets", "is", "on", "the", "table", "near", "old", "doors"]
 
 
 @pytest.fixture(autouse=True)
@@ -167,7 +167,7 @@ def test_read_text_marks_unknown_words_and_matches_the_core():
     w.replace(1, "old")
     w.read_text("The zebra near the <img src=x onerror=alert(1)> table")
     typed = word_tokenize("The zebra near the <img src=x onerror=alert(1)> table")
-    assert w.t == 0 and w.edits == [] and w.T == len(typed)
+    assert w.t == 0 and w.edits == [] and len(typed) == w.T
     assert w.tokens == [t if t in tm.vocab else UNK for t in typed]
     assert w.unknown == [[i + 1, t] for i, t in enumerate(typed) if t not in tm.vocab]
     assert w.unknown[0] == [2, "zebra"]

@@ -166,6 +166,8 @@ export class AlphaMatrix {
  * i = first … last, spread over `slots` slots, at most one label per LABEL_PX
  * of `lengthPx`, always including the last.  Text only (textContent), never markup.
  */
+const axisWords = new WeakMap<HTMLElement, string[]>();
+
 export function layAxisLabels(
   container: HTMLElement,
   labels: string[],
@@ -183,8 +185,12 @@ export function layAxisLabels(
     want.push(end);
   }
   const key = `${slots}|${lengthPx}|${want.join(",")}`;
-  if (container.dataset.key === key) return;
+  // The same places with the same words (an edit keeps T but changes a word).
+  const words = want.map((i) => labels[i]);
+  const drawn = axisWords.get(container);
+  if (container.dataset.key === key && drawn && drawn.every((w, n) => w === words[n])) return;
   container.dataset.key = key;
+  axisWords.set(container, words);
   container.replaceChildren(
     ...want.map((i) => {
       const span = document.createElement("span");

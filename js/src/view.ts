@@ -137,7 +137,7 @@ export class View {
    * (not an export) that allows edits and shows its controls. */
   get canEdit(): boolean {
     const model = this.ctl.model;
-    const standalone = (this.ctl as { standalone?: boolean }).standalone === true;
+    const standalone = this.ctl.standalone;
     return !standalone && model.get("editable") !== false && model.get("show_controls") !== false;
   }
 
@@ -411,7 +411,7 @@ export class View {
     setDisplay(parts.controls, model.get("show_controls") !== false);
     (parts.back as HTMLButtonElement).disabled = k <= 0;
     (parts.reset as HTMLButtonElement).disabled = k <= 0 && !playing;
-    (parts.fwd as HTMLButtonElement).disabled = k >= T;
+    (parts.fwd as HTMLButtonElement).disabled = k >= ctl.last; // T, or an export's last saved step
     const play = parts.play as HTMLButtonElement;
     const playLabel = playing ? "Pause" : "Play";
     if (play.getAttribute("aria-label") !== playLabel) {
@@ -438,7 +438,7 @@ export class View {
     (parts.edit as HTMLButtonElement).disabled = T === 0;
     setDisplay(parts.undo, canEdit && edits.length > 0);
     setDisplay(parts.read, canEdit && model.get("accepts_text") === true);
-    setDisplay(parts.shading, (this.ctl as { standalone?: boolean }).standalone !== true);
+    setDisplay(parts.shading, !this.ctl.standalone);
     if (this.chooser.isOpen && (!canEdit || this.chooser.index > T)) this.chooser.close();
 
     // status line: kernel errors, connection, waiting for a step

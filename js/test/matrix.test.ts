@@ -47,6 +47,16 @@ describe("axis labels", () => {
     expect(spans[2].style.getPropertyValue("--at")).toBe("62.5%");
   });
 
+  it("follow an edited word at the same places, and leave unchanged labels alone", () => {
+    const box = document.createElement("div");
+    layAxisLabels(box, ["⟨start⟩", "the", "cabinet", "is"], 4, 4 * LABEL_PX, 3);
+    const first = box.children[0];
+    layAxisLabels(box, ["⟨start⟩", "the", "cabinet", "is"], 4, 4 * LABEL_PX, 3);
+    expect(box.children[0]).toBe(first); // the same words: nothing redrawn
+    layAxisLabels(box, ["⟨start⟩", "the", "cabinets", "is"], 4, 4 * LABEL_PX, 3);
+    expect([...box.children].map((e) => e.textContent)).toEqual(["⟨start⟩", "the", "cabinets", "is"]);
+  });
+
   it("thin out on long sequences but keep the last, and never crowd closer than LABEL_PX", () => {
     const box = document.createElement("div");
     const labels = Array.from({ length: 2001 }, (_, i) => `w${i}`);
