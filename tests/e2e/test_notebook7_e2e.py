@@ -99,3 +99,29 @@ def test_the_scrubber_keeps_its_own_arrow_keys(nb7, widget):
     nb7.page.keyboard.press("ArrowLeft")  # the range input's own step, not Notebook 7's
     expect(widget).to_have_attribute("data-t", str(START - 1))
     assert python_t(nb7) == START - 1
+
+
+def test_typing_a_sentence_is_never_a_notebook_shortcut(nb7, widget):
+    """In command mode Notebook 7 takes single letters (a, b: insert a cell; d d:
+    delete one; m, y: change its type; j, k: move).  Typed into the widget's
+    text box they are the sentence's, and Enter reads it in the kernel."""
+    page = nb7.page
+    cells = page.evaluate("() => window.__attnPanel.content.model.cells.length")
+    box = widget.get_by_role("textbox", name="Your sentence")
+    box.click()
+    sentence = "a baby dd my jk zebra is here"
+    page.keyboard.type(sentence)
+    expect(box).to_have_value(sentence)
+    page.keyboard.press("Enter")
+    want = ["a", "baby", "dd", "my", "jk", "zebra", "is", "here"]
+    expect(widget.locator(".aw-token")).to_have_count(len(want) + 1)
+    expect(widget).to_have_attribute("data-t", "0")
+    tokens = nb7.run("print(w.tokens, w.unknown)").strip()
+    vocab = nb7.run_json("import json; print(json.dumps(w.vocabulary))")
+    shown = [t if t in vocab else "<unk>" for t in want]
+    expect(widget.locator(".aw-token")).to_have_text(["⟨start⟩", *shown])
+    unknown = [[i + 1, t] for i, t in enumerate(want) if t not in vocab]
+    assert tokens == f"{shown} {unknown}"
+    assert unknown, "the sentence should hold a word the model does not know"
+    # no cell was inserted, deleted or changed by the letters typed
+    assert page.evaluate("() => window.__attnPanel.content.model.cells.length") == cells + 2
