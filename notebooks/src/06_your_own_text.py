@@ -90,14 +90,18 @@ w
 # it. We open a second widget on the same sentence, swap the third word,
 # "was", for "kept", and compare the weights of the step that reads the
 # word after it, "older".
+#
+# In the widget, press the pencil (or double-click a word, or press E) and
+# pick the new word from the model's vocabulary; ↶ undoes it. From Python
+# the same edit is `replace(i, word)`, and `undo()` takes it back.
 
 # %%
 what_if = AttentionWidget.from_text(model, sentence)
 before = what_if.goto(4).alpha.clone()  # step 3 reads "older" after "was"
-_, x_new = model.embed_text(["kept"])
-what_if.edit(3, "kept", x_new[0].detach())  # x_3 := "kept"; later steps are recomputed
+what_if.replace(3, "kept")  # x_3 := "kept"; later steps are recomputed
 after = what_if.goto(4).alpha
 print("tokens now:", what_if.tokens)
+print("edits:", what_if.edits)
 changed = not torch.allclose(before, after, atol=1e-6)
 unchanged = all(
     torch.equal(what_if.stepper.steps[t].alpha, w.stepper.steps[t].alpha) for t in range(3)
@@ -112,16 +116,49 @@ what_if
 # last digit; from there on they part ways.
 
 # %% [markdown]
+# ## A sentence of your own, and words the model never saw
+#
+# Type a sentence into the widget's text box and press Enter: the kernel
+# splits it with the model's own tokenizer and reads it with its
+# vocabulary. A word the text never used has no embedding of its own: the
+# model reads `<unk>` there, and the widget shows `<unk>`, outlined, with
+# the word you typed in its tooltip. From Python the same is `read_text`.
+
+# %%
+yours = AttentionWidget.from_text(model, sentence)
+yours.read_text("The keeper saw a zebra")  # what the text box does
+print("tokens:", yours.tokens)
+print("read as <unk>:", yours.unknown)
+assert yours.tokens == ["the", "keeper", "<unk>", "a", "<unk>"]
+assert yours.unknown == [[3, "saw"], [5, "zebra"]]
+yours
+
+# %% [markdown]
+# ## Share it
+#
+# `save_html` writes the widget as one HTML file that steps, plays and
+# scrubs in any browser, with no kernel and no network: for a course page
+# or slides.
+
+# %%
+import pathlib
+import tempfile
+
+page = pathlib.Path(tempfile.mkdtemp()) / "lamp.html"
+html = w.save_html(page, title="the lamp was older than the keeper")
+print(page.name, "written:", page.is_file(), "· every step in it:", w.stepper.frontier == w.T)
+assert page.read_text(encoding="utf-8") == html
+
+# %% [markdown]
 # ## Exercise
 #
 # Swap the last word, *keeper*, for *lamp* in the `what_if` widget. Which
 # steps' weights can change? Check your answer on the step records.
 
 # %% [solution]
-_, x_lamp = model.embed_text(["lamp"])
 what_if.goto(what_if.T)  # compute every step first
 before_edit = [s.alpha.clone() for s in what_if.stepper.steps[: what_if.T]]
-what_if.edit(7, "lamp", x_lamp[0].detach())  # x_7 is read by the last step, step 6
+what_if.replace(7, "lamp")  # x_7 is read by the last step, step 6
 what_if.goto(what_if.T)
 after_edit = [s.alpha for s in what_if.stepper.steps[: what_if.T]]
 same = [torch.equal(a, b) for a, b in zip(before_edit, after_edit, strict=True)]
