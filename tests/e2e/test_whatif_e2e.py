@@ -106,6 +106,7 @@ def test_replace_a_token_from_the_widget(nb, artifacts):
     expect(chooser.get_by_role("option", name="cabinets", exact=True)).to_have_attribute(
         "aria-selected", "true"
     )
+    root.screenshot(path=artifacts / "whatif-chooser.png")
     search.press("Enter")
     expect(chooser).to_be_hidden()
     expect(root.locator('.aw-token[data-index="5"]')).to_have_text("cabinets")
