@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .protocol import STEP_DATA_LIMIT, pack_snapshot, step_bytes
-from .widget import BUILD_HINT, STATIC, AttentionWidget
+from .widget import BUILD_HINT, STATIC, AttentionWidget, _check_token
 
 __all__ = ["to_html"]
 
@@ -114,8 +114,8 @@ def to_html(
         raise TypeError(f"path must be a str, a path or None, got {type(path).__name__}")
     if not isinstance(all_steps, bool):
         raise TypeError(f"all_steps must be True or False, got {all_steps!r}")
-    if title is not None and not isinstance(title, str):
-        raise TypeError(f"title must be a str or None, got {type(title).__name__}")
+    if title is not None:
+        _check_token(title, "title")  # a str that UTF-8 can carry
     script, css = _standalone_bundle()
 
     computed = [_steps_of(panel, all_steps) for panel in panels]

@@ -201,9 +201,11 @@ def _widget_pusher(widget, model: nn.Module) -> Callable[[], None]:
 
     def push() -> None:
         with torch.no_grad():
-            # An AttentionWidget that follows the embedding re-embeds by itself
-            # (docs/design.md §2); any other is given its tokens embedded anew.
-            if re_embed and getattr(widget, "_text", None) is None:
+            # An AttentionWidget re-embeds by itself the inputs that are its text
+            # model's embedding of words (docs/design.md §2), and leaves alone the
+            # ones that are not (a zeroed input, a vector put in by edit); any
+            # other widget is given its tokens embedded anew.
+            if re_embed and not hasattr(widget, "_text"):
                 _, x = model.embed_text(list(widget.tokens))
                 widget.stepper.set_inputs(x.detach())
             (widget.push_trace if hasattr(widget, "push_trace") else widget.refresh)()

@@ -379,6 +379,9 @@ class AttentionWidget(anywidget.AnyWidget):
         self._sent = 0  # steps of this version sent to the front end, from step 0
         self._ahead_queued = False
         self._from_front_end = False
+        # True while a message from the view is answered: a click never rewrites the
+        # saved snapshot (docs/design.md §2); the hook after the next cell does.
+        self._answering = False
         super().__init__(
             tokens=tokens,
             T=stepper.T,
@@ -570,29 +573,37 @@ class AttentionWidget(anywidget.AnyWidget):
             raise ValueError(f"{word!r} is not in the model's vocabulary{hint}"[:300])
         with torch.no_grad():
             x = self._text_model.embed_text([word])[1][0].detach()
-        self._edit(i, word, x.to(self._stepper.x), move=False, word=word)
+        self._edit(i, word, x.to(self._param()), move=False, word=word)
 
     def zero_input(self, i: int) -> None:
         """A what-if: x_i (1 … T) becomes the zero vector, shown as ``ZERO_INPUT``
         (⟨0⟩).  Steps from step i-1 on are recomputed; :meth:`undo` takes it back."""
         self._refuse_if_compared()
         i = self._check_edit_index(i)
-        self._edit(i, ZERO_INPUT, torch.zeros_like(self._stepper.x[0]), move=False, word=None)
+        zeros = self._param().new_zeros(self._model.input_size)
+        self._edit(i, ZERO_INPUT, zeros, move=False, word=None)
 
     @serialised
     def undo(self) -> bool:
         """Take back the last edit (from the view, :meth:`replace`, :meth:`zero_input`
         or :meth:`edit`): its tokens and inputs come back, and the steps are
         recomputed.  Returns False when there is nothing to undo."""
+        self._refuse_if_compared()
         if not self._history:
             return False
-        tokens, x, text, unknown = self._history.pop()
-        self._stepper.set_inputs(x)
+        tokens, x, text, unknown = self._history[-1]
+        self._stepper.set_inputs(x.to(self._param()))  # the model may have changed dtype since
+        self._history.pop()
         self._text = text  # a new version re-embeds it if the embedding changed since
         with self.hold_sync():
             self.unknown = unknown
             self.edits = self.edits[:-1]
-        self._new_version(min(self.t, self._stepper.T), tokens=tokens, reason="reset")
+        self._new_version(
+            min(self.t, self._stepper.T),
+            tokens=tokens,
+            reason="reset",
+            snapshot=not self._answering,
+        )
         return True
 
     @serialised
@@ -617,7 +628,11 @@ class AttentionWidget(anywidget.AnyWidget):
         with self.hold_sync():
             self.unknown = unknown
             self.edits = []
-        self._new_version(0, tokens=tokens, reason="reset")
+        self._new_version(0, tokens=tokens, reason="reset", snapshot=not self._answering)
+
+    def _param(self) -> Tensor:
+        """A parameter of the model: what new inputs take their dtype and device from."""
+        return next(self._model.parameters())
 
     def _check_edit_index(self, i) -> int:
         if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
@@ -635,8 +650,15 @@ class AttentionWidget(anywidget.AnyWidget):
         self._follow_the_weights()
         before = (list(self.tokens), s.x.clone(), self._text, list(self.unknown))
         keep_k = self.t
-        s.goto(i - 1)
-        s.step(x)  # drops steps ≥ i-1; computes step i-1
+        try:
+            s.goto(i - 1)
+            s.step(x.to(s.x))  # drops steps ≥ i-1; computes step i-1
+        except Exception:
+            # The inputs may now hold the new x_i (the step after it failed) or not:
+            # a new version with the tokens as they were says so to the front end.
+            s.set_inputs(before[1])
+            self._new_version(min(keep_k, s.T), reason="reset")
+            raise
         tokens = list(self.tokens)
         old = tokens[i - 1] if i <= len(tokens) else ""
         if i == len(tokens) + 1:
@@ -654,7 +676,12 @@ class AttentionWidget(anywidget.AnyWidget):
         with self.hold_sync():
             self.unknown = [pair for pair in self.unknown if pair[0] != i]
             self.edits = [*self.edits, [i, old, token]]
-        self._new_version(i if move else min(keep_k, s.T), tokens=tokens, reason="reset")
+        self._new_version(
+            i if move else min(keep_k, s.T),
+            tokens=tokens,
+            reason="reset",
+            snapshot=not self._answering,
+        )
 
     @serialised
     def set_inputs(self, tokens: Sequence[str] | None, x: Tensor) -> None:
@@ -1032,6 +1059,8 @@ class AttentionWidget(anywidget.AnyWidget):
     def _answer(self, content, buffers) -> None:
         """A custom message from the front end: an error reply, never an exception."""
         request = content.get("type") if isinstance(content, dict) else None
+        if not isinstance(request, str):
+            request = None
         try:
             if not isinstance(content, dict):
                 raise ValueError(f"a message must be a JSON object, got {type(content).__name__}")
@@ -1047,7 +1076,11 @@ class AttentionWidget(anywidget.AnyWidget):
                 raise ValueError(
                     f"unknown message type {request!r}; expected one of {FRONT_END_MESSAGES}"
                 )
-            answers[request](content)
+            self._answering = True
+            try:
+                answers[request](content)
+            finally:
+                self._answering = False
         except Exception as error:
             self._reply_error(str(error), request if isinstance(request, str) else None)
 

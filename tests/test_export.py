@@ -285,3 +285,10 @@ def test_save_html_methods_write_the_same_page(tmp_path):
     cmp = compare(model, SelfAttentionRNN(3, 4, update="eq1"), inputs=torch.randn(2, 3))
     page = cmp.save_html(tmp_path / "c.html")
     assert page == to_html(cmp) == (tmp_path / "c.html").read_text(encoding="utf-8")
+
+
+def test_a_title_that_utf8_cannot_carry_is_refused_clearly(tmp_path):
+    w = AttentionWidget(SelfAttentionRNN(3, 4), inputs=torch.randn(2, 3))
+    with pytest.raises(ValueError, match="surrogate"):
+        to_html(w, tmp_path / "x.html", title="a \ud800 b")
+    assert not (tmp_path / "x.html").exists()

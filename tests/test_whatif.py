@@ -251,3 +251,96 @@ def test_lstmn_text_model_reads_typed_text():
     w.read_text("old doors near the zebra")
     w.goto(w.T)
     assert_steps_equal(w.stepper.steps, core_steps(tm, word_tokenize("old doors near the zebra")))
+
+
+# -- found by the hostile review ------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", ["double", "float"])
+def test_edits_and_undo_follow_a_change_of_dtype(change):
+    tm, w = widget()
+    if change == "float":
+        tm.double()  # widget() built it in float64 already; make the change a real one
+        tm.float()
+    w.goto(5)
+    w.replace(2, "doors")
+    getattr(tm, change)()
+    w.zero_input(3)  # built in the model's dtype now, not the old inputs'
+    assert w.inputs.dtype == next(tm.parameters()).dtype and w.current is not None
+    assert w.undo() and w.undo() and w.edits == []
+    assert w.inputs.dtype == next(tm.parameters()).dtype
+    w.goto(w.T)
+    want = core_steps(tm, w.tokens)
+    for a, b in zip(w.stepper.steps, want, strict=True):
+        torch.testing.assert_close(a.alpha, b.alpha)
+
+
+def test_a_failed_edit_leaves_the_widget_consistent():
+    tm, w = widget()
+    w.goto(5)
+    version, tokens, x = w.version, list(w.tokens), w.inputs.clone()
+    with torch.no_grad():
+        tm.rnn.A.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        w.replace(2, "doors")
+    assert w.tokens == tokens and torch.equal(w.inputs, x) and w.edits == []
+    assert w.stepper.k == w.t or w.t <= w.stepper.frontier
+    assert w.version > version  # the front end was told to drop what it held
+
+
+def test_undo_is_refused_on_a_comparisons_panel():
+    tm = text_model()
+    a = AttentionWidget.from_text(tm, "the key is on the table")
+    b = AttentionWidget.from_text(text_model(seed=1), "the key is on the table")
+    for panel in (a, b):
+        panel.send = lambda content, buffers=None: None
+        panel.replace(1, "old")
+    from attn_widget.comparison import Compare
+
+    cmp = Compare([a, b])
+    with pytest.raises(ValueError, match="comparison"):
+        b.undo()
+    assert a.tokens == b.tokens and cmp.T == b.T
+
+
+def test_training_keeps_a_zeroed_input_zero():
+    from attn_widget.tasks import language_model
+    from attn_widget.train import train
+
+    text = "the key to the cabinets is on the table near old doors . " * 6
+    data = language_model(text, tokenizer="word", seq_len=6, stride=3)
+    torch.manual_seed(0)
+    tm = TextRNN(data.vocab, 4, 6, n_outputs=len(data.vocab))
+    w = AttentionWidget.from_text(tm, "the key to the cabinets")
+    w.send = lambda content, buffers=None: None
+    w.zero_input(3)
+    w.edit(5, "custom", torch.ones(4))  # a free vector: no longer the embedding's
+    train(tm, data, epochs=1, batch_size=4, every=2, progress=False, widget=w)
+    assert torch.equal(w.inputs[2], torch.zeros(4))
+    assert torch.equal(w.inputs[4], torch.ones(4))
+    w.goto(w.T)
+    x = w.inputs.clone()
+    torch.testing.assert_close(w.trace().h, tm.rnn(x).h)
+
+
+def test_a_view_edit_never_rewrites_the_saved_snapshot():
+    tm = text_model()
+    w = AttentionWidget.from_text(tm, "the key is on the table", precompute=True)
+    w.send = lambda content, buffers=None: None
+    writes = []
+    w.observe(lambda change: writes.append(len(change["new"])), names="_snapshot")
+    w._answer({"type": "edit", "version": w.version, "i": 2, "token": "doors"}, [])
+    w._answer({"type": "undo", "version": w.version}, [])
+    w._answer({"type": "text", "text": "the old doors"}, [])
+    assert w.status == "" and w.tokens == ["the", "old", "doors"]
+    assert writes == []
+    w.replace(1, "key")  # from Python, in a cell: the saved state follows
+    assert len(writes) == 1
+
+
+def test_a_message_whose_type_is_not_a_string_gets_a_clear_reply():
+    _, w = widget()
+    replies = []
+    w.send = lambda content, buffers=None: replies.append(content)
+    w._answer({"type": ["edit"]}, [])
+    assert replies[0]["type"] == "error" and "unknown message type" in replies[0]["message"]

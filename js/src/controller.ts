@@ -218,8 +218,8 @@ export class Controller {
   /** A what-if: x_i becomes `token`'s embedding (a word of `vocabulary`), or
    * zero with `token` null.  The kernel recomputes from step i-1 and sends a
    * new data version; nothing changes here until it does. */
-  edit(i: number, token: string | null): void {
-    this.send({ type: "edit", version: this.store.version, i, token });
+  edit(i: number, token: string | null, version = this.store.version): void {
+    this.send({ type: "edit", version, i, token });
   }
 
   /** Take back the last edit (the kernel keeps the history). */
@@ -236,6 +236,14 @@ export class Controller {
     if (this.standalone) return;
     this.send({ type: "sync", version: this.store.version, have: this.store.contiguous() });
     this.waitingSince ??= Date.now();
+  }
+
+  /** The last position a view drew; Play moves on only from a drawn one. */
+  private drawnK = -1;
+
+  /** A view drew position k (View.render). */
+  drew(k: number): void {
+    this.drawnK = k;
   }
 
   onChange(fn: () => void): () => void {
@@ -366,6 +374,12 @@ export class Controller {
     }
     if (k > 0 && !this.store.has(k - 1)) {
       this.playTimer = setTimeout(this.beat, PLAY_POLL_MS); // the step on screen is still coming
+      return;
+    }
+    if (this.listeners.size > 0 && this.drawnK !== k) {
+      // No view has drawn this position yet: at a speed near the frame rate two
+      // beats could fall in one frame, and a position would never be seen.
+      this.playTimer = setTimeout(this.beat, PLAY_POLL_MS);
       return;
     }
     const interval = 1000 / clampSpeed(this.model.get("speed"));

@@ -163,7 +163,8 @@ export class View {
     scrub.min = "0";
     scrub.step = "1";
     scrub.setAttribute("aria-label", "Position");
-    scrub.addEventListener("input", () => ctl.goto(Number(scrub.value)));
+    // drawn at once: a drag past an export's last saved step snaps back to it
+    scrub.addEventListener("input", now(() => ctl.goto(Number(scrub.value))));
     const readout = el("span", "aw-readout");
     readout.setAttribute("aria-live", "polite");
     const speed = el("select", "aw-speed");
@@ -439,7 +440,8 @@ export class View {
     setDisplay(parts.undo, canEdit && edits.length > 0);
     setDisplay(parts.read, canEdit && model.get("accepts_text") === true);
     setDisplay(parts.shading, !this.ctl.standalone);
-    if (this.chooser.isOpen && (!canEdit || this.chooser.index > T)) this.chooser.close();
+    // the inputs changed under an open chooser (an edit, a new sentence): it is stale
+    if (this.chooser.isOpen && (!canEdit || this.chooser.version !== ctl.store.version)) this.chooser.close();
 
     // status line: kernel errors, connection, waiting for a step
     let text = ctl.message || (model.get("status") ?? "");
@@ -479,6 +481,7 @@ export class View {
         : shadingCaption(k, tokens, model.get("update_rule") === "eq1"),
     );
     if (this.root.dataset.t !== String(k)) this.root.dataset.t = String(k);
+    ctl.drew(k);
 
     // vectors: each strip shares its row's width, up to STRIP_CELL_PX a cell
     const skey = `${H}`;

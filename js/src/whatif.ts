@@ -49,6 +49,9 @@ export class Chooser {
   private active = 0;
   /** The input being replaced (1 … T), or 0 while closed. */
   index = 0;
+  /** The data version the chooser was opened on: an edit of inputs that have
+   * changed since is refused by the kernel, never applied to another word. */
+  version = -1;
 
   constructor(private readonly ctl: Controller, private readonly onClose: () => void) {
     const root = (this.el = el("div", "aw-chooser"));
@@ -89,6 +92,7 @@ export class Chooser {
     const tokens: string[] = this.ctl.model.get("tokens") ?? [];
     if (i < 1 || i > tokens.length) return;
     this.index = i;
+    this.version = this.ctl.store.version;
     this.heading.textContent = `replace x${i} “${tokens[i - 1]}” with:`;
     this.el.setAttribute("aria-label", `Replace x${i}`);
     this.el.hidden = false;
@@ -138,9 +142,10 @@ export class Chooser {
 
   private pick(option: HTMLElement): void {
     const i = this.index;
+    const version = this.version;
     const token = option.dataset.zero === "true" ? null : option.dataset.token ?? null;
     this.close();
-    if (i >= 1) this.ctl.edit(i, token);
+    if (i >= 1) this.ctl.edit(i, token, version);
   }
 
   /** Keys while the focus is in the chooser (the view hands them over). */

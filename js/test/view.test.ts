@@ -226,6 +226,35 @@ describe("View", () => {
     expect(model.get("playing")).toBe(false);
   });
 
+  it("play moves on only from a position a view has drawn: a slow frame never skips one", () => {
+    vi.useFakeTimers();
+    const frames: FrameRequestCallback[] = [];
+    vi.stubGlobal("requestAnimationFrame", (fn: FrameRequestCallback) => frames.push(fn));
+    vi.stubGlobal("cancelAnimationFrame", () => undefined);
+    try {
+      const { root, model } = setup({ speed: 60 });
+      kernelSends(model, [0, 1, 2, 3]);
+      const drawn: string[] = [];
+      const flush = () => {
+        for (const fn of frames.splice(0)) fn(0);
+        drawn.push(root.dataset.t!);
+      };
+      flush();
+      byLabel(root, "Play").click(); // drawn at once (the user's own action), then the first beat
+      vi.advanceTimersByTime(100); // six beats' time with no frame: one move, then it waits
+      expect(model.get("t")).toBe(1);
+      for (let n = 0; n < 4; n++) {
+        flush();
+        vi.advanceTimersByTime(20);
+      }
+      flush();
+      expect(model.get("t")).toBe(4);
+      expect(drawn.slice(0, 5)).toEqual(["0", "1", "2", "3", "4"]); // every position had its frame
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
   it("clicking a computed token jumps there", () => {
     const { root, model, view } = setup();
     kernelSends(model, [0, 1, 2]);

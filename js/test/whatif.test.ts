@@ -70,6 +70,18 @@ describe("what-if in the view", () => {
     expect(model.get("tokens")).toEqual(["the", "<unk>", "is", "here"]); // the kernel answers
   });
 
+  it("a chooser whose inputs changed under it closes; an edit carries the version it was opened on", () => {
+    const { root, model, ctl, view } = setup();
+    byLabel(root, "Replace a token").click();
+    expect(byLabel(root, "Replace x2").hidden).toBe(false);
+    ctl.store.reset(4); // a new sentence arrived (the kernel's new version)
+    view.render();
+    expect((root.querySelector(".aw-chooser") as HTMLElement).hidden).toBe(true);
+    byLabel(root, "Replace a token").click();
+    options(root)[0].click();
+    expect(model.sent.at(-1)).toEqual({ type: "edit", version: 4, i: 2, token: null });
+  });
+
   it("double-click opens the chooser for any token; the zero input is picked by click", () => {
     const { root, model } = setup();
     const token4 = root.querySelector('.aw-token[data-index="4"]') as HTMLElement;

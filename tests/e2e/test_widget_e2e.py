@@ -306,6 +306,32 @@ def test_play_on_demand_with_two_views_visits_every_position_at_the_set_speed(nb
     assert kernel_t(nb, "w_demand") == n
 
 
+def test_play_at_the_fastest_speed_draws_every_position(nb):
+    """At 60 a second a beat is as short as a frame: two beats in one frame would
+    skip a position on screen.  Play moves on only from a drawn position, so
+    both views show every one, in order.  The rate is then what the browser
+    draws (about 18 a second for two views here, in headless Chromium on 2
+    cores); the bound below only catches a Play that stalls."""
+    n = 90
+    cell = nb.start(
+        f"torch.manual_seed(4)\nw_fast = AttentionWidget(model, inputs=torch.randn({n}, 4), "
+        "precompute=True, speed=60.0)\nw_fast"
+    )
+    nb.wait_cell(cell)
+    second = nb.start("w_fast")
+    nb.wait_cell(second)
+    with views_log_of_t(nb, "w_fast", [cell, second]) as read_logs:
+        button(nb, "Play", cell=cell).click()
+        expect(root(nb, cell)).to_have_attribute("data-t", str(n), timeout=30_000)
+        expect(root(nb, second)).to_have_attribute("data-t", str(n))
+        logs = read_logs()
+    for log in logs:
+        assert [k for _, k in log] == list(range(1, n + 1)), log
+        rate = (n - 1) / (log[-1][0] - log[0][0])
+        print(f"Play at 60/s: {rate:.1f} positions a second")
+        assert 8 <= rate <= 1.2 * 60, f"{rate:.1f} positions a second at 60"
+
+
 def test_pause_stops_play(nb):
     nb.run("w.speed = 2.0")
     move_to(nb, 0)
