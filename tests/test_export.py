@@ -194,8 +194,10 @@ def test_a_heads_predictions_are_in_the_page():
             for p, i in zip(step["pred_p"], step["pred_i"], strict=True)
         }
         assert list(got) == list(want)
-        np.testing.assert_array_equal(
-            np.float32(list(got.values())), np.float32(list(want.values()))
+        # the page's come from one batch of all T states, prediction(k)'s from one
+        # state: another CPU may round the two batch sizes differently in the last bits
+        np.testing.assert_allclose(
+            np.float32(list(got.values())), np.float32(list(want.values())), rtol=1e-5, atol=1e-8
         )
 
 
