@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .protocol import STEP_DATA_LIMIT, pack_snapshot, step_bytes
-from .widget import BUILD_HINT, STATIC, AttentionWidget, _check_token
+from .widget import AttentionWidget, _check_token, read_static
 
 __all__ = ["to_html"]
 
@@ -139,15 +139,10 @@ def _direction(box) -> str:
 
 def _standalone_bundle() -> tuple[str, str]:
     """standalone.js and widget.css, as they go into the page."""
-    js, css = STATIC / "standalone.js", STATIC / "widget.css"
-    missing = [p.name for p in (js, css) if not p.is_file()]
-    if missing:
-        raise RuntimeError(
-            f"the attn_widget front end for exported pages is not built (missing "
-            f"{', '.join(missing)} in {STATIC}); {BUILD_HINT}"
-        )
-    script = js.read_text(encoding="utf-8")
-    style = _PAGE_CSS + css.read_text(encoding="utf-8")
+    script, css = read_static(
+        ("standalone.js", "widget.css"), "the attn_widget front end for exported pages"
+    )
+    style = _PAGE_CSS + css
     # The CSP hashes the text the browser's parser hands over: it turns CR and CRLF
     # into LF, and a closing tag inside the text would end the element early.
     script, style = (_lf(script), _lf(style))

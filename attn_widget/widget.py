@@ -59,16 +59,22 @@ BUILD_HINT = (
 )
 
 
-def _bundle() -> tuple[str, str]:
-    """The front end's JS and CSS, read from ``attn_widget/static/``."""
-    js, css = STATIC / "widget.js", STATIC / "widget.css"
-    missing = [p.name for p in (js, css) if not p.is_file()]
+def read_static(names: Sequence[str], what: str) -> list[str]:
+    """Files of the built front end in ``attn_widget/static/``, as text; a missing
+    one is an error that names the build command."""
+    paths = [STATIC / name for name in names]
+    missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise RuntimeError(
-            f"the attn_widget front end is not built (missing {', '.join(missing)} in "
-            f"{STATIC}); {BUILD_HINT}"
+            f"{what} is not built (missing {', '.join(missing)} in {STATIC}); {BUILD_HINT}"
         )
-    return js.read_text(encoding="utf-8"), css.read_text(encoding="utf-8")
+    return [p.read_text(encoding="utf-8") for p in paths]
+
+
+def _bundle() -> tuple[str, str]:
+    """The widget's JS and CSS, read from ``attn_widget/static/``."""
+    js, css = read_static(("widget.js", "widget.css"), "the attn_widget front end")
+    return js, css
 
 
 # -- the widget ----------------------------------------------------------------
