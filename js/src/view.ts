@@ -133,12 +133,18 @@ export class View {
   private chooser: Chooser;
   readonly parts: Record<string, HTMLElement> = {};
 
-  /** Whether this view offers what-if edits and the text box: a live widget
-   * (not an export) that allows edits and shows its controls. */
+  /** Whether this view offers what-if edits and the text box: a widget whose
+   * kernel has answered (not an export, nor a saved notebook opened without
+   * running it), that allows edits and shows its controls. */
   get canEdit(): boolean {
-    const model = this.ctl.model;
-    const standalone = this.ctl.standalone;
-    return !standalone && model.get("editable") !== false && model.get("show_controls") !== false;
+    const { ctl } = this;
+    const model = ctl.model;
+    return (
+      !ctl.standalone &&
+      ctl.kernelReplied &&
+      model.get("editable") !== false &&
+      model.get("show_controls") !== false
+    );
   }
 
   constructor(readonly ctl: Controller, host: HTMLElement) {

@@ -18,6 +18,8 @@ function setup(extra: Record<string, any> = {}) {
   const host = document.createElement("div");
   document.body.appendChild(host);
   const view = new View(ctl, host);
+  if (!extra.noKernel) model.receive({ type: "pong" }); // a kernel is there: edits are offered
+  view.render();
   return { model, ctl, view, root: view.root };
 }
 
@@ -121,6 +123,15 @@ describe("what-if in the view", () => {
     expect(byLabel(root, "Undo edit").style.display).toBe("");
     byLabel(root, "Undo edit").click();
     expect(model.sent.at(-1)).toEqual({ type: "undo", version: 3 });
+  });
+
+  it("a saved notebook opened without its kernel offers no edits and no text box", () => {
+    const { root } = setup({ noKernel: true });
+    expect(byLabel(root, "Replace a token").style.display).toBe("none");
+    expect((root.querySelector(".aw-read") as HTMLElement).style.display).toBe("none");
+    root.focus();
+    press(root, "e");
+    expect((root.querySelector(".aw-chooser") as HTMLElement).hidden).toBe(true);
   });
 
   it("a comparison's panel (editable false) offers no edits and no text box", () => {

@@ -54,6 +54,9 @@ def test_saved_widgets_render_once_trusted(page, lab_server, artifacts, path):
         tokens = widget.locator("[data-index]")
         expect(tokens).to_have_count(len(state["tokens"]) + 1)  # ⟨start⟩ and each token
         expect(widget.locator("math").first).to_be_attached()
+        # no kernel answers a saved widget: no edits or text box that could not work
+        expect(widget.get_by_role("button", name="Replace a token")).to_be_hidden()
+        expect(widget.get_by_role("textbox", name="Your sentence")).to_be_hidden()
         k = state["t"]
         if k == 0:
             continue
