@@ -43,7 +43,7 @@ from .protocol import (
     pack_snapshot,
     steps_within,
 )
-from .text import PAD, UNK, Vocab, normalize_text
+from .text import PAD, UNK, Vocab
 
 STATIC = Path(__file__).parent / "static"
 
@@ -101,7 +101,7 @@ _FREE = object()
 def _read_words(text_model, text) -> tuple[list[str], Tensor, list[list]]:
     """What a text model reads from ``text``: the tokens shown (a word its
     vocabulary lacks is shown as the ``<unk>`` it is read as), x (T, D) and the
-    unknown words as ``[i, word typed]`` (i = 1 … T)."""
+    unknown words as ``[i, word]``, the word as the tokenizer gave it (i = 1 … T)."""
     tokens, x = text_model.embed_text(text)
     tokens = list(tokens)
     vocab = getattr(text_model, "vocab", None)
@@ -129,7 +129,7 @@ def _embed_words(text_model, words: list) -> Tensor:
     with torch.no_grad():
         present = [w for w in words if w is not None]
         x = text_model.embed_text(present)[1] if present else None
-        like = x if x is not None else _head_param(text_model.embed)
+        like = x if x is not None else _first_param(text_model.embed)
         out = like.new_zeros(len(words), text_model.rnn.input_size)
         rows = [i for i, w in enumerate(words) if w is not None]
         if rows:
@@ -167,8 +167,9 @@ class _Predicted:
         return getattr(self.step, name)
 
 
-def _head_param(head: nn.Module) -> Tensor:
-    return next(head.parameters(), torch.empty(0))
+def _first_param(module: nn.Module) -> Tensor:
+    """A parameter of ``module`` (what its inputs take their dtype and device from)."""
+    return next(module.parameters(), torch.empty(0))
 
 
 def _head_probabilities(head: nn.Module, h: Tensor) -> Tensor:
@@ -178,7 +179,7 @@ def _head_probabilities(head: nn.Module, h: Tensor) -> Tensor:
     head.eval()
     try:
         with torch.no_grad():
-            return torch.softmax(head(h.to(_head_param(head))).float(), dim=-1)
+            return torch.softmax(head(h.to(_first_param(head))).float(), dim=-1)
     finally:
         head.train(training)
 
@@ -206,9 +207,8 @@ def _check_head(head, labels, top_k, model) -> tuple[nn.Module | None, list[str]
         return None, [], top_k
     if not isinstance(head, nn.Module):
         raise TypeError(f"head must be an nn.Module mapping h to logits, got {type(head).__name__}")
-    param = next(model.parameters())
     try:
-        probs = _head_probabilities(head, param.new_zeros(2, model.hidden_size))
+        probs = _head_probabilities(head, _first_param(model).new_zeros(2, model.hidden_size))
     except Exception as error:
         raise ValueError(
             f"head cannot read this model's states h of size H = {model.hidden_size}: {error}"
@@ -314,7 +314,8 @@ class AttentionWidget(anywidget.AnyWidget):
     # sentence"): the words a token may be replaced by (a text model's vocabulary;
     # empty for vector inputs, which can only be zeroed), whether the view may
     # edit at all (not a comparison's panels), whether it offers a text box (a
-    # from_text widget), the inputs read as <unk> ([i, the word as typed]) and the
+    # from_text widget), the inputs read as <unk> ([i, the word as the tokenizer
+    # gave it]) and the
     # edits undo takes back ([i, old token, new token], oldest first).
     vocabulary = tl.List(tl.Unicode()).tag(sync=True)
     editable = tl.Bool(True).tag(sync=True)
@@ -604,41 +605,35 @@ class AttentionWidget(anywidget.AnyWidget):
         with self.hold_sync():
             self.unknown = unknown
             self.edits = self.edits[:-1]
-        self._new_version(
-            min(self.t, self._stepper.T),
-            tokens=tokens,
-            reason="reset",
-            snapshot=not self._answering,
-        )
+        self._new_version(min(self.t, self._stepper.T), tokens=tokens, reason="reset")
         return True
 
     @serialised
     def read_text(self, text: str | Sequence[str]) -> None:
         """Read a new sentence with the text model's own tokenizer and vocabulary,
         back at position 0, as the view's text box does.  Words the vocabulary
-        lacks are read as ``<unk>`` and shown so (``unknown`` lists them with the
-        words typed).  Needs a widget made by :meth:`from_text`."""
+        lacks are read as ``<unk>`` and shown so (``unknown`` lists them, as the
+        tokenizer gave them).  Needs a widget made by :meth:`from_text`."""
         self._refuse_if_compared()
         if self._text_model is None:
             raise ValueError(
                 "read_text needs a text model: build the widget with "
                 "AttentionWidget.from_text(text_model, text)"
             )
-        if isinstance(text, str):
-            normalize_text(text)  # a lone surrogate is refused with its place
         tokens, x, unknown = _read_words(self._text_model, text)
-        probe = self._model.stepper(x.to(next(self._model.parameters())))
+        probe = self._model.stepper(x.to(self._param()))
+        tokens = _check_tokens(tokens, probe.T)  # before anything changes
         self._stepper = probe
         self._text = _derived(self._text_model, tokens)
         self._history.clear()
         with self.hold_sync():
             self.unknown = unknown
             self.edits = []
-        self._new_version(0, tokens=tokens, reason="reset", snapshot=not self._answering)
+        self._new_version(0, tokens=tokens, reason="reset")
 
     def _param(self) -> Tensor:
         """A parameter of the model: what new inputs take their dtype and device from."""
-        return next(self._model.parameters())
+        return _first_param(self._model)
 
     def _check_edit_index(self, i) -> int:
         if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
@@ -682,12 +677,7 @@ class AttentionWidget(anywidget.AnyWidget):
         with self.hold_sync():
             self.unknown = [pair for pair in self.unknown if pair[0] != i]
             self.edits = [*self.edits, [i, old, token]]
-        self._new_version(
-            i if move else min(keep_k, s.T),
-            tokens=tokens,
-            reason="reset",
-            snapshot=not self._answering,
-        )
+        self._new_version(i if move else min(keep_k, s.T), tokens=tokens, reason="reset")
 
     @serialised
     def set_inputs(self, tokens: Sequence[str] | None, x: Tensor) -> None:
@@ -766,7 +756,7 @@ class AttentionWidget(anywidget.AnyWidget):
         finally:
             self._bulk = False
         self.frontier = s.frontier
-        if snapshot:
+        if snapshot and not self._answering:  # a click never rewrites the saved state
             self._rebuild_snapshot()
         self._sent = 0
         self._push_steps(self.t, reason=reason, always=True)
@@ -800,7 +790,7 @@ class AttentionWidget(anywidget.AnyWidget):
         ones, never mixed; inputs follow the model's dtype and device, and a
         from_text widget re-embeds its tokens when the embedding changed."""
         s = self._stepper
-        param = next(self.model.parameters())
+        param = self._param()
         if self._text is not None and _weight_stamp(self._text[2]) != self._text[3]:
             text_model, words, slots, _ = self._text
             s.set_inputs(_embed_words(text_model, words).to(param))  # forgets every step
@@ -1088,7 +1078,7 @@ class AttentionWidget(anywidget.AnyWidget):
             finally:
                 self._answering = False
         except Exception as error:
-            self._reply_error(str(error), request if isinstance(request, str) else None)
+            self._reply_error(str(error), request)
 
     def _answer_sync(self, content: dict) -> None:
         version, have = content.get("version", -1), content.get("have", 0)

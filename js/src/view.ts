@@ -339,7 +339,7 @@ export class View {
     Object.assign(this.parts, { reset, back, play, fwd, scrub, readout, speed, shading, status, tokens, caption, bars, alignEq, updateEq, pieces });
     Object.assign(this.parts, { h: rows.h.strip, hPrev: rows.hPrev.strip, dh: rows.dh.strip, c: rows.c.strip });
     Object.assign(this.parts, { prediction, predictionTitle, predictionRows, title, controls });
-    Object.assign(this.parts, { edit, undo, read: read.form, readText: read.input });
+    Object.assign(this.parts, { edit, undo, read: read.form });
     this.chooser = chooser;
     Object.assign(this.parts, { mTilde: rows.mTilde.strip, m: rows.m.strip, mTildeRow: rows.mTilde.row, mRow: rows.m.row });
     Object.assign(this.parts, { hNote: rows.h.value, cRow: rows.c.row, vectors, attention, grid, rowLabels, colLabels, legendBar: bar, departures });
