@@ -2,7 +2,8 @@
 # Install everything the tests need, then run them all: lint, Python tests
 # (core, widget logic, end-to-end in JupyterLab + headless Chromium), JS unit
 # tests, the notebooks under nbval (twice: as this CPU computes, and as another
-# CPU would), and an install of the sdist and the wheel with no Node.js.
+# CPU would), the non-browser tests again on each CPU path this machine has, and
+# an install of the sdist and the wheel with no Node.js.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,10 +34,23 @@ NBVAL=(python -m pytest --nbval notebooks/)
 # different CPU would (generic kernels instead of AVX2/AVX-512, MKL's
 # conservative code paths): the notebooks and the tests that do not need a
 # browser must pass that way too (docs/design.md, "Reproducible everywhere").
+NON_BROWSER=(python -m pytest -m "not e2e" -q -p no:cacheprovider --ignore=tests/test_js.py)
 export ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE
-python -m pytest -m "not e2e" -q --ignore=tests/test_js.py  # Node ignores these settings
+"${NON_BROWSER[@]}"  # Node ignores these settings
 "${NBVAL[@]}"
 unset ATEN_CPU_CAPABILITY MKL_CBWR
+
+# Each CPU path on its own: MKL's conservative paths alone, then every ATen kernel
+# level this CPU can run. None of them can stand in for another CPU's BLAS, which
+# is why no test compares two different computations bit for bit (design.md §5).
+MKL_CBWR=COMPATIBLE "${NON_BROWSER[@]}"
+levels=(default)
+grep -qw avx2 /proc/cpuinfo && levels+=(avx2)
+grep -qw avx512f /proc/cpuinfo && levels+=(avx512)
+for level in "${levels[@]}"; do
+    ATEN_CPU_CAPABILITY=$level python -c "import torch; print('ATEN kernels:', torch.backends.cpu.get_cpu_capability())"
+    ATEN_CPU_CAPABILITY=$level "${NON_BROWSER[@]}"
+done
 
 # What a user without Node.js gets: the sdist and the wheel, each installed
 # into a fresh venv with node and npm off PATH, driving the demo from a kernel.

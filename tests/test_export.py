@@ -157,7 +157,7 @@ def test_snapshot_holds_the_cores_steps():
     for step in steps:
         core = w.stepper.steps[step["t"]]
         for name in ("alpha", "scores", "c", "z", "pre", "h"):
-            want = getattr(core, name).detach().numpy().astype(np.float32)
+            want = getattr(core, name).detach().numpy().astype(np.float32)  # the codec: exact
             np.testing.assert_array_equal(step[name], want, err_msg=f"{name} of step {step['t']}")
     assert panel["t"] == 3 and panel["T"] == 7 and panel["frontier"] == 7
     assert panel["playing"] is False and panel["status"] == "" and panel["shading"] == "alpha"
@@ -215,6 +215,7 @@ def test_a_long_trace_is_cut_at_the_bound():
     assert sum(step_bytes(s) for s in core[:saved]) <= STEP_DATA_LIMIT
     assert sum(step_bytes(s) for s in core[: saved + 1]) > STEP_DATA_LIMIT
     assert panel["t"] == saved and panel["frontier"] == saved  # clamped to what the page holds
+    # the record through the codec, float32 both: exact
     np.testing.assert_array_equal(steps[-1]["alpha"], core[saved - 1].alpha.numpy())
 
 
@@ -237,7 +238,7 @@ def test_a_comparison_exports_its_panels_linked_and_cut_together():
     assert sum(step_bytes(s) for steps in panels for s in steps[:n]) <= STEP_DATA_LIMIT
     assert sum(step_bytes(s) for steps in panels for s in steps[: n + 1]) > STEP_DATA_LIMIT
     for steps, core in ((a, panels[0]), (b, panels[1])):
-        np.testing.assert_array_equal(steps[n - 1]["h"], core[n - 1].h.numpy())
+        np.testing.assert_array_equal(steps[n - 1]["h"], core[n - 1].h.numpy())  # codec: exact
 
 
 def test_a_comparison_panel_exported_alone_shows_controls():

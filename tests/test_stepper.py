@@ -125,6 +125,7 @@ def test_properties_over_random_shapes(B, T, D, H, d, update, align, seed):
 def test_unbatched_equals_batch_of_one():
     model = make()
     x = torch.randn(5, 3, dtype=torch.float64)
+    # Bit for bit: unbatched input runs as a batch of one, the same computation.
     assert torch.equal(model(x).h, model(x[None]).h[0])
 
 
@@ -159,7 +160,7 @@ def test_a_weight_change_mid_sequence_is_refused_never_mixed(change, named):
         stepper.step()
     assert stepper.k == 3 and stepper.frontier == 3  # nothing moved
     stepper.back()  # computed steps stay served: all made with the old weights
-    torch.testing.assert_close(stepper.trace().h, old.h, rtol=0, atol=0)
+    torch.testing.assert_close(stepper.trace().h, old.h, rtol=0, atol=0)  # the same records
     stepper.truncate(0)  # recompute every step with the new weights
     stepper.goto(6)
     with torch.no_grad():

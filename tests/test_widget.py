@@ -656,6 +656,7 @@ def test_front_end_cannot_overwrite_kernel_traits():
 def test_sensitivity_is_the_core_function_on_the_inputs_read_so_far(update):
     w, model, x, _ = make(update, "additive", T=6)
     w.goto(4)
+    # bit for bit: the widget calls this very function on these inputs
     torch.testing.assert_close(w.sensitivity(), input_sensitivity(model, x[:4]), rtol=0, atol=0)
     assert w.sensitivity(2).shape == (2,) and w.sensitivity(0).shape == (0,)
     with pytest.raises(ValueError, match="sensitivity position"):
@@ -824,7 +825,7 @@ def test_an_lstmn_steps_in_the_widget_with_the_batched_numbers_and_its_own_field
         np.testing.assert_allclose(s["h_tilde"], trace.h_tilde[t].numpy(), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(s["m_tilde"], trace.m_tilde[t].numpy(), rtol=1e-5, atol=1e-6)
         record = w.stepper.steps[t]
-        for gate in ("i", "f", "o", "c_hat"):
+        for gate in ("i", "f", "o", "c_hat"):  # the record through the codec: exact
             np.testing.assert_array_equal(s[gate], getattr(record, gate).numpy())
     # the bytes on the wire: scores and α (t+1 each), 8 H-vectors, 10 descriptors
     step = w.stepper.steps[3]
@@ -867,6 +868,9 @@ def test_each_step_carries_the_heads_top_k_from_its_h():
         with torch.no_grad():
             probs = torch.softmax(text_model.out(h), -1)
         order = torch.argsort(probs, descending=True)
+        # The head applied again here rounds differently from the widget's run; the
+        # order is still exact while no two classes lie within rounding of each other.
+        assert (probs[order[:-1]] - probs[order[1:]]).min() > 1e-5
         np.testing.assert_array_equal(got[t]["pred_i"], order.numpy().astype("float32"))
         np.testing.assert_allclose(got[t]["pred_p"], probs[order].numpy(), rtol=1e-6, atol=1e-7)
     verb = 5  # position k = 5 has read "the keys near the cabinet": the state that decides

@@ -103,7 +103,7 @@ after = what_if.goto(4).alpha
 print("tokens now:", what_if.tokens)
 print("edits:", what_if.edits)
 changed = not torch.allclose(before, after, atol=1e-6)
-unchanged = all(
+unchanged = all(  # the same steps computed twice, on the same words: bit for bit
     torch.equal(what_if.stepper.steps[t].alpha, w.stepper.steps[t].alpha) for t in range(3)
 )
 print("α at 'older' changed by the edit:", changed)
@@ -161,6 +161,7 @@ before_edit = [s.alpha.clone() for s in what_if.stepper.steps[: what_if.T]]
 what_if.replace(7, "lamp")  # x_7 is read by the last step, step 6
 what_if.goto(what_if.T)
 after_edit = [s.alpha for s in what_if.stepper.steps[: what_if.T]]
+# bit for bit: steps 0-5 are kept, and step 6 runs again on the same h_0 … h_6
 same = [torch.equal(a, b) for a, b in zip(before_edit, after_edit, strict=True)]
 print("weights unchanged at every step:", all(same))
 print("(step 6 chose its weights from h_6, before reading x_7, so none can change)")
