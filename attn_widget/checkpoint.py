@@ -16,6 +16,7 @@ in ``attn_widget/checkpoints/`` are made by ``scripts/make_checkpoints.py``.
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import torch
@@ -25,6 +26,11 @@ from .text import TextRNN
 FORMAT = "attn_widget.checkpoint/1"
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 _KEYS = ("config", "state_dict", "metadata")
+_ZIP_MAGIC = b"PK\x03\x04"  # a zip archive's first local header: how torch.load tells one
+# What a checkpoint's records besides its tensors may unpack to: the pickled config
+# (a vocabulary of 100,000 words takes about 1.5 MB) and metadata, plus torch's own
+# few bytes.  The shipped checkpoints' take about 2 KB.
+PICKLE_LIMIT = 16 * 2**20
 
 
 class CheckpointError(ValueError):
@@ -55,29 +61,77 @@ def _shape(value) -> str:
     return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
 
 
-def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> TextRNN:
-    """Rebuild the :class:`TextRNN` saved at ``path``, in eval mode.
+def _archive_entries(path: Path) -> list[zipfile.ZipInfo]:
+    """The archive's central directory: every record's name and unpacked size, read
+    before torch reads any record.
 
-    The checkpoint's metadata is attached as ``model.metadata`` (a dict).
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        CheckpointError: the file is not a readable ``torch.save`` archive, is
-            not an attn_widget checkpoint, or its weights do not fit its config
-            (missing or unexpected entries, wrong shapes, not tensors, NaN or
-            Inf).  The shapes are checked before any model is built, so a small
-            file whose config asks for a huge model fails at once.
+    torch.save writes a zip archive; torch.load reads any other file as its
+    legacy stream, which allocates each tensor at the size the stream claims
+    before reading it, so only a zip archive (as torch.load tells one: by its
+    first four bytes) is accepted.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint file at {path}")
-    try:
-        blob = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises several types for a bad archive
+    with path.open("rb") as file:
+        magic = file.read(4)
+    if magic != _ZIP_MAGIC:
         raise CheckpointError(
-            f"{path} is not a readable checkpoint (corrupt, truncated, or not written by "
-            f"torch.save with plain data): {type(error).__name__}: {error}"
+            f"{path} is not a readable checkpoint: it does not start as the zip archive "
+            f"torch.save writes (first bytes {magic!r}, expected {_ZIP_MAGIC!r})"
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as error:
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (a corrupt or truncated zip archive): "
+            f"{type(error).__name__}: {error}"
         ) from error
+
+
+def _is_tensor_record(entry: zipfile.ZipInfo) -> bool:
+    """torch.save keeps each tensor's storage in ``<archive>/data/<key>``; the pickle
+    (config, metadata, the tensors' shapes) and a few small records sit beside them."""
+    return entry.filename.partition("/")[2].startswith("data/")
+
+
+def _unpacked(entries: list[zipfile.ZipInfo]) -> int:
+    return sum(entry.file_size for entry in entries)
+
+
+def _plain_data_problem(value, where: str) -> str | None:
+    """What makes ``value`` not plain data, or None: a tensor (only the state_dict
+    holds tensors) or a str that UTF-8 cannot encode (it could never be sent to
+    the browser).  Walked without recursion, each container once, so a deep or
+    self-referencing structure is safe."""
+    stack, seen = [(value, where)], set()
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, torch.Tensor):
+            return (
+                f"{at} holds a tensor of shape {tuple(item.shape)}; only state_dict holds tensors"
+            )
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as error:
+                return (
+                    f"{at} holds the str {item[:40]!r}, whose {item[error.start]!r} at index "
+                    f"{error.start} UTF-8 cannot encode (a lone surrogate)"
+                )
+        elif isinstance(item, dict | list | tuple | set | frozenset) and id(item) not in seen:
+            seen.add(id(item))
+            if isinstance(item, dict):
+                for key, inner in item.items():
+                    stack += [(key, f"a key of {at}"), (inner, f"{at}[{key!r}]")]
+            else:
+                stack += [(inner, f"{at}[{i}]") for i, inner in enumerate(item)]
+    return None
+
+
+def _check_blob(path: Path, blob) -> dict[str, torch.Tensor]:
+    """Everything about ``blob`` but its numbers: the layout, the config, and each
+    weight's shape, dtype and storage against what the config builds.  Returns the
+    config's state_dict on the meta device (shapes, no memory).  Works the same on
+    a blob loaded to the meta device, whose tensors have shapes and no values."""
     if not isinstance(blob, dict) or any(key not in blob for key in _KEYS):
         found = sorted(blob) if isinstance(blob, dict) else type(blob).__name__
         raise CheckpointError(
@@ -97,11 +151,18 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Te
         raise CheckpointError(f"{path}: state_dict must be a dict, got {type(state).__name__}")
     if not isinstance(blob["config"], dict):
         raise CheckpointError(f"{path}: config must be a dict, got {type(blob['config']).__name__}")
+    for key in ("config", "metadata"):
+        problem = _plain_data_problem(blob[key], key)
+        if problem:
+            raise CheckpointError(
+                f"{path}: {problem}; {key} must be plain data (str, int, float, bool, None, "
+                "lists, dicts)"
+            )
     odd_keys = [k for k in state if not isinstance(k, str)]
     if odd_keys:
         raise CheckpointError(f"{path}: state_dict keys must be str, got {odd_keys[:3]!r}")
     try:
-        # On the meta device first: the shapes the config implies, with no memory
+        # On the meta device: the shapes the config implies, with no memory
         # allocated, so a small file asking for a huge model is refused at once.
         with torch.device("meta"):
             expected = TextRNN.from_config(blob["config"]).state_dict()
@@ -122,14 +183,15 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Te
         if isinstance(state[k], torch.Tensor)
         and (not state[k].is_floating_point() or state[k].is_complex())
     ]
-    # A tensor is stored as its storage: one whose shape claims more elements than
-    # its storage holds (a stride-0 view) would make a small file a huge model.
+    # A tensor is stored as its whole storage: a storage smaller than the shape (a
+    # stride-0 view) would make a small file a huge model, and a larger one (a
+    # view into a big tensor) would make a big load for a small weight.
     wrong += [
-        f"{k}: stored in {state[k].untyped_storage().nbytes()} bytes, which cannot hold "
-        f"its shape {tuple(state[k].shape)}"
+        f"{k}: stored in {state[k].untyped_storage().nbytes()} bytes, but its shape "
+        f"{tuple(state[k].shape)} takes {state[k].numel() * state[k].element_size()}"
         for k in sorted(set(expected) & set(state))
         if isinstance(state[k], torch.Tensor)
-        and state[k].untyped_storage().nbytes() < state[k].numel() * state[k].element_size()
+        and state[k].untyped_storage().nbytes() != state[k].numel() * state[k].element_size()
     ]
     if missing or unexpected or wrong:
         problems = []
@@ -143,6 +205,69 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Te
             f"{path}: the weights do not match the config ({blob['config'].get('update')}, "
             f"hidden_size={blob['config'].get('hidden_size')}): " + ", ".join(problems)
         )
+    return expected
+
+
+def _torch_load(path: Path, map_location):
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises several types for a bad archive
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (corrupt, truncated, or not written by "
+            f"torch.save with plain data): {type(error).__name__}: {error}"
+        ) from error
+
+
+def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> TextRNN:
+    """Rebuild the :class:`TextRNN` saved at ``path``, in eval mode.
+
+    The checkpoint's metadata is attached as ``model.metadata`` (a dict).
+
+    What the file may ask for is bounded before torch reads any tensor:
+
+    1. its zip archive's central directory gives every record's unpacked size:
+       the records besides the tensors (the pickled config and metadata, and a
+       few bytes of torch's own) may unpack to at most ``PICKLE_LIMIT`` bytes;
+    2. the pickle alone is then loaded, every tensor on the meta device (a
+       shape, no memory), and checked: the config builds a model (whose sizes
+       :class:`~attn_widget.core.SelfAttentionRNN` bounds) on the meta device,
+       each weight has that model's shape, a real floating-point dtype and a
+       storage of exactly its own size; tensors anywhere else, and strings that
+       UTF-8 cannot encode, are refused;
+    3. the tensor records may unpack to at most what the config's weights take
+       in float64 (8 bytes a weight).
+
+    Only then are the weights read, and checked for NaN and Inf.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: the file is not a readable ``torch.save`` zip archive, is
+            not an attn_widget checkpoint, asks for more than the bounds above, or
+            its weights do not fit its config (missing or unexpected entries,
+            wrong shapes, not tensors, NaN or Inf).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint file at {path}")
+    entries = _archive_entries(path)
+    others = [entry for entry in entries if not _is_tensor_record(entry)]
+    if _unpacked(others) > PICKLE_LIMIT:
+        raise CheckpointError(
+            f"{path}: its records besides the tensors unpack to {_unpacked(others)} bytes "
+            f"(largest: {max(others, key=lambda e: e.file_size).filename}); the config and "
+            f"metadata may take at most PICKLE_LIMIT = {PICKLE_LIMIT} bytes"
+        )
+    expected = _check_blob(path, _torch_load(path, "meta"))
+    n_weights = sum(v.numel() for v in expected.values())
+    stored = _unpacked([entry for entry in entries if _is_tensor_record(entry)])
+    if stored > 8 * n_weights:
+        raise CheckpointError(
+            f"{path}: its tensor records unpack to {stored} bytes, more than the "
+            f"{8 * n_weights} bytes that the config's {n_weights} weights take even in float64"
+        )
+    blob = _torch_load(path, map_location)
+    _check_blob(path, blob)  # the same file read again: refuse it if it changed meanwhile
+    state = blob["state_dict"]
     broken = sorted(
         k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()
     )

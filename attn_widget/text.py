@@ -68,6 +68,18 @@ def normalize_text(text: str) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
 
 
+def _check_encodable(text: str, what: str) -> None:
+    """Refuse a str that UTF-8 cannot encode (a lone surrogate): it cannot reach the browser."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"{what} {text[:40]!r} holds {text[error.start : error.end]!r} at index "
+            f"{error.start}, which UTF-8 cannot encode (a lone surrogate, half of a UTF-16 "
+            "pair); it cannot be shown or sent"
+        ) from None
+
+
 def word_tokenize(text: str, *, lower: bool = True) -> list[str]:
     """Split text into words and single punctuation marks, after :func:`normalize_text`.
 
@@ -117,9 +129,35 @@ class Vocab:
         for token in tokens:
             if not isinstance(token, str):
                 raise TypeError(f"tokens must be str, got {type(token).__name__}: {token!r}")
+            _check_encodable(token, "token")
             if token not in self.stoi:
                 self.stoi[token] = len(self.itos)
                 self.itos.append(token)
+
+    @classmethod
+    def from_list(cls, itos: Sequence[str]) -> Vocab:
+        """The vocabulary :meth:`to_list` gave: every token by id, ``<pad>`` and ``<unk>`` first.
+
+        A saved embedding's row i belongs to ``itos[i]``, so the list is taken as it
+        is or refused: a list that does not start with ``<pad>``, ``<unk>`` (it was
+        not made by :meth:`to_list`) or holds a token twice (two rows, one id) would
+        otherwise give some rows to other words.
+        """
+        if isinstance(itos, str) or not isinstance(itos, Sequence):
+            raise TypeError(f"the vocabulary must be a list of str, got {type(itos).__name__}")
+        if list(itos[:2]) != [PAD, UNK]:
+            raise ValueError(
+                f"the vocabulary must start with {PAD!r}, {UNK!r} (ids 0 and 1), got "
+                f"{list(itos[:2])!r}"[:300]
+            )
+        vocab = cls(itos[2:])
+        if len(vocab) != len(itos):
+            counts = Counter(itos)
+            twice = next(token for token in itos if counts[token] > 1)
+            raise ValueError(
+                f"the vocabulary holds {twice!r} twice; each token must have one id"[:300]
+            )
+        return vocab
 
     @classmethod
     def build(cls, corpus: Iterable[Sequence[str]], *, min_freq: int = 1) -> Vocab:
@@ -167,7 +205,7 @@ class Vocab:
         return out
 
     def to_list(self) -> list[str]:
-        """Every token by id, for saving (``Vocab(lst[2:])`` rebuilds it)."""
+        """Every token by id, for saving (:meth:`from_list` rebuilds it)."""
         return list(self.itos)
 
 
@@ -255,7 +293,7 @@ class TextRNN(nn.Module):
     @classmethod
     def from_config(cls, config: dict) -> TextRNN:
         config = dict(config)
-        vocab = Vocab(config.pop("vocab")[2:])
+        vocab = Vocab.from_list(config.pop("vocab"))
         embed_size, hidden_size = config.pop("embed_size"), config.pop("hidden_size")
         return cls(vocab, embed_size, hidden_size, **config)
 

@@ -11,11 +11,14 @@ import zipfile
 
 import pytest
 import torch
+from forge import Declared, Zeros, as_declared, forge_checkpoint, write_zip
 
 import attn_widget
 import attn_widget.widget as widget_module
 from attn_widget.checkpoint import (
     CHECKPOINT_DIR,
+    FORMAT,
+    PICKLE_LIMIT,
     CheckpointError,
     builtin_checkpoint,
     load_checkpoint,
@@ -276,7 +279,10 @@ def test_weights_whose_storage_cannot_hold_their_shape_are_refused(tmp_path):
     path = tmp_path / "views.pt"
     torch.save({"config": config, "state_dict": state, "metadata": {}}, path)
     assert path.stat().st_size < 100_000
-    with pytest.raises(CheckpointError, match=r"stored in 4 bytes, which cannot hold"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"embed.weight: stored in 4 bytes, but its shape \(62, 2048\) takes 507904",
+    ):
         load_checkpoint(path)
 
 
@@ -300,3 +306,192 @@ def test_odd_keys_configs_and_dtypes_are_checkpoint_errors(tmp_path):
 
 def test_checkpoint_file_is_a_torch_zip_archive():
     assert zipfile.is_zipfile(builtin_checkpoint("agreement", "eq4"))
+
+
+# -- what a file may ask for, bounded before any tensor is read (issue 25) ---------
+
+
+def _forged(
+    tmp_path, name="forged.pt", *, config=None, metadata=None, extra_records=None, state_change=None
+):
+    """A hand-written checkpoint of the tiny model, with whatever a test slips in."""
+    model, _ = _tiny()
+    declared, records = as_declared(model.state_dict())
+    declared |= state_change or {}
+    records |= extra_records or {}
+    blob = {
+        "format": FORMAT,
+        "config": config or model.config(),
+        "state_dict": declared,
+        "metadata": {"task": "agreement"} if metadata is None else metadata,
+    }
+    return forge_checkpoint(tmp_path / name, blob, records), model
+
+
+def test_the_forger_writes_files_that_load(tmp_path):
+    """The hand-written archive is a checkpoint torch and load_checkpoint both read,
+    with the very weights it was given: the hostile files below differ only in what
+    each test slips in."""
+    path, model = _forged(tmp_path)
+    loaded = load_checkpoint(path)
+    for (name, a), (_, b) in zip(
+        model.state_dict().items(), loaded.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name  # the same float32 bytes, written and read back
+    assert loaded.metadata == {"task": "agreement"}
+
+
+def test_a_deflated_gigabyte_tensor_in_the_metadata_is_refused_before_it_is_read(tmp_path):
+    """The issue's file: 1.5 MB on disk, its metadata holding a DEFLATE-compressed
+    1.5 GB zero tensor.  It loaded, peaking at 1.7 GB; now the pickle alone is read,
+    with tensors on the meta device, and the file is refused with memory unmoved
+    (measured in a fresh process: ru_maxrss before and after the load)."""
+    n = 1430 * 2**20
+    path, _ = _forged(
+        tmp_path, metadata={"blob": Declared("big", n // 4)}, extra_records={"big": Zeros(n)}
+    )
+    assert path.stat().st_size < 2_000_000
+    probe = (
+        "import resource, sys\n"
+        "from attn_widget.checkpoint import load_checkpoint\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n    load_checkpoint(sys.argv[1])\n    print('loaded')\n"
+        "except Exception as error:\n    print(type(error).__name__, error)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.splitlines()
+    assert out[0].startswith("CheckpointError"), out
+    assert "metadata['blob'] holds a tensor of shape (374865920,)" in out[0]
+    assert int(out[1]) < 64, f"the load grew the process by {out[1]} MiB"
+
+
+def test_records_that_unpack_past_the_bounds_are_refused(tmp_path):
+    """The central directory bounds every record: besides the tensors, PICKLE_LIMIT;
+    the tensor records together, 8 bytes (float64) per weight the config builds.  A
+    record no pickle names counts too (torch would not read it, but a checkpoint
+    that carries one is not what save_checkpoint writes)."""
+    model, _ = _tiny()
+    n_weights = sum(p.numel() for p in model.parameters())
+    path, _ = _forged(tmp_path, extra_records={"spare": Zeros(2**20)})
+    with pytest.raises(
+        CheckpointError,
+        match=rf"tensor records unpack to {2**20 + 4 * n_weights}"
+        rf" bytes, more than the {8 * n_weights} bytes",
+    ):
+        load_checkpoint(path)
+    bomb = tmp_path / "pickle-bomb.pt"
+    records = {"archive/data.pkl": Zeros(PICKLE_LIMIT + 2**20), "archive/version": b"3\n"}
+    write_zip(bomb, records)
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(
+        CheckpointError,
+        match=rf"besides the tensors unpack to "
+        rf"{PICKLE_LIMIT + 2**20 + 2} bytes \(largest: archive/data.pkl\)",
+    ):
+        load_checkpoint(bomb)
+
+
+def test_a_weight_that_declares_more_storage_than_its_shape_is_refused(tmp_path):
+    """A (10,) bias stored as a view into 64 MiB: torch.save keeps the whole storage, so
+    the file would make a big load for a small weight.  Written honestly by torch.save
+    and forged as a declared storage of 2**28 elements with a tiny record."""
+    model, _ = _tiny()
+    state = dict(model.state_dict(), **{"rnn.A.bias": torch.zeros(2**24)[:10]})
+    path = tmp_path / "view.pt"
+    torch.save({"config": model.config(), "state_dict": state, "metadata": {}}, path)
+    with pytest.raises(
+        CheckpointError,
+        match=r"rnn.A.bias: stored in 67108864 bytes, but its "
+        r"shape \(10,\) takes 40",
+    ):
+        load_checkpoint(path)
+    forged, _ = _forged(
+        tmp_path,
+        state_change={"rnn.A.bias": Declared("x", 2**28, (10,))},
+        extra_records={"x": b"\0" * 40},
+    )
+    with pytest.raises(CheckpointError, match=r"rnn.A.bias: stored in 1073741824 bytes"):
+        load_checkpoint(forged)
+
+
+def test_a_legacy_stream_is_refused_before_torch_reads_it(tmp_path):
+    """torch.load reads a file that is not a zip archive as its legacy stream, which
+    allocates each tensor at the size the stream claims: only zip archives are read,
+    told as torch.load tells them, by their first four bytes (a zip appended to a
+    legacy stream still reads as legacy)."""
+    model, _ = _tiny()
+    path = tmp_path / "legacy.pt"
+    blob = {"config": model.config(), "state_dict": model.state_dict(), "metadata": {}}
+    torch.save(blob, path, _use_new_zipfile_serialization=False)
+    with pytest.raises(
+        CheckpointError,
+        match=r"does not start as the zip archive torch.save "
+        r"writes \(first bytes b'\\x80\\x02",
+    ):
+        load_checkpoint(path)
+    archive = tmp_path / "archive.pt"
+    save_checkpoint(model, archive)
+    path.write_bytes(path.read_bytes() + archive.read_bytes())
+    with pytest.raises(CheckpointError, match="does not start as the zip archive"):
+        load_checkpoint(path)
+
+
+def test_the_vocabulary_and_metadata_must_be_sendable_text(tmp_path):
+    """A lone surrogate loaded, and the widget then failed in Jupyter's serializer."""
+    model, _ = _tiny()
+    vocab = model.config()["vocab"]
+    cases = [
+        (
+            dict(model.config(), vocab=[*vocab[:5], "a\ud800b", *vocab[6:]]),
+            {},
+            r"config\['vocab'\]\[5\] holds the str 'a\\ud800b', whose '\\ud800' at index 1 "
+            r"UTF-8 cannot encode",
+        ),
+        (
+            model.config(),
+            {"sentence": ["ok", "\udfff"]},
+            r"metadata\['sentence'\]\[1\] holds the str '\\udfff'",
+        ),
+        (model.config(), {"\ud83d": 1}, r"a key of metadata holds the str '\\ud83d'"),
+        (
+            model.config(),
+            {"table": {"rows": [torch.zeros(2)]}},
+            r"metadata\['table'\]\['rows'\]\[0\] holds a tensor of shape \(2,\)",
+        ),
+    ]
+    for config, metadata, message in cases:
+        path = tmp_path / "text.pt"
+        torch.save({"config": config, "state_dict": model.state_dict(), "metadata": metadata}, path)
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(path)
+
+
+def test_a_vocabulary_not_made_by_to_list_is_refused_not_renamed(tmp_path):
+    """Row i of the saved embedding belongs to word i of the saved list.  A list that
+    does not start with <pad>, <unk> used to have those two words silently renamed
+    (their rows then meant padding and unknown words); one that holds a word twice
+    had it silently dropped, shifting every later word onto another's row.  Both are
+    refused, naming what was found."""
+    model, _ = _tiny()
+    vocab = model.config()["vocab"]
+    path = tmp_path / "vocab.pt"
+    cases = [
+        (
+            ["the", "key", *vocab[2:]],
+            r"must start with '<pad>', '<unk>' \(ids 0 and 1\), got "
+            r"\['the', 'key'\]",
+        ),
+        ([*vocab[:-1], vocab[3]], rf"holds {vocab[3]!r} twice"),
+        ("<pad><unk>", r"the vocabulary must be a list of str, got str"),
+    ]
+    for words, message in cases:
+        config = dict(model.config(), vocab=words)
+        torch.save({"config": config, "state_dict": model.state_dict(), "metadata": {}}, path)
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(path)

@@ -62,6 +62,27 @@ def test_vocab_build_ranks_by_frequency_and_drops_rare_tokens():
     assert vocab.itos == ["<pad>", "<unk>", "b", "a"]
 
 
+def test_vocab_refuses_tokens_utf8_cannot_encode():
+    """A lone surrogate cannot be sent to the browser; the tokenizers refuse it in text,
+    and a vocabulary refuses it however its tokens came."""
+    with pytest.raises(ValueError, match=r"token 'a\\ud800' holds '\\ud800' at index 1"):
+        Vocab(["ok", "a\ud800"])
+
+
+def test_vocab_from_list_rebuilds_to_list_and_refuses_other_lists():
+    vocab = Vocab(["the", "key"])
+    assert Vocab.from_list(vocab.to_list()).itos == vocab.itos
+    with pytest.raises(ValueError, match=r"must start with '<pad>', '<unk>' \(ids 0 and 1\), "
+                       r"got \['<unk>', '<pad>'\]"):  # fmt: skip
+        Vocab.from_list(["<unk>", "<pad>", "the"])
+    with pytest.raises(ValueError, match=r"holds 'the' twice"):
+        Vocab.from_list(["<pad>", "<unk>", "the", "key", "the"])
+    with pytest.raises(ValueError, match=r"holds '<pad>' twice"):
+        Vocab.from_list(["<pad>", "<unk>", "<pad>"])
+    with pytest.raises(TypeError, match="must be a list of str, got dict"):
+        Vocab.from_list({"<pad>": 0})
+
+
 def test_text_model_steps_through_a_string_like_the_batched_run():
     torch.manual_seed(0)
     vocab = Vocab(word_tokenize("the keys to the old cabinet are lost"))
