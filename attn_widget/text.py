@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from .core import LSTMN, UPDATE_NAMES, LSTMNTrace, SelfAttentionRNN, Stepper, Trace
-from .core.rnn import _check_weights_finite
+from .core.rnn import _check_sizes, _check_weight_count, _check_weights_finite
 
 PAD, UNK = "<pad>", "<unk>"
 
@@ -266,6 +266,11 @@ class TextRNN(nn.Module):
             raise ValueError(f"update must be one of {(*UPDATE_NAMES, 'lstmn')}, got {update!r}")
         if tokenizer not in TOKENIZERS:
             raise ValueError(f"tokenizer must be one of {tuple(TOKENIZERS)}, got {tokenizer!r}")
+        # Before the embedding is allocated: the recurrent part checks its own sizes
+        # only once the embedding exists.
+        _check_sizes(embed_size=embed_size, hidden_size=hidden_size, attn_size=attn_size)
+        outside = len(vocab) * embed_size + (hidden_size + 1) * (n_outputs or 0)
+        _check_weight_count(update, embed_size, hidden_size, attn_size, extra=outside)
         self.vocab = vocab
         self.tokenizer = tokenizer
         self.embed = nn.Embedding(len(vocab), embed_size, padding_idx=Vocab.pad_id)
@@ -276,6 +281,16 @@ class TextRNN(nn.Module):
                 embed_size, hidden_size, update=update, align=align, attn_size=attn_size
             )
         self.out = nn.Linear(hidden_size, n_outputs) if n_outputs else None
+
+    def _weight_shapes(self) -> dict[str, tuple[int, ...] | None]:
+        """The embedding's and the head's shapes (the recurrent part states its own):
+        one row per word of the vocabulary, of the size the recurrent part reads; a
+        head reading h (any number of outputs)."""
+        shapes = {"embed.weight": (len(self.vocab), self.rnn.input_size)}
+        if self.out is not None:
+            n_outputs = self.out.weight.shape[0]
+            shapes |= {"out.weight": (n_outputs, self.rnn.hidden_size), "out.bias": (n_outputs,)}
+        return shapes
 
     def config(self) -> dict:
         """Everything needed to rebuild this model (without its weights)."""
@@ -330,12 +345,16 @@ class TextRNN(nn.Module):
                 "ids must be an integer tensor of token ids, "
                 f"got {getattr(ids, 'dtype', type(ids).__name__)}"
             )
+        _check_weights_finite(self, skip="rnn.")  # the embedding and the head; rnn checks its own
+        if ids.device != self.embed.weight.device:
+            raise ValueError(
+                f"ids are on {ids.device} but the model is on {self.embed.weight.device}"
+            )
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= len(self.vocab)):
             raise ValueError(
                 f"token ids must be in 0 … {len(self.vocab) - 1}, got "
                 f"{int(ids.min())} … {int(ids.max())}"
             )
-        _check_weights_finite(self, skip="rnn.")  # the embedding and the head; rnn checks its own
         trace = self.rnn(self.embed(ids.long()), lengths)
         logits = self.out(trace.h[..., 1:, :]) if self.out is not None else None
         return trace, logits

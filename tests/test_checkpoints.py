@@ -240,7 +240,9 @@ def test_foreign_dicts_and_mismatched_weights(tmp_path):
 
 
 def test_a_small_file_asking_for_a_huge_model_is_refused_before_anything_is_built(tmp_path):
-    """hidden_size = 20000 would need GiBs; the shapes are compared on the meta device first."""
+    """hidden_size = 20000 would need GiBs: the sizes are refused before any model is
+    built (MAX_WEIGHTS); hidden_size = 2000 is allowed, and the shapes are compared
+    on the meta device before anything is allocated."""
     model, _ = _tiny()
     blob = {"config": model.config(), "state_dict": model.state_dict(), "metadata": {}}
     blob["config"]["hidden_size"] = 20000
@@ -248,6 +250,10 @@ def test_a_small_file_asking_for_a_huge_model_is_refused_before_anything_is_buil
     torch.save(blob, path)
     assert path.stat().st_size < 100_000
     start = time.perf_counter()
+    with pytest.raises(CheckpointError, match=r"hidden_size = 20000.*800,580,384 weights"):
+        load_checkpoint(path)
+    blob["config"]["hidden_size"] = 2000
+    torch.save(blob, path)
     with pytest.raises(CheckpointError, match=r"wrong weights.*rnn.A.weight: file \(10, "):
         load_checkpoint(path)
     assert time.perf_counter() - start < 5  # it used to allocate 6 GiB and take 16-23 s

@@ -45,6 +45,12 @@ class DotAlign(nn.Module):
         self.scale = 1.0 / math.sqrt(attn_size) if scaled else 1.0
         self.name = "scaled_dot" if scaled else "dot"
 
+    @staticmethod
+    def weight_shapes(hidden_size: int, attn_size: int) -> dict[str, tuple[int, ...] | None]:
+        """W_q and W_k are (d_k, H), with no bias (None: must be absent)."""
+        shape = (attn_size, hidden_size)
+        return {"W_q.weight": shape, "W_k.weight": shape, "W_q.bias": None, "W_k.bias": None}
+
     def key_query_weight(self) -> Tensor:
         """[W_K; W_Q], shape (2·d_k, H): one matmul gives a state's key and its query."""
         return torch.cat([self.W_k.weight, self.W_q.weight])
@@ -89,6 +95,16 @@ class AdditiveAlign(nn.Module):
         self.hidden_size = hidden_size
         self.W = nn.Linear(2 * hidden_size, attn_size, bias=False)
         self.v = nn.Linear(attn_size, 1, bias=False)
+
+    @staticmethod
+    def weight_shapes(hidden_size: int, attn_size: int) -> dict[str, tuple[int, ...] | None]:
+        """W is (d_a, 2H) and v (1, d_a), neither with a bias (None: must be absent)."""
+        return {
+            "W.weight": (attn_size, 2 * hidden_size),
+            "v.weight": (1, attn_size),
+            "W.bias": None,
+            "v.bias": None,
+        }
 
     def key_query_weight(self) -> Tensor:
         """[W_←; W_→], shape (2·d_a, H): W's columns that see h_i (the key) stacked on

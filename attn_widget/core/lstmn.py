@@ -46,6 +46,7 @@ from .rnn import (
     _check_lengths,
     _check_sequence,
     _check_sizes,
+    _check_weight_count,
     _check_weights_finite,
     _last_states,
     _unbatch,
@@ -153,6 +154,7 @@ class LSTMN(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, attn_size: int | None = None):
         super().__init__()
         _check_sizes(input_size=input_size, hidden_size=hidden_size, attn_size=attn_size)
+        _check_weight_count("lstmn", input_size, hidden_size, attn_size)
         d = attn_size or hidden_size
         self.input_size, self.hidden_size, self.attn_size = input_size, hidden_size, d
         self.W_h = nn.Linear(hidden_size, d, bias=False)
@@ -160,6 +162,23 @@ class LSTMN(nn.Module):
         self.W_h_tilde = nn.Linear(hidden_size, d, bias=False)
         self.v = nn.Linear(d, 1, bias=False)
         self.W = nn.Linear(hidden_size + input_size, 4 * hidden_size)
+
+    def _weight_shapes(self) -> dict[str, tuple[int, ...] | None]:
+        """Each parameter the step reads and the shape the sizes give it; None marks a
+        bias the score's maps would add but the equations do not have."""
+        H, D, d = self.hidden_size, self.input_size, self.attn_size
+        return {
+            "W_h.weight": (d, H),
+            "W_x.weight": (d, D),
+            "W_h_tilde.weight": (d, H),
+            "v.weight": (1, d),
+            "W.weight": (4 * H, H + D),
+            "W.bias": (4 * H,),
+            "W_h.bias": None,
+            "W_x.bias": None,
+            "W_h_tilde.bias": None,
+            "v.bias": None,
+        }
 
     def _advance(self, t: int, x_next: Tensor, x_score: Tensor, tapes: _Tapes) -> tuple:
         """Step t for a batch: x_next (B, D) is x_{t+1}, x_score (B, d) is W_x x_{t+1}.

@@ -309,6 +309,7 @@ class SelfAttentionRNN(nn.Module):
         super().__init__()
         check_update(update)
         _check_sizes(input_size=input_size, hidden_size=hidden_size, attn_size=attn_size)
+        _check_weight_count(update, input_size, hidden_size, attn_size)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.update = update
@@ -353,6 +354,23 @@ class SelfAttentionRNN(nn.Module):
         h_next = torch.tanh(pre)  # (B, H)
         past.write(n, h_next)
         return scores, alpha, c, pre, h_next
+
+    def _weight_shapes(self) -> dict[str, tuple[int, ...] | None]:
+        """Each parameter the step reads and the shape the sizes give it: A is
+        (H, |z|) and b (H,); the align's are its own.  None marks a parameter the
+        step would ignore (a bias on W_q, say), which must not be there."""
+        shapes = {
+            "A.weight": (self.hidden_size, sum(size for _, size in self.z_layout)),
+            "A.bias": (self.hidden_size,),
+        }
+        if self.align is not None:
+            shapes |= {
+                f"align.{name}": shape
+                for name, shape in self.align.weight_shapes(
+                    self.hidden_size, self.attn_size
+                ).items()
+            }
+        return shapes
 
     def _weights(self) -> tuple:
         """What the recurrence reads: A, b, [W_K; W_Q] (None for eq1), the score's own."""
@@ -720,16 +738,67 @@ def _weight_stamp(slots: list[tuple[str, dict, str]]) -> tuple:
 
 
 def _check_weights_finite(model: nn.Module, skip: str | None = None) -> None:
-    """Raise if a parameter holds NaN or Inf (those under the prefix ``skip`` are
-    left to whoever checks that submodule)."""
+    """Raise if a parameter has another shape than the model's sizes give it (for a
+    model that states them, ``_weight_shapes``), is on the meta device, or holds
+    NaN or Inf (those under the prefix ``skip`` are left to whoever checks that
+    submodule).  Run at every ``model(x)`` and at a stepper's step 0."""
+    if hasattr(model, "_weight_shapes"):
+        _check_weight_shapes(model, model._weight_shapes())
     for name, p in model.named_parameters():
         if skip is not None and name.startswith(skip):
             continue
+        _check_not_meta(p, f"the model's weight {name}")
         if not bool(torch.isfinite(p).all()):
             raise ValueError(
                 f"the model's weight {name} contains NaN or Inf; the network cannot run "
                 "(was it trained with too large a learning rate, or loaded from a broken file?)"
             )
+
+
+def _check_weight_shapes(model: nn.Module, shapes: dict[str, tuple[int, ...] | None]) -> None:
+    """Each parameter in ``shapes`` has that shape (None: is absent).  A submodule
+    replaced by hand (``model.A = nn.Linear(…)``) one column too wide would
+    otherwise run, ignoring the column; one with a bias the step never reads would
+    silently drop it."""
+    found = {name: tuple(p.shape) for name, p in model.named_parameters(remove_duplicate=False)}
+    if all(found.get(name) == shape for name, shape in shapes.items()):
+        return
+    sizes = ", ".join(
+        f"{name} = {getattr(model, name)}"
+        for name in ("input_size", "hidden_size", "attn_size")
+        if hasattr(model, name)
+    )
+    for name, shape in shapes.items():
+        if shape is None and name in found:
+            raise ValueError(
+                f"the model's {name} (shape {found[name]}) is a parameter its step never reads; "
+                "remove it (an nn.Linear built with bias=False has none)"
+            )
+        if shape is not None and found.get(name) != shape:
+            got = f"shape {found[name]}" if name in found else "no such parameter"
+            raise ValueError(
+                f"the model's {name} must have shape {shape}"
+                + (f" for its sizes ({sizes})" if sizes else "")
+                + f", found {got}"
+            )
+
+
+def _check_not_meta(tensor: Tensor, what: str) -> None:
+    if tensor.device.type == "meta":
+        raise ValueError(
+            f"{what} is on the meta device: it has a shape but no values (a model built "
+            "under torch.device('meta')); give it values first, e.g. "
+            "model.to_empty(device='cpu') then model.load_state_dict(...)"
+        )
+
+
+# The most weights a core model may hold: 2**26 = 67,108,864, 256 MiB in float32 (training
+# with Adam holds four copies: 1 GiB).  Stepping reads every weight once per step, so a
+# model this size already takes tens of milliseconds a step on a CPU; the largest in
+# this project's notebooks and benchmarks holds about 8 million (H = 2000).  Checked
+# from the sizes before anything is allocated, so attn_size = 10**12 is refused here
+# rather than in the allocator.
+MAX_WEIGHTS = 2**26
 
 
 def _check_sizes(**sizes) -> None:
@@ -739,6 +808,31 @@ def _check_sizes(**sizes) -> None:
             not isinstance(value, int) or isinstance(value, bool) or value < 1
         ):
             raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _check_weight_count(
+    update: str, input_size: int, hidden_size: int, attn_size: int | None, *, extra: int = 0
+) -> None:
+    """A model of these (checked) sizes holds at most ``MAX_WEIGHTS`` weights, counting
+    ``extra`` ones outside the recurrent part (a text model's embedding and head).
+
+    eq1/eq3/eq4: A and b, H·(|z| + 1), plus at most (2H + 1)·d for the align;
+    the LSTMN (``update = "lstmn"``): W and b, 4H·(H + D + 1), plus W_h, W_h̃,
+    W_x and v, d·(2H + D + 1).
+    """
+    D, H, d = input_size, hidden_size, attn_size or hidden_size
+    if update == "lstmn":
+        count = 4 * H * (H + D + 1) + d * (2 * H + D + 1)
+    else:
+        count = H * (sum(size for _, size in z_layout(update, D, H)) + 1)
+        count += d * (2 * H + 1) if uses_attention(update) else 0
+    count += extra
+    if count > MAX_WEIGHTS:
+        raise ValueError(
+            f"input_size = {D}, hidden_size = {H}, attn_size = {d} ({update}) make a model "
+            f"of {count:,} weights ({count * 4 / 2**30:.1f} GiB in float32); at most "
+            f"MAX_WEIGHTS = {MAX_WEIGHTS:,} are allowed"
+        )
 
 
 def _alpha_of_steps(steps, like: Tensor) -> Tensor:
@@ -781,6 +875,8 @@ def _check_float_tensor(x, model: SelfAttentionRNN, what: str) -> Tensor:
             f"{param.dtype}; convert one to match (x.to({param.dtype}) or "
             f"model.to({x.dtype}))"
         )
+    _check_not_meta(param, "the model")
+    _check_not_meta(x, what)
     if x.device != param.device:
         raise ValueError(f"{what} is on {x.device} but the model is on {param.device}")
     return x
