@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .tasks import IGNORE, TaskData, _check_count
+from .text import Vocab
 
 SCHEDULES = ("constant", "cosine")
 
@@ -158,10 +159,123 @@ def _check_task(model: nn.Module, data) -> None:
         )
 
 
+def _integer_tensor(value, name: str, *, int64: bool = False) -> Tensor:
+    """``value`` as a tensor of integers (int64 only, with ``int64``), or a clear error."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if value.device.type == "meta":
+        raise ValueError(f"{name} is on the meta device: it has a shape but no values")
+    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+        raise TypeError(f"{name} must be a tensor of integer ids, got {value.dtype}")
+    if int64 and value.dtype != torch.int64:
+        raise TypeError(
+            f"{name} must be int64 class ids (what cross-entropy reads), got {value.dtype}; "
+            f"convert it with {name}.long()"
+        )
+    return value
+
+
+def _first_outside(bad: Tensor, values: Tensor) -> str:
+    """Where the first True of ``bad`` is, and the value there: "12 at [5]"."""
+    index = tuple(bad.nonzero()[0].tolist())
+    return f"{values[index].item()} at {list(index)}"
+
+
+def _check_data(model: nn.Module, data: TaskData, name: str = "data") -> None:
+    """Everything ``train`` and ``evaluate`` read from ``data``, checked before the
+    first step, so bad data gets a TypeError/ValueError naming what was expected
+    and what came instead of torch's IndexError or dtype error deep in a batch
+    (possibly after some weights had already moved):
+
+    - at least one example, and one answer that is not ``IGNORE``;
+    - ``ids`` (N, T) and ``lengths`` (N,) integers, lengths in 1 … T, ids in
+      0 … V−1 (V: the vocabulary, and the model's embedding rows if it has one);
+    - classification: ``targets`` (N,) and ``positions`` (N,), every answer
+      read inside its own sequence, 0 ≤ position < length;
+    - language modelling (``positions`` None): ``targets`` (N, T) like ``ids``;
+    - ``targets`` int64 class ids in 0 … C−1 (C = ``data.n_outputs``, which
+      :func:`_check_task` matched to the model's head) or ``IGNORE``;
+    - and the model's weights hold values (not on the meta device).
+    """
+    meta = [n for n, p in model.named_parameters() if p.device.type == "meta"]
+    if meta:
+        raise ValueError(
+            f"the model's weights {meta[:3]} are on the meta device: they have shapes but no "
+            "values; give them values first (model.to_empty(device='cpu'), then load_state_dict)"
+        )
+    if not isinstance(data.vocab, Vocab):
+        raise TypeError(f"{name}.vocab must be a Vocab, got {type(data.vocab).__name__}")
+    N = len(data)
+    if N == 0:
+        raise ValueError(f"{name} has no examples (len({name}) = 0)")
+    ids = _integer_tensor(data.ids, f"{name}.ids")
+    lengths = _integer_tensor(data.lengths, f"{name}.lengths")
+    targets = _integer_tensor(data.targets, f"{name}.targets", int64=True)
+    positions = data.positions
+    if positions is not None:
+        positions = _integer_tensor(positions, f"{name}.positions")
+    if ids.dim() != 2 or ids.shape[0] != N or ids.shape[1] == 0:
+        raise ValueError(
+            f"{name}.ids must have shape (N, T) with N = {N} examples (len({name}.tokens)) and "
+            f"T ≥ 1, got {tuple(ids.shape)}"
+        )
+    T = ids.shape[1]
+    if tuple(lengths.shape) != (N,):
+        raise ValueError(
+            f"{name}.lengths must have shape (N,) = ({N},), got {tuple(lengths.shape)}"
+        )
+    bad = (lengths < 1) | (lengths > T)
+    if bad.any():
+        raise ValueError(
+            f"{name}.lengths must be in 1 … T = {T}, got {_first_outside(bad, lengths)}"
+        )
+    n_ids, known = len(data.vocab), f"{name}.vocab"
+    embed = getattr(model, "embed", None)
+    if isinstance(embed, nn.Embedding) and embed.num_embeddings < n_ids:
+        n_ids, known = embed.num_embeddings, "the model's embedding"
+    bad = (ids < 0) | (ids >= n_ids)
+    if bad.any():
+        raise ValueError(
+            f"{name}.ids must be token ids in 0 … {n_ids - 1} ({known}), "
+            f"got {_first_outside(bad, ids)}"
+        )
+    if positions is None:
+        if targets.shape != ids.shape:
+            raise ValueError(
+                f"{name}.targets must have the shape of {name}.ids, (N, T) = {tuple(ids.shape)}, "
+                f"for a language model ({name}.positions is None: every position is scored), "
+                f"got {tuple(targets.shape)}"
+            )
+    else:
+        for field, value in (("targets", targets), ("positions", positions)):
+            if tuple(value.shape) != (N,):
+                raise ValueError(
+                    f"{name}.{field} must have shape (N,) = ({N},), one answer per example, "
+                    f"got {tuple(value.shape)}"
+                )
+        bad = (positions < 0) | (positions >= lengths)
+        if bad.any():
+            n = int(bad.nonzero()[0])
+            raise ValueError(
+                f"{name}.positions[{n}] = {int(positions[n])} is outside its sequence of length "
+                f"{int(lengths[n])}: an answer is read at a position in 0 … length − 1"
+            )
+    C = data.n_outputs
+    bad = ((targets < 0) | (targets >= C)) & (targets != IGNORE)
+    if bad.any():
+        raise ValueError(
+            f"{name}.targets must be class ids in 0 … {C - 1} ({name}.n_outputs = {C}) or "
+            f"IGNORE = {IGNORE}, got {_first_outside(bad, targets)}"
+        )
+    if bool((targets == IGNORE).all()):
+        raise ValueError(f"every one of {name}.targets is IGNORE: there is no answer to score")
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: TaskData, *, batch_size: int = 256, device=None) -> float:
     """Accuracy of ``model`` on ``data``: the fraction of answers (or next tokens) it gets right."""
     _check_task(model, data)
+    _check_data(model, data)
     _check_count("batch_size", batch_size)
     device = _check_device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
@@ -265,6 +379,7 @@ def train(
         A :class:`History` with loss and accuracy per epoch.
     """
     _check_task(model, data)
+    _check_data(model, data)
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     epochs, batch_size, every = (
@@ -281,6 +396,7 @@ def train(
         raise ValueError(f"seed must be an int in 0 … 2**63 - 1, got {seed!r}")
     if eval_data is not None:
         _check_task(model, eval_data)
+        _check_data(model, eval_data, "eval_data")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable as callback(model, step), got {callback!r}")
     device = _check_device(device)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import re
 import time
 from types import SimpleNamespace
 
@@ -12,7 +14,7 @@ import torch
 
 import attn_widget.widget as widget_module
 from attn_widget.tasks import agreement, language_model, recall
-from attn_widget.text import TextRNN
+from attn_widget.text import TextRNN, Vocab
 from attn_widget.train import History, evaluate, train
 
 
@@ -311,3 +313,88 @@ def _default_recipe_by_hand(seed: int) -> float:
         _, logits = model(test.ids, test.lengths)
         guess = logits[torch.arange(len(test)), test.positions].argmax(-1)
     return float((guess == test.targets).float().mean())
+
+
+def _replace(data, **fields):
+    return dataclasses.replace(data, **fields)
+
+
+_RECALL = recall(32, distance=2, n_keys=4, seed=0)  # T = 6 and lengths 4 … 6
+_LM = language_model(seq_len=8)
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "message"),
+    [
+        (_RECALL.subset([]), ValueError, r"data has no examples \(len\(data\) = 0\)"),
+        (_replace(_RECALL, targets=_RECALL.targets + 4), ValueError,
+         r"data.targets must be class ids in 0 … 3 \(data.n_outputs = 4\) or IGNORE = -100, "
+         r"got \d+ at \[0\]"),
+        (_replace(_RECALL, targets=_RECALL.targets.float()), TypeError,
+         r"data.targets must be a tensor of integer ids, got torch.float32"),
+        (_replace(_RECALL, targets=_RECALL.targets.int()), TypeError,
+         r"data.targets must be int64 class ids \(what cross-entropy reads\), got torch.int32; "
+         r"convert it with data.targets.long\(\)"),
+        (_replace(_RECALL, targets=_RECALL.targets[:-3]), ValueError,
+         r"data.targets must have shape \(N,\) = \(32,\), one answer per example, got \(29,\)"),
+        (_replace(_RECALL, positions=_RECALL.lengths), ValueError,
+         r"data.positions\[0\] = \d is outside its sequence of length \d: an answer is read at a "
+         r"position in 0 … length − 1"),
+        (_replace(_RECALL, positions=_RECALL.positions + 100), ValueError,
+         r"data.positions\[0\] = 10\d is outside"),
+        (_replace(_RECALL, positions=_RECALL.positions.float()), TypeError,
+         r"data.positions must be a tensor of integer ids, got torch.float32"),
+        (_replace(_RECALL, positions=_RECALL.positions[None]), ValueError,
+         r"data.positions must have shape \(N,\) = \(32,\), one answer per example, got \(1, 32\)"),
+        (_replace(_RECALL, ids=_RECALL.ids[:, :, None]), ValueError,
+         r"data.ids must have shape \(N, T\) with N = 32 examples \(len\(data.tokens\)\) and "
+         r"T ≥ 1, got \(32, 6, 1\)"),
+        (_replace(_RECALL, ids=_RECALL.ids[:20]), ValueError, r"N = 32 examples .*got \(20, 6\)"),
+        (_replace(_RECALL, ids=_RECALL.ids.double()), TypeError,
+         r"data.ids must be a tensor of integer ids, got torch.float64"),
+        (_replace(_RECALL, ids=_RECALL.ids + 40), ValueError,
+         r"data.ids must be token ids in 0 … 14 \(data.vocab\), got \d+ at \[0, 0\]"),
+        (_replace(_RECALL, ids=_RECALL.ids.tolist()), TypeError,
+         r"data.ids must be a torch.Tensor, got list"),
+        (_replace(_RECALL, lengths=_RECALL.lengths + 1), ValueError,
+         r"data.lengths must be in 1 … T = 6, got 7 at \[\d+\]"),
+        (_replace(_RECALL, lengths=_RECALL.lengths[:, None]), ValueError,
+         r"data.lengths must have shape \(N,\) = \(32,\), got \(32, 1\)"),
+        (_replace(_RECALL, targets=torch.full((32,), -100)), ValueError,
+         r"every one of data.targets is IGNORE: there is no answer to score"),
+        (_replace(_RECALL, vocab=None), TypeError, r"data.vocab must be a Vocab, got NoneType"),
+        (_replace(_LM, targets=_LM.targets[:, :-2]), ValueError,
+         r"data.targets must have the shape of data.ids, \(N, T\) = \(\d+, 8\), for a language "
+         r"model \(data.positions is None: every position is scored\), got \(\d+, 6\)"),
+        (_replace(_LM, targets=_LM.targets[:, 0]), ValueError, r"got \(\d+,\)"),
+    ],
+)  # fmt: skip
+def test_bad_data_is_refused_before_any_weight_changes(data, error, message):
+    """Each used to reach torch (IndexError, 'expected target dtype', a batch-size
+    mismatch) or, for an empty data set, to return an empty History; evaluate
+    returned 0.0 for no data at all.  Both now say what was expected and what came,
+    and nothing trains."""
+    good = _LM if data.name == "lm" else _RECALL
+    model = _model(good, hidden=4)
+    before = _flat(model)
+    with pytest.raises(error, match=message):
+        train(model, data, epochs=1, progress=False)
+    with pytest.raises(error, match=message):
+        evaluate(model, data)
+    with pytest.raises(error, match=re.sub(r"\bdata\b", "eval_data", message)):
+        train(model, good, eval_data=data, progress=False)
+    assert torch.equal(_flat(model), before)
+
+
+def test_ids_past_the_models_embedding_and_a_meta_model_are_refused():
+    data = _RECALL
+    torch.manual_seed(0)
+    small = TextRNN(Vocab.from_list(data.vocab.to_list()[:10]), 4, 4, n_outputs=4)
+    with pytest.raises(ValueError, match=r"data.ids must be token ids in 0 … 9 \(the model's "
+                       r"embedding\), got \d+ at \[\d+, \d+\]"):  # fmt: skip
+        train(small, data, progress=False)
+    with torch.device("meta"):
+        ghost = TextRNN(data.vocab, 4, 4, n_outputs=4)
+    with pytest.raises(ValueError, match=r"the model's weights \['embed.weight', 'rnn.A.weight', "
+                       r"'rnn.A.bias'\] are on the meta device"):  # fmt: skip
+        train(ghost, data, progress=False)
