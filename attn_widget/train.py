@@ -160,17 +160,19 @@ def _check_task(model: nn.Module, data) -> None:
 
 
 def _integer_tensor(value, name: str, *, int64: bool = False) -> Tensor:
-    """``value`` as a tensor of integers (int64 only, with ``int64``), or a clear error."""
+    """``value`` as an int64 (or, unless ``int64``, int32) tensor, or a clear error: what
+    an embedding and an index take (uint8 and bool would index as masks), and, for
+    targets, what cross-entropy reads as class ids."""
     if not isinstance(value, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if value.device.type == "meta":
         raise ValueError(f"{name} is on the meta device: it has a shape but no values")
-    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
-        raise TypeError(f"{name} must be a tensor of integer ids, got {value.dtype}")
-    if int64 and value.dtype != torch.int64:
+    allowed = (torch.int64,) if int64 else (torch.int64, torch.int32)
+    if value.dtype not in allowed:
+        what = "int64" if int64 else "int64 (or int32)"
         raise TypeError(
-            f"{name} must be int64 class ids (what cross-entropy reads), got {value.dtype}; "
-            f"convert it with {name}.long()"
+            f"{name} must be an {what} tensor of {'class ids' if int64 else 'ids'}, got "
+            f"{value.dtype}" + ("" if value.is_floating_point() else f"; use {name}.long()")
         )
     return value
 

@@ -331,10 +331,10 @@ _LM = language_model(seq_len=8)
          r"data.targets must be class ids in 0 … 3 \(data.n_outputs = 4\) or IGNORE = -100, "
          r"got \d+ at \[0\]"),
         (_replace(_RECALL, targets=_RECALL.targets.float()), TypeError,
-         r"data.targets must be a tensor of integer ids, got torch.float32"),
+         r"data.targets must be an int64 tensor of class ids, got torch.float32$"),
         (_replace(_RECALL, targets=_RECALL.targets.int()), TypeError,
-         r"data.targets must be int64 class ids \(what cross-entropy reads\), got torch.int32; "
-         r"convert it with data.targets.long\(\)"),
+         r"data.targets must be an int64 tensor of class ids, got torch.int32; use "
+         r"data.targets.long\(\)"),
         (_replace(_RECALL, targets=_RECALL.targets[:-3]), ValueError,
          r"data.targets must have shape \(N,\) = \(32,\), one answer per example, got \(29,\)"),
         (_replace(_RECALL, positions=_RECALL.lengths), ValueError,
@@ -343,7 +343,7 @@ _LM = language_model(seq_len=8)
         (_replace(_RECALL, positions=_RECALL.positions + 100), ValueError,
          r"data.positions\[0\] = 10\d is outside"),
         (_replace(_RECALL, positions=_RECALL.positions.float()), TypeError,
-         r"data.positions must be a tensor of integer ids, got torch.float32"),
+         r"data.positions must be an int64 \(or int32\) tensor of ids, got torch.float32"),
         (_replace(_RECALL, positions=_RECALL.positions[None]), ValueError,
          r"data.positions must have shape \(N,\) = \(32,\), one answer per example, got \(1, 32\)"),
         (_replace(_RECALL, ids=_RECALL.ids[:, :, None]), ValueError,
@@ -351,9 +351,12 @@ _LM = language_model(seq_len=8)
          r"T ≥ 1, got \(32, 6, 1\)"),
         (_replace(_RECALL, ids=_RECALL.ids[:20]), ValueError, r"N = 32 examples .*got \(20, 6\)"),
         (_replace(_RECALL, ids=_RECALL.ids.double()), TypeError,
-         r"data.ids must be a tensor of integer ids, got torch.float64"),
+         r"data.ids must be an int64 \(or int32\) tensor of ids, got torch.float64"),
         (_replace(_RECALL, ids=_RECALL.ids + 40), ValueError,
          r"data.ids must be token ids in 0 … 14 \(data.vocab\), got \d+ at \[0, 0\]"),
+        (_replace(_RECALL, positions=_RECALL.positions.to(torch.uint8)), TypeError,
+         r"data.positions must be an int64 \(or int32\) tensor of ids, got torch.uint8; use "
+         r"data.positions.long\(\)"),
         (_replace(_RECALL, ids=_RECALL.ids.tolist()), TypeError,
          r"data.ids must be a torch.Tensor, got list"),
         (_replace(_RECALL, lengths=_RECALL.lengths + 1), ValueError,
