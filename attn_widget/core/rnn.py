@@ -795,9 +795,9 @@ def _check_not_meta(tensor: Tensor, what: str) -> None:
 # The most weights a core model may hold: 2**26 = 67,108,864, 256 MiB in float32 (training
 # with Adam holds four copies: 1 GiB).  Stepping reads every weight once per step, so a
 # model this size already takes tens of milliseconds a step on a CPU; the largest in
-# this project's notebooks and benchmarks holds about 8 million (H = 2000).  Checked
-# from the sizes before anything is allocated, so attn_size = 10**12 is refused here
-# rather than in the allocator.
+# this project's notebooks and benchmarks holds about a million (eq4, H = 512, D = 64).
+# Checked from the sizes before anything is allocated, so attn_size = 10**12 is refused
+# here rather than in the allocator.
 MAX_WEIGHTS = 2**26
 
 
