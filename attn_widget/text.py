@@ -184,6 +184,9 @@ class TextRNN(nn.Module):
         n_outputs: size of an optional head ``out(h_t)`` (a classifier or a
             next-token predictor); None for no head.
         tokenizer: ``"word"`` or ``"char"``.
+        zero_slot: the LSTMN's option (``update="lstmn"`` only): offer the
+            all-zero slot h_0 = m_0 = 0 to attention (the default), or not (the
+            paper's cell).  The SimpleRNN models always attend over h_0 … h_t.
 
     Attributes:
         embed: ``nn.Embedding(len(vocab), D, padding_idx=0)``.
@@ -210,6 +213,7 @@ class TextRNN(nn.Module):
         attn_size: int | None = None,
         n_outputs: int | None = None,
         tokenizer: str = "word",
+        zero_slot: bool = True,
     ):
         super().__init__()
         if not isinstance(vocab, Vocab):
@@ -226,13 +230,20 @@ class TextRNN(nn.Module):
             )
         if not isinstance(update, str) or update not in (*UPDATE_NAMES, "lstmn"):
             raise ValueError(f"update must be one of {(*UPDATE_NAMES, 'lstmn')}, got {update!r}")
+        if update != "lstmn" and zero_slot is not True:
+            raise ValueError(
+                f"zero_slot is the LSTMN's option (update='lstmn'); the {update!r} model "
+                f"always attends over h_0 … h_t, got zero_slot={zero_slot!r}"
+            )
         if tokenizer not in TOKENIZERS:
             raise ValueError(f"tokenizer must be one of {tuple(TOKENIZERS)}, got {tokenizer!r}")
         self.vocab = vocab
         self.tokenizer = tokenizer
         self.embed = nn.Embedding(len(vocab), embed_size, padding_idx=Vocab.pad_id)
         if update == "lstmn":
-            self.rnn: SelfAttentionRNN | LSTMN = LSTMN(embed_size, hidden_size, attn_size)
+            self.rnn: SelfAttentionRNN | LSTMN = LSTMN(
+                embed_size, hidden_size, attn_size, zero_slot=zero_slot
+            )
         else:
             self.rnn = SelfAttentionRNN(
                 embed_size, hidden_size, update=update, align=align, attn_size=attn_size
@@ -240,8 +251,9 @@ class TextRNN(nn.Module):
         self.out = nn.Linear(hidden_size, n_outputs) if n_outputs else None
 
     def config(self) -> dict:
-        """Everything needed to rebuild this model (without its weights)."""
-        return {
+        """Everything needed to rebuild this model (without its weights).  An LSTMN's
+        adds ``zero_slot``; a config without it (saved before the option) means True."""
+        config = {
             "vocab": self.vocab.to_list(),
             "embed_size": self.embed.embedding_dim,
             "hidden_size": self.rnn.hidden_size,
@@ -251,12 +263,17 @@ class TextRNN(nn.Module):
             "n_outputs": self.out.out_features if self.out is not None else None,
             "tokenizer": self.tokenizer,
         }
+        if isinstance(self.rnn, LSTMN):
+            config["zero_slot"] = self.rnn.zero_slot
+        return config
 
     @classmethod
     def from_config(cls, config: dict) -> TextRNN:
         config = dict(config)
         vocab = Vocab(config.pop("vocab")[2:])
         embed_size, hidden_size = config.pop("embed_size"), config.pop("hidden_size")
+        if config.get("update") == "lstmn":
+            config.setdefault("zero_slot", True)  # how every LSTMN was built before the option
         return cls(vocab, embed_size, hidden_size, **config)
 
     def tokenize(self, text: str) -> list[str]:
@@ -284,9 +301,12 @@ class TextRNN(nn.Module):
         return tokens, self.embed(ids)
 
     def forward(
-        self, ids: Tensor, lengths: Tensor | None = None
+        self, ids: Tensor, lengths: Tensor | None = None, *, knockout: Tensor | None = None
     ) -> tuple[Trace | LSTMNTrace, Tensor | None]:
-        """ids (B, T) or (T,) -> (trace, logits (…, T, n_outputs) at h_1 … h_T, or None)."""
+        """ids (B, T) or (T,) -> (trace, logits (…, T, n_outputs) at h_1 … h_T, or None).
+
+        ``knockout``: states hidden from attention, a bool (…, T+1) mask passed to
+        the recurrent model (see :meth:`SelfAttentionRNN.forward`)."""
         if not isinstance(ids, Tensor) or ids.is_floating_point() or ids.dtype == torch.bool:
             raise TypeError(
                 "ids must be an integer tensor of token ids, "
@@ -298,11 +318,12 @@ class TextRNN(nn.Module):
                 f"{int(ids.min())} … {int(ids.max())}"
             )
         _check_weights_finite(self, skip="rnn.")  # the embedding and the head; rnn checks its own
-        trace = self.rnn(self.embed(ids.long()), lengths)
+        trace = self.rnn(self.embed(ids.long()), lengths, knockout=knockout)
         logits = self.out(trace.h[..., 1:, :]) if self.out is not None else None
         return trace, logits
 
-    def stepper(self, text: str | Sequence[str]) -> tuple[list[str], Stepper]:
-        """Tokens and a :class:`Stepper` over their embeddings."""
+    def stepper(self, text: str | Sequence[str], *, knockout=None) -> tuple[list[str], Stepper]:
+        """Tokens and a :class:`Stepper` over their embeddings; ``knockout`` as for
+        :meth:`Stepper.set_knockout`."""
         tokens, x = self.embed_text(text)
-        return tokens, self.rnn.stepper(x.detach())
+        return tokens, self.rnn.stepper(x.detach(), knockout=knockout)
