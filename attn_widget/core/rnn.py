@@ -652,11 +652,9 @@ class Stepper:
             self.compute(k)
             self.k = k
 
-    def _hidden_at(self, t: int) -> Tensor | None:
-        """The mask step t reads, (t+1,) bool, or None when it hides none of slots 0 … t."""
+    def _hidden_at(self, t: int) -> Tensor:
+        """The mask step t reads, (t+1,) bool (True at the hidden slots among 0 … t)."""
         slots = [i for i in self._knockout if i <= t]
-        if not slots:
-            return None
         hidden = torch.zeros(t + 1, dtype=torch.bool, device=self.x.device)
         hidden[slots] = True
         return hidden
@@ -779,7 +777,7 @@ class Stepper:
                 self._slots = _parameter_slots(self.model)  # the model as it is now
                 self._stamp = _weight_stamp(self._slots)
                 self._cache = self.model._new_cache(self.x, capacity=max(16, self.T + 1))
-            hidden = self._hidden_at(t)
+            hidden = self._hidden_at(t) if self._knockout and self._knockout[0] <= t else None
             if hidden is None:  # so that a model without knockout still steps
                 step = self.model._step_record(t, self.x[t], self._cache)
             else:
