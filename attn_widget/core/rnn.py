@@ -22,6 +22,17 @@ step in one matmul before the loop (docs/design.md §1 keeps z's order).
 With gradients, ``forward`` runs that same loop inside ``_Recurrence``, whose
 backward is backpropagation through time written out, so autograd keeps
 O(T·(H+d)) for the history (plus α, an output) instead of a graph per step.
+
+Knockout (docs/design.md §3) hides chosen states from attention: with a set
+K of hidden slots, step t attends over the visible slots V_t = {0 … t} minus K,
+
+    α_{t,i} = softmax over V_t of score_{t,i}     i ∈ V_t
+    α_{t,i} = 0                                    i ∈ K
+    c_t     = Σ_{i ∈ V_t} α_{t,i} h_i              (0 when V_t is empty)
+
+and nothing else changes: z still holds h_t under eq1/eq4, so the
+recurrence itself is untouched.  The mask reaches one helper,
+``softmax_visible``; without a mask the loop runs the plain softmax.
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .align import make_align
+from .align import make_align, softmax_visible
 from .cells import check_update, concat, uses_attention, z_layout
 
 
@@ -69,8 +80,12 @@ class Step:
     Attributes:
         t: the step index; this step consumed x_{t+1} and produced h_{t+1}.
         x: x_{t+1}, shape (D,).
-        scores: align(h_i, h_t) for i = 0 … t, shape (t+1,); None for eq1.
-        alpha: α_{t,0 … t} = softmax(scores), shape (t+1,); None for eq1.
+        scores: align(h_i, h_t) for i = 0 … t, shape (t+1,); None for eq1.  Under
+            knockout these stay the raw scores of every slot, hidden or not
+            (what the step would have weighed a hidden state by).
+        alpha: α_{t,0 … t} = softmax(scores), shape (t+1,); None for eq1.  Under
+            knockout, α as the step used it: exactly 0 at hidden slots, a softmax
+            over the visible ones, all 0 if every slot 0 … t is hidden.
         c: c_t = Σ_i α_{t,i} h_i, shape (H,); None for eq1.
         z: the concatenation fed to A, shape (|z|,), in the order of ``z_layout``.
         pre: the pre-activation A·z + b, shape (H,).
@@ -188,11 +203,16 @@ class _Recurrence(torch.autograd.Function):
         ∂L/∂h_i    += [W_K; W_Q]^T [∂L/∂k_i; ∂L/∂q_i]     once every reader of h_i is done
 
     Gradients of A, b and [W_K; W_Q] are then one matmul each over all steps.
+
+    Knockout needs nothing more: a hidden slot has α_{t,i} = 0 (a constant),
+    so the same lines give it no gradient through c_t (α_{t,i} ∂L/∂c_t = 0)
+    and no score gradient (α_t ⊙ … = 0), and the visible slots get the
+    softmax-over-V_t backward; a step with every slot hidden passes none.
     """
 
     @staticmethod
-    def forward(ctx, model, x, A_weight, A_bias, kq_weight, *score_params):
-        h, c, alpha, past = model._run(x, A_weight, A_bias, kq_weight)
+    def forward(ctx, model, x, hidden, A_weight, A_bias, kq_weight, *score_params):
+        h, c, alpha, past = model._run(x, A_weight, A_bias, kq_weight, hidden)
         ctx.model = model
         keys_queries = () if kq_weight is None else (past.keys, past.queries)
         ctx.save_for_backward(x, A_weight, kq_weight, h, c, alpha, *score_params, *keys_queries)
@@ -259,9 +279,9 @@ class _Recurrence(torch.autograd.Function):
         d_A_bias = d_pre_flat.sum(0)
         d_x = d_pre @ A_weight[:, columns["x"]]  # (B, T, D)
         if kq_weight is None:
-            return None, d_x, d_A_weight, d_A_bias, None
+            return None, d_x, None, d_A_weight, d_A_bias, None
         d_kq_weight = d_kq.flatten(0, 1).t() @ h.flatten(0, 1)  # (2d, H)
-        return None, d_x, d_A_weight, d_A_bias, d_kq_weight, *d_score_params
+        return None, d_x, None, d_A_weight, d_A_bias, d_kq_weight, *d_score_params
 
 
 class SelfAttentionRNN(nn.Module):
@@ -330,13 +350,22 @@ class SelfAttentionRNN(nn.Module):
 
     # -- the one step both paths share ------------------------------------
 
-    def _advance(self, t: int, pre: Tensor, past: _PastStates, c_out: Tensor | None = None):
+    def _advance(
+        self,
+        t: int,
+        pre: Tensor,
+        past: _PastStates,
+        c_out: Tensor | None = None,
+        hidden: Tensor | None = None,
+    ):
         """Step t for a batch.
 
         ``pre`` (B, H) holds A_x·x_{t+1} + b and is completed in place to
         A·z + b = pre + A_h h_t + A_c c_t, block by block (z itself is never
         built); h_t, its key and query and A_h h_t are read from ``past``, and
         h_{t+1} is written there.  ``c_out`` (B, 1, H), if given, receives c_t.
+        ``hidden`` (B or 1, t+1), bool, if given, hides slots from this step's
+        attention (knockout); the scores stay raw.
         Returns scores (B, t+1), α (B, t+1), c (B, H) (None for eq1), pre and
         h_{t+1} (its own tensor; the cache holds a copy).
         """
@@ -344,7 +373,10 @@ class SelfAttentionRNN(nn.Module):
         n = t + 1  # states h_0 … h_t
         if self.align is not None:
             scores = self.align.score(past.keys[:, :n], past.query_rows[t])  # (B, t+1)
-            alpha = torch.softmax(scores, dim=-1)  # (B, t+1)
+            if hidden is None:
+                alpha = torch.softmax(scores, dim=-1)  # (B, t+1)
+            else:
+                alpha = softmax_visible(scores, hidden)  # (B, t+1), 0 at hidden slots
             c = torch.bmm(alpha.unsqueeze(1), past.states[:, :n], out=c_out).squeeze(1)
         if past.reads_h:
             pre.add_(past.state_part_rows[t])
@@ -368,9 +400,17 @@ class SelfAttentionRNN(nn.Module):
             start += size
         return columns
 
-    def _run(self, x: Tensor, A_weight: Tensor, A_bias: Tensor, kq_weight: Tensor | None):
-        """Every step over x (B, T, D), without autograd.  Returns h (B, T+1, H),
-        c (B, T, H), α (B, T, T+1) (None, None for eq1) and the past.
+    def _run(
+        self,
+        x: Tensor,
+        A_weight: Tensor,
+        A_bias: Tensor,
+        kq_weight: Tensor | None,
+        hidden: Tensor | None = None,
+    ):
+        """Every step over x (B, T, D), without autograd, hiding the slots where
+        ``hidden`` (B or 1, T+1) is True.  Returns h (B, T+1, H), c (B, T, H),
+        α (B, T, T+1) (None, None for eq1) and the past.
 
         The input part A_x·x + b of every step is one matmul before the loop,
         time-major like c, so each step completes and writes contiguous rows."""
@@ -384,8 +424,12 @@ class SelfAttentionRNN(nn.Module):
                 alpha_all = x.new_zeros(B, T, T + 1)  # (B, T, T+1); stays 0 for i > t
             c_rows = [None] * T if c_all is None else c_all.unsqueeze(2).unbind(0)  # (B, 1, H)
             alpha_rows = [None] * T if alpha_all is None else alpha_all.unbind(1)  # (B, T+1)
+            if hidden is None or self.align is None:
+                hidden_rows = [None] * T
+            else:
+                hidden_rows = [hidden[:, : t + 1] for t in range(T)]  # (B or 1, t+1)
             for t, pre in enumerate(pre_all.unbind(0)):
-                _, alpha, _, _, _ = self._advance(t, pre, past, c_rows[t])
+                _, alpha, _, _, _ = self._advance(t, pre, past, c_rows[t], hidden_rows[t])
                 if alpha is not None:
                     alpha_rows[t][:, : t + 1] = alpha
             h_all = past.states  # (B, T+1, H)
@@ -395,7 +439,9 @@ class SelfAttentionRNN(nn.Module):
 
     # -- batched ------------------------------------------------------------
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Trace:
+    def forward(
+        self, x: Tensor, lengths: Tensor | None = None, *, knockout: Tensor | None = None
+    ) -> Trace:
         """Run every step over a sequence or a padded batch.
 
         Args:
@@ -403,6 +449,15 @@ class SelfAttentionRNN(nn.Module):
             lengths: optional (B,) ints in 1 … T, the true length of each
                 sequence; steps past a sequence's length are zeroed in the
                 trace and never affect its earlier steps (the model is causal).
+            knockout: optional bool tensor of shape (T+1,), or (1, T+1) or
+                (B, T+1) for a batch.  True at slot i hides h_i (h_0 is slot 0)
+                from every step's attention: α_{t,i} = 0 exactly and the visible
+                weights renormalise (a softmax over them alone).  A step whose
+                slots 0 … t are all hidden reads nothing: α_t = 0 and c_t = 0,
+                the empty sum (as c_0 = 0 without knockout), with finite
+                gradients.  The recurrence itself is untouched (eq1/eq4 still
+                read h_t in z).  eq1 has no attention: the mask is checked and
+                changes nothing, so the same experiment runs on every model.
 
         Returns:
             A :class:`Trace` with h (…, T+1, H), c (…, T, H), alpha (…, T, T+1).
@@ -414,14 +469,16 @@ class SelfAttentionRNN(nn.Module):
         x, batched = _check_sequence(x, self, batched_ok=True)
         B, T, _ = x.shape
         lengths = _check_lengths(lengths, B, T, batched)
+        hidden = _check_knockout(knockout, B, T, batched, x.device)
         _check_weights_finite(self)
         weights = self._weights()
         if torch.is_grad_enabled() and any(
             w is not None and w.requires_grad for w in (x, *weights)
         ):
-            h_all, c_all, alpha_all = (*_Recurrence.apply(self, x, *weights), None, None)[:3]
+            outputs = _Recurrence.apply(self, x, hidden, *weights)
+            h_all, c_all, alpha_all = (*outputs, None, None)[:3]
         else:
-            h_all, c_all, alpha_all, _ = self._run(x, *weights[:3])
+            h_all, c_all, alpha_all, _ = self._run(x, *weights[:3], hidden)
         if not bool(torch.isfinite(h_all[:, -1].sum())) and not bool(torch.isfinite(h_all).all()):
             raise ValueError(
                 "the network produced NaN or Inf from finite inputs and weights: the "
@@ -442,22 +499,28 @@ class SelfAttentionRNN(nn.Module):
 
     # -- one step at a time -------------------------------------------------
 
-    def stepper(self, x: Tensor | None = None) -> Stepper:
-        """A :class:`Stepper` over the unbatched x (T, D), or over inputs fed one by one."""
-        return Stepper(self, x)
+    def stepper(self, x: Tensor | None = None, *, knockout=None) -> Stepper:
+        """A :class:`Stepper` over the unbatched x (T, D), or over inputs fed one by one.
+
+        ``knockout``: slots hidden from attention, as for :meth:`Stepper.set_knockout`."""
+        return Stepper(self, x, knockout=knockout)
 
     def _new_cache(self, x: Tensor, capacity: int) -> _PastStates:
         """The stepper's cache for one sequence, holding the weights as they are now."""
         A_weight, A_bias, kq_weight = self._weights()[:3]
         return _PastStates(self, 1, capacity, x, A_weight, A_bias, kq_weight)
 
-    def _step_record(self, t: int, x_next: Tensor, past: _PastStates) -> Step:
-        """Run step t on x_next (D,) with the stepper's cache; the record of what it used."""
+    def _step_record(
+        self, t: int, x_next: Tensor, past: _PastStates, hidden: Tensor | None = None
+    ) -> Step:
+        """Run step t on x_next (D,) with the stepper's cache; the record of what it used.
+        ``hidden`` (t+1,), bool, if given, hides those slots from the step's attention."""
         if t + 2 > past.capacity:  # room for h_{t+1}; doubling keeps appends O(1)
             past.grow(2 * (t + 2))
         h_t = past.state_rows[t]  # (1, H)
         pre = past.input_part(x_next[None])  # (1, H)
-        scores, alpha, c, pre, h = self._advance(t, pre, past)
+        hidden = None if hidden is None else hidden[None]  # (1, t+1)
+        scores, alpha, c, pre, h = self._advance(t, pre, past, None, hidden)
         z = concat(self.update, h_t, x_next[None], c)  # (1, |z|), for the record
         x_next = x_next.clone()  # the record does not share the stepper's inputs
         return Step(t, x_next, _unbatch(scores), _unbatch(alpha), _unbatch(c), z[0], pre[0], h[0])
@@ -500,13 +563,20 @@ class Stepper:
     sees every change made through the parameter itself; writes through
     ``param.data`` bypass autograd's counter and are not seen.
 
+    Knockout: ``knockout`` (here or :meth:`set_knockout`) hides chosen states
+    from attention, as ``model(x, knockout=mask)`` does, and stepping gives the
+    batched run's numbers with that mask.  The mask is a set of slot indices
+    (slot i is h_i, slot 0 is h_0); it belongs to the stepper, not to the
+    inputs, so it survives ``set_inputs`` and edits, and a slot beyond the
+    current T is kept and hides h_i once the sequence grows that far.
+
     Attributes:
         steps: the computed steps, ``steps[t]`` is step t (a :class:`Step` or
             :class:`~attn_widget.core.LSTMNStep`).
         k: the current position.
     """
 
-    def __init__(self, model: nn.Module, x: Tensor | None = None):
+    def __init__(self, model: nn.Module, x: Tensor | None = None, *, knockout=None):
         self.model = model
         param = next(model.parameters())
         if x is None:
@@ -520,6 +590,7 @@ class Stepper:
         self._cache: _PastStates | None = None  # built by the first step
         self._stamp: tuple = ()  # the weights step 0 read; see weights_changed()
         self._slots: list = []  # where to read them from, found at step 0
+        self._knockout: tuple[int, ...] = _knockout_slots(knockout)  # sorted, distinct
 
     @property
     def T(self) -> int:
@@ -546,6 +617,49 @@ class Stepper:
     def current(self) -> Step | None:
         """The step shown at position k (step k-1), or None at k = 0."""
         return self.steps[self.k - 1] if self.k else None
+
+    @property
+    def knockout(self) -> tuple[int, ...]:
+        """The slots hidden from attention, as a sorted tuple of ints (() for none)."""
+        return self._knockout
+
+    def set_knockout(self, slots) -> None:
+        """Hide the states h_i, i in ``slots``, from every step's attention.
+
+        Args:
+            slots: an iterable of slot indices i ≥ 0 (slot 0 is h_0, slot i the
+                state after reading x_i), a 1-D bool tensor (True at i hides
+                slot i; slots past its end are visible), or None / () for none.
+                A slot beyond T is allowed: it takes effect when the sequence
+                grows that far.
+
+        Step t reads slots 0 … t, so changing slot i can change steps t ≥ i
+        only: the steps before the first changed slot are kept as they are,
+        the rest are dropped.  The position k stays, as after an edit of an
+        input: the steps up to k are recomputed at once with the new mask.
+        For a model without attention (eq1) no step changes and none is dropped.
+        """
+        new = _knockout_slots(slots)
+        changed = set(new) ^ set(self._knockout)
+        first = min(changed, default=self.frontier)  # the first step that reads a change
+        affected = first < self.frontier and _attends(self.model)
+        if affected and 0 < first < self.k and self.weights_changed():
+            self._refuse_stale_weights()  # before anything changes
+        self._knockout = new
+        if affected:
+            k = self.k
+            self.truncate(first)
+            self.compute(k)
+            self.k = k
+
+    def _hidden_at(self, t: int) -> Tensor | None:
+        """The mask step t reads, (t+1,) bool, or None when it hides none of slots 0 … t."""
+        slots = [i for i in self._knockout if i <= t]
+        if not slots:
+            return None
+        hidden = torch.zeros(t + 1, dtype=torch.bool, device=self.x.device)
+        hidden[slots] = True
+        return hidden
 
     def step(self, x_next: Tensor | None = None) -> Step:
         """Advance to position k+1 and return step k.
@@ -665,7 +779,11 @@ class Stepper:
                 self._slots = _parameter_slots(self.model)  # the model as it is now
                 self._stamp = _weight_stamp(self._slots)
                 self._cache = self.model._new_cache(self.x, capacity=max(16, self.T + 1))
-            step = self.model._step_record(t, self.x[t], self._cache)
+            hidden = self._hidden_at(t)
+            if hidden is None:  # so that a model without knockout still steps
+                step = self.model._step_record(t, self.x[t], self._cache)
+            else:
+                step = self.model._step_record(t, self.x[t], self._cache, hidden=hidden)
         # h is bounded (tanh, or o ⊙ tanh), so one sum finds a NaN: cheaper than isfinite
         if math.isnan(float(step.h.sum())):
             raise ValueError(
@@ -739,6 +857,44 @@ def _check_sizes(**sizes) -> None:
             not isinstance(value, int) or isinstance(value, bool) or value < 1
         ):
             raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _attends(model: nn.Module) -> bool:
+    """Whether the model's steps read past states through attention (all but eq1)."""
+    return not (isinstance(model, SelfAttentionRNN) and model.align is None)
+
+
+def _knockout_slots(slots) -> tuple[int, ...]:
+    """A stepper's knockout as sorted distinct slot indices, from indices or a bool mask."""
+    if slots is None:
+        return ()
+    if isinstance(slots, Tensor):
+        if slots.dtype == torch.bool:
+            if slots.dim() != 1:
+                raise ValueError(
+                    f"a knockout mask must be 1-D (True at slot i hides h_i), got shape "
+                    f"{tuple(slots.shape)}"
+                )
+            return tuple(int(i) for i in slots.nonzero().flatten().tolist())
+        if slots.is_floating_point() or slots.is_complex() or slots.dim() > 1:
+            raise TypeError(
+                f"knockout slots must be ints or a 1-D bool mask, got a tensor of dtype "
+                f"{slots.dtype} and shape {tuple(slots.shape)}"
+            )
+        slots = slots.flatten().tolist()
+    if isinstance(slots, (str, bytes)) or not hasattr(slots, "__iter__"):
+        raise TypeError(
+            f"knockout must be an iterable of slot indices or a 1-D bool tensor, "
+            f"got {type(slots).__name__}"
+        )
+    out = set()
+    for i in slots:
+        if isinstance(i, bool) or not isinstance(i, numbers.Integral):
+            raise TypeError(f"knockout slots must be ints, got {i!r} ({type(i).__name__})")
+        if i < 0:
+            raise ValueError(f"knockout slots must be ≥ 0 (slot 0 is h_0), got {int(i)}")
+        out.add(int(i))
+    return tuple(sorted(out))
 
 
 def _alpha_of_steps(steps, like: Tensor) -> Tensor:
@@ -843,3 +999,33 @@ def _check_lengths(lengths, B: int, T: int, batched: bool) -> Tensor | None:
     if bool((lengths < 1).any()) or bool((lengths > T).any()):
         raise ValueError(f"every length must be in 1 … T = {T}, got {lengths.tolist()}")
     return lengths.long()
+
+
+def _check_knockout(knockout, B: int, T: int, batched: bool, device) -> Tensor | None:
+    """The knockout mask as (1, T+1) or (B, T+1) bool, or None when it hides nothing."""
+    if knockout is None:
+        return None
+    n = T + 1
+    expected = f"(T+1,) = ({n},)" + (f", (1, {n}) or (B, T+1) = ({B}, {n})" if batched else "")
+    if not isinstance(knockout, Tensor):
+        raise TypeError(
+            f"knockout must be a bool torch.Tensor of shape {expected} (True hides the "
+            f"state h_i from attention), got {type(knockout).__name__}"
+        )
+    if knockout.dtype != torch.bool:
+        raise TypeError(
+            f"knockout must be a bool tensor (True hides h_i), got dtype {knockout.dtype}; "
+            "for slot indices build one, e.g. mask = torch.zeros(T + 1, dtype=torch.bool); "
+            "mask[slots] = True"
+        )
+    shape = tuple(knockout.shape)
+    fits = shape == (n,) or (batched and len(shape) == 2 and shape[0] in (1, B) and shape[1] == n)
+    if not fits:
+        raise ValueError(
+            f"knockout must have shape {expected}, one entry per state h_0 … h_T, got {shape}"
+        )
+    if knockout.device != device:
+        raise ValueError(f"knockout is on {knockout.device} but x is on {device}")
+    if not bool(knockout.any()):
+        return None  # hides nothing: the plain run, with its plain softmax
+    return knockout.reshape(-1, n)  # (1 or B, T+1)
