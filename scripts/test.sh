@@ -47,7 +47,12 @@ MKL_CBWR=COMPATIBLE "${NON_BROWSER[@]}"
 levels=(default)
 grep -qw avx2 /proc/cpuinfo && levels+=(avx2)
 grep -qw avx512f /proc/cpuinfo && levels+=(avx512)
+native=$(python -c "import torch; print(torch.backends.cpu.get_cpu_capability().lower())")
 for level in "${levels[@]}"; do
+    if [ "$level" = "$native" ]; then
+        echo "ATEN_CPU_CAPABILITY=$level: this CPU's own level, run above"
+        continue
+    fi
     ATEN_CPU_CAPABILITY=$level python -c "import torch; print('ATEN kernels:', torch.backends.cpu.get_cpu_capability())"
     ATEN_CPU_CAPABILITY=$level "${NON_BROWSER[@]}"
 done
