@@ -438,6 +438,14 @@ def test_plain_stepping_without_the_zero_slot_has_t_plus_1_weights():
         torch.testing.assert_close(stepper.trace().alpha, model(x).alpha, rtol=0, atol=1e-12)
     h, _, _ = paper_lstmn(model, x.numpy())
     assert np.abs(stepper.trace().h[1:].numpy() - h).max() <= 1e-10
+    stepper.set_knockout([0])  # slot 0 is never read here: no step changes, none dropped
+    assert stepper.knockout == (0,) and stepper.steps == steps
+    stepper.set_knockout([0, 2])
+    assert (
+        stepper.steps[:2] == steps[:2]
+        and stepper.frontier == 4
+        and stepper.steps[2] is not steps[2]
+    )
 
 
 def test_zero_slot_round_trips_through_config_and_checkpoints(tmp_path):

@@ -637,12 +637,13 @@ class Stepper:
         only: the steps before the first changed slot are kept as they are,
         the rest are dropped.  The position k stays, as after an edit of an
         input: the steps up to k are recomputed at once with the new mask.
-        For a model without attention (eq1) no step changes and none is dropped.
+        A slot no step reads (any slot under eq1; slot 0 of an LSTMN without
+        its zero slot) changes no step, and none is dropped for it.
         """
         new = _knockout_slots(slots)
-        changed = set(new) ^ set(self._knockout)
+        changed = [i for i in set(new) ^ set(self._knockout) if _is_read(self.model, i)]
         first = min(changed, default=self.frontier)  # the first step that reads a change
-        affected = first < self.frontier and _attends(self.model)
+        affected = first < self.frontier
         if affected and 0 < first < self.k and self.weights_changed():
             self._refuse_stale_weights()  # before anything changes
         self._knockout = new
@@ -857,9 +858,12 @@ def _check_sizes(**sizes) -> None:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
-def _attends(model: nn.Module) -> bool:
-    """Whether the model's steps read past states through attention (all but eq1)."""
-    return not (isinstance(model, SelfAttentionRNN) and model.align is None)
+def _is_read(model: nn.Module, i: int) -> bool:
+    """Whether some step's attention reads slot i: not under eq1 (no attention),
+    and not slot 0 of a model with ``zero_slot=False`` (the paper's LSTMN)."""
+    if isinstance(model, SelfAttentionRNN) and model.align is None:
+        return False
+    return i != 0 or getattr(model, "zero_slot", True)
 
 
 def _knockout_slots(slots) -> tuple[int, ...]:
