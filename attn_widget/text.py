@@ -10,7 +10,7 @@ each run of Han characters with a segmenter: ``"jieba"``, jieba's dictionary and
 word model as served by the ``rjieba`` package (the optional extra
 ``attn_widget[zh]``), or ``"chars"``, one token per character, which needs
 nothing and is used when rjieba is not installed.  Why rjieba (docs/design.md
-§ "Chinese text" has the longer comparison): it is jieba (jieba-rs, the same
+§4, "Chinese text", has the whole comparison): it is jieba (jieba-rs, the same
 dictionary and algorithm; it split every sentence we tried exactly as jieba
 0.42.1 does), MIT-licensed, released in 2026 where jieba's last release is from
 2020, a 3.7 MB wheel where jieba is a 19 MB source archive that must be built,
