@@ -9,15 +9,8 @@ output head, and can step through a string with the same stepper the widget uses
 each run of Han characters with a segmenter: ``"jieba"``, jieba's dictionary and
 word model as served by the ``rjieba`` package (the optional extra
 ``attn_widget[zh]``), or ``"chars"``, one token per character, which needs
-nothing and is used when rjieba is not installed.  Why rjieba (docs/design.md
-§4, "Chinese text", has the whole comparison): it is jieba (jieba-rs, the same
-dictionary and algorithm; it split every sentence we tried exactly as jieba
-0.42.1 does), MIT-licensed, released in 2026 where jieba's last release is from
-2020, a 3.7 MB wheel where jieba is a 19 MB source archive that must be built,
-quiet where jieba prints to stderr and writes a 9 MB cache into the shared temp
-folder, and ready in 0.5 s where jieba takes 2 s.  pkuseg (spacy-pkuseg)
-downloads its model at run time, LAC needs PaddlePaddle, and thulac's licence
-is not open for commercial use.
+nothing and is used when rjieba is not installed (docs/design.md §4, "Chinese
+text", says why rjieba rather than jieba, pkuseg, LAC or thulac).
 """
 
 from __future__ import annotations
