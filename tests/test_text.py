@@ -324,3 +324,15 @@ def test_a_jieba_model_without_rjieba_says_so_instead_of_reading_characters(monk
     assert model.tokenize("ok.") == ["ok", "."]
     tokens, ids = model.encode(JIEBA_WORDS)
     assert tokens == JIEBA_WORDS and 1 not in ids.tolist()[:5]  # 我 喜欢 在 下雨天 读书 known
+
+
+def test_a_widget_on_a_jieba_model_without_rjieba_refuses_chinese_and_stays(monkeypatch):
+    from attn_widget import AttentionWidget
+
+    model = _chinese_model()  # its vocabulary: the words of 我喜欢在下雨天读书。
+    w = AttentionWidget.from_text(model, "我喜欢在下雨天读书。")
+    assert w.tokens == JIEBA_WORDS[:6]
+    monkeypatch.setitem(sys.modules, "rjieba", None)
+    with pytest.raises(ModuleNotFoundError, match="pip install rjieba"):
+        w.read_text("我在读书")
+    assert w.tokens == JIEBA_WORDS[:6]  # refused before anything moved
