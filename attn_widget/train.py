@@ -205,7 +205,7 @@ def _widget_pusher(widget, model: nn.Module) -> Callable[[], None]:
             # model's embedding of words (docs/design.md §2), and leaves alone the
             # ones that are not (a zeroed input, a vector put in by edit); any
             # other widget is given its tokens embedded anew.
-            if re_embed and not hasattr(widget, "_text"):
+            if re_embed and not hasattr(widget, "session"):
                 _, x = model.embed_text(list(widget.tokens))
                 widget.stepper.set_inputs(x.detach())
             (widget.push_trace if hasattr(widget, "push_trace") else widget.refresh)()

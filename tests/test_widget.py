@@ -10,7 +10,10 @@ import torch
 import traitlets
 
 import attn_widget.kernel as kernel_module
+import attn_widget.render.bundle as bundle_module
 import attn_widget.widget as widget_module
+import attn_widget.wire.ahead as ahead_module
+import attn_widget.wire.outbox as outbox_module
 from attn_widget.core import LSTMN, SelfAttentionRNN, input_sensitivity
 from attn_widget.protocol import (
     STEP_JSON_BYTES_PER_ARRAY,
@@ -379,7 +382,7 @@ def test_hostile_tokens_stay_plain_strings():
 
 def test_missing_bundle_says_how_to_build(monkeypatch, tmp_path):
     monkeypatch.undo()  # the real _bundle
-    monkeypatch.setattr(widget_module, "STATIC", tmp_path)
+    monkeypatch.setattr(bundle_module, "STATIC", tmp_path)
     with pytest.raises(RuntimeError, match=r"pip install -e \.|npm --prefix js run build"):
         AttentionWidget(SelfAttentionRNN(D, H), inputs=torch.randn(2, D))
 
@@ -464,7 +467,7 @@ def test_snapshot_follows_what_cells_computed_and_only_then(monkeypatch):
     assert sent == [4]
     w.goto(6)
     five_steps = sum(map(step_bytes, w.stepper.steps[:5]))
-    monkeypatch.setattr(widget_module, "STEP_DATA_LIMIT", five_steps)
+    monkeypatch.setattr(outbox_module, "STEP_DATA_LIMIT", five_steps)
     kernel_module._after_cell()  # over the bound: the first steps that fit
     _, steps, computed = unpack_snapshot(w._snapshot)
     assert sent == [4, 6] and [s["t"] for s in steps] == [0, 1, 2, 3, 4] and computed == 6
@@ -473,7 +476,7 @@ def test_snapshot_follows_what_cells_computed_and_only_then(monkeypatch):
 def _limit_to_steps(monkeypatch, w, n):
     """Set the one bound on step data to what the first n steps of w take."""
     limit = sum(map(step_bytes, w.stepper.steps[:n]))
-    monkeypatch.setattr(widget_module, "STEP_DATA_LIMIT", limit)
+    monkeypatch.setattr(outbox_module, "STEP_DATA_LIMIT", limit)
     return limit
 
 
@@ -520,7 +523,7 @@ def test_a_sync_request_gets_what_the_position_needs_within_the_bound(monkeypatc
     _limit_to_steps(monkeypatch, w, 6)
     w.goto(3)
     rec.clear()
-    w._answer_sync({"version": w.version, "have": 0})  # a view that has nothing yet
+    w._answer({"type": "sync", "version": w.version, "have": 0}, [])  # a view that has nothing yet
     assert rec.steps_sent() == list(range(6))
 
 
@@ -603,25 +606,25 @@ def test_front_end_messages_from_another_thread_wait_for_the_main_thread():
 
 def test_computing_ahead_pushes_the_next_steps_once_within_its_bounds(monkeypatch):
     w, model, x, rec = make(T=20)
-    monkeypatch.setattr(widget_module, "AHEAD_STEPS", 5)
+    monkeypatch.setattr(ahead_module, "AHEAD_STEPS", 5)
     w.goto(3)
     rec.clear()
-    w._compute_ahead()  # what the kernel's loop runs once a move is answered
+    w._ahead.run()  # what the kernel's loop runs once a move is answered
     assert rec.steps_sent() == [3, 4, 5, 6, 7] and w.stepper.frontier == 8 and w.t == 3
     with torch.no_grad():
         trace = model(x)
     np.testing.assert_allclose(decoded(rec)[7]["alpha"], trace.alpha[7, :8], rtol=1e-6, atol=1e-7)
     rec.clear()
-    w._compute_ahead()  # nothing new: nothing sent
+    w._ahead.run()  # nothing new: nothing sent
     w.goto(6)  # already in the browser: the move sends nothing
     assert rec.steps_sent() == []
-    monkeypatch.setattr(widget_module, "AHEAD_SECONDS", 0.0)
-    w._compute_ahead()  # out of time before the first step
+    monkeypatch.setattr(ahead_module, "AHEAD_SECONDS", 0.0)
+    w._ahead.run()  # out of time before the first step
     assert w.stepper.frontier == 8
-    monkeypatch.setattr(widget_module, "AHEAD_SECONDS", 1.0)
+    monkeypatch.setattr(ahead_module, "AHEAD_SECONDS", 1.0)
     with torch.no_grad():
         model.A.weight.mul_(2)
-    w._compute_ahead()  # stale weights: nothing ahead; the next move recomputes everything
+    w._ahead.run()  # stale weights: nothing ahead; the next move recomputes everything
     assert w.stepper.frontier == 8 and rec.steps_sent() == []
 
 

@@ -4,7 +4,7 @@ gradient view of how much the last state depends on each input."""
 from .align import ALIGN_NAMES, AdditiveAlign, DotAlign, make_align
 from .cells import UPDATE_NAMES, z_layout
 from .lstmn import LSTMN, LSTMNStep, LSTMNTrace
-from .rnn import SelfAttentionRNN, Step, Stepper, Trace, WeightsChangedError
+from .rnn import SelfAttentionRNN, Step, Stepper, Trace, WeightsChangedError, WeightWatch
 from .sensitivity import input_sensitivity
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Step",
     "Stepper",
     "Trace",
+    "WeightWatch",
     "WeightsChangedError",
     "input_sensitivity",
     "make_align",

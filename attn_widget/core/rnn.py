@@ -836,6 +836,28 @@ def _weight_stamp(slots: list[tuple[str, dict, str]]) -> tuple:
     return tuple(stamp)
 
 
+class WeightWatch:
+    """Tells whether a module's weights changed since the watch was made.
+
+    It reads the slots :func:`_parameter_slots` found when it was made (a
+    submodule replaced, a parameter replaced, moved, or edited in place all
+    change the stamp).  A watch never changes: :meth:`renewed` gives one that
+    starts from the weights as they are now.
+    """
+
+    def __init__(self, module: nn.Module):
+        self._slots = _parameter_slots(module)
+        self._stamp = _weight_stamp(self._slots)
+
+    def changed(self) -> bool:
+        return _weight_stamp(self._slots) != self._stamp
+
+    def renewed(self) -> WeightWatch:
+        watch = object.__new__(WeightWatch)
+        watch._slots, watch._stamp = self._slots, _weight_stamp(self._slots)
+        return watch
+
+
 def _check_weights_finite(model: nn.Module, skip: str | None = None) -> None:
     """Raise if a parameter holds NaN or Inf (those under the prefix ``skip`` are
     left to whoever checks that submodule)."""
