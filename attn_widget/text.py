@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from .core import LSTMN, UPDATE_NAMES, LSTMNTrace, SelfAttentionRNN, Stepper, Trace
-from .core.rnn import _check_weights_finite
+from .core.checks import check_weights_finite
 
 PAD, UNK = "<pad>", "<unk>"
 
@@ -456,7 +456,7 @@ class TextRNN(nn.Module):
                 f"token ids must be in 0 … {len(self.vocab) - 1}, got "
                 f"{int(ids.min())} … {int(ids.max())}"
             )
-        _check_weights_finite(self, skip="rnn.")  # the embedding and the head; rnn checks its own
+        check_weights_finite(self, skip="rnn.")  # the embedding and the head; rnn checks its own
         trace = self.rnn(self.embed(ids.long()), lengths, knockout=knockout)
         logits = self.out(trace.h[..., 1:, :]) if self.out is not None else None
         return trace, logits

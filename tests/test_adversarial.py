@@ -75,10 +75,10 @@ actions = st.lists(
 @pytest.fixture(scope="module", autouse=True)
 def _no_built_front_end():
     """The kernel side under test does not need the built bundle."""
-    real = widget_module._bundle
-    widget_module._bundle = lambda: ("export default {};", "")
+    real = widget_module._bundle  # noqa: SLF001
+    widget_module._bundle = lambda: ("export default {};", "")  # noqa: SLF001
     yield
-    widget_module._bundle = real
+    widget_module._bundle = real  # noqa: SLF001
 
 
 def _widget():
@@ -122,7 +122,7 @@ def test_no_front_end_message_raises_or_leaves_the_widget_inconsistent(sequence)
     owned_before = {name: getattr(w, name) for name in owned}
     for kind, payload in sequence:
         if kind == "msg":
-            w._on_custom_msg(w, payload, [])
+            w._on_custom_msg(w, payload, [])  # noqa: SLF001
         else:
             w.set_state(payload)
         _check_invariants(w, model, x, sent, owned_before)

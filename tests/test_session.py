@@ -83,7 +83,7 @@ def test_a_failing_step_is_a_new_version_that_says_so(monkeypatch):
     s.goto(5)
     heard = []
     s.subscribe(heard.append)
-    advance = model._advance
+    advance = model._advance  # noqa: SLF001
 
     def failing(t, *args):
         if t >= 3:
@@ -191,7 +191,7 @@ def test_every_path_takes_the_one_lock(path):
         "snapshot": w.snapshot,
         "trace": w.trace,
         "zero_input": lambda: w.zero_input(1),
-        "sync": lambda: w._answer({"type": "sync", "version": 0, "have": 0}, []),
+        "sync": lambda: w._answer({"type": "sync", "version": 0, "have": 0}, []),  # noqa: SLF001
     }
     if path == "figure":
         pytest.importorskip("matplotlib")

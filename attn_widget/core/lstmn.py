@@ -67,17 +67,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .align import softmax_visible
-from .rnn import (
-    Stepper,
-    _alpha_of_steps,
-    _check_knockout,
-    _check_lengths,
-    _check_sequence,
-    _check_sizes,
-    _check_weights_finite,
-    _last_states,
-    _unbatch,
-)
+from .checks import check_knockout, check_lengths, check_sequence, check_sizes, check_weights_finite
+from .stepper import Stepper, alpha_of_steps, last_states
 
 
 @dataclass
@@ -104,7 +95,7 @@ class LSTMNTrace:
 
     def last(self) -> Tensor:
         """h at each sequence's own end, h_{L}: shape (…, H)."""
-        return _last_states(self.h, self.lengths)
+        return last_states(self.h, self.lengths)
 
 
 @dataclass(frozen=True)
@@ -186,6 +177,12 @@ class LSTMN(nn.Module):
         (torch.Size([5, 5]), torch.Size([4, 5]))
     """
 
+    # How a front end names its equations: its own cell, with an additive score
+    # over [h_i; x_{t+1}; h̃_{t-1}], and no z.
+    update_rule = "lstmn"
+    align_name = "additive"
+    z_layout: tuple = ()
+
     def __init__(
         self,
         input_size: int,
@@ -195,7 +192,7 @@ class LSTMN(nn.Module):
         zero_slot: bool = True,
     ):
         super().__init__()
-        _check_sizes(input_size=input_size, hidden_size=hidden_size, attn_size=attn_size)
+        check_sizes(input_size=input_size, hidden_size=hidden_size, attn_size=attn_size)
         if not isinstance(zero_slot, bool):
             raise TypeError(f"zero_slot must be True or False, got {zero_slot!r}")
         d = attn_size or hidden_size
@@ -262,11 +259,11 @@ class LSTMN(nn.Module):
         the rest renormalise; a step that sees no slot has h̃_t = m̃_t = 0), as
         for :meth:`SelfAttentionRNN.forward`.  Gradients follow by autograd.
         """
-        x, batched = _check_sequence(x, self, batched_ok=True)
+        x, batched = check_sequence(x, self, batched_ok=True)
         B, T, _ = x.shape
-        lengths = _check_lengths(lengths, B, T, batched)
-        hidden = self._hidden(_check_knockout(knockout, B, T, batched, x.device), T + 1, x)
-        _check_weights_finite(self)
+        lengths = check_lengths(lengths, B, T, batched)
+        hidden = self._hidden(check_knockout(knockout, B, T, batched, x.device), T + 1, x)
+        check_weights_finite(self)
         x_scores = self.W_x(x)  # (B, T, d), all steps at once
         tapes = _Tapes(self, B, x)
         alphas, m_tildes = [], []
@@ -295,11 +292,13 @@ class LSTMN(nn.Module):
         ``knockout``: slots hidden from attention, as for ``Stepper.set_knockout``."""
         return Stepper(self, x, knockout=knockout)
 
-    def _new_cache(self, x: Tensor, capacity: int) -> _Tapes:
+    # -- the StepModel protocol: what the Stepper calls --------------------
+
+    def new_cache(self, x: Tensor, capacity: int) -> _Tapes:
         """The stepper's tapes for one sequence (they grow as it steps)."""
         return _Tapes(self, 1, x)
 
-    def _step_record(
+    def step_record(
         self, t: int, x_next: Tensor, tapes: _Tapes, hidden: Tensor | None = None
     ) -> LSTMNStep:
         """Run step t on x_next (D,) with the stepper's tapes; the record of what it used.
@@ -310,9 +309,9 @@ class LSTMN(nn.Module):
         values = self._advance(t, x_row, self.W_x(x_row), tapes, hidden)
         # The record keeps its own copies: the tapes (h, m) and the stepper's inputs
         # stay as they are whatever a caller does to a record.
-        return LSTMNStep(t, x_next.clone(), *(_unbatch(v).clone() for v in values))
+        return LSTMNStep(t, x_next.clone(), *(v[0].clone() for v in values))
 
-    def _trace_of_steps(self, steps: list[LSTMNStep], x: Tensor) -> LSTMNTrace:
+    def trace_of_steps(self, steps: list[LSTMNStep], x: Tensor) -> LSTMNTrace:
         """The stepper's steps 0 … n-1 as an :class:`LSTMNTrace`, like ``model(x[:n])``."""
         n, H = len(steps), self.hidden_size
         zero = x.new_zeros(H)
@@ -323,7 +322,7 @@ class LSTMN(nn.Module):
         return LSTMNTrace(
             h=torch.stack([zero] + [s.h for s in steps]),
             m=torch.stack([zero] + [s.m for s in steps]),
-            alpha=_alpha_of_steps(steps, x),
+            alpha=alpha_of_steps(steps, x),
             h_tilde=summaries("h_tilde"),
             m_tilde=summaries("m_tilde"),
         )

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..core import LSTMN, SelfAttentionRNN, Stepper, input_sensitivity
+from ..core import StepModel, Stepper, input_sensitivity
 from ..protocol import ZERO_INPUT
 from .checks import check_edit_index, check_position, check_token, check_tokens, check_top
 from .head import Head, first_param, head_labels, make_head
@@ -82,37 +82,40 @@ Listener = Callable[[NewVersion | Problem], None]
 
 
 def check_model(model) -> None:
-    if not isinstance(model, (SelfAttentionRNN, LSTMN)):
+    """``model`` as a session steps it: an ``nn.Module`` that is a :class:`StepModel`."""
+    if not (isinstance(model, nn.Module) and isinstance(model, StepModel)):
         hint = (
             "; for a TextRNN use AttentionWidget.from_text(text_model, text)"
             if hasattr(model, "rnn")
             else ""
         )
         raise TypeError(
-            f"model must be a SelfAttentionRNN or an LSTMN, got {type(model).__name__}{hint}"
+            "model must be a SelfAttentionRNN, an LSTMN or another StepModel (an nn.Module "
+            "with input_size, hidden_size, new_cache, step_record and trace_of_steps), "
+            f"got {type(model).__name__}{hint}"
         )
 
 
 def describe_model(model) -> dict:
     """What names the model's equations for a front end: ``update_rule``,
-    ``align_name``, ``z_layout``, ``hidden_size`` and ``input_size``."""
-    if isinstance(model, LSTMN):  # its score is additive over [h_i; x_{t+1}; h̃_{t-1}]
-        names = {"update_rule": "lstmn", "align_name": "additive", "z_layout": []}
-    else:
-        names = {
-            "update_rule": model.update,
-            "align_name": model.align_name or "",
-            "z_layout": [[name, size] for name, size in model.z_layout],
-        }
-    return {**names, "hidden_size": model.hidden_size, "input_size": model.input_size}
+    ``align_name``, ``z_layout`` (the model's own, or the class name, "" and []
+    for a model that names none), ``hidden_size`` and ``input_size``."""
+    return {
+        "update_rule": str(getattr(model, "update_rule", None) or type(model).__name__),
+        "align_name": str(getattr(model, "align_name", None) or ""),
+        "z_layout": [[str(name), int(size)] for name, size in getattr(model, "z_layout", ())],
+        "hidden_size": model.hidden_size,
+        "input_size": model.input_size,
+    }
 
 
 class Session:
     """A model stepping through one sequence, as a widget shows it.
 
     Args:
-        model: a :class:`~attn_widget.core.SelfAttentionRNN` or an
-            :class:`~attn_widget.core.LSTMN`.
+        model: a :class:`~attn_widget.core.SelfAttentionRNN`, an
+            :class:`~attn_widget.core.LSTMN`, or any other
+            :class:`~attn_widget.core.StepModel`.
         inputs: x_1 … x_T, shape (T, D), a float tensor matching the model.
         tokens: the text of each input, T strings; defaults to ``x1 … xT``.
         head: an output head, h (…, H) → logits (…, C): each step then carries
