@@ -52,8 +52,9 @@ class GRUTrace:
 
 @dataclass(frozen=True)
 class GRUStep:
-    """One step t: what it read and made.  ``scores``, ``alpha``, ``c`` and ``h``
-    are names the widget knows (it draws them); r, u and ĥ are this model's own."""
+    """One step t: what it read and made.  ``scores``, ``alpha``, ``c``, ``z``,
+    ``pre`` and ``h`` are names the widget knows and draws (``z`` by the blocks of
+    ``z_layout``); r, u and ĥ are this model's own."""
 
     t: int
     x: Tensor  # x_{t+1}, (D,)
@@ -62,6 +63,8 @@ class GRUStep:
     c: Tensor  # c_t, (H,)
     r: Tensor  # (H,)
     u: Tensor  # (H,)
+    z: Tensor  # [x_{t+1}; c_t], what the cell reads besides h_t, (D+H,)
+    pre: Tensor  # the candidate's pre-activation, ĥ = tanh(pre), (H,)
     h_hat: Tensor  # ĥ, (H,)
     h: Tensor  # h_{t+1}, (H,)
 
@@ -86,16 +89,16 @@ class GRUAttention(nn.Module):
         input_size: D.  hidden_size: H.  attn_size: d, inside the score (default H).
     """
 
-    # How the widget names it: its own update rule, the additive align, no z.
+    # How the widget names it: its own update rule and the additive align.
     update_rule = "gru"
     align_name = "additive"
-    z_layout = ()
 
     def __init__(self, input_size: int, hidden_size: int, attn_size: int | None = None):
         super().__init__()
         check_sizes(input_size=input_size, hidden_size=hidden_size, attn_size=attn_size)
         d = attn_size or hidden_size
         self.input_size, self.hidden_size = input_size, hidden_size
+        self.z_layout = [("x", input_size), ("c", hidden_size)]  # the blocks of a record's z
         self.W_k = nn.Linear(hidden_size, d, bias=False)
         self.W_q = nn.Linear(hidden_size, d, bias=False)
         self.v = nn.Linear(d, 1, bias=False)
@@ -110,14 +113,16 @@ class GRUAttention(nn.Module):
         scores = self.v(torch.tanh(keys + self.W_q(h_t)[:, None])).squeeze(-1)  # (B, t+1)
         alpha = torch.softmax(scores, -1) if hidden is None else softmax_visible(scores, hidden)
         c = (alpha[:, None] @ torch.stack(past.h[: t + 1], 1)).squeeze(1)  # (B, H)
-        w_r, w_u, w_n = self.W(torch.cat([x_next, c], -1)).chunk(3, -1)
+        z = torch.cat([x_next, c], -1)  # (B, D+H)
+        w_r, w_u, w_n = self.W(z).chunk(3, -1)
         u_r, u_u = self.U(h_t).chunk(2, -1)
         r, u = torch.sigmoid(w_r + u_r), torch.sigmoid(w_u + u_u)
-        h_hat = torch.tanh(w_n + self.U_n(r * h_t))
+        pre = w_n + self.U_n(r * h_t)
+        h_hat = torch.tanh(pre)
         h_next = (1 - u) * h_t + u * h_hat
         past.h.append(h_next)
         past.keys.append(self.W_k(h_next))
-        return scores, alpha, c, r, u, h_hat, h_next
+        return scores, alpha, c, r, u, z, pre, h_hat, h_next
 
     def forward(self, x: Tensor, *, knockout: Tensor | None = None) -> GRUTrace:
         """Every step over x (T, D) or (B, T, D); ``knockout`` (T+1,) bool hides slots."""

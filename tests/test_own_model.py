@@ -71,6 +71,9 @@ def test_it_steps_exactly_like_its_batched_run(knockout):
         # the record is the equations, recomputed from its own fields
         h_t = stepper.h_at(step.t)
         torch.testing.assert_close(step.h, (1 - step.u) * h_t + step.u * step.h_hat)
+        torch.testing.assert_close(step.h_hat, torch.tanh(step.pre))
+        # the same concatenation of the same tensors: bit for bit
+        torch.testing.assert_close(step.z, torch.cat([step.x, step.c]), rtol=0, atol=0)
 
 
 def test_an_edit_and_a_knockout_drop_only_the_steps_after_them():
@@ -100,7 +103,8 @@ def test_it_is_a_widget_like_the_others():
     w = AttentionWidget(model, tokens=list("abcdef"), inputs=x, head=head)
     sent = []
     w.send = lambda content, buffers=None: sent.append((content, list(buffers or [])))
-    assert (w.update_rule, w.align_name, w.z_layout) == ("gru", "additive", [])
+    assert (w.update_rule, w.align_name) == ("gru", "additive")
+    assert w.z_layout == [["x", D], ["c", H]]
     w.goto(6)
     got = {s["t"]: s for c, b in sent if c["type"] == "steps" for s in decode_steps(c["steps"], b)}
     with torch.no_grad():
@@ -110,7 +114,9 @@ def test_it_is_a_widget_like_the_others():
         np.testing.assert_allclose(s["h"], batched.h[t + 1].numpy(), rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(s["alpha"], batched.alpha[t, : t + 1].numpy(), atol=1e-7)
         np.testing.assert_allclose(s["c"], batched.c[t].numpy(), rtol=1e-6, atol=1e-7)
-        assert s["z"] is None and s["pre"] is None and s["pred_p"] is not None
+        assert s["pred_p"] is not None and s["m"] is None
+        # z = [x; c]: the same values through the same float32 codec, bit for bit
+        np.testing.assert_allclose(s["z"][D:], s["c"], rtol=0, atol=0)
     # bit for bit: the widget calls this very function on these inputs
     torch.testing.assert_close(w.sensitivity(4), input_sensitivity(model, x[:4]), rtol=0, atol=0)
     assert sum(w.prediction(6).values()) == pytest.approx(1.0, abs=1e-6)

@@ -36,7 +36,10 @@ class StepRecord(Protocol):
     for a model without attention) and the state h_{t+1} it made (H,).  A record
     may carry more named intermediates; those in
     :data:`attn_widget.protocol.STEP_FIELDS` (``scores``, ``c``, ``z``, ``pre``,
-    the LSTMN's gates, …) are sent to the front end."""
+    the LSTMN's gates, …) are sent to the front end.  The widget's front end
+    draws a record that has ``z`` and ``pre`` (the cell's input, in the blocks
+    the model's ``z_layout`` names, and its pre-activation) or the LSTMN's ``m``,
+    and refuses one that has neither."""
 
     t: int
     x: Tensor
