@@ -217,3 +217,17 @@ def test_an_export_of_a_session_holds_what_a_widget_would_sync():
     assert set(panel) == synced - {"_esm", "_css", "_anywidget_id"}
     with pytest.raises(TypeError, match=r"sessions\[0\] must be a Session"):
         export_page([w])
+
+
+def test_new_inputs_keep_the_steppers_knockout():
+    """A knockout belongs to the stepper, not to the inputs (docs/design.md §3): a
+    session that reads new inputs keeps it."""
+    s, model, _ = session64(T=5)
+    s.stepper.set_knockout([1])
+    y = torch.randn(4, D, dtype=torch.float64)
+    s.set_inputs(None, y)
+    assert s.stepper.knockout == (1,)
+    s.goto(4)
+    mask = torch.tensor([False, True, False, False, False])
+    with torch.no_grad():  # stepped against batched: float64 to 1e-12
+        torch.testing.assert_close(s.trace().h, model(y, knockout=mask).h, rtol=0, atol=1e-12)

@@ -430,7 +430,7 @@ class Session:
                     "AttentionWidget.from_text(text_model, text)"
                 )
             tokens, x, unknown = read_words(self.text_model, text)
-            probe = Stepper(self.model, x.to(self._param()))
+            probe = Stepper(self.model, x.to(self._param()), knockout=self.stepper.knockout)
             tokens = check_tokens(tokens, probe.T)  # before anything changes
             self.stepper = probe
             self.words = Words.of(self.text_model, tokens)
@@ -443,7 +443,8 @@ class Session:
         """Show a new sequence: x (T, D) with its tokens; back to position 0."""
         with self.lock:
             self._refuse_if_held()
-            probe = Stepper(self.model, x)  # validates before anything changes
+            # validates before anything changes; a knockout belongs to the stepper and stays
+            probe = Stepper(self.model, x, knockout=self.stepper.knockout)
             if tokens is None:
                 tokens = [f"x{i}" for i in range(1, probe.T + 1)]
             tokens = check_tokens(tokens, probe.T)
