@@ -327,7 +327,8 @@ class AttentionWidget(anywidget.AnyWidget):
         self.session.recompute()
 
     def push_trace(self) -> None:
-        """For a training loop: recompute up to the current t and push it in one message.
+        """For a training loop: recompute up to the current t and push it (one message,
+        unless the steps take more than ``STEP_DATA_LIMIT`` bytes).
 
         Front-end messages wait while a cell runs (docs/design.md §4), so the kernel
         pushes.  The saved-state snapshot is not rebuilt (call :meth:`snapshot`).
