@@ -70,8 +70,9 @@ def _fail(problem: str, stale: list[str]) -> None:
         f"{state},\nand building it needs Node.js. Either\n"
         f"  - install Node.js >= {NODE_MIN} with npm (https://nodejs.org/), then run the\n"
         "    install again.\n"
-        "  - or install a released attn_widget wheel or sdist instead: both carry the\n"
-        "    built front end and install without Node.js.\n"
+        "  - or, on a machine that has Node.js, build a wheel or sdist from this tree\n"
+        "    (python -m build) and install that file here: both carry the built front\n"
+        "    end and install without Node.js.\n"
         f"{keep}{bar}\n\n"
     )
     raise SystemExit(1)

@@ -1,8 +1,18 @@
 """attn_widget: step through a recurrent network with self-attention, live in JupyterLab."""
 
 from .checkpoint import load_checkpoint
-from .core import LSTMN, LSTMNStep, SelfAttentionRNN, Step, Stepper, Trace, input_sensitivity
+from .core import (
+    LSTMN,
+    LSTMNStep,
+    SelfAttentionRNN,
+    Step,
+    StepModel,
+    Stepper,
+    Trace,
+    input_sensitivity,
+)
 from .demo import demo
+from .session import Session
 
 __version__ = "0.1.0"
 
@@ -12,7 +22,9 @@ __all__ = [
     "Compare",
     "LSTMNStep",
     "SelfAttentionRNN",
+    "Session",
     "Step",
+    "StepModel",
     "Stepper",
     "Trace",
     "__version__",

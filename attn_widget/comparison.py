@@ -27,7 +27,15 @@ import ipywidgets
 import traitlets as tl
 from torch import Tensor
 
-from .widget import AttentionWidget, _check_position
+from .render.export import Presentation, export_page
+from .session import check_position
+from .widget import AttentionWidget
+
+# Why a comparison's panel refuses an edit of its own.
+_HELD = (
+    "this widget is a panel of a comparison, whose panels read the same inputs "
+    "in lockstep: its inputs cannot change alone; build a new compare(...) instead"
+)
 
 
 class Compare(ipywidgets.Box):
@@ -58,7 +66,7 @@ class Compare(ipywidgets.Box):
         start = leader.t
         self._links = []
         for panel in panels:
-            panel._compared = True  # its inputs cannot change alone (AttentionWidget.edit)
+            panel.session.hold_inputs(_HELD)
             panel.editable = False  # so its view offers no edits or text box
         for panel in followers:
             panel.show_controls = False
@@ -80,12 +88,20 @@ class Compare(ipywidgets.Box):
     def panels(self) -> list[AttentionWidget]:
         return list(self.children)
 
-    def save_html(self, path, *, all_steps: bool = True, title: str | None = None) -> str:
+    def save_html(self, path=None, *, all_steps: bool = True, title: str | None = None) -> str:
         """Write the comparison as one HTML page whose panels step together offline
-        (see :func:`attn_widget.export.to_html`).  Returns the page's text."""
-        from .export import to_html
-
-        return to_html(self, path, all_steps=all_steps, title=title)
+        (see :func:`attn_widget.render.export.export_page`).  Returns the page's text."""
+        flow = str(getattr(self.layout, "flex_flow", "") or "")
+        panels = self.panels
+        looks: list[Presentation] = [panel.presentation() for panel in panels]
+        return export_page(
+            [panel.session for panel in panels],
+            path,
+            presentations=looks,
+            direction="column" if flow.startswith("column") else "row",
+            all_steps=all_steps,
+            title=title,
+        )
 
     @property
     def T(self) -> int:
@@ -107,13 +123,13 @@ class Compare(ipywidgets.Box):
 
     @tl.validate("t")
     def _validate_t(self, proposal):
-        return _check_position(proposal["value"], self.T)
+        return check_position(proposal["value"], self.T)
 
     def goto(self, k: int) -> None:
         """Move every panel to position k (0 … T), computing what each needs.  If a
         panel cannot (its step fails), the panels go back where they were, or, if
         one can no longer show that, to the last position they all can."""
-        k = _check_position(k, self.T)
+        k = check_position(k, self.T)
         before = self.t
         try:
             self.children[0].goto(k)

@@ -2,7 +2,7 @@
 each cell (docs/design.md §4).
 
 - **One thread at a time.** A widget's moves, edits and messages take turns
-  under its lock (:func:`serialised`), whichever thread they come from.
+  under its session's lock (:func:`serialised`), whichever thread they come from.
 - **Front-end messages never race a running cell.** ipykernel may deliver comm
   messages on a subshell thread while a cell runs; :func:`defer_to_loop` hands
   them to the loop the kernel runs cells on (:func:`cell_loop`), so they are
@@ -22,13 +22,13 @@ from collections.abc import Callable
 
 
 def serialised(method):
-    """Run ``method`` holding ``self._lock``: moves, edits and messages from
+    """Run ``method`` holding ``self.session.lock``: moves, edits and messages from
     several threads (user threads, the comm thread outside a kernel) take turns,
     so the stepper and the traits never see two at once."""
 
     @functools.wraps(method)
     def locked(self, *args, **kwargs):
-        with self._lock:
+        with self.session.lock:
             return method(self, *args, **kwargs)
 
     return locked
@@ -83,20 +83,25 @@ def defer_to_loop(loop: asyncio.AbstractEventLoop | None, handler: Callable, *ar
 
 # -- saved state follows what the notebook's cells computed ---------------------
 
-_LIVE: weakref.WeakSet = weakref.WeakSet()
+# The hooks of the widgets alive, as weak references to their bound methods.
+_LIVE: list[weakref.WeakMethod] = []
 _HOOKED_SHELL = None
 
 
 def _after_cell(*_args) -> None:
-    for widget in list(_LIVE):
-        widget._snapshot_after_cell()
+    for ref in list(_LIVE):
+        hook = ref()
+        if hook is None:
+            _LIVE.remove(ref)  # its widget is gone
+        else:
+            hook()
 
 
-def refresh_after_each_cell(widget) -> None:
-    """Call ``widget._snapshot_after_cell()`` after every cell from now on, for as
-    long as the widget lives (IPython's ``post_run_cell`` event, registered once)."""
+def refresh_after_each_cell(hook: Callable[[], None]) -> None:
+    """Call ``hook()``, a widget's bound method, after every cell from now on, for
+    as long as the widget lives (IPython's ``post_run_cell`` event, registered once)."""
     global _HOOKED_SHELL
-    _LIVE.add(widget)
+    _LIVE.append(weakref.WeakMethod(hook))
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython comes with ipywidgets

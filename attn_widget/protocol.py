@@ -28,7 +28,8 @@ Kernel → front end (``KERNEL_MESSAGES``)
 Front end → kernel (``FRONT_END_MESSAGES``)
     ``{"type": "sync", "version": v, "have": n}``: the front end holds steps
     0 … n-1 of data version v (from the saved snapshot, say); the kernel
-    answers with one "steps" message holding the computed steps it lacks.
+    answers with "steps" messages holding the computed steps it lacks (one,
+    unless they take more than ``STEP_DATA_LIMIT`` bytes: see ``wire/outbox.py``).
     ``{"type": "sensitivity", "version": v, "k": k}``: asks for the gradient
     shading at position k (sent while ``shading`` is "gradient").
     ``{"type": "ping"}``

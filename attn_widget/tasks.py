@@ -127,7 +127,7 @@ def _pad(sequences: list[list[int]], value: int = 0) -> tuple[Tensor, Tensor]:
     return ids, lengths
 
 
-def _check_count(name: str, value, minimum: int = 1) -> int:
+def check_count(name: str, value, minimum: int = 1) -> int:
     """An int ≥ ``minimum`` (numpy and torch integers too, never a bool), as an int."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         kind = "a positive int" if minimum == 1 else f"an int ≥ {minimum}"
@@ -176,11 +176,11 @@ def recall(
         :class:`TaskData` with ``classes`` = the key tokens and
         ``info["key_pos"]`` = the key's 0-based token index.
     """
-    _check_count("n", n)
-    _check_count("distance", distance, 0)
-    _check_count("n_keys", n_keys, 2)
-    _check_count("n_distractors", n_distractors)
-    _check_count("max_prefix", max_prefix, 0)
+    check_count("n", n)
+    check_count("distance", distance, 0)
+    check_count("n_keys", n_keys, 2)
+    check_count("n_distractors", n_distractors)
+    check_count("max_prefix", max_prefix, 0)
     rng = random.Random(seed)
     vocab = recall_vocab(n_keys, n_distractors)
     keys = [f"k{i}" for i in range(n_keys)]
@@ -300,9 +300,9 @@ def agreement(
         number, ``info["subject_pos"]`` (index of the subject noun) and
         ``info["verb_pos"]`` (index of the verb), both 0-based token indices.
     """
-    _check_count("n", n)
-    _check_count("min_attractors", min_attractors, 0)
-    _check_count("max_attractors", max_attractors, min_attractors)
+    check_count("n", n)
+    check_count("min_attractors", min_attractors, 0)
+    check_count("max_attractors", max_attractors, min_attractors)
     rng = random.Random(seed)
     vocab = agreement_vocab()
     tokens, labels, subject_pos, verb_pos = [], [], [], []
@@ -399,9 +399,9 @@ def language_model(
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"tokenizer must be one of {tuple(TOKENIZERS)}, got {tokenizer!r}")
-    _check_count("seq_len", seq_len)
+    check_count("seq_len", seq_len)
     stride = seq_len if stride is None else stride
-    _check_count("stride", stride)
+    check_count("stride", stride)
     stream = TOKENIZERS[tokenizer](text)
     if len(stream) < 2:
         raise ValueError(

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .tasks import IGNORE, TaskData, _check_count
+from .tasks import IGNORE, TaskData, check_count
 from .text import Vocab
 
 SCHEDULES = ("constant", "cosine")
@@ -278,7 +278,7 @@ def evaluate(model: nn.Module, data: TaskData, *, batch_size: int = 256, device=
     """Accuracy of ``model`` on ``data``: the fraction of answers (or next tokens) it gets right."""
     _check_task(model, data)
     _check_data(model, data)
-    _check_count("batch_size", batch_size)
+    check_count("batch_size", batch_size)
     device = _check_device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -321,7 +321,7 @@ def _widget_pusher(widget, model: nn.Module) -> Callable[[], None]:
             # model's embedding of words (docs/design.md §2), and leaves alone the
             # ones that are not (a zeroed input, a vector put in by edit); any
             # other widget is given its tokens embedded anew.
-            if re_embed and not hasattr(widget, "_text"):
+            if re_embed and not hasattr(widget, "session"):
                 _, x = model.embed_text(list(widget.tokens))
                 widget.stepper.set_inputs(x.detach())
             (widget.push_trace if hasattr(widget, "push_trace") else widget.refresh)()
@@ -385,11 +385,11 @@ def train(
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     epochs, batch_size, every = (
-        _check_count(name, value)
+        check_count(name, value)
         for name, value in (("epochs", epochs), ("batch_size", batch_size), ("every", every))
     )
     if max_steps is not None:
-        max_steps = _check_count("max_steps", max_steps)
+        max_steps = check_count("max_steps", max_steps)
     if not _positive(lr) or math.isinf(lr):
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     if not _positive(clip):  # clip ≤ 0 trains backwards or not at all; inf: no clipping

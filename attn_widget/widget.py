@@ -1,7 +1,12 @@
-"""AttentionWidget: step a SelfAttentionRNN through a sentence, live in JupyterLab.
+"""AttentionWidget: step a model with attention over its past through a sentence,
+live in JupyterLab.
 
-The kernel owns a :class:`~attn_widget.core.Stepper`; the front end (``js/``,
-bundled into ``attn_widget/static/``) only draws what the kernel computed.
+The widget is the traits the front end syncs and a thin public API.  What it
+shows is a :class:`~attn_widget.session.Session` (``w.session``: the stepper,
+the tokens, the version, the one lock, the head, the what-if history); the
+conversation with the front end is :mod:`attn_widget.wire` (what was sent,
+computing ahead, the saved snapshot, the answers to its messages); figures and
+the HTML export are :mod:`attn_widget.render`'s, drawn from the session.
 
 Position ``t`` (the k of docs/design.md §1, 0 … T) is one synced trait that both sides
 write.  A move past the computed ``frontier`` runs the stepper here and sends
@@ -13,240 +18,27 @@ messages run, and when the saved state is refreshed, in :mod:`attn_widget.kernel
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import anywidget
-import numpy as np
-import torch
 import traitlets as tl
 from torch import Tensor, nn
 
-from .core import LSTMN, LSTMNStep, SelfAttentionRNN, Step, input_sensitivity
-from .core.rnn import _parameter_slots, _weight_stamp
-from .kernel import cell_loop, defer_to_loop, loop_is_live, refresh_after_each_cell, serialised
-from .protocol import (
-    FRONT_END_MESSAGES,
-    FRONT_END_TRAITS,
-    MAX_SPEED,
-    MAX_TEXT_CHARS,
-    MAX_TOP_K,
-    MIN_SPEED,
-    SHADINGS,
-    STEP_DATA_LIMIT,
-    ZERO_INPUT,
-    encode_steps,
-    pack_snapshot,
-    steps_within,
-)
-from .text import PAD, UNK, Vocab
+from .kernel import cell_loop, defer_to_loop, refresh_after_each_cell, serialised
+from .protocol import FRONT_END_TRAITS, MAX_SPEED, MIN_SPEED, SHADINGS
+from .render.bundle import STATIC, read_static
+from .render.export import Presentation, export_page
+from .session import NewVersion, Problem, Session, check_position, check_token
+from .wire import Answers, ComputeAhead, Outbox, Snapshots, screen_state
 
-STATIC = Path(__file__).parent / "static"
-
-#: After each move the kernel computes up to this many steps past the position,
-#: within AHEAD_SECONDS, and pushes them, so a forward click or Play finds its step
-#: already in the browser (only inside a kernel, between cells).
-AHEAD_STEPS = 8
-AHEAD_SECONDS = 0.03
-
-BUILD_HINT = (
-    "build it with `pip install -e .` (runs the npm build hook) or "
-    "`npm --prefix js install && npm --prefix js run build`"
-)
-
-
-def read_static(names: Sequence[str], what: str) -> list[str]:
-    """Files of the built front end in ``attn_widget/static/``, as text; a missing
-    one is an error that names the build command."""
-    paths = [STATIC / name for name in names]
-    missing = [p.name for p in paths if not p.is_file()]
-    if missing:
-        raise RuntimeError(
-            f"{what} is not built (missing {', '.join(missing)} in {STATIC}); {BUILD_HINT}"
-        )
-    return [p.read_text(encoding="utf-8") for p in paths]
+__all__ = ["STATIC", "AttentionWidget"]
 
 
 def _bundle() -> tuple[str, str]:
     """The widget's JS and CSS, read from ``attn_widget/static/``."""
     js, css = read_static(("widget.js", "widget.css"), "the attn_widget front end")
     return js, css
-
-
-# -- the widget ----------------------------------------------------------------
-
-
-def _check_token(token, what: str) -> str:
-    if not isinstance(token, str):
-        raise TypeError(f"{what} must be a str, got {type(token).__name__}: {token!r}")
-    try:
-        token.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise ValueError(
-            f"{what} = {token!r} holds a lone surrogate, half of a UTF-16 pair, "
-            "which cannot be sent to the browser"
-        ) from error
-    return token
-
-
-#: An x given from elsewhere (edit(i, token, x)): the inputs no longer follow the
-#: text model's embedding.
-_FREE = object()
-
-
-def _read_words(text_model, text) -> tuple[list[str], Tensor, list[list]]:
-    """What a text model reads from ``text``: the tokens shown (a word its
-    vocabulary lacks is shown as the ``<unk>`` it is read as), x (T, D) and the
-    unknown words as ``[i, word]``, the word as the tokenizer gave it (i = 1 … T)."""
-    tokens, x = text_model.embed_text(text)
-    tokens = list(tokens)
-    vocab = getattr(text_model, "vocab", None)
-    unknown = []
-    if isinstance(vocab, Vocab):
-        for i, token in enumerate(tokens):
-            if token not in vocab:
-                unknown.append([i + 1, token])
-                tokens[i] = UNK
-    return tokens, x.detach(), unknown
-
-
-def _derived(text_model, words: list) -> tuple | None:
-    """What re-embeds a from_text widget's inputs when the embedding changes:
-    (text model, words with None for a zeroed input, parameter slots, stamp)."""
-    embed = getattr(text_model, "embed", None)
-    if not isinstance(embed, nn.Module):
-        return None
-    slots = _parameter_slots(embed)
-    return (text_model, list(words), slots, _weight_stamp(slots))
-
-
-def _embed_words(text_model, words: list) -> Tensor:
-    """x (T, D): each word's embedding, zero where the word is None."""
-    with torch.no_grad():
-        present = [w for w in words if w is not None]
-        x = text_model.embed_text(present)[1] if present else None
-        like = x if x is not None else _first_param(text_model.embed)
-        out = like.new_zeros(len(words), text_model.rnn.input_size)
-        rows = [i for i, w in enumerate(words) if w is not None]
-        if rows:
-            out[rows] = x
-    return out
-
-
-def _check_tokens(tokens, T: int) -> list[str]:
-    if isinstance(tokens, str):
-        raise TypeError(
-            "tokens must be a list of str, one per input, got a single str; "
-            "to split text use AttentionWidget.from_text(text_model, text)"
-        )
-    if not isinstance(tokens, (list, tuple)):
-        raise TypeError(f"tokens must be a list of str, got {type(tokens).__name__}")
-    for i, token in enumerate(tokens):
-        _check_token(token, f"tokens[{i}]")
-    if len(tokens) != T:
-        raise ValueError(
-            f"tokens must have one entry per input: inputs has T = {T} rows, "
-            f"got {len(tokens)} tokens"
-        )
-    return list(tokens)
-
-
-@dataclass(frozen=True)
-class _Predicted:
-    """A step as sent with a head: the step's own fields, and the head's top k."""
-
-    step: Step | LSTMNStep
-    pred_p: Tensor  # (k,) probabilities, largest first
-    pred_i: Tensor  # (k,) their class indices, as float32
-
-    def __getattr__(self, name: str):
-        return getattr(self.step, name)
-
-
-def _first_param(module: nn.Module) -> Tensor:
-    """A parameter of ``module`` (what its inputs take their dtype and device from)."""
-    return next(module.parameters(), torch.empty(0))
-
-
-def _head_probabilities(head: nn.Module, h: Tensor) -> Tensor:
-    """softmax(head(h)) for states h (N, H), with the head in eval mode (no dropout,
-    batch norm's running statistics) and put back as it was."""
-    training = head.training
-    head.eval()
-    try:
-        with torch.no_grad():
-            return torch.softmax(head(h.to(_first_param(head))).float(), dim=-1)
-    finally:
-        head.train(training)
-
-
-def _head_labels(text_model) -> list[str]:
-    """Class names for a TextRNN's head: its checkpoint's ``classes``, the vocabulary
-    for a next-token head, else ``class 0 …``."""
-    n = text_model.out.out_features
-    classes = (getattr(text_model, "metadata", None) or {}).get("classes")
-    if isinstance(classes, list) and len(classes) == n and len({str(c) for c in classes}) == n:
-        return [str(c) for c in classes]
-    vocab = getattr(text_model, "vocab", None)
-    if vocab is not None and len(vocab) == n:
-        return list(vocab.to_list())
-    return [f"class {i}" for i in range(n)]
-
-
-def _check_head(head, labels, top_k, model) -> tuple[nn.Module | None, list[str], int]:
-    """The output head (h (…, H) → logits (…, C)), its C labels and how many to show."""
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
-        raise ValueError(f"top_k must be an int in 1 … {MAX_TOP_K}, got {top_k!r}")
-    if head is None:
-        if labels is not None:
-            raise ValueError("labels name the classes of a head: give head= too")
-        return None, [], top_k
-    if not isinstance(head, nn.Module):
-        raise TypeError(f"head must be an nn.Module mapping h to logits, got {type(head).__name__}")
-    try:
-        probs = _head_probabilities(head, _first_param(model).new_zeros(2, model.hidden_size))
-    except Exception as error:
-        raise ValueError(
-            f"head cannot read this model's states h of size H = {model.hidden_size}: {error}"
-        ) from error
-    if probs.dim() != 2 or probs.shape[0] != 2 or probs.shape[1] < 1:
-        raise ValueError(
-            f"head must map (N, H) to (N, C) logits with C ≥ 1, got shape {tuple(probs.shape)}"
-        )
-    n = probs.shape[1]
-    if labels is None:
-        return head, [f"class {i}" for i in range(n)], top_k
-    if isinstance(labels, str) or not isinstance(labels, (list, tuple)):
-        raise TypeError(f"labels must be a list of str, one per class, got {type(labels).__name__}")
-    if len(labels) != n:
-        raise ValueError(f"labels must name each of the head's C = {n} classes, got {len(labels)}")
-    labels = [_check_token(label, f"labels[{i}]") for i, label in enumerate(labels)]
-    if len(set(labels)) != n:
-        raise ValueError(f"labels must be distinct, got {labels!r}"[:300])
-    return head, labels, top_k
-
-
-def _describe(model: SelfAttentionRNN | LSTMN) -> dict:
-    """The traits that name the model's equations for the front end."""
-    if isinstance(model, LSTMN):  # its score is additive over [h_i; x_{t+1}; h̃_{t-1}]
-        return {"update_rule": "lstmn", "align_name": "additive", "z_layout": []}
-    return {
-        "update_rule": model.update,
-        "align_name": model.align_name or "",
-        "z_layout": [[name, size] for name, size in model.z_layout],
-    }
-
-
-def _check_position(k, T: int, what: str = "position") -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"{what} must be an int in 0 … T = {T}, got {type(k).__name__}: {k!r}")
-    if not 0 <= int(k) <= T:
-        raise ValueError(f"{what} must be in 0 … T = {T}, got {int(k)}")
-    return int(k)
 
 
 class AttentionWidget(anywidget.AnyWidget):
@@ -260,6 +52,8 @@ class AttentionWidget(anywidget.AnyWidget):
         tokens: the text of each input, T strings; shown as text, never as HTML.
             Defaults to ``["x1", …, "xT"]``.
         inputs: x_1 … x_T, shape (T, D), a float tensor matching the model.
+        session: a :class:`~attn_widget.session.Session` to show, instead of
+            ``model``, ``tokens``, ``inputs`` and the head's arguments.
         precompute: run every step now and store the whole trace in the
             saved-state snapshot (a reader without a kernel can then step through
             it all); by default steps run on demand.
@@ -329,10 +123,11 @@ class AttentionWidget(anywidget.AnyWidget):
 
     def __init__(
         self,
-        model: SelfAttentionRNN | LSTMN,
+        model=None,
         tokens: Sequence[str] | None = None,
         inputs: Tensor | None = None,
         *,
+        session: Session | None = None,
         precompute: bool = False,
         speed: float = 4.0,
         head: nn.Module | None = None,
@@ -341,22 +136,14 @@ class AttentionWidget(anywidget.AnyWidget):
         title: str = "",
         **kwargs,
     ):
-        if not isinstance(model, (SelfAttentionRNN, LSTMN)):
-            hint = (
-                "; for a TextRNN use AttentionWidget.from_text(text_model, text)"
-                if hasattr(model, "rnn")
-                else ""
-            )
+        if session is None:
+            session = Session(model, inputs, tokens, head=head, labels=labels, top_k=top_k)
+        elif not isinstance(session, Session):
+            raise TypeError(f"session must be a Session, got {type(session).__name__}")
+        elif any(v is not None for v in (model, tokens, inputs, head, labels)):
             raise TypeError(
-                f"model must be a SelfAttentionRNN or an LSTMN, got {type(model).__name__}{hint}"
+                "give a session, or a model with its inputs (and tokens, head, labels), not both"
             )
-        if inputs is None:
-            raise ValueError("inputs is required: a float tensor x of shape (T, D)")
-        stepper = model.stepper(inputs)  # checks shape, dtype, NaN/Inf, emptiness
-        if tokens is None:
-            tokens = [f"x{i}" for i in range(1, stepper.T + 1)]
-        tokens = _check_tokens(tokens, stepper.T)
-        head, labels, top_k = _check_head(head, labels, top_k, model)
         speed = self._check_speed(speed)
         if not isinstance(precompute, bool):
             raise TypeError(f"precompute must be True or False, got {precompute!r}")
@@ -366,37 +153,11 @@ class AttentionWidget(anywidget.AnyWidget):
                 f"{owned} describe the model and its data and are set by the widget; "
                 "to start at a position call goto(k) after building it"
             )
-        self._lock = threading.RLock()  # see kernel.serialised
+        self.session = session
         self._esm, self._css = _bundle()
-        self._model = model
-        self._stepper = stepper
-        self._precompute = bool(precompute)
-        self._head, self._top_k = head, top_k
-        self._head_slots = _parameter_slots(head) if head is not None else []
-        self._head_stamp = _weight_stamp(self._head_slots)
-        # For a widget made by from_text: the text model, and (while the inputs are
-        # exactly its embedding of them) the words they were embedded from, None for
-        # a zeroed input, so a change to the embedding re-embeds them (see _stale).
-        self._text_model = None
-        self._text = None
-        # What undo restores: the tokens, inputs, words and unknowns before each edit.
-        self._history: list[tuple] = []
-        self._compared = False  # set by a comparison: its panels read the same inputs
-        self._bulk = False  # set while a method moves t and sends the data itself
-        self._sent = 0  # steps of this version sent to the front end, from step 0
-        self._ahead_queued = False
-        self._from_front_end = False
-        # True while a message from the view is answered: a click never rewrites the
-        # saved snapshot (docs/design.md §2); the hook after the next cell does.
-        self._answering = False
         super().__init__(
-            tokens=tokens,
-            T=stepper.T,
-            **_describe(model),
-            prediction_labels=labels,
-            title=_check_token(title, "title"),
-            hidden_size=model.hidden_size,
-            input_size=model.input_size,
+            **session.describe(),
+            title=check_token(title, "title"),
             speed=speed,
             _widget_id=uuid.uuid4().hex,
             **kwargs,
@@ -405,49 +166,37 @@ class AttentionWidget(anywidget.AnyWidget):
         # thread while a cell runs; they are handed to the main thread's loop,
         # so they wait for the cell to end (docs/design.md §4) and never race it.
         self._main_loop = cell_loop()
+        self._outbox = Outbox(session, self)
+        self._ahead = ComputeAhead(session, self, self._outbox, self._main_loop)
+        self._snapshots = Snapshots(session, self, self._write_snapshot, precompute=precompute)
+        self._answers = Answers(session, self, self._outbox, self._ahead, self._snapshots)
+        session.subscribe(self._hear)
         self.on_msg(self._on_custom_msg)
-        self._rebuild_snapshot()
-        refresh_after_each_cell(self)
+        self._snapshots.rebuild()
+        refresh_after_each_cell(self._snapshot_after_cell)
 
     @classmethod
     def from_text(cls, text_model, text: str | Sequence[str], **kwargs) -> AttentionWidget:
-        """A widget over ``text`` read by a ``TextRNN`` (its ``.rnn`` and ``.embed_text``)."""
-        if not hasattr(text_model, "embed_text") or not hasattr(text_model, "rnn"):
-            raise TypeError(
-                "text_model must be a TextRNN (with .embed_text and .rnn), "
-                f"got {type(text_model).__name__}"
-            )
-        tokens, x, unknown = _read_words(text_model, text)
-        head = getattr(text_model, "out", None)
-        if head is not None and "head" not in kwargs:
-            kwargs["head"] = head
-            kwargs.setdefault("labels", _head_labels(text_model))
-        widget = cls(text_model.rnn, tokens=tokens, inputs=x, **kwargs)
-        widget._text_model = text_model
-        widget._text = _derived(text_model, tokens)
-        with widget.hold_sync():
-            widget.unknown = unknown
-            widget.accepts_text = True
-            vocab = getattr(text_model, "vocab", None)
-            if isinstance(vocab, Vocab):
-                widget.vocabulary = [w for w in vocab.to_list() if w != PAD]
-        return widget
+        """A widget over ``text`` read by a ``TextRNN`` (its ``.rnn`` and ``.embed_text``),
+        with its output head ``.out``; see :meth:`Session.from_text`."""
+        heads = {name: kwargs.pop(name) for name in ("head", "labels", "top_k") if name in kwargs}
+        return cls(session=Session.from_text(text_model, text, **heads), **kwargs)
 
     # -- the model's side ----------------------------------------------------
 
     @property
-    def model(self) -> SelfAttentionRNN | LSTMN:
-        return self._model
+    def model(self):
+        return self.session.model
 
     @property
     def stepper(self):
         """The kernel-side :class:`Stepper`; its position follows ``t``."""
-        return self._stepper
+        return self.session.stepper
 
     @property
     def inputs(self) -> Tensor:
         """x_1 … x_T, shape (T, D)."""
-        return self._stepper.x
+        return self.session.inputs
 
     def sensitivity(self, k: int | None = None) -> Tensor:
         """How much h_k depends on each input read so far: ‖∂h_k/∂x_i‖_F, i = 1 … k.
@@ -458,18 +207,14 @@ class AttentionWidget(anywidget.AnyWidget):
         result has shape (k,), entry i − 1 for x_i.  With ``shading =
         "gradient"`` the widget shades the tokens by it, on a log scale.
         """
-        k = self.t if k is None else _check_position(k, self.T, "sensitivity position")
-        if k == 0:
-            return self.inputs.new_zeros(0)
-        return input_sensitivity(self._model, self.inputs[:k])
+        return self.session.sensitivity(k)
 
-    @tl.validate("shading")
-    def _valid_shading(self, proposal):
-        if proposal["value"] not in self.SHADINGS:
-            raise tl.TraitError(
-                f"shading must be one of {self.SHADINGS}, got {proposal['value']!r}"
-            )
-        return proposal["value"]
+    def prediction(self, k: int | None = None, *, top: int | None = None) -> dict[str, float]:
+        """What the head predicts at position k (default: the current one) from h_k:
+        ``{label: probability}`` for the ``top`` most likely labels (default: the
+        widget's ``top_k``, the ones it shows), largest first.  Empty at k = 0 or
+        without a head."""
+        return self.session.prediction(k, top=top)
 
     @property
     def position(self) -> int:
@@ -486,13 +231,13 @@ class AttentionWidget(anywidget.AnyWidget):
         self.goto(k)
 
     @property
-    def current(self) -> Step | LSTMNStep | None:
+    def current(self):
         """The step shown at the current position (step t-1), or None at t = 0."""
-        return self._stepper.steps[self.t - 1] if self.t else None
+        return self.session.current
 
     # -- moving ----------------------------------------------------------------
 
-    def step(self, x_next: Tensor | None = None, *, token: str | None = None) -> Step:
+    def step(self, x_next: Tensor | None = None, *, token: str | None = None):
         """Move to t+1 and return the step shown there.
 
         With ``x_next`` (shape (D,)) it is a what-if: x_{t+1} is replaced (or
@@ -500,7 +245,7 @@ class AttentionWidget(anywidget.AnyWidget):
         the data version is bumped and the new step runs.
         """
         if x_next is not None:
-            self.edit(self.t + 1, token, x_next, move=True)
+            self.session.edit(self.t + 1, token, x_next, move=True)
             return self.current
         if self.t >= self.T:
             raise ValueError(
@@ -510,15 +255,15 @@ class AttentionWidget(anywidget.AnyWidget):
         self.t += 1
         return self.current
 
-    def back(self) -> Step | LSTMNStep | None:
+    def back(self):
         """Move to t-1 (no-op at 0)."""
         if self.t > 0:
             self.t -= 1
         return self.current
 
-    def goto(self, k: int) -> Step | LSTMNStep | None:
+    def goto(self, k: int):
         """Move to position k (0 … T), computing any steps not yet run."""
-        self.t = _check_position(k, self.T, "goto position")
+        self.t = check_position(k, self.T, "goto position")
         return self.current
 
     def reset(self) -> None:
@@ -536,9 +281,8 @@ class AttentionWidget(anywidget.AnyWidget):
     def pause(self) -> None:
         self.playing = False
 
-    # -- what changes the data -------------------------------------------------
+    # -- what changes the data (each a new version; see Session) -----------------
 
-    @serialised
     def edit(self, i: int, token: str | None, x: Tensor, *, move: bool = False) -> None:
         """Replace input x_i (1 … T) and its token, or append one at i = T+1.
 
@@ -546,19 +290,7 @@ class AttentionWidget(anywidget.AnyWidget):
         the data version is bumped.  The position stays (clamped to the new T)
         unless ``move``, which goes to i.
         """
-        self._refuse_if_compared()
-        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
-            raise TypeError(f"edit index must be an int in 1 … T+1 = {self.T + 1}, got {i!r}")
-        i = int(i)
-        if not 1 <= i <= self.T + 1:
-            raise ValueError(f"edit index must be in 1 … T+1 = {self.T + 1}, got {i}")
-        if token is None:
-            if i == self.T + 1:
-                raise ValueError("appending an input needs its token text: token=...")
-            token = self.tokens[i - 1]
-        token = _check_token(token, "token")
-        x = self._stepper.check_input(x)  # before anything moves: a bad x changes nothing
-        self._edit(i, token, x, move=move, word=_FREE)
+        self.session.edit(i, token, x, move=move)
 
     def replace(self, i: int, word: str) -> None:
         """A what-if: x_i (1 … T) becomes the embedding of ``word``, a word of the
@@ -566,148 +298,42 @@ class AttentionWidget(anywidget.AnyWidget):
 
         Steps from step i-1 on are recomputed; earlier steps stay as they were.
         :meth:`undo` takes it back.  Needs a widget made by :meth:`from_text`."""
-        self._refuse_if_compared()
-        i = self._check_edit_index(i)
-        if not self.vocabulary:
-            raise ValueError(
-                "replace(i, word) needs a text model's vocabulary (AttentionWidget.from_text); "
-                "for vector inputs use edit(i, token, x) or zero_input(i)"
-            )
-        word = _check_token(word, "word")
-        if word not in self.vocabulary:
-            near = [v for v in self.vocabulary if v.startswith(word[:2])][:8]
-            hint = f"; words that start alike: {near}" if near else ""
-            raise ValueError(f"{word!r} is not in the model's vocabulary{hint}"[:300])
-        with torch.no_grad():
-            x = self._text_model.embed_text([word])[1][0].detach()
-        self._edit(i, word, x.to(self._param()), move=False, word=word)
+        self.session.replace(i, word)
 
     def zero_input(self, i: int) -> None:
         """A what-if: x_i (1 … T) becomes the zero vector, shown as ``ZERO_INPUT``
         (⟨0⟩).  Steps from step i-1 on are recomputed; :meth:`undo` takes it back."""
-        self._refuse_if_compared()
-        i = self._check_edit_index(i)
-        zeros = self._param().new_zeros(self._model.input_size)
-        self._edit(i, ZERO_INPUT, zeros, move=False, word=None)
+        self.session.zero_input(i)
 
-    @serialised
     def undo(self) -> bool:
         """Take back the last edit (from the view, :meth:`replace`, :meth:`zero_input`
         or :meth:`edit`): its tokens and inputs come back, and the steps are
         recomputed.  Returns False when there is nothing to undo."""
-        self._refuse_if_compared()
-        if not self._history:
-            return False
-        tokens, x, text, unknown = self._history[-1]
-        self._stepper.set_inputs(x.to(self._param()))  # the model may have changed dtype since
-        self._history.pop()
-        self._text = text  # a new version re-embeds it if the embedding changed since
-        with self.hold_sync():
-            self.unknown = unknown
-            self.edits = self.edits[:-1]
-        self._new_version(min(self.t, self._stepper.T), tokens=tokens, reason="reset")
-        return True
+        return self.session.undo()
 
-    @serialised
     def read_text(self, text: str | Sequence[str]) -> None:
         """Read a new sentence with the text model's own tokenizer and vocabulary,
         back at position 0, as the view's text box does.  Words the vocabulary
         lacks are read as ``<unk>`` and shown so (``unknown`` lists them, as the
         tokenizer gave them).  Needs a widget made by :meth:`from_text`."""
-        self._refuse_if_compared()
-        if self._text_model is None:
-            raise ValueError(
-                "read_text needs a text model: build the widget with "
-                "AttentionWidget.from_text(text_model, text)"
-            )
-        tokens, x, unknown = _read_words(self._text_model, text)
-        probe = self._model.stepper(x.to(self._param()))
-        tokens = _check_tokens(tokens, probe.T)  # before anything changes
-        self._stepper = probe
-        self._text = _derived(self._text_model, tokens)
-        self._history.clear()
-        with self.hold_sync():
-            self.unknown = unknown
-            self.edits = []
-        self._new_version(0, tokens=tokens, reason="reset")
+        self.session.read_text(text)
 
-    def _param(self) -> Tensor:
-        """A parameter of the model: what new inputs take their dtype and device from."""
-        return _first_param(self._model)
-
-    def _check_edit_index(self, i) -> int:
-        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
-            raise TypeError(f"the input to edit must be an int in 1 … T = {self.T}, got {i!r}")
-        if not 1 <= int(i) <= self.T:
-            raise ValueError(f"the input to edit must be in 1 … T = {self.T}, got {int(i)}")
-        return int(i)
-
-    @serialised
-    def _edit(self, i: int, token: str, x: Tensor, *, move: bool, word) -> None:
-        """Put x (D,) and its token at input i, keeping the steps before step i-1.
-        ``word``: the word the text model embedded into x, None for a zero input, or
-        _FREE for an x from elsewhere (the inputs no longer follow the embedding)."""
-        s = self._stepper
-        self._follow_the_weights()
-        before = (list(self.tokens), s.x.clone(), self._text, list(self.unknown))
-        keep_k = self.t
-        try:
-            s.goto(i - 1)
-            s.step(x.to(s.x))  # drops steps ≥ i-1; computes step i-1
-        except Exception:
-            # The inputs may now hold the new x_i (the step after it failed) or not:
-            # a new version with the tokens as they were says so to the front end.
-            s.set_inputs(before[1])
-            self._new_version(min(keep_k, s.T), reason="reset")
-            raise
-        tokens = list(self.tokens)
-        old = tokens[i - 1] if i <= len(tokens) else ""
-        if i == len(tokens) + 1:
-            tokens.append(token)
-        else:
-            tokens[i - 1] = token
-        if self._text is not None and word is not _FREE:
-            text_model, words, slots, stamp = self._text
-            words = list(words)
-            words[i - 1 : i] = [word]
-            self._text = (text_model, words, slots, stamp)
-        else:
-            self._text = None  # the inputs are no longer all the text model's embedding
-        self._history.append(before)
-        with self.hold_sync():
-            self.unknown = [pair for pair in self.unknown if pair[0] != i]
-            self.edits = [*self.edits, [i, old, token]]
-        self._new_version(i if move else min(keep_k, s.T), tokens=tokens, reason="reset")
-
-    @serialised
     def set_inputs(self, tokens: Sequence[str] | None, x: Tensor) -> None:
         """Show a new sequence: x (T, D) with its tokens; back to position 0."""
-        self._refuse_if_compared()
-        probe = self._model.stepper(x)  # validates before anything changes
-        tokens = _check_tokens(
-            tokens if tokens is not None else [f"x{i}" for i in range(1, probe.T + 1)], probe.T
-        )
-        self._stepper = probe
-        self._text = None
-        self._history.clear()
-        with self.hold_sync():
-            self.unknown = []
-            self.edits = []
-        self._new_version(0, tokens=tokens, reason="reset")
+        self.session.set_inputs(tokens, x)
 
     def refresh(self) -> None:
         """Recompute after the weights changed (a training update), keeping the position."""
-        self._stepper.truncate(0)
-        self._new_version(self.t, reason="reset")
+        self.session.recompute()
 
     def push_trace(self) -> None:
-        """For a training loop: recompute up to the current t and push it in one message.
+        """For a training loop: recompute up to the current t and push it (one message,
+        unless the steps take more than ``STEP_DATA_LIMIT`` bytes).
 
         Front-end messages wait while a cell runs (docs/design.md §4), so the kernel
         pushes.  The saved-state snapshot is not rebuilt (call :meth:`snapshot`).
         """
-        self._stepper.truncate(0)
-        self._new_version(self.t, reason="trace", snapshot=False)
+        self.session.recompute(reason="trace", snapshot=False)
 
     def snapshot(self) -> None:
         """Store every step computed so far in the saved widget state.
@@ -718,149 +344,13 @@ class AttentionWidget(anywidget.AnyWidget):
         step 0 on that fit in ``STEP_DATA_LIMIT`` bytes; a reader without a
         kernel is told on screen where the saved steps end.
         """
-        self._pack_snapshot(self._stepper.steps)
+        self._snapshots.save_all()
 
     def trace(self):
         """The computed steps as a Trace, like ``model(x)`` up to the frontier."""
-        return self._stepper.trace()
+        return self.session.trace()
 
-    # -- internals ---------------------------------------------------------------
-
-    @serialised
-    def _new_version(
-        self, k: int, *, tokens: list[str] | None = None, reason: str, snapshot: bool = True
-    ) -> None:
-        s = self._stepper
-        self._follow_the_weights()
-        k = min(k, s.T)
-        self._bulk = True
-        try:
-            with self.hold_sync():
-                self.version += 1
-                if tokens is not None:
-                    self.tokens = tokens
-                self.T = s.T
-                if self.t == k:
-                    s.goto(k)
-                self.t = k
-                self.status = ""
-        except Exception:
-            # The new version stands with the steps that did run: the position
-            # falls back to the last of them, and the front end is told.
-            if self.t > s.frontier:
-                self.t = s.frontier
-            self.frontier = s.frontier
-            self._sent = 0
-            self._push_steps(self.t, reason=reason, always=True)
-            raise
-        finally:
-            self._bulk = False
-        self.frontier = s.frontier
-        if snapshot and not self._answering:  # a click never rewrites the saved state
-            self._rebuild_snapshot()
-        self._sent = 0
-        self._push_steps(self.t, reason=reason, always=True)
-        self._queue_ahead()
-
-    def _refuse_if_compared(self) -> None:
-        if self._compared:
-            raise ValueError(
-                "this widget is a panel of a comparison, whose panels read the same inputs "
-                "in lockstep: its inputs cannot change alone; build a new compare(...) instead"
-            )
-
-    def _follow_the_model(self) -> None:
-        """As a move does: if the model, its head or its embedding changed, recompute
-        every step with what they are now (a new version, sent to the front end)."""
-        if self._stale():
-            self._new_version(self.t, reason="reset")
-
-    def _stale(self) -> bool:
-        """True when what the shown steps were computed from has changed: the
-        model's weights, the head's, or (for from_text) the embedding."""
-        if self._stepper.weights_changed():
-            return True
-        if _weight_stamp(self._head_slots) != self._head_stamp:
-            return True
-        return self._text is not None and _weight_stamp(self._text[2]) != self._text[3]
-
-    def _follow_the_weights(self) -> None:
-        """After the weights changed (a training update, an in-place edit,
-        ``model.double()``), drop every step so all are recomputed with the new
-        ones, never mixed; inputs follow the model's dtype and device, and a
-        from_text widget re-embeds its tokens when the embedding changed."""
-        s = self._stepper
-        param = self._param()
-        if self._text is not None and _weight_stamp(self._text[2]) != self._text[3]:
-            text_model, words, slots, _ = self._text
-            s.set_inputs(_embed_words(text_model, words).to(param))  # forgets every step
-            self._text = (text_model, words, slots, _weight_stamp(slots))
-        elif s.x.dtype != param.dtype or s.x.device != param.device:
-            s.set_inputs(s.x.to(param))  # forgets every step
-        elif s.weights_changed():
-            s.truncate(0)
-        self._head_stamp = _weight_stamp(self._head_slots)  # a new version re-sends its top k
-
-    def _rebuild_snapshot(self) -> None:
-        if self._precompute:
-            self._stepper.goto(self._stepper.T)
-            self._stepper.goto(self.t)
-            self.frontier = self._stepper.frontier
-        self._pack_snapshot(self._stepper.steps if self._precompute else [])
-
-    def _pack_snapshot(self, steps: Sequence[Step]) -> None:
-        sent = self._with_predictions(steps)
-        kept = steps_within(sent, STEP_DATA_LIMIT)
-        self._snapshot = pack_snapshot(self.version, sent[:kept], computed=len(steps))
-        self._snapshot_holds = (self.version, len(steps))
-
-    def _snapshot_after_cell(self) -> None:
-        """Refresh the snapshot if a cell computed steps it lacks (see :meth:`snapshot`)."""
-        steps = self._stepper.steps
-        if self.comm is None or self._snapshot_holds == (self.version, len(steps)):
-            return
-        self.snapshot()
-
-    def __repr__(self) -> str:
-        rule = self.update_rule + (f"/{self.align_name}" if self.align_name else "")
-        words = " ".join(self.tokens[:8]) + (" …" if self.T > 8 else "")
-        return f"AttentionWidget({rule}, read {self.t} of {self.T}: {words!r})"
-
-    def _with_predictions(self, steps: Sequence[Step | LSTMNStep], top: int | None = None) -> list:
-        """The steps as they go on the wire: with the head's top-k prediction from
-        each step's h, softmax(head(h_{t+1})), when the widget has a head."""
-        if self._head is None:
-            return list(steps)
-        if not steps:
-            return []
-        try:
-            probs = _head_probabilities(self._head, torch.stack([s.h for s in steps]))
-        except Exception as error:  # a move completes; the status line says why
-            self.status = f"error: the head could not predict: {error}"[:300]
-            return list(steps)
-        top = probs.topk(min(top or self._top_k, probs.shape[-1]), dim=-1)
-        return [
-            _Predicted(step, p, i.float())
-            for step, p, i in zip(steps, top.values, top.indices, strict=True)
-        ]
-
-    def prediction(self, k: int | None = None, *, top: int | None = None) -> dict[str, float]:
-        """What the head predicts at position k (default: the current one) from h_k:
-        ``{label: probability}`` for the ``top`` most likely labels (default: the
-        widget's ``top_k``, the ones it shows), largest first.  Empty at k = 0 or
-        without a head."""
-        k = self.t if k is None else _check_position(k, self.T, "prediction position")
-        if top is not None:
-            if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
-                raise ValueError(f"top must be a positive int, got {top!r}")
-            top = int(top)
-        if self._head is None or k == 0:
-            return {}
-        self._follow_the_model()
-        self._stepper.compute(k)
-        (step,) = self._with_predictions([self._stepper.steps[k - 1]], top)
-        labels = self.prediction_labels
-        return {labels[int(i)]: float(p) for p, i in zip(step.pred_p, step.pred_i, strict=True)}
+    # -- sharing ---------------------------------------------------------------
 
     def figure(self, position: int | None = None, *, strips: bool = True):
         """The widget at position k (default: the current one) as a matplotlib
@@ -869,39 +359,67 @@ class AttentionWidget(anywidget.AnyWidget):
         colour scales.  ``fig.savefig("step.svg")`` for a paper or slides.  Needs
         matplotlib (in the ``lab`` extra)."""
         try:
-            from .figure import step_figure
+            from .render.figure import step_figure
         except ImportError as error:
             raise ImportError("w.figure() draws with matplotlib: pip install matplotlib") from error
-        self._follow_the_model()
-        return step_figure(self, position, strips=strips)
+        k = self.t if position is None else position
+        return step_figure(self.session, k, strips=strips)
 
-    def save_html(self, path, *, all_steps: bool = True, title: str | None = None) -> str:
+    def presentation(self) -> Presentation:
+        """How this widget shows its session: position, title, speed, controls."""
+        return Presentation(self.t, self.title, self.speed, self.show_controls, self._widget_id)
+
+    def save_html(self, path=None, *, all_steps: bool = True, title: str | None = None) -> str:
         """Write this widget as one HTML page that steps, plays and scrubs offline,
         opened from a file, with no kernel: the same view, from the steps computed
         here (all of them, unless ``all_steps=False``), at most ``STEP_DATA_LIMIT``
-        bytes of them.  Returns the page's text.  See :func:`attn_widget.export.to_html`."""
-        from .export import to_html
-
-        return to_html(self, path, all_steps=all_steps, title=title)
-
-    def _send_steps(self, steps: Sequence, *, reason: str) -> None:
-        """Send steps (already with their predictions, see _with_predictions)."""
-        descriptors, data = encode_steps(steps)
-        self.send(
-            {
-                "type": "steps",
-                "version": self.version,
-                "frontier": self._stepper.frontier,
-                "T": self.T,
-                "reason": reason,
-                "steps": descriptors,
-            },
-            buffers=[data],
+        bytes of them.  Returns the page's text.  See
+        :func:`attn_widget.render.export.export_page`."""
+        return export_page(
+            [self.session],
+            path,
+            presentations=[self.presentation()],
+            all_steps=all_steps,
+            title=title,
         )
 
-    def _reply_error(self, message: str, request: str | None = None) -> None:
-        self.status = f"error: {message}"
-        self.send({"type": "error", "message": message, "request": request})
+    def __repr__(self) -> str:
+        rule = self.update_rule + (f"/{self.align_name}" if self.align_name else "")
+        words = " ".join(self.tokens[:8]) + (" …" if self.T > 8 else "")
+        return f"AttentionWidget({rule}, read {self.t} of {self.T}: {words!r})"
+
+    # -- the session's news: a new version, a problem ---------------------------
+
+    def _hear(self, event: NewVersion | Problem) -> None:
+        if isinstance(event, Problem):
+            self.status = f"error: {event.message}"[:300]
+            return
+        s = self.session
+        described = s.describe()
+        # Setting t here moves nothing (the session stands there already) and
+        # sends nothing: the new version's own message follows the traits.
+        with self._outbox.held(), self.hold_sync():
+            for name in ("version", "tokens", "T", "unknown", "edits"):
+                setattr(self, name, described[name])
+            self.t = event.position
+            self.status = ""
+        if event.complete and event.snapshot:
+            self._snapshots.new_version()
+        self._outbox.restart()
+        self._outbox.push(self.t, reason=event.reason, always=True)
+        if event.complete:
+            self._ahead.queue()
+
+    def _write_snapshot(self, blob: bytes) -> None:
+        self._snapshot = blob
+
+    def _snapshot_after_cell(self) -> None:
+        """Refresh the snapshot if a cell computed steps it lacks (see :meth:`snapshot`)."""
+        with self.session.lock:
+            if self.comm is not None and self._snapshots.behind():
+                self.snapshot()
+
+    # -- the front end's side --------------------------------------------------
 
     @staticmethod
     def _check_speed(speed) -> float:
@@ -914,81 +432,40 @@ class AttentionWidget(anywidget.AnyWidget):
 
     @tl.validate("t")
     def _validate_t(self, proposal):
-        k = proposal["value"]
-        if self._from_front_end and not 0 <= k <= self.T:
-            return min(max(k, 0), self.T)  # the front end hears back the clamped value
-        return _check_position(k, self.T)
+        return check_position(proposal["value"], self.T)
 
     @tl.validate("speed")
     def _validate_speed(self, proposal):
-        speed = proposal["value"]
-        if self._from_front_end:
-            return min(max(speed, self.MIN_SPEED), self.MAX_SPEED)
-        return self._check_speed(speed)
+        return self._check_speed(proposal["value"])
+
+    @tl.validate("shading")
+    def _valid_shading(self, proposal):
+        if proposal["value"] not in self.SHADINGS:
+            raise tl.TraitError(
+                f"shading must be one of {self.SHADINGS}, got {proposal['value']!r}"
+            )
+        return proposal["value"]
 
     @tl.observe("t")
     @serialised
     def _on_t(self, change) -> None:
-        s = self._stepper
-        if not self._bulk and self._stale():
-            self._new_version(self.t, reason="reset")  # recomputes every step
-            return
+        s = self.session
+        version = s.version
         try:
             s.goto(self.t)  # the latest value: another thread may have moved it since
-        except Exception:
+        except BaseException:
             # A move completes or leaves the position as it was; the steps that
             # did run before the failure are valid, so they are kept and sent.
-            if not self._bulk:
-                self._push_steps(s.frontier, reason="step")
-            self.playing = False  # or Play would ask for the failing step at every tick
-            self.t = change["old"]
+            # (A new version that failed has put the position where its steps end.)
+            if s.version == version:
+                self._outbox.push(s.frontier, reason="step")
+                self.playing = False  # or Play would ask for the failing step at every tick
+                self.t = change["old"]
             raise
         if self.t >= self.T and self.playing:
             self.playing = False
-        if not self._bulk:  # a bulk move (a new version) sends its own steps
-            self._push_steps(self.t, reason="step")
-            self._queue_ahead()
-
-    def _queue_ahead(self) -> None:
-        """Compute ahead of the position once the current message is answered."""
-        if self._ahead_queued or not loop_is_live(self._main_loop):
-            return
-        self._ahead_queued = True
-        self._main_loop.call_soon_threadsafe(self._compute_ahead)
-
-    @serialised
-    def _compute_ahead(self) -> None:
-        """Compute up to AHEAD_STEPS steps past the position (for at most
-        AHEAD_SECONDS) and push them; a step that fails is left for the move that
-        needs it to report."""
-        self._ahead_queued = False
-        s = self._stepper
-        if self.comm is None or self._stale():
-            return
-        goal, deadline = min(s.T, self.t + AHEAD_STEPS), time.perf_counter() + AHEAD_SECONDS
-        try:
-            while s.frontier < goal and time.perf_counter() < deadline:
-                s.compute(s.frontier + 1)
-        except Exception:
-            pass
-        self._push_steps(s.frontier, reason="ahead")
-
-    def _push_steps(self, k: int, *, reason: str, always: bool = False) -> None:
-        """Send what position k needs that the front end was not sent: the steps
-        before k, then computed steps beyond it that fit in ``STEP_DATA_LIMIT``
-        bytes (so a precomputed widget's next clicks need no round trip).
-
-        ``self._sent`` counts the steps of this version sent so far, from step 0.
-        ``always`` sends a message even when it holds no step (a new version)."""
-        s = self._stepper
-        self.frontier = s.frontier
-        lo = min(self._sent, s.frontier)
-        if k <= lo and not always:
-            return
-        ahead = self._with_predictions(s.steps[lo:])
-        hi = min(s.frontier, max(k, lo + steps_within(ahead, STEP_DATA_LIMIT)))
-        self._sent = max(self._sent, hi)
-        self._send_steps(ahead[: hi - lo], reason=reason)
+        self._outbox.push(self.t, reason="step")
+        self._ahead.queue()
 
     def set_state(self, sync_data):
         """State from the front end: a bad value gets an error reply, never an exception."""
@@ -997,148 +474,21 @@ class AttentionWidget(anywidget.AnyWidget):
 
     @serialised
     def _apply_state(self, sync_data) -> None:
-        sync_data = dict(sync_data)
-        problems = []
-        unknown = sorted(key for key in sync_data if key not in self.keys)  # synced traits
-        if unknown:
-            problems.append(f"{unknown} are not traits of this widget; ignored")
-            for key in unknown:
-                del sync_data[key]
-        kernel_owned = sorted(set(sync_data) - set(self.FRONT_END_TRAITS))
-        if kernel_owned:  # T, frontier, version, tokens, … describe the kernel's data
-            problems.append(f"{kernel_owned} are set by the kernel only; ignored")
-            for key in kernel_owned:
-                del sync_data[key]
-            self.send_state(kernel_owned)  # put the front end back on the kernel's values
-        expected = {
-            "t": "an int",
-            "speed": "a number (not NaN)",
-            "playing": "a bool",
-            "shading": "a str",
-        }
-        for key, kind in (("t", int), ("speed", (int, float)), ("playing", bool), ("shading", str)):
-            if key not in sync_data:
-                continue
-            value = sync_data[key]
-            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
-            if ok and key == "t" and not 0 <= value <= self.T:
-                problems.append(f"t = {value} is outside 0 … T = {self.T}; clamped")
-            if ok and key == "shading" and value not in self.SHADINGS:
-                problems.append(f"shading must be one of {self.SHADINGS}, got {value!r}; ignored")
-                del sync_data[key]
-                self.send_state(key)
-                continue
-            if ok and key == "speed" and value != value:
-                ok = False  # NaN: refused like a wrong type
-            if ok and key == "speed" and not (self.MIN_SPEED <= value <= self.MAX_SPEED):
-                problems.append(f"speed = {value} is outside {self.MIN_SPEED} … {self.MAX_SPEED}")
-            if not ok:
-                problems.append(f"{key} must be {expected[key]}, got {value!r}; ignored")
-                del sync_data[key]
-                self.send_state(key)  # put the front end back on the kernel's value
-        self._from_front_end = True
+        update, problems, resend = screen_state(self, sync_data)
         try:
-            super().set_state(sync_data)
+            super().set_state(update)
         except Exception as error:  # a widget must never take the kernel down
-            problems.append(f"could not apply {sorted(sync_data)}: {error}")
-            self.send_state()
-        finally:
-            self._from_front_end = False
+            problems.append(f"could not apply {sorted(update)}: {error}")
+            resend = None  # all of them
+        if resend != []:
+            self.send_state(resend)  # the front end hears the values kept
         if problems:
-            self._reply_error("; ".join(problems), "update")
+            self._answers.reply_error("; ".join(problems), "update")
 
     def _on_custom_msg(self, _widget, content, buffers) -> None:
         if not defer_to_loop(self._main_loop, self._answer, content, buffers):
             self._answer(content, buffers)
 
-    @serialised
     def _answer(self, content, buffers) -> None:
         """A custom message from the front end: an error reply, never an exception."""
-        request = content.get("type") if isinstance(content, dict) else None
-        if not isinstance(request, str):
-            request = None
-        try:
-            if not isinstance(content, dict):
-                raise ValueError(f"a message must be a JSON object, got {type(content).__name__}")
-            answers = {
-                "sync": self._answer_sync,
-                "sensitivity": self._answer_sensitivity,
-                "ping": lambda _content: self.send({"type": "pong"}),
-                "edit": self._answer_edit,
-                "undo": self._answer_undo,
-                "text": self._answer_text,
-            }
-            if request not in answers:
-                raise ValueError(
-                    f"unknown message type {request!r}; expected one of {FRONT_END_MESSAGES}"
-                )
-            self._answering = True
-            try:
-                answers[request](content)
-            finally:
-                self._answering = False
-        except Exception as error:
-            self._reply_error(str(error), request)
-
-    def _answer_sync(self, content: dict) -> None:
-        version, have = content.get("version", -1), content.get("have", 0)
-        for name, value in (("version", version), ("have", have)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"sync.{name} must be an int, got {value!r}")
-        start = have if version == self.version else 0
-        self._sent = min(max(start, 0), self._stepper.frontier)  # the front end has these
-        self._push_steps(self.t, reason="sync", always=True)
-        self._queue_ahead()
-
-    def _answer_sensitivity(self, content: dict) -> None:
-        version, k = content.get("version"), content.get("k")
-        for name, value in (("version", version), ("k", k)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"sensitivity.{name} must be an int, got {value!r}")
-        if version != self.version:
-            return  # asked about data that has since changed: the front end asks again
-        values = self.sensitivity(k).detach().to("cpu", torch.float32).contiguous()
-        reply = {"type": "sensitivity", "version": version, "k": k}
-        if k == 0:
-            self.send({**reply, "values": None})
-            return
-        array = {"buffer": 0, "dtype": "float32", "shape": [k], "offset": 0}
-        self.send({**reply, "values": array}, buffers=[values.numpy().tobytes()])
-
-    def _refuse_view_edits(self, content: dict) -> None:
-        if not self.editable:
-            raise ValueError("this widget's inputs cannot be edited from the view")
-        version = content.get("version")
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise ValueError(f"{content.get('type')}.version must be an int, got {version!r}")
-        if version != self.version:
-            raise ValueError("the inputs changed before this edit arrived; it was not applied")
-
-    def _answer_edit(self, content: dict) -> None:
-        """A what-if from the view: x_i becomes a vocabulary word, or zero."""
-        self._refuse_view_edits(content)
-        i, token = content.get("i"), content.get("token")
-        if token is None:
-            self.zero_input(i)
-        elif isinstance(token, str):
-            self.replace(i, token)
-        else:
-            raise ValueError(f"edit.token must be a word of the vocabulary or null, got {token!r}")
-
-    def _answer_undo(self, content: dict) -> None:
-        self._refuse_view_edits(content)
-        if not self.undo():
-            raise ValueError("there is no edit to undo")
-
-    def _answer_text(self, content: dict) -> None:
-        """The view's text box: read this sentence instead."""
-        if not (self.editable and self.accepts_text):
-            raise ValueError("this widget does not read typed text")
-        text = content.get("text")
-        if not isinstance(text, str):
-            raise ValueError(f"text.text must be a str, got {type(text).__name__}")
-        if len(text) > MAX_TEXT_CHARS:
-            raise ValueError(
-                f"the sentence is {len(text)} characters long; at most {MAX_TEXT_CHARS} are read"
-            )
-        self.read_text(text)
+        self._answers.answer(content, buffers)

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     grown = rss() - before
     py_bytes, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    cache = stepper._cache
+    cache = stepper._cache  # noqa: SLF001
     cache_bytes = tensor_bytes([cache.states, cache.keys, cache.proj])
     seen: set = set()
     record_bytes = sum(

@@ -178,7 +178,7 @@ def bytes_per_step(ts: list[int], hs: list[int]) -> list[list[str]]:
         def spy(msg, buffers=None, sent=sent):
             sent.append((msg, list(buffers or [])))
 
-        w._send = spy
+        w._send = spy  # noqa: SLF001
         for t in ts:
             w.goto(t)  # steps 0 … t-1 are computed and sent
             sent.clear()

@@ -11,10 +11,16 @@ cd "$(dirname "$0")/.."
 # itself only asks for torch>=2.1, which this satisfies without a download.
 python -c "import torch" 2>/dev/null || pip install torch==2.13.0
 
-# Debian's Chromium for the end-to-end tests (Playwright cannot download one here).
-if ! command -v chromium >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null;
-    else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
+# Debian's Chromium for the end-to-end tests (Playwright cannot download one here),
+# and a font with Chinese glyphs, without which the browser draws boxes: the
+# Chinese e2e test checks every glyph.  fonts-wqy-microhei is a 1.6 MB download
+# (5 MB installed) and renders the widget well; fonts-noto-cjk would be 57 MB.
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fc-list :lang=zh 2>/dev/null | grep -q . || need+=(fonts-wqy-microhei)
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null;
+    else sudo apt-get update -qq && sudo apt-get install -y -qq "${need[@]}" >/dev/null; fi
 fi
 
 pip install -q -e ".[test]"
@@ -47,7 +53,12 @@ MKL_CBWR=COMPATIBLE "${NON_BROWSER[@]}"
 levels=(default)
 grep -qw avx2 /proc/cpuinfo && levels+=(avx2)
 grep -qw avx512f /proc/cpuinfo && levels+=(avx512)
+native=$(python -c "import torch; print(torch.backends.cpu.get_cpu_capability().lower())")
 for level in "${levels[@]}"; do
+    if [ "$level" = "$native" ]; then
+        echo "ATEN_CPU_CAPABILITY=$level: this CPU's own level, run above"
+        continue
+    fi
     ATEN_CPU_CAPABILITY=$level python -c "import torch; print('ATEN kernels:', torch.backends.cpu.get_cpu_capability())"
     ATEN_CPU_CAPABILITY=$level "${NON_BROWSER[@]}"
 done

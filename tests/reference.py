@@ -15,8 +15,12 @@ def _softmax(s: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def reference_run(params: dict, x: np.ndarray, update: str, align: str):
-    """x (T, D) -> h (T+1, H), c (T, H) or None, alpha (T, T+1) or None."""
+def reference_run(params: dict, x: np.ndarray, update: str, align: str, hidden=()):
+    """x (T, D) -> h (T+1, H), c (T, H) or None, alpha (T, T+1) or None.
+
+    ``hidden``: slot indices knocked out (docs/design.md §3).  Each step scores
+    only the visible slots and takes the softmax over them; a step that can
+    see none reads nothing (α_t = 0, c_t = 0)."""
     A, b = params["A"], params["b"]
     T = x.shape[0]
     H = b.shape[0]
@@ -26,8 +30,9 @@ def reference_run(params: dict, x: np.ndarray, update: str, align: str):
         h_t, x_next = h[t], x[t]
         c_t = None
         if update != "eq1":
+            visible = [i for i in range(t + 1) if i not in hidden]
             scores = []
-            for i in range(t + 1):
+            for i in visible:
                 if align == "additive":
                     score = params["v"] @ np.tanh(params["W"] @ np.concatenate([h[i], h_t]))
                     scores.append(float(score[0]) if np.ndim(score) else float(score))
@@ -38,10 +43,10 @@ def reference_run(params: dict, x: np.ndarray, update: str, align: str):
                     if align == "scaled_dot":
                         score = score / np.sqrt(params["W_k"].shape[0])
                     scores.append(float(score))
-            alpha = _softmax(np.array(scores))
-            c_t = sum(alpha[i] * h[i] for i in range(t + 1))
+            alpha = _softmax(np.array(scores)) if visible else np.zeros(0)
+            c_t = sum((a * h[i] for a, i in zip(alpha, visible, strict=True)), np.zeros(H))
             row = np.zeros(T + 1)
-            row[: t + 1] = alpha
+            row[visible] = alpha
             alphas.append(row)
             cs.append(c_t)
         if update == "eq1":

@@ -29,7 +29,7 @@ from forge import Declared, Zeros, as_declared, forge_checkpoint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import attn_widget.core.rnn as rnn_module
+import attn_widget.core.checks as core_checks
 import attn_widget.widget as widget_module
 from attn_widget.checkpoint import FORMAT, CheckpointError, load_checkpoint
 from attn_widget.core import LSTMN, SelfAttentionRNN
@@ -93,10 +93,10 @@ actions = st.lists(
 @pytest.fixture(scope="module", autouse=True)
 def _no_built_front_end():
     """The kernel side under test does not need the built bundle."""
-    real = widget_module._bundle
-    widget_module._bundle = lambda: ("export default {};", "")
+    real = widget_module._bundle  # noqa: SLF001
+    widget_module._bundle = lambda: ("export default {};", "")  # noqa: SLF001
     yield
-    widget_module._bundle = real
+    widget_module._bundle = real  # noqa: SLF001
 
 
 def _widget():
@@ -140,7 +140,7 @@ def test_no_front_end_message_raises_or_leaves_the_widget_inconsistent(sequence)
     owned_before = {name: getattr(w, name) for name in owned}
     for kind, payload in sequence:
         if kind == "msg":
-            w._on_custom_msg(w, payload, [])
+            w._on_custom_msg(w, payload, [])  # noqa: SLF001
         else:
             w.set_state(payload)
         _check_invariants(w, model, x, sent, owned_before)
@@ -326,7 +326,7 @@ def test_any_sizes_build_a_model_within_the_bound_or_are_refused_at_once(kind, s
     except (TypeError, ValueError) as error:
         assert str(error) and time.perf_counter() - start < 1
         return
-    assert sum(p.numel() for p in model.parameters()) <= rnn_module.MAX_WEIGHTS
+    assert sum(p.numel() for p in model.parameters()) <= core_checks.MAX_WEIGHTS
 
 
 @settings(max_examples=150, deadline=None)

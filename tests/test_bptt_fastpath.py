@@ -1,6 +1,6 @@
 """The fast paths of the core: hand-written BPTT and the stepper's cache.
 
-``model(x)`` with gradients runs ``_Recurrence``, whose backward is written
+``model(x)`` with gradients runs ``bptt.Recurrence``, whose backward is written
 out by hand; here it must agree with plain autograd through an independent,
 obviously-correct loop, for every update × align, with padding and with
 upstream gradients on h, c and α alike.
@@ -73,11 +73,11 @@ def test_stepper_cache_doubles_instead_of_regrowing_every_step():
     capacities = set()
     for _ in range(100):
         stepper.step()
-        capacities.add(stepper._cache.capacity)
+        capacities.add(stepper._cache.capacity)  # noqa: SLF001
     assert capacities == {101}  # sized for the known inputs once
     for _ in range(100):  # then inputs fed one by one: doubling, not +1 per step
         stepper.step(torch.randn(3, dtype=torch.float64))
-        capacities.add(stepper._cache.capacity)
+        capacities.add(stepper._cache.capacity)  # noqa: SLF001
     assert len(capacities) <= 3
 
 
@@ -87,7 +87,8 @@ def test_the_hand_written_backward_uses_only_public_torch():
     import inspect
     import re
 
-    from attn_widget.core import rnn
+    from attn_widget.core import bptt, rnn
 
-    source = inspect.getsource(rnn)
-    assert not re.findall(r"torch\._[a-z]|torch\.ops\.", source)
+    for module in (rnn, bptt):  # the loop, and the backward written out
+        source = inspect.getsource(module)
+        assert not re.findall(r"torch\._[a-z]|torch\.ops\.", source), module.__name__

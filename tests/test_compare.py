@@ -53,7 +53,7 @@ def test_each_panel_predicts_from_its_own_state():
     assert next(iter(eq4)) == key and eq4[key] > 0.5
     for p, shown in zip(cmp.panels, (eq1, eq4), strict=True):
         with torch.no_grad():
-            probs = torch.softmax(p._head(p.stepper.steps[-1].h), -1)
+            probs = torch.softmax(p.session.head.module(p.stepper.steps[-1].h), -1)
         for label, value in shown.items():
             assert value == pytest.approx(float(probs[p.prediction_labels.index(label)]), abs=1e-6)
 

@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-import attn_widget.widget as widget_module
+import attn_widget.render.bundle as bundle_module
 from attn_widget import SelfAttentionRNN, compare, demo
 from attn_widget.export import EXPORT_FORMAT, to_html
 from attn_widget.protocol import STEP_DATA_LIMIT, step_bytes, steps_within, unpack_snapshot
-from attn_widget.widget import STATIC, AttentionWidget
+from attn_widget.render.bundle import STATIC
+from attn_widget.widget import AttentionWidget
 
 HOSTILE = [
     "</script><img src=x onerror=alert(1)>",
@@ -273,7 +274,7 @@ def test_bad_arguments(args, kwargs, error, match, tmp_path):
 def test_a_missing_bundle_names_the_build(monkeypatch, tmp_path):
     w = small_widget()
     (tmp_path / "widget.css").write_text(".attn-widget {}")
-    monkeypatch.setattr(widget_module, "STATIC", tmp_path)
+    monkeypatch.setattr(bundle_module, "STATIC", tmp_path)
     with pytest.raises(RuntimeError, match=r"missing standalone\.js.*npm"):
         to_html(w)
 

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 import attn_widget.widget as widget_module
 from attn_widget import LSTMN, AttentionWidget, SelfAttentionRNN
-from attn_widget import figure as figure_module
+from attn_widget.render import figure as figure_module
 
 FORMAT_TS = Path(__file__).resolve().parent.parent / "js" / "src" / "format.ts"
 

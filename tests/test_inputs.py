@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import attn_widget.core.rnn as rnn_module
+import attn_widget.core.checks as core_checks
 from attn_widget import SelfAttentionRNN
 from attn_widget.core import LSTMN
 from attn_widget.tasks import language_model
@@ -200,9 +200,9 @@ def test_the_weight_bound_counts_the_weights_a_model_holds(monkeypatch, update, 
     weight fewer allowed does not."""
     count = sum(p.numel() for p in _build(update, align, 5, 7, 3).parameters())
     count += 3 if align in ("dot", "scaled_dot") and update != "eq1" else 0
-    monkeypatch.setattr(rnn_module, "MAX_WEIGHTS", count)
+    monkeypatch.setattr(core_checks, "MAX_WEIGHTS", count)
     _build(update, align, 5, 7, 3)
-    monkeypatch.setattr(rnn_module, "MAX_WEIGHTS", count - 1)
+    monkeypatch.setattr(core_checks, "MAX_WEIGHTS", count - 1)
     with pytest.raises(ValueError, match=f"make a model of {count:,} weights"):
         _build(update, align, 5, 7, 3)
 

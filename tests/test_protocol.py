@@ -81,7 +81,7 @@ def test_kernel_answers_each_front_end_message(monkeypatch):
     }
     assert set(requests) == set(protocol.FRONT_END_MESSAGES)
     for request in requests.values():
-        w._answer(request(), [])
+        w._answer(request(), [])  # noqa: SLF001
     # an edit, an undo and a new sentence each answer with a new version's steps
     assert [m["type"] for m in sent] == ["steps", "sensitivity", "pong", "steps", "steps", "steps"]
     assert [m.get("reason") for m in sent[3:]] == ["reset"] * 3

@@ -124,9 +124,9 @@ def test_chunks_of_output_units_give_the_whole_jacobian(monkeypatch, update, ali
     model = (LSTMN(3, 5) if update == "lstmn"
              else SelfAttentionRNN(3, 5, update=update, align=align)).double()  # fmt: skip
     x = torch.randn(9, 3, dtype=torch.float64)
-    per_copy = sensitivity._cost(model, 9, 3, 8, 5)[0]
+    per_copy = sensitivity.sensitivity_cost(model, 9, 3, 8, 5)[0]
     monkeypatch.setattr(sensitivity, "CHUNK_BYTES", copies_per_chunk * per_copy)
-    assert sensitivity._cost(model, 9, 3, 8, 5)[1] == copies_per_chunk
+    assert sensitivity.sensitivity_cost(model, 9, 3, 8, 5)[1] == copies_per_chunk
     s = input_sensitivity(model, x)
     torch.testing.assert_close(s, jacobian_norms(model, x), rtol=0, atol=1e-12)
     torch.testing.assert_close(s, _all_copies_at_once(model, x), rtol=0, atol=1e-12)
@@ -173,9 +173,9 @@ def test_a_request_past_the_bounds_is_refused_at_once_with_what_fits():
     """k = 2000, H = 128 allocated 3.2 GB and failed with torch's allocator message; its
     time grows as k²·H².  Refused before anything runs, naming the prefix that fits."""
     model = SelfAttentionRNN(32, 128)
-    per_copy, _, seconds = sensitivity._cost(model, 340, 32, 4, 128)
+    per_copy, _, seconds = sensitivity.sensitivity_cost(model, 340, 32, 4, 128)
     assert per_copy <= sensitivity.CHUNK_BYTES and seconds <= sensitivity.MAX_SECONDS
-    assert sensitivity._cost(model, 341, 32, 4, 128)[2] > sensitivity.MAX_SECONDS
+    assert sensitivity.sensitivity_cost(model, 341, 32, 4, 128)[2] > sensitivity.MAX_SECONDS
     start = time.perf_counter()
     with pytest.raises(ValueError, match=r"T = 2000 inputs of this SelfAttentionRNN \(H = 128\) "
                        r"is past its bounds: about 49 MiB for each output unit \(at most "

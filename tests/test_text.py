@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
-from attn_widget.text import TextRNN, Vocab, char_tokenize, word_tokenize
+from attn_widget.text import TextRNN, Vocab, char_tokenize, default_segmenter, word_tokenize
 
 
 def test_word_tokenizer_splits_words_and_punctuation():
@@ -186,3 +191,169 @@ def test_text_model_arguments_are_checked():
     for bad in (-1, 0, 2.5, True):
         with pytest.raises(ValueError, match="n_outputs must be a positive int"):
             TextRNN(vocab, 3, 4, n_outputs=bad)
+
+
+# -- Chinese: words by jieba (rjieba), or characters without it --------------------
+
+SENTENCE = "我喜欢在下雨天读书。你呢？"
+# Read by hand: 我 / 喜欢 / 在 / 下雨天 / 读书 (I / like / on / rainy days / to read)
+JIEBA_WORDS = ["我", "喜欢", "在", "下雨天", "读书", "。", "你", "呢", "？"]
+CHARS = ["我", "喜", "欢", "在", "下", "雨", "天", "读", "书", "。", "你", "呢", "？"]
+
+
+@pytest.fixture
+def no_rjieba(monkeypatch):
+    """rjieba absent, as on a machine without the [zh] extra: importing it fails."""
+    monkeypatch.setitem(sys.modules, "rjieba", None)
+
+
+def test_chinese_is_split_into_jieba_words_when_rjieba_is_installed():
+    import rjieba  # in the [test] extra: this path is tested, never skipped
+
+    assert rjieba.Jieba is not None
+    assert default_segmenter() == "jieba"
+    assert word_tokenize(SENTENCE) == JIEBA_WORDS
+    assert word_tokenize(SENTENCE, segmenter="jieba") == JIEBA_WORDS
+    assert word_tokenize(SENTENCE, segmenter="chars") == CHARS
+
+
+def test_chinese_is_split_into_characters_without_rjieba(no_rjieba):
+    assert default_segmenter() == "chars"
+    assert word_tokenize(SENTENCE) == CHARS
+    with pytest.raises(ModuleNotFoundError, match=r"needs the rjieba package.*pip install rjieba"):
+        word_tokenize(SENTENCE, segmenter="jieba")
+    assert word_tokenize("no Chinese here", segmenter="jieba") == ["no", "chinese", "here"]
+    with pytest.raises(ValueError, match=r"segmenter must be one of \('jieba', 'chars'\)"):
+        word_tokenize(SENTENCE, segmenter="pkuseg")
+
+
+@pytest.mark.parametrize("segmenter", ["jieba", "chars"])
+def test_chinese_is_never_one_token_per_clause(segmenter):
+    text = "自注意力让循环神经网络回看它自己过去的隐状态，上下文向量是这些隐状态的加权和。"
+    tokens = word_tokenize(text, segmenter=segmenter)
+    assert "".join(tokens) == text  # nothing lost, nothing added
+    assert max(map(len, tokens)) <= (4 if segmenter == "jieba" else 1)
+    assert len(tokens) >= (20 if segmenter == "jieba" else len(text))
+
+
+@pytest.mark.parametrize("segmenter", ["jieba", "chars"])
+def test_mixed_scripts_stay_sensible(segmenter):
+    # Digits and Latin words inside Chinese are words of their own; punctuation is
+    # one mark a token; kana one character a token; Hangul keeps its spaced words.
+    assert word_tokenize("2024年我买了3个iPhone15！", segmenter=segmenter) == [
+        "2024",
+        "年",
+        "我",
+        "买",
+        "了",
+        "3",
+        "个",
+        "iphone15",
+        "！",
+    ]
+    assert word_tokenize("私はコーヒー。", segmenter=segmenter) == list("私はコーヒー。")
+    assert word_tokenize("나는 학교에 간다.", segmenter=segmenter) == [
+        "나는",
+        "학교에",
+        "간다",
+        ".",
+    ]
+    assert word_tokenize("Mara说：“c_t”", segmenter=segmenter) == [
+        "mara",
+        "说",
+        "：",
+        "“",
+        "c_t",
+        "”",
+    ]
+    # A variation selector (a combining mark) stays on the character it selects.
+    assert word_tokenize("漢\ufe00 字", segmenter=segmenter) == ["漢\ufe00", "字"]
+
+
+def test_the_segmenter_uses_a_dictionary_of_its_own(monkeypatch):
+    import rjieba
+
+    # Words a user adds to rjieba's default dictionary go through its module-level
+    # functions; attn_widget never calls them, so its tokens stay the same.
+    def refuse(*args, **kwargs):
+        raise AssertionError("rjieba's shared default dictionary was used")
+
+    monkeypatch.setattr(rjieba, "cut", refuse)
+    assert word_tokenize(SENTENCE) == JIEBA_WORDS
+
+
+def test_the_segmenter_is_quiet_and_writes_no_cache(tmp_path):
+    # A fresh interpreter: the first use loads the dictionary.  It prints nothing
+    # and leaves nothing in the temp folder (jieba 0.42 does both).
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    code = "from attn_widget.text import word_tokenize as w; print('/'.join(w('我喜欢读书')))"
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "我/喜欢/读书\n", "")
+    assert list(tmp.iterdir()) == []
+
+
+def _chinese_model(segmenter=None):
+    torch.manual_seed(0)
+    vocab = Vocab(word_tokenize("我喜欢在下雨天读书。", segmenter=segmenter or "jieba"))
+    return TextRNN(vocab, 4, 5, n_outputs=2, segmenter=segmenter)
+
+
+def test_a_word_model_takes_its_segmenter_from_its_vocabulary():
+    assert _chinese_model().segmenter == "jieba"  # holds 喜欢, 下雨天, 读书
+    chars = TextRNN(Vocab(CHARS), 4, 5)
+    assert chars.segmenter == "chars"
+    assert chars.tokenize(SENTENCE) == CHARS  # characters, though rjieba is installed
+    assert TextRNN(Vocab(["the", "key"]), 4, 5).segmenter == "chars"  # never read Chinese
+    assert TextRNN(Vocab(["a"]), 4, 5, tokenizer="char").segmenter is None
+    with pytest.raises(ValueError, match="segmenter applies to tokenizer='word' only"):
+        TextRNN(Vocab(["a"]), 4, 5, tokenizer="char", segmenter="chars")
+    with pytest.raises(ValueError, match="segmenter must be one of"):
+        TextRNN(Vocab(["a"]), 4, 5, segmenter="thulac")
+
+
+def test_the_segmenter_travels_in_the_config_and_the_checkpoint(tmp_path):
+    from attn_widget.checkpoint import load_checkpoint, save_checkpoint
+
+    model = _chinese_model()
+    assert model.config()["segmenter"] == "jieba"
+    loaded = load_checkpoint(save_checkpoint(model, tmp_path / "zh.pt"))
+    assert loaded.segmenter == "jieba" and loaded.tokenize(SENTENCE) == JIEBA_WORDS
+    # The same words, also where rjieba would split differently: an explicit "chars"
+    # model made from a jieba vocabulary stays "chars" after the round trip.
+    forced = _chinese_model("chars")
+    assert TextRNN.from_config(forced.config()).tokenize("读书") == ["读", "书"]
+    # A config saved before the segmenter was stored: read from the vocabulary.
+    old = {k: v for k, v in model.config().items() if k != "segmenter"}
+    assert TextRNN.from_config(old).segmenter == "jieba"
+
+
+def test_a_jieba_model_without_rjieba_says_so_instead_of_reading_characters(monkeypatch, tmp_path):
+    from attn_widget.checkpoint import load_checkpoint, save_checkpoint
+
+    path = save_checkpoint(_chinese_model(), tmp_path / "zh.pt")  # trained where rjieba was
+    monkeypatch.setitem(sys.modules, "rjieba", None)  # loaded where it is not
+    model = load_checkpoint(path)  # loads: its weights and vocabulary are still usable
+    assert model.segmenter == "jieba"
+    with pytest.raises(ModuleNotFoundError, match=r"reads Chinese as words split by jieba") as err:
+        model.encode(SENTENCE)
+    assert "'下雨天'" in str(err.value) and "pip install rjieba" in str(err.value)
+    # Text without Chinese needs no segmenter, and tokens given as a list none either.
+    assert model.tokenize("ok.") == ["ok", "."]
+    tokens, ids = model.encode(JIEBA_WORDS)
+    assert tokens == JIEBA_WORDS and 1 not in ids.tolist()[:5]  # 我 喜欢 在 下雨天 读书 known
+
+
+def test_a_widget_on_a_jieba_model_without_rjieba_refuses_chinese_and_stays(monkeypatch):
+    from attn_widget import AttentionWidget
+
+    model = _chinese_model()  # its vocabulary: the words of 我喜欢在下雨天读书。
+    w = AttentionWidget.from_text(model, "我喜欢在下雨天读书。")
+    assert w.tokens == JIEBA_WORDS[:6]
+    monkeypatch.setitem(sys.modules, "rjieba", None)
+    with pytest.raises(ModuleNotFoundError, match="pip install rjieba"):
+        w.read_text("我在读书")
+    assert w.tokens == JIEBA_WORDS[:6]  # refused before anything moved

@@ -10,7 +10,10 @@ import torch
 import traitlets
 
 import attn_widget.kernel as kernel_module
+import attn_widget.render.bundle as bundle_module
 import attn_widget.widget as widget_module
+import attn_widget.wire.ahead as ahead_module
+import attn_widget.wire.outbox as outbox_module
 from attn_widget.core import LSTMN, SelfAttentionRNN, input_sensitivity
 from attn_widget.protocol import (
     STEP_JSON_BYTES_PER_ARRAY,
@@ -178,7 +181,7 @@ def test_non_int_t_from_front_end_is_rejected(bad):
 )
 def test_malformed_messages_get_error_replies(content):
     w, _, _, rec = make()
-    w._handle_custom_msg(content, [])
+    w._handle_custom_msg(content, [])  # noqa: SLF001
     (reply,) = rec.sent
     assert reply[0]["type"] == "error" and reply[0]["message"]
     w.step()  # still works
@@ -189,20 +192,20 @@ def test_sync_sends_all_computed_steps_in_one_message():
     w, _, _, rec = make(T=6)
     w.goto(4)
     rec.clear()
-    w._handle_custom_msg({"type": "sync", "version": w.version, "have": 0}, [])
+    w._handle_custom_msg({"type": "sync", "version": w.version, "have": 0}, [])  # noqa: SLF001
     (msg,) = rec.of_type("steps")
     assert msg[0]["reason"] == "sync" and [s["t"] for s in msg[0]["steps"]] == [0, 1, 2, 3]
     rec.clear()
-    w._handle_custom_msg({"type": "sync", "version": w.version, "have": 3}, [])
+    w._handle_custom_msg({"type": "sync", "version": w.version, "have": 3}, [])  # noqa: SLF001
     assert rec.steps_sent() == [3]
     rec.clear()
-    w._handle_custom_msg({"type": "sync", "version": w.version - 1, "have": 3}, [])
+    w._handle_custom_msg({"type": "sync", "version": w.version - 1, "have": 3}, [])  # noqa: SLF001
     assert rec.steps_sent() == [0, 1, 2, 3]  # stale version: everything again
 
 
 def test_ping_pong():
     w, _, _, rec = make()
-    w._handle_custom_msg({"type": "ping"}, [])
+    w._handle_custom_msg({"type": "ping"}, [])  # noqa: SLF001
     assert rec.sent == [({"type": "pong"}, [])]
 
 
@@ -379,7 +382,7 @@ def test_hostile_tokens_stay_plain_strings():
 
 def test_missing_bundle_says_how_to_build(monkeypatch, tmp_path):
     monkeypatch.undo()  # the real _bundle
-    monkeypatch.setattr(widget_module, "STATIC", tmp_path)
+    monkeypatch.setattr(bundle_module, "STATIC", tmp_path)
     with pytest.raises(RuntimeError, match=r"pip install -e \.|npm --prefix js run build"):
         AttentionWidget(SelfAttentionRNN(D, H), inputs=torch.randn(2, D))
 
@@ -417,11 +420,11 @@ def test_from_text_with_text_rnn():
 
 def test_snapshot_lazy_then_refreshed():
     w, model, x, _ = make(T=6)
-    version, steps, _ = unpack_snapshot(w._snapshot)
+    version, steps, _ = unpack_snapshot(w._snapshot)  # noqa: SLF001
     assert version == 0 and steps == []  # lazy by default
     w.goto(3)
     w.snapshot()
-    version, steps, _ = unpack_snapshot(w._snapshot)
+    version, steps, _ = unpack_snapshot(w._snapshot)  # noqa: SLF001
     assert [s["t"] for s in steps] == [0, 1, 2]
     with torch.no_grad():
         trace = model(x)
@@ -443,7 +446,7 @@ def test_snapshot_precompute_holds_whole_trace_and_survives_state_round_trip():
         np.testing.assert_allclose(s["c"], trace.c[t].numpy(), rtol=1e-6, atol=1e-7)
     # after new inputs the snapshot follows the new version
     w.set_inputs(["a", "b"], torch.randn(2, D))
-    version, steps, _ = unpack_snapshot(w._snapshot)
+    version, steps, _ = unpack_snapshot(w._snapshot)  # noqa: SLF001
     assert version == w.version == 1 and len(steps) == 2
 
 
@@ -452,28 +455,28 @@ def test_snapshot_follows_what_cells_computed_and_only_then(monkeypatch):
     w.goto(4)
     sent = []
     monkeypatch.setattr(w, "snapshot", lambda: sent.append(w.frontier) or type(w).snapshot(w))
-    kernel_module._after_cell()  # what IPython's post_run_cell runs
-    _, steps, _ = unpack_snapshot(w._snapshot)
+    kernel_module._after_cell()  # what IPython's post_run_cell runs  # noqa: SLF001
+    _, steps, _ = unpack_snapshot(w._snapshot)  # noqa: SLF001
     assert [s["t"] for s in steps] == [0, 1, 2, 3]
     with torch.no_grad():
         trace = model(x)
     np.testing.assert_allclose(steps[3]["alpha"], trace.alpha[3, :4].numpy(), rtol=1e-6, atol=1e-7)
-    kernel_module._after_cell()  # nothing new: nothing re-sent
+    kernel_module._after_cell()  # nothing new: nothing re-sent  # noqa: SLF001
     w.goto(2)
-    kernel_module._after_cell()  # moving back computes nothing: nothing re-sent
+    kernel_module._after_cell()  # moving back computes nothing: nothing re-sent  # noqa: SLF001
     assert sent == [4]
     w.goto(6)
     five_steps = sum(map(step_bytes, w.stepper.steps[:5]))
-    monkeypatch.setattr(widget_module, "STEP_DATA_LIMIT", five_steps)
-    kernel_module._after_cell()  # over the bound: the first steps that fit
-    _, steps, computed = unpack_snapshot(w._snapshot)
+    monkeypatch.setattr(outbox_module, "STEP_DATA_LIMIT", five_steps)
+    kernel_module._after_cell()  # over the bound: the first steps that fit  # noqa: SLF001
+    _, steps, computed = unpack_snapshot(w._snapshot)  # noqa: SLF001
     assert sent == [4, 6] and [s["t"] for s in steps] == [0, 1, 2, 3, 4] and computed == 6
 
 
 def _limit_to_steps(monkeypatch, w, n):
     """Set the one bound on step data to what the first n steps of w take."""
     limit = sum(map(step_bytes, w.stepper.steps[:n]))
-    monkeypatch.setattr(widget_module, "STEP_DATA_LIMIT", limit)
+    monkeypatch.setattr(outbox_module, "STEP_DATA_LIMIT", limit)
     return limit
 
 
@@ -486,7 +489,7 @@ def test_one_bound_holds_for_the_snapshot_in_every_path(monkeypatch):
         lambda: (w.goto(30), w.snapshot()),  # an explicit snapshot
     ):
         change()
-        version, steps, computed = unpack_snapshot(w._snapshot)
+        version, steps, computed = unpack_snapshot(w._snapshot)  # noqa: SLF001
         assert version == w.version and computed == 40
         assert [s["t"] for s in steps] == list(range(12))  # the first steps that fit
         assert sum(4 * sum(v.size for k, v in s.items() if k != "t" and v is not None)
@@ -520,7 +523,7 @@ def test_a_sync_request_gets_what_the_position_needs_within_the_bound(monkeypatc
     _limit_to_steps(monkeypatch, w, 6)
     w.goto(3)
     rec.clear()
-    w._answer_sync({"version": w.version, "have": 0})  # a view that has nothing yet
+    w._answer({"type": "sync", "version": w.version, "have": 0}, [])  # a view that has nothing yet  # noqa: SLF001
     assert rec.steps_sent() == list(range(6))
 
 
@@ -603,25 +606,25 @@ def test_front_end_messages_from_another_thread_wait_for_the_main_thread():
 
 def test_computing_ahead_pushes_the_next_steps_once_within_its_bounds(monkeypatch):
     w, model, x, rec = make(T=20)
-    monkeypatch.setattr(widget_module, "AHEAD_STEPS", 5)
+    monkeypatch.setattr(ahead_module, "AHEAD_STEPS", 5)
     w.goto(3)
     rec.clear()
-    w._compute_ahead()  # what the kernel's loop runs once a move is answered
+    w._ahead.run()  # what the kernel's loop runs once a move is answered  # noqa: SLF001
     assert rec.steps_sent() == [3, 4, 5, 6, 7] and w.stepper.frontier == 8 and w.t == 3
     with torch.no_grad():
         trace = model(x)
     np.testing.assert_allclose(decoded(rec)[7]["alpha"], trace.alpha[7, :8], rtol=1e-6, atol=1e-7)
     rec.clear()
-    w._compute_ahead()  # nothing new: nothing sent
+    w._ahead.run()  # nothing new: nothing sent  # noqa: SLF001
     w.goto(6)  # already in the browser: the move sends nothing
     assert rec.steps_sent() == []
-    monkeypatch.setattr(widget_module, "AHEAD_SECONDS", 0.0)
-    w._compute_ahead()  # out of time before the first step
+    monkeypatch.setattr(ahead_module, "AHEAD_SECONDS", 0.0)
+    w._ahead.run()  # out of time before the first step  # noqa: SLF001
     assert w.stepper.frontier == 8
-    monkeypatch.setattr(widget_module, "AHEAD_SECONDS", 1.0)
+    monkeypatch.setattr(ahead_module, "AHEAD_SECONDS", 1.0)
     with torch.no_grad():
         model.A.weight.mul_(2)
-    w._compute_ahead()  # stale weights: nothing ahead; the next move recomputes everything
+    w._ahead.run()  # stale weights: nothing ahead; the next move recomputes everything  # noqa: SLF001
     assert w.stepper.frontier == 8 and rec.steps_sent() == []
 
 
@@ -665,20 +668,20 @@ def test_sensitivity_is_the_core_function_on_the_inputs_read_so_far(update):
 
 def test_front_end_asks_for_the_gradient_shading_and_gets_float32_bytes():
     w, model, x, rec = make("eq4", "dot", T=6)
-    w._on_custom_msg(w, {"type": "sensitivity", "version": 0, "k": 5}, [])
+    w._on_custom_msg(w, {"type": "sensitivity", "version": 0, "k": 5}, [])  # noqa: SLF001
     ((content, buffers),) = rec.of_type("sensitivity")
     assert content["k"] == 5 and content["version"] == 0
     assert content["values"] == {"buffer": 0, "dtype": "float32", "shape": [5], "offset": 0}
     got = np.frombuffer(buffers[0], dtype="<f4")
     np.testing.assert_allclose(got, input_sensitivity(model, x[:5]).numpy(), rtol=1e-6)
     rec.clear()
-    w._on_custom_msg(w, {"type": "sensitivity", "version": 0, "k": 0}, [])
+    w._on_custom_msg(w, {"type": "sensitivity", "version": 0, "k": 0}, [])  # noqa: SLF001
     assert rec.of_type("sensitivity")[0][0]["values"] is None
     rec.clear()
-    w._on_custom_msg(w, {"type": "sensitivity", "version": 3, "k": 2}, [])  # stale data
+    w._on_custom_msg(w, {"type": "sensitivity", "version": 3, "k": 2}, [])  # stale data  # noqa: SLF001
     assert rec.sent == []
     for bad in ({"type": "sensitivity", "version": 0, "k": 9}, {"type": "sensitivity", "k": "2"}):
-        w._on_custom_msg(w, bad, [])
+        w._on_custom_msg(w, bad, [])  # noqa: SLF001
     errors = [c["message"] for c, _ in rec.of_type("error")]
     assert len(errors) == 2 and "sensitivity position" in errors[0] and "int" in errors[1]
 
@@ -707,7 +710,7 @@ def test_unknown_keys_from_the_front_end_get_an_error_reply_not_an_exception():
 
 def _fail_from_step(monkeypatch, model, first: int) -> None:
     """Make every step from step ``first`` on raise, as a broken model would."""
-    advance = model._advance
+    advance = model._advance  # noqa: SLF001
 
     def failing(t, *args):
         if t >= first:
@@ -840,7 +843,7 @@ def test_an_lstmn_widget_saves_its_steps_in_the_snapshot_and_follows_weight_chan
     x = torch.randn(5, D)
     w = AttentionWidget(model, inputs=x, precompute=True)
     w.send = Recorder()
-    _, steps, computed = unpack_snapshot(w._snapshot)
+    _, steps, computed = unpack_snapshot(w._snapshot)  # noqa: SLF001
     assert computed == 5 and [s["t"] for s in steps] == list(range(5))
     with torch.no_grad():
         np.testing.assert_allclose(steps[4]["m"], model(x).m[5].numpy(), rtol=1e-5, atol=1e-6)

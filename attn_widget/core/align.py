@@ -13,6 +13,9 @@ and never projected again:
 - ``scaled_dot``: score_i = (W_K h_i)·(W_Q h_t) / √d_k
 - ``additive``:   score_i = v·tanh(W·[h_i; h_t]) = v·tanh(W_← h_i + W_→ h_t),
   where W = [W_← | W_→] is split by columns.
+
+Knockout (docs/design.md §3) hides some states from attention; the one place
+that turns scores and a mask into weights is :func:`softmax_visible`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,34 @@ import torch
 from torch import Tensor, nn
 
 ALIGN_NAMES = ("dot", "scaled_dot", "additive")
+
+
+def softmax_visible(scores: Tensor, hidden: Tensor) -> Tensor:
+    """α = softmax over the visible slots only: the weights of a step under knockout.
+
+        α_i = exp(s_i) / Σ_{j visible} exp(s_j)    for a visible slot i
+        α_i = 0                                    for a hidden slot i
+
+    A hidden slot's α is exactly 0 and the visible ones sum to 1, unless every
+    slot is hidden: then α = 0 everywhere (attention reads nothing, so the
+    context is the empty sum, 0), with no NaN forward or backward.
+
+    Args:
+        scores: (B, n) scores of slots 0 … n-1.
+        hidden: bool, (B, n) or (1, n); True hides the slot.
+
+    Returns:
+        α, (B, n).
+
+    Hidden scores are replaced by the most negative finite number rather than
+    −∞: a visible slot's exp(s_i − max) is unchanged, a hidden one's underflows
+    to exactly 0, and a row with every slot hidden comes out uniform (not
+    0/0 = NaN) before the final fill sets it to 0.  The fill's backward then
+    passes no gradient to a hidden score, and none at all through a row that
+    is all hidden.
+    """
+    lowest = torch.finfo(scores.dtype).min
+    return torch.softmax(scores.masked_fill(hidden, lowest), dim=-1).masked_fill(hidden, 0.0)
 
 
 class DotAlign(nn.Module):

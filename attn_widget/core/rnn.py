@@ -19,24 +19,45 @@ projected once, when the state is born, never again.  A·z + b is computed by
 blocks of z, and the batched run does the input block A_x·x + b for every
 step in one matmul before the loop (docs/design.md §1 keeps z's order).
 
-With gradients, ``forward`` runs that same loop inside ``_Recurrence``, whose
-backward is backpropagation through time written out, so autograd keeps
+With gradients, ``forward`` runs that same loop inside ``bptt.Recurrence``,
+whose backward is backpropagation through time written out, so autograd keeps
 O(T·(H+d)) for the history (plus α, an output) instead of a graph per step.
+
+The stepper reaches the model through the public :class:`~attn_widget.core.StepModel`
+methods, ``new_cache``, ``step_record`` and ``trace_of_steps``.
+
+Knockout (docs/design.md §3) hides chosen states from attention: with a set
+K of hidden slots, step t attends over the visible slots V_t = {0 … t} minus K,
+
+    α_{t,i} = softmax over V_t of score_{t,i}     i ∈ V_t
+    α_{t,i} = 0                                    i ∈ K
+    c_t     = Σ_{i ∈ V_t} α_{t,i} h_i              (0 when V_t is empty)
+
+and nothing else changes: z still holds h_t under eq1/eq4, so the
+recurrence itself is untouched.  The mask reaches one helper,
+``softmax_visible``; without a mask the loop runs the plain softmax.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
-import warnings
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .align import make_align
+from .align import make_align, softmax_visible
+from .bptt import Recurrence
 from .cells import check_update, concat, uses_attention, z_layout
+from .checks import (
+    check_knockout,
+    check_lengths,
+    check_sequence,
+    check_sizes,
+    check_weight_count,
+    check_weights_finite,
+)
+from .stepper import Stepper, alpha_of_steps, last_states
 
 
 @dataclass
@@ -59,7 +80,7 @@ class Trace:
 
     def last(self) -> Tensor:
         """h at each sequence's own end, h_{L}: shape (…, H)."""
-        return _last_states(self.h, self.lengths)
+        return last_states(self.h, self.lengths)
 
 
 @dataclass(frozen=True)
@@ -69,8 +90,12 @@ class Step:
     Attributes:
         t: the step index; this step consumed x_{t+1} and produced h_{t+1}.
         x: x_{t+1}, shape (D,).
-        scores: align(h_i, h_t) for i = 0 … t, shape (t+1,); None for eq1.
-        alpha: α_{t,0 … t} = softmax(scores), shape (t+1,); None for eq1.
+        scores: align(h_i, h_t) for i = 0 … t, shape (t+1,); None for eq1.  Under
+            knockout these stay the raw scores of every slot, hidden or not
+            (what the step would have weighed a hidden state by).
+        alpha: α_{t,0 … t} = softmax(scores), shape (t+1,); None for eq1.  Under
+            knockout, α as the step used it: exactly 0 at hidden slots, a softmax
+            over the visible ones, all 0 if every slot 0 … t is hidden.
         c: c_t = Σ_i α_{t,i} h_i, shape (H,); None for eq1.
         z: the concatenation fed to A, shape (|z|,), in the order of ``z_layout``.
         pre: the pre-activation A·z + b, shape (H,).
@@ -108,8 +133,17 @@ class _PastStates:
     of weights from its step 0 on.
     """
 
-    def __init__(self, model, batch: int, capacity: int, like: Tensor, A_weight, A_bias, kq_weight):
-        columns = model._z_columns()
+    def __init__(
+        self,
+        columns: dict,
+        hidden: int,
+        batch: int,
+        capacity: int,
+        like: Tensor,
+        A_weight,
+        A_bias,
+        kq_weight,
+    ):
         self.bias = A_bias  # (H,)
         self.A_x = A_weight[:, columns["x"]]  # (H, D)
         self.A_c_t = A_weight[:, columns["c"]].t() if "c" in columns else None  # (H, H)
@@ -119,7 +153,6 @@ class _PastStates:
             blocks.append(A_weight[:, columns["h"]])
         self.reads_h = "h" in columns
         self.proj_weight_t = torch.cat(blocks).t().contiguous()  # (H, P)
-        hidden = model.hidden_size
         # Slots are written before they are read, so the buffers start empty.
         self.states = like.new_empty(batch, capacity, hidden)  # (B, cap, H)
         self.keys = like.new_empty(batch, capacity, self.d)  # (B, cap, d)
@@ -171,99 +204,6 @@ class _PastStates:
         return F.linear(x, self.A_x, self.bias)  # (…, H)
 
 
-class _Recurrence(torch.autograd.Function):
-    """``model(x)`` with gradients: the no-grad loop forward, then BPTT written out.
-
-    Autograd through the loop would record some fifteen nodes per step and
-    keep every step's view of the history.  Instead the forward runs the very
-    loop ``model(x)`` runs without gradients, keeps its buffers (states, keys,
-    queries: O(T·(H+d)); α and c are outputs anyway), and the backward walks
-    the steps once, from the last to the first:
-
-        ∂L/∂pre_t  = ∂L/∂h_{t+1} ⊙ (1 − h_{t+1}²)
-        ∂L/∂z_t    = A^T ∂L/∂pre_t                       split into its h, x, c blocks
-        ∂L/∂α_{t,i} += ∂L/∂c_t · h_i,   ∂L/∂h_i += α_{t,i} ∂L/∂c_t
-        ∂L/∂score_t = α_t ⊙ (∂L/∂α_t − Σ_i α_{t,i} ∂L/∂α_{t,i})
-        ∂L/∂k_i, ∂L/∂q_t  from the align's ``score_backward``
-        ∂L/∂h_i    += [W_K; W_Q]^T [∂L/∂k_i; ∂L/∂q_i]     once every reader of h_i is done
-
-    Gradients of A, b and [W_K; W_Q] are then one matmul each over all steps.
-    """
-
-    @staticmethod
-    def forward(ctx, model, x, A_weight, A_bias, kq_weight, *score_params):
-        h, c, alpha, past = model._run(x, A_weight, A_bias, kq_weight)
-        ctx.model = model
-        keys_queries = () if kq_weight is None else (past.keys, past.queries)
-        ctx.save_for_backward(x, A_weight, kq_weight, h, c, alpha, *score_params, *keys_queries)
-        return (h,) if c is None else (h, c, alpha)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, d_h, d_c=None, d_alpha=None):
-        model = ctx.model
-        x, A_weight, kq_weight, h, c, alpha, *rest = ctx.saved_tensors
-        n_score = len(rest) - (0 if kq_weight is None else 2)
-        score_params, (keys, queries) = rest[:n_score], rest[n_score:] or (None, None)
-        B, T, _ = x.shape
-        columns = model._z_columns()
-        A_h = A_weight[:, columns["h"]] if "h" in columns else None  # (H, H)
-        A_c = A_weight[:, columns["c"]] if "c" in columns else None  # (H, H)
-
-        d_states = d_h.clone()  # (B, T+1, H): every path into h_i but its key and query
-        d_pre = x.new_empty(B, T, model.hidden_size)  # (B, T, H)
-        # tanh' at every step at once: ∂h_{t+1}/∂pre_t = 1 − h_{t+1}²
-        slopes = torch.addcmul(torch.ones_like(h[:, 1:]), h[:, 1:], h[:, 1:], value=-1)
-        # Views each step reads, made once (the loop's overhead is a large part of a step).
-        d_state_rows, slope_rows, d_pre_rows = d_states.unbind(1), slopes.unbind(1), d_pre.unbind(1)
-        if kq_weight is not None:
-            d = keys.shape[2]
-            d_kq = x.new_zeros(B, T + 1, 2 * d)  # (B, T+1, 2d): [∂L/∂k_i; ∂L/∂q_i]
-            d_kq_rows, d_keys = d_kq.unbind(1), d_kq[:, :, :d]
-            d_query_rows = d_kq[:, :, d:].unbind(1)
-            d_score_params = [torch.zeros_like(p) for p in score_params]
-            query_rows, h_by_column = queries.unbind(1), h.transpose(1, 2)  # (B, H, T+1)
-            alpha_rows, d_alpha_rows = alpha.unbind(1), d_alpha.unsqueeze(2).unbind(1)
-            d_c_rows = d_c.unbind(1)
-        for t in reversed(range(T)):
-            n = t + 1  # step t read h_0 … h_t
-            d_h_next = d_state_rows[n]  # complete but for h_{t+1}'s key and query
-            if kq_weight is not None:
-                d_h_next = torch.addmm(d_h_next, d_kq_rows[n], kq_weight)
-            dp = torch.mul(d_h_next, slope_rows[t], out=d_pre_rows[t])  # ∂L/∂pre_t, (B, H)
-            if A_h is not None:
-                d_state_rows[t].addmm_(dp, A_h)  # z holds h_t
-            if A_c is None:
-                continue
-            d_c_t = torch.addmm(d_c_rows[t], dp, A_c).unsqueeze(1)  # (B, 1, H)
-            a = alpha_rows[t][:, :n]  # (B, t+1)
-            d_a = torch.baddbmm(d_alpha_rows[t][:, :, :n], d_c_t, h_by_column[:, :, :n])
-            d_a = d_a.squeeze(1)  # (B, t+1): ∂L/∂α_{t,i} = upstream + ∂L/∂c_t · h_i
-            d_states[:, :n].addcmul_(a.unsqueeze(2), d_c_t)  # ∂L/∂h_i += α_{t,i} ∂L/∂c_t
-            # ∂L/∂score_t = α_t ⊙ (∂L/∂α_t − Σ_i α_{t,i} ∂L/∂α_{t,i})
-            a_d_a = a * d_a
-            d_scores = torch.addcmul(a_d_a, a, a_d_a.sum(-1, keepdim=True), value=-1)  # (B, t+1)
-            d_q, d_params = model.align.score_backward(
-                d_scores, keys[:, :n], query_rows[t], d_keys[:, :n], score_params
-            )
-            d_query_rows[t].copy_(d_q)
-            for total, part in zip(d_score_params, d_params, strict=True):
-                total += part
-
-        # Weight gradients: one matmul per block of z over all B·T steps (z is never built).
-        parts = {"h": h[:, :T], "x": x, "c": c}
-        d_pre_flat = d_pre.flatten(0, 1)  # (B·T, H)
-        d_A_weight = torch.cat(
-            [d_pre_flat.t() @ parts[name].flatten(0, 1) for name, _ in model.z_layout], dim=1
-        )  # (H, |z|)
-        d_A_bias = d_pre_flat.sum(0)
-        d_x = d_pre @ A_weight[:, columns["x"]]  # (B, T, D)
-        if kq_weight is None:
-            return None, d_x, d_A_weight, d_A_bias, None
-        d_kq_weight = d_kq.flatten(0, 1).t() @ h.flatten(0, 1)  # (2d, H)
-        return None, d_x, d_A_weight, d_A_bias, d_kq_weight, *d_score_params
-
-
 class SelfAttentionRNN(nn.Module):
     r"""A SimpleRNN whose update reads a context c_t, attended over its own past states.
 
@@ -308,8 +248,8 @@ class SelfAttentionRNN(nn.Module):
     ):
         super().__init__()
         check_update(update)
-        _check_sizes(input_size=input_size, hidden_size=hidden_size, attn_size=attn_size)
-        _check_weight_count(update, input_size, hidden_size, attn_size)
+        check_sizes(input_size=input_size, hidden_size=hidden_size, attn_size=attn_size)
+        check_weight_count(update, input_size, hidden_size, attn_size)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.update = update
@@ -331,13 +271,22 @@ class SelfAttentionRNN(nn.Module):
 
     # -- the one step both paths share ------------------------------------
 
-    def _advance(self, t: int, pre: Tensor, past: _PastStates, c_out: Tensor | None = None):
+    def _advance(
+        self,
+        t: int,
+        pre: Tensor,
+        past: _PastStates,
+        c_out: Tensor | None = None,
+        hidden: Tensor | None = None,
+    ):
         """Step t for a batch.
 
         ``pre`` (B, H) holds A_x·x_{t+1} + b and is completed in place to
         A·z + b = pre + A_h h_t + A_c c_t, block by block (z itself is never
         built); h_t, its key and query and A_h h_t are read from ``past``, and
         h_{t+1} is written there.  ``c_out`` (B, 1, H), if given, receives c_t.
+        ``hidden`` (B or 1, t+1), bool, if given, hides slots from this step's
+        attention (knockout); the scores stay raw.
         Returns scores (B, t+1), α (B, t+1), c (B, H) (None for eq1), pre and
         h_{t+1} (its own tensor; the cache holds a copy).
         """
@@ -345,7 +294,10 @@ class SelfAttentionRNN(nn.Module):
         n = t + 1  # states h_0 … h_t
         if self.align is not None:
             scores = self.align.score(past.keys[:, :n], past.query_rows[t])  # (B, t+1)
-            alpha = torch.softmax(scores, dim=-1)  # (B, t+1)
+            if hidden is None:
+                alpha = torch.softmax(scores, dim=-1)  # (B, t+1)
+            else:
+                alpha = softmax_visible(scores, hidden)  # (B, t+1), 0 at hidden slots
             c = torch.bmm(alpha.unsqueeze(1), past.states[:, :n], out=c_out).squeeze(1)
         if past.reads_h:
             pre.add_(past.state_part_rows[t])
@@ -355,7 +307,7 @@ class SelfAttentionRNN(nn.Module):
         past.write(n, h_next)
         return scores, alpha, c, pre, h_next
 
-    def _weight_shapes(self) -> dict[str, tuple[int, ...] | None]:
+    def weight_shapes(self) -> dict[str, tuple[int, ...] | None]:
         """Each parameter the step reads and the shape the sizes give it: A is
         (H, |z|) and b (H,); the align's are its own.  None marks a parameter the
         step would ignore (a bias on W_q, say), which must not be there."""
@@ -386,15 +338,25 @@ class SelfAttentionRNN(nn.Module):
             start += size
         return columns
 
-    def _run(self, x: Tensor, A_weight: Tensor, A_bias: Tensor, kq_weight: Tensor | None):
-        """Every step over x (B, T, D), without autograd.  Returns h (B, T+1, H),
-        c (B, T, H), α (B, T, T+1) (None, None for eq1) and the past.
+    def _run(
+        self,
+        x: Tensor,
+        A_weight: Tensor,
+        A_bias: Tensor,
+        kq_weight: Tensor | None,
+        hidden: Tensor | None = None,
+    ):
+        """Every step over x (B, T, D), without autograd, hiding the slots where
+        ``hidden`` (B or 1, T+1) is True.  Returns h (B, T+1, H), c (B, T, H),
+        α (B, T, T+1) (None, None for eq1) and the past.
 
         The input part A_x·x + b of every step is one matmul before the loop,
         time-major like c, so each step completes and writes contiguous rows."""
         B, T, _ = x.shape
         with torch.no_grad():
-            past = _PastStates(self, B, T + 1, x, A_weight, A_bias, kq_weight)
+            past = _PastStates(
+                self._z_columns(), self.hidden_size, B, T + 1, x, A_weight, A_bias, kq_weight
+            )
             pre_all = past.input_part(x.transpose(0, 1))  # (T, B, H), completed by each step
             c_all = alpha_all = None
             if self.align is not None:
@@ -402,8 +364,12 @@ class SelfAttentionRNN(nn.Module):
                 alpha_all = x.new_zeros(B, T, T + 1)  # (B, T, T+1); stays 0 for i > t
             c_rows = [None] * T if c_all is None else c_all.unsqueeze(2).unbind(0)  # (B, 1, H)
             alpha_rows = [None] * T if alpha_all is None else alpha_all.unbind(1)  # (B, T+1)
+            if hidden is None or self.align is None:
+                hidden_rows = [None] * T
+            else:
+                hidden_rows = [hidden[:, : t + 1] for t in range(T)]  # (B or 1, t+1)
             for t, pre in enumerate(pre_all.unbind(0)):
-                _, alpha, _, _, _ = self._advance(t, pre, past, c_rows[t])
+                _, alpha, _, _, _ = self._advance(t, pre, past, c_rows[t], hidden_rows[t])
                 if alpha is not None:
                     alpha_rows[t][:, : t + 1] = alpha
             h_all = past.states  # (B, T+1, H)
@@ -413,7 +379,9 @@ class SelfAttentionRNN(nn.Module):
 
     # -- batched ------------------------------------------------------------
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Trace:
+    def forward(
+        self, x: Tensor, lengths: Tensor | None = None, *, knockout: Tensor | None = None
+    ) -> Trace:
         """Run every step over a sequence or a padded batch.
 
         Args:
@@ -421,25 +389,39 @@ class SelfAttentionRNN(nn.Module):
             lengths: optional (B,) ints in 1 … T, the true length of each
                 sequence; steps past a sequence's length are zeroed in the
                 trace and never affect its earlier steps (the model is causal).
+            knockout: optional bool tensor of shape (T+1,), or (1, T+1) or
+                (B, T+1) for a batch.  True at slot i hides h_i (h_0 is slot 0)
+                from every step's attention: α_{t,i} = 0 exactly and the visible
+                weights renormalise (a softmax over them alone).  A step whose
+                slots 0 … t are all hidden reads nothing: α_t = 0 and c_t = 0,
+                the empty sum (as c_0 = 0 without knockout), with finite
+                gradients.  The recurrence itself is untouched (eq1/eq4 still
+                read h_t in z).  eq1 has no attention: the mask is checked and
+                changes nothing, so the same experiment runs on every model.
 
         Returns:
             A :class:`Trace` with h (…, T+1, H), c (…, T, H), alpha (…, T, T+1).
 
-        With gradients, the backward is written out (``_Recurrence``) and is first
+        With gradients, the backward is written out (``bptt.Recurrence``) and is first
         order only: ``create_graph=True`` and ``torch.func`` transforms are not
         supported.
         """
-        x, batched = _check_sequence(x, self, batched_ok=True)
+        x, batched = check_sequence(x, self, batched_ok=True)
         B, T, _ = x.shape
-        lengths = _check_lengths(lengths, B, T, batched)
-        _check_weights_finite(self)
+        lengths = check_lengths(lengths, B, T, batched)
+        hidden = check_knockout(knockout, B, T, batched, x.device)
+        check_weights_finite(self)
         weights = self._weights()
         if torch.is_grad_enabled() and any(
             w is not None and w.requires_grad for w in (x, *weights)
         ):
-            h_all, c_all, alpha_all = (*_Recurrence.apply(self, x, *weights), None, None)[:3]
+            score_backward = None if self.align is None else self.align.score_backward
+            outputs = Recurrence.apply(
+                self._run, self._z_columns(), score_backward, x, hidden, *weights
+            )
+            h_all, c_all, alpha_all = (*outputs, None, None)[:3]
         else:
-            h_all, c_all, alpha_all, _ = self._run(x, *weights[:3])
+            h_all, c_all, alpha_all, _ = self._run(x, *weights[:3], hidden)
         if not bool(torch.isfinite(h_all[:, -1].sum())) and not bool(torch.isfinite(h_all).all()):
             raise ValueError(
                 "the network produced NaN or Inf from finite inputs and weights: the "
@@ -460,482 +442,56 @@ class SelfAttentionRNN(nn.Module):
 
     # -- one step at a time -------------------------------------------------
 
-    def stepper(self, x: Tensor | None = None) -> Stepper:
-        """A :class:`Stepper` over the unbatched x (T, D), or over inputs fed one by one."""
-        return Stepper(self, x)
+    def stepper(self, x: Tensor | None = None, *, knockout=None) -> Stepper:
+        """A :class:`Stepper` over the unbatched x (T, D), or over inputs fed one by one.
 
-    def _new_cache(self, x: Tensor, capacity: int) -> _PastStates:
+        ``knockout``: slots hidden from attention, as for :meth:`Stepper.set_knockout`."""
+        return Stepper(self, x, knockout=knockout)
+
+    # -- the StepModel protocol: what the Stepper calls --------------------
+
+    @property
+    def update_rule(self) -> str:
+        """The update rule's name, as a front end names the equations (``update``)."""
+        return self.update
+
+    @property
+    def attends(self) -> bool:
+        """Whether a step reads past states through attention (all but eq1)."""
+        return self.align is not None
+
+    def new_cache(self, x: Tensor, capacity: int) -> _PastStates:
         """The stepper's cache for one sequence, holding the weights as they are now."""
         A_weight, A_bias, kq_weight = self._weights()[:3]
-        return _PastStates(self, 1, capacity, x, A_weight, A_bias, kq_weight)
+        return _PastStates(
+            self._z_columns(), self.hidden_size, 1, capacity, x, A_weight, A_bias, kq_weight
+        )
 
-    def _step_record(self, t: int, x_next: Tensor, past: _PastStates) -> Step:
-        """Run step t on x_next (D,) with the stepper's cache; the record of what it used."""
+    def step_record(
+        self, t: int, x_next: Tensor, past: _PastStates, hidden: Tensor | None = None
+    ) -> Step:
+        """Run step t on x_next (D,) with the stepper's cache; the record of what it used.
+        ``hidden`` (t+1,), bool, if given, hides those slots from the step's attention."""
         if t + 2 > past.capacity:  # room for h_{t+1}; doubling keeps appends O(1)
             past.grow(2 * (t + 2))
         h_t = past.state_rows[t]  # (1, H)
         pre = past.input_part(x_next[None])  # (1, H)
-        scores, alpha, c, pre, h = self._advance(t, pre, past)
+        hidden = None if hidden is None else hidden[None]  # (1, t+1)
+        scores, alpha, c, pre, h = self._advance(t, pre, past, None, hidden)
         z = concat(self.update, h_t, x_next[None], c)  # (1, |z|), for the record
         x_next = x_next.clone()  # the record does not share the stepper's inputs
         return Step(t, x_next, _unbatch(scores), _unbatch(alpha), _unbatch(c), z[0], pre[0], h[0])
 
-    def _trace_of_steps(self, steps: list[Step], x: Tensor) -> Trace:
+    def trace_of_steps(self, steps: list[Step], x: Tensor) -> Trace:
         """The stepper's steps 0 … n-1 as a :class:`Trace`, like ``model(x[:n])``."""
         n, H = len(steps), self.hidden_size
         h = torch.stack([x.new_zeros(H)] + [s.h for s in steps])
         if self.align is None:
             return Trace(h, None, None)
         c = torch.stack([s.c for s in steps]) if n else x.new_zeros(0, H)
-        return Trace(h, c, _alpha_of_steps(steps, x))
-
-
-class Stepper:
-    """Runs a model one step at a time and keeps every step it ran.
-
-    The model is a :class:`SelfAttentionRNN` (steps are :class:`Step`) or an
-    :class:`~attn_widget.core.LSTMN` (steps are
-    :class:`~attn_widget.core.LSTMNStep`); each model supplies its cache of
-    the past (``_new_cache``), its step (``_step_record``, the very step its
-    batched ``forward`` runs) and its trace (``_trace_of_steps``), and this
-    class does the rest: position, inputs, edits and the weight check.
-
-    The position k counts the inputs already read (0 … T).  ``step()``
-    moves to k+1, running step k only if it has not run before; ``back()``,
-    ``goto(k)`` and ``reset()`` move without recomputing anything already
-    computed.  ``step(x_next)`` replaces the upcoming input x_{k+1} (or appends
-    one at the end), drops every step computed after position k and runs the
-    new step: the basis of what-if edits.
-
-    Steps run under ``torch.no_grad()``.  Past states and their keys are
-    cached, so step t costs O(t·(d+H)) for attention plus the cell's fixed
-    cost.  Every step of a sequence uses the weights as they were at its
-    step 0.  If they change after that (an optimiser step, an in-place edit,
-    ``model.double()``), computing a new step raises
-    :class:`WeightsChangedError` rather than mixing old keys with new weights:
-    ``truncate(0)`` (as the widget does) recomputes with the new ones.  The
-    check reads each parameter's storage and in-place version counter, so it
-    sees every change made through the parameter itself; writes through
-    ``param.data`` bypass autograd's counter and are not seen.
-
-    Attributes:
-        steps: the computed steps, ``steps[t]`` is step t (a :class:`Step` or
-            :class:`~attn_widget.core.LSTMNStep`).
-        k: the current position.
-    """
-
-    def __init__(self, model: nn.Module, x: Tensor | None = None):
-        self.model = model
-        param = next(model.parameters())
-        if x is None:
-            x = param.new_zeros(0, model.input_size)
-        else:
-            x, _ = _check_sequence(x, model, batched_ok=False)
-            x = x[0].detach().clone()
-        self.x = x  # (T, D), the inputs known so far
-        self.steps: list[Step] = []  # steps 0 … frontier-1, each computed once
-        self.k = 0
-        self._cache: _PastStates | None = None  # built by the first step
-        self._stamp: tuple = ()  # the weights step 0 read; see weights_changed()
-        self._slots: list = []  # where to read them from, found at step 0
-
-    @property
-    def T(self) -> int:
-        """How many inputs are known."""
-        return len(self.x)
-
-    @property
-    def frontier(self) -> int:
-        """How many steps have been computed (positions 0 … frontier are ready)."""
-        return len(self.steps)
-
-    @property
-    def history(self) -> list[Step]:
-        """Deprecated name of :attr:`steps` ("History" is the training log's name)."""
-        warnings.warn("Stepper.history is now Stepper.steps", DeprecationWarning, stacklevel=2)
-        return self.steps
-
-    @property
-    def h(self) -> Tensor:
-        """h_k, the state at the current position (h_0 = 0)."""
-        return self.h_at(self.k)
-
-    @property
-    def current(self) -> Step | None:
-        """The step shown at position k (step k-1), or None at k = 0."""
-        return self.steps[self.k - 1] if self.k else None
-
-    def step(self, x_next: Tensor | None = None) -> Step:
-        """Advance to position k+1 and return step k.
-
-        Args:
-            x_next: optional new x_{k+1}, shape (D,).  It replaces the stored
-                input (or extends the sequence at the end) and discards the
-                steps after position k, which depended on the old input.
-        """
-        if x_next is not None:
-            x_next = self.check_input(x_next)
-            if self.k > 0 and self.weights_changed():
-                self._refuse_stale_weights()  # before anything changes
-            self.truncate(self.k)
-            if self.k < self.T:
-                self.x = self.x.clone()
-                self.x[self.k] = x_next
-            else:
-                self.x = torch.cat([self.x, x_next[None]], dim=0)
-        elif self.k >= self.T:
-            raise ValueError(
-                f"cannot step past the end: position k = {self.k} already read all "
-                f"T = {self.T} inputs; pass the next input as step(x_next)"
-            )
-        if self.k == self.frontier:
-            self._compute_next()
-        self.k += 1
-        return self.steps[self.k - 1]
-
-    def check_input(self, x_next) -> Tensor:
-        """x_next checked as this model's input: a finite float tensor of shape (D,).
-
-        Raises the same TypeError/ValueError as ``step(x_next)``, before anything moves.
-        """
-        return _check_vector(x_next, self.model)
-
-    def back(self) -> Step | None:
-        """Move to position k-1 (no-op at 0); return the step shown there."""
-        self.k = max(0, self.k - 1)
-        return self.current
-
-    def goto(self, k: int) -> Step | None:
-        """Move to position k (0 … T), computing any steps not yet run."""
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-            raise TypeError(f"goto expects an int position, got {type(k).__name__}")
-        k = int(k)  # numpy and torch integers too
-        if not 0 <= k <= self.T:
-            raise ValueError(f"goto position must be in 0 … T = {self.T}, got {k}")
-        self.compute(k)
-        self.k = k
-        return self.current
-
-    def compute(self, n: int) -> None:
-        """Make sure steps 0 … n-1 are computed (n is clamped to T), without moving."""
-        while self.frontier < min(n, self.T):
-            self._compute_next()
-
-    def reset(self) -> None:
-        """Back to position 0.  Computed steps stay cached."""
-        self.k = 0
-
-    def truncate(self, n: int) -> None:
-        """Forget the steps from step n on (after an edit of x_{n+1} or of the weights)."""
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-            raise ValueError(f"truncate expects a step count n ≥ 0, got {n!r}")
-        n = int(n)
-        del self.steps[n:]
-        self.k = min(self.k, n)
-
-    def set_inputs(self, x: Tensor) -> None:
-        """Replace the whole sequence (T, D); forgets every step and returns to position 0."""
-        x, _ = _check_sequence(x, self.model, batched_ok=False)
-        self.x = x[0].detach().clone()
-        self.truncate(0)
-
-    def trace(self):
-        """The computed steps as a trace (T = frontier), like ``model(x)``: a
-        :class:`Trace`, or an :class:`~attn_widget.core.LSTMNTrace` for an LSTMN."""
-        return self.model._trace_of_steps(self.steps, self.x)
-
-    def _refuse_stale_weights(self) -> None:
-        changed = [
-            name
-            for (name, *now), (_, *then) in zip(
-                _weight_stamp(self._slots), self._stamp, strict=False
-            )
-            if now != then
-        ]
-        raise WeightsChangedError(
-            f"the model's weights changed after step 0 of this sequence "
-            f"({', '.join(changed) or 'parameters added or removed'}); steps 0 … "
-            f"{self.frontier - 1} used the old ones.  Call truncate(0) to recompute every "
-            "step with the new weights (the widget does this by itself)"
-        )
-
-    def _check_inputs_fit_model(self) -> None:
-        param = next(self.model.parameters())
-        if self.x.dtype != param.dtype or self.x.device != param.device:
-            raise TypeError(
-                f"the stepper's inputs are {self.x.dtype} on {self.x.device} but the model "
-                f"is now {param.dtype} on {param.device}; give the inputs again with "
-                "set_inputs(x) in the model's dtype and device"
-            )
-
-    def weights_changed(self) -> bool:
-        """True when the model's weights changed since step 0 of the computed steps."""
-        return self.frontier > 0 and _weight_stamp(self._slots) != self._stamp
-
-    def _compute_next(self) -> None:
-        t = self.frontier
-        if t > 0 and self.weights_changed():
-            self._refuse_stale_weights()
-        with torch.no_grad():
-            if t == 0:  # a fresh start reads the weights as they are now
-                _check_weights_finite(self.model)
-                self._check_inputs_fit_model()
-                self._slots = _parameter_slots(self.model)  # the model as it is now
-                self._stamp = _weight_stamp(self._slots)
-                self._cache = self.model._new_cache(self.x, capacity=max(16, self.T + 1))
-            step = self.model._step_record(t, self.x[t], self._cache)
-        # h is bounded (tanh, or o ⊙ tanh), so one sum finds a NaN: cheaper than isfinite
-        if math.isnan(float(step.h.sum())):
-            raise ValueError(
-                f"step {t} produced NaN or Inf from finite inputs and weights: the weights "
-                "are too large for float arithmetic (the scores overflow)"
-            )
-        self.steps.append(step)
-
-    def h_at(self, i: int) -> Tensor:
-        """h_i for a computed position i (h_0 = 0)."""
-        if isinstance(i, bool) or not isinstance(i, numbers.Integral):
-            raise TypeError(f"h_at expects an int position, got {type(i).__name__}")
-        if not 0 <= i <= self.frontier:
-            raise ValueError(f"h_at position must be in 0 … frontier = {self.frontier}, got {i}")
-        if i == 0:
-            return self.x.new_zeros(self.model.hidden_size)
-        return self.steps[i - 1].h
-
-
-class WeightsChangedError(RuntimeError):
-    """A stepper was asked for a new step after the model's weights changed."""
-
-
-def _parameter_slots(model: nn.Module) -> list[tuple[str, dict, str]]:
-    """Where each submodule and parameter lives: (its name, the dict that holds
-    it — a module's ``_modules`` or ``_parameters`` —, its key there)."""
-    slots = []
-    for prefix, module in model.named_modules():
-        for store in (module._modules, module._parameters):
-            for key, value in store.items():
-                if value is not None:
-                    slots.append((f"{prefix}.{key}" if prefix else key, store, key))
-    return slots
-
-
-def _weight_stamp(slots: list[tuple[str, dict, str]]) -> tuple:
-    """For each slot :func:`_parameter_slots` found, what is there now: a
-    submodule's identity, or a parameter's identity, storage, dtype, shape and
-    in-place version counter.  Reading the slots found at step 0 costs far less
-    than walking the modules at every step.  A submodule or parameter replaced
-    (``model.A = nn.Linear(…)``), a parameter edited in place or moved
-    (``.double()``, ``.to()``) changes the stamp."""
-    stamp = []
-    for name, store, key in slots:
-        value = store.get(key)
-        if isinstance(value, Tensor):
-            p = value
-            stamp.append((name, id(p), p.data_ptr(), p.dtype, tuple(p.shape), p._version))
-        else:
-            stamp.append((name, id(value)))
-    return tuple(stamp)
-
-
-def _check_weights_finite(model: nn.Module, skip: str | None = None) -> None:
-    """Raise if a parameter has another shape than the model's sizes give it (for a
-    model that states them, ``_weight_shapes``), is on the meta device, or holds
-    NaN or Inf (those under the prefix ``skip`` are left to whoever checks that
-    submodule).  Run at every ``model(x)`` and at a stepper's step 0."""
-    if hasattr(model, "_weight_shapes"):
-        _check_weight_shapes(model, model._weight_shapes())
-    for name, p in model.named_parameters():
-        if skip is not None and name.startswith(skip):
-            continue
-        _check_not_meta(p, f"the model's weight {name}")
-        if not bool(torch.isfinite(p).all()):
-            raise ValueError(
-                f"the model's weight {name} contains NaN or Inf; the network cannot run "
-                "(was it trained with too large a learning rate, or loaded from a broken file?)"
-            )
-
-
-def _check_weight_shapes(model: nn.Module, shapes: dict[str, tuple[int, ...] | None]) -> None:
-    """Each parameter in ``shapes`` has that shape (None: is absent).  A submodule
-    replaced by hand (``model.A = nn.Linear(…)``) one column too wide would
-    otherwise run, ignoring the column; one with a bias the step never reads would
-    silently drop it."""
-    found = {name: tuple(p.shape) for name, p in model.named_parameters(remove_duplicate=False)}
-    if all(found.get(name) == shape for name, shape in shapes.items()):
-        return
-    sizes = ", ".join(
-        f"{name} = {getattr(model, name)}"
-        for name in ("input_size", "hidden_size", "attn_size")
-        if hasattr(model, name)
-    )
-    for name, shape in shapes.items():
-        if shape is None and name in found:
-            raise ValueError(
-                f"the model's {name} (shape {found[name]}) is a parameter its step never reads; "
-                "remove it (an nn.Linear built with bias=False has none)"
-            )
-        if shape is not None and found.get(name) != shape:
-            got = f"shape {found[name]}" if name in found else "no such parameter"
-            raise ValueError(
-                f"the model's {name} must have shape {shape}"
-                + (f" for its sizes ({sizes})" if sizes else "")
-                + f", found {got}"
-            )
-
-
-def _check_not_meta(tensor: Tensor, what: str) -> None:
-    if tensor.device.type == "meta":
-        raise ValueError(
-            f"{what} is on the meta device: it has a shape but no values (a model built "
-            "under torch.device('meta')); give it values first, e.g. "
-            "model.to_empty(device='cpu') then model.load_state_dict(...)"
-        )
-
-
-# The most weights a core model may hold: 2**26 = 67,108,864, 256 MiB in float32 (training
-# with Adam holds four copies: 1 GiB).  Stepping reads every weight once per step, so a
-# model this size already takes tens of milliseconds a step on a CPU; the largest in
-# this project's notebooks and benchmarks holds about a million (eq4, H = 512, D = 64).
-# Checked from the sizes before anything is allocated, so attn_size = 10**12 is refused
-# here rather than in the allocator.
-MAX_WEIGHTS = 2**26
-
-
-def _check_sizes(**sizes) -> None:
-    """Each size is a positive int (None stands for a default)."""
-    for name, value in sizes.items():
-        if value is not None and (
-            not isinstance(value, int) or isinstance(value, bool) or value < 1
-        ):
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
-def _check_weight_count(
-    update: str, input_size: int, hidden_size: int, attn_size: int | None, *, extra: int = 0
-) -> None:
-    """A model of these (checked) sizes holds at most ``MAX_WEIGHTS`` weights, counting
-    ``extra`` ones outside the recurrent part (a text model's embedding and head).
-
-    eq1/eq3/eq4: A and b, H·(|z| + 1), plus at most (2H + 1)·d for the align;
-    the LSTMN (``update = "lstmn"``): W and b, 4H·(H + D + 1), plus W_h, W_h̃,
-    W_x and v, d·(2H + D + 1).
-    """
-    D, H, d = input_size, hidden_size, attn_size or hidden_size
-    if update == "lstmn":
-        count = 4 * H * (H + D + 1) + d * (2 * H + D + 1)
-    else:
-        count = H * (sum(size for _, size in z_layout(update, D, H)) + 1)
-        count += d * (2 * H + 1) if uses_attention(update) else 0
-    count += extra
-    if count > MAX_WEIGHTS:
-        raise ValueError(
-            f"input_size = {D}, hidden_size = {H}, attn_size = {d} ({update}) make a model "
-            f"of {count:,} weights ({count * 4 / 2**30:.1f} GiB in float32); at most "
-            f"MAX_WEIGHTS = {MAX_WEIGHTS:,} are allowed"
-        )
-
-
-def _alpha_of_steps(steps, like: Tensor) -> Tensor:
-    """The weights of steps 0 … n-1 as a trace holds them: (n, n+1), row t holding
-    α_{t,0 … t} and zeros for i > t."""
-    alpha = like.new_zeros(len(steps), len(steps) + 1)
-    for s in steps:
-        alpha[s.t, : s.t + 1] = s.alpha
-    return alpha
-
-
-def _last_states(h: Tensor, lengths: Tensor | None) -> Tensor:
-    """h at each sequence's own end: h[..., L, :] for lengths L, or the last slot."""
-    if lengths is None:
-        return h[..., -1, :]
-    index = lengths.to(h.device).view(-1, 1, 1).expand(-1, 1, h.shape[-1])
-    return h.gather(1, index).squeeze(1)  # (B, H)
+        return Trace(h, c, alpha_of_steps(steps, x))
 
 
 def _unbatch(v: Tensor | None) -> Tensor | None:
     """Drop the batch of one the stepper runs with: (1, …) -> (…)."""
     return None if v is None else v[0]
-
-
-# -- input checks: say what was expected and what came ------------------------
-
-
-def _check_float_tensor(x, model: SelfAttentionRNN, what: str) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(
-            f"{what} must be a floating-point tensor, got dtype {x.dtype}; "
-            "embed token ids first (see attn_widget.text)"
-        )
-    param = next(model.parameters())
-    if x.dtype != param.dtype:
-        raise TypeError(
-            f"{what} has dtype {x.dtype} but the model's parameters are "
-            f"{param.dtype}; convert one to match (x.to({param.dtype}) or "
-            f"model.to({x.dtype}))"
-        )
-    _check_not_meta(param, "the model")
-    _check_not_meta(x, what)
-    if x.device != param.device:
-        raise ValueError(f"{what} is on {x.device} but the model is on {param.device}")
-    return x
-
-
-def _check_finite(x: Tensor, what: str) -> None:
-    # A NaN or ±Inf anywhere makes the sum non-finite, so one cheap reduction
-    # clears the usual case; only a non-finite sum (which may also be an
-    # overflow of large finite values) pays for the exact elementwise check.
-    if not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
-        bad = (~torch.isfinite(x)).nonzero()[0].tolist()
-        raise ValueError(f"{what} contains NaN or Inf (first at index {tuple(bad)})")
-
-
-def _check_sequence(x, model: SelfAttentionRNN, *, batched_ok: bool) -> tuple[Tensor, bool]:
-    """Return x as (B, T, D) and whether it came batched."""
-    x = _check_float_tensor(x, model, "x")
-    D = model.input_size
-    expected = "(T, D) or (B, T, D)" if batched_ok else "(T, D)"
-    if x.dim() not in ((2, 3) if batched_ok else (2,)) or x.shape[-1] != D:
-        raise ValueError(
-            f"x must have shape {expected} with D = input_size = {D}, got shape {tuple(x.shape)}"
-        )
-    if x.shape[-2] == 0:
-        raise ValueError(
-            f"x is an empty sequence (T = 0, shape {tuple(x.shape)}); give at least one input"
-        )
-    if x.dim() == 3 and x.shape[0] == 0:
-        raise ValueError(f"x is an empty batch (B = 0, shape {tuple(x.shape)})")
-    _check_finite(x, "x")
-    return (x, True) if x.dim() == 3 else (x[None], False)
-
-
-def _check_vector(x, model: SelfAttentionRNN) -> Tensor:
-    x = _check_float_tensor(x, model, "x_next")
-    if tuple(x.shape) != (model.input_size,):
-        raise ValueError(
-            f"x_next must have shape (D,) = ({model.input_size},), got {tuple(x.shape)}"
-        )
-    _check_finite(x, "x_next")
-    return x.detach()
-
-
-def _check_lengths(lengths, B: int, T: int, batched: bool) -> Tensor | None:
-    if lengths is None:
-        return None
-    if not batched:
-        raise ValueError("lengths applies to a batch (B, T, D); x came unbatched (T, D)")
-    try:
-        lengths = torch.as_tensor(lengths)
-    except (TypeError, ValueError, RuntimeError) as error:
-        raise TypeError(
-            f"lengths must be a (B,) tensor or list of ints, got {type(lengths).__name__}: "
-            f"{lengths!r}"[:200]
-        ) from error
-    if lengths.is_floating_point() or lengths.dtype == torch.bool:
-        raise TypeError(f"lengths must hold integers, got dtype {lengths.dtype}")
-    if tuple(lengths.shape) != (B,):
-        raise ValueError(f"lengths must have shape (B,) = ({B},), got {tuple(lengths.shape)}")
-    if bool((lengths < 1).any()) or bool((lengths > T).any()):
-        raise ValueError(f"every length must be in 1 … T = {T}, got {lengths.tolist()}")
-    return lengths.long()

@@ -33,9 +33,10 @@ from .rnn import SelfAttentionRNN
 # number measured fastest per unit here (36 copies a chunk were 3× slower per unit,
 # their history no longer in cache).
 CHUNK_BYTES = 64 * 2**20
-# The time one call may take, estimated from the sizes before it starts (_cost).  The
-# whole Jacobian of an attention model costs about T²·H², so a bound on memory alone
-# would still let one call run for many minutes (T = 2000, H = 128: about 6).
+# The time one call may take, estimated from the sizes before it starts
+# (sensitivity_cost).  The whole Jacobian of an attention model costs about T²·H², so
+# a bound on memory alone would still let one call run for many minutes (T = 2000,
+# H = 128: about 6).
 MAX_SECONDS = 10.0
 # The estimate's constants, measured with one thread on the 2-core machine this was
 # written on, shared with other work: runs of one size varied by up to 3×.
@@ -44,7 +45,9 @@ _PAIR_SECONDS = 5e-9  # SelfAttentionRNN: per output unit, pair i ≤ t and elem
 _LSTMN_PAIR_SECONDS = 4e-5  # LSTMN, per pair i ≤ t and chunk: autograd has a node per pair
 
 
-def _cost(model: nn.Module, T: int, D: int, element_size: int, copies: int):
+def sensitivity_cost(
+    model: nn.Module, T: int, D: int, element_size: int, copies: int
+) -> tuple[int, int, float]:
     """(bytes per copy, copies per chunk, seconds) for the gradient of ``copies`` output
     units (H for the whole Jacobian, 1 for a read-out) through x (T, D), estimated
     from the sizes before anything runs.
@@ -84,7 +87,7 @@ def _longest_prefix(model: nn.Module, D: int, element_size: int, copies: int, T:
     low, high = 0, T  # the costs grow with the length: bisect for the last that fits
     while low < high:
         mid = (low + high + 1) // 2
-        per_copy, _, seconds = _cost(model, mid, D, element_size, copies)
+        per_copy, _, seconds = sensitivity_cost(model, mid, D, element_size, copies)
         if per_copy <= CHUNK_BYTES and seconds <= MAX_SECONDS:
             low = mid
         else:
@@ -118,9 +121,9 @@ def input_sensitivity(
     memory stays within that bound at any T (at small T, one chunk holds all H
     units).  A request past the bounds, where even one copy would take more
     than ``CHUNK_BYTES`` or the whole is estimated to take more than
-    ``MAX_SECONDS`` (10 s; see :func:`_cost`), is refused with a ValueError that
-    says how long a prefix fits.  It uses ``torch.autograd.grad``, so no parameter's ``.grad``
-    changes (nor the read-out's).
+    ``MAX_SECONDS`` (10 s; see :func:`sensitivity_cost`), is refused with a
+    ValueError that says how long a prefix fits.  It uses ``torch.autograd.grad``,
+    so no parameter's ``.grad`` changes (nor the read-out's).
 
     Example::
 
@@ -144,7 +147,7 @@ def input_sensitivity(
         )
     T, D = x.shape
     copies = 1 if readout is not None else model.hidden_size
-    per_copy, m, seconds = _cost(model, T, D, x.element_size(), copies)
+    per_copy, m, seconds = sensitivity_cost(model, T, D, x.element_size(), copies)
     if per_copy > CHUNK_BYTES or seconds > MAX_SECONDS:
         fits = _longest_prefix(model, D, x.element_size(), copies, T)
         raise ValueError(

@@ -161,10 +161,33 @@ export class AlphaMatrix {
   }
 }
 
+/** Characters that stand upright in a column of text: Chinese, Japanese and
+ * Korean letters, their punctuation and full-width forms, and emoji (with
+ * their modifiers, joiners and marks). */
+const UPRIGHT =
+  /^[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\p{Script=Bopomofo}\p{Extended_Pictographic}\p{Emoji_Modifier}\p{M}\u200d\u3000-\u303f\u30fb\u30fc\uff01-\uff60\uffe0-\uffe6\ufe10-\ufe19\ufe30-\ufe4f]+$/u;
+
+/** The most characters an upright column label shows; a longer one fades out
+ * after them (its title holds it whole). */
+export const UPRIGHT_CHARS = 4;
+
+/**
+ * Whether a column label is set upright, one character under the next (a
+ * token written wholly in CJK characters or emoji), rather than on its side.
+ * Upright labels are laid out as horizontal lines one character wide, not in
+ * vertical writing: a CJK font without vertical metrics (WenQuanYi Micro Hei)
+ * draws upright vertical text half a character below its box, where it is cut off.
+ */
+export function isUpright(label: string): boolean {
+  return UPRIGHT.test(label) && !/^\p{M}+$/u.test(label);
+}
+
 /**
  * Token labels along one axis of the matrix: `labels[i]` at slot i for
  * i = first … last, spread over `slots` slots, at most one label per LABEL_PX
  * of `lengthPx`, always including the last.  Text only (textContent), never markup.
+ * A label in CJK characters or emoji is marked `is-upright` (see isUpright), and
+ * one longer than UPRIGHT_CHARS also `is-cut`; the column axis's CSS sets them.
  */
 const axisWords = new WeakMap<HTMLElement, string[]>();
 
@@ -195,6 +218,11 @@ export function layAxisLabels(
     ...want.map((i) => {
       const span = document.createElement("span");
       span.className = "aw-axis-label";
+      if (isUpright(labels[i])) {
+        span.classList.add("is-upright");
+        if ([...labels[i]].length > UPRIGHT_CHARS) span.classList.add("is-cut");
+      }
+      span.dir = "auto"; // Arabic and Hebrew labels run in their own direction
       span.dataset.slot = String(i);
       span.textContent = labels[i];
       span.title = labels[i];

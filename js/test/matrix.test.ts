@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AlphaMatrix, LABEL_PX, layAxisLabels } from "../src/matrix";
+import { AlphaMatrix, isUpright, LABEL_PX, layAxisLabels, UPRIGHT_CHARS } from "../src/matrix";
 
 describe("attention matrix", () => {
   it("maps a point to the step and slot under it (row t level with h_{t+1})", () => {
@@ -67,5 +67,26 @@ describe("axis labels", () => {
     expect(slots.length).toBeLessThanOrEqual(360 / LABEL_PX + 1);
     const gaps = slots.slice(1).map((s, i) => s - slots[i]);
     expect(Math.min(...gaps) * (360 / 2001)).toBeGreaterThanOrEqual(LABEL_PX);
+  });
+
+  it("stand CJK and emoji labels upright and lay every other script on its side", () => {
+    for (const word of ["我", "下雨天", "。", "？", "私は", "コーヒー", "학교에", "ㄅㄆ", "😀", "👍🏽", "漢\ufe00"]) {
+      expect(isUpright(word), word).toBe(true);
+    }
+    for (const word of ["cabinets", "⟨start⟩", "مرحبا", "Ωμέγα", "2024", "c_t很重要", "iPhone", "\u0301", ""]) {
+      expect(isUpright(word), word).toBe(false);
+    }
+    const box = document.createElement("div");
+    layAxisLabels(box, ["⟨start⟩", "我", "注意力机制", "cat"], 4, 4 * LABEL_PX, 3);
+    const spans = [...box.children] as HTMLElement[];
+    expect(spans.map((e) => e.className)).toEqual([
+      "aw-axis-label",
+      "aw-axis-label is-upright",
+      "aw-axis-label is-upright is-cut", // five characters, one more than UPRIGHT_CHARS
+      "aw-axis-label",
+    ]);
+    expect(UPRIGHT_CHARS).toBe(4);
+    expect(spans[2].textContent).toBe("注意力机制"); // the whole word, cut only by the CSS
+    expect(spans.every((e) => e.dir === "auto")).toBe(true);
   });
 });

@@ -58,8 +58,13 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+def page(browser, request):
+    # A module may ask for a denser screen (DEVICE_SCALE_FACTOR = 2), so that its
+    # screenshots show small glyphs (CJK at 10 px) as a HiDPI screen does.
+    scale = getattr(request.module, "DEVICE_SCALE_FACTOR", 1)
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, device_scale_factor=scale
+    )
     context.set_default_timeout(30_000)
     pg = context.new_page()
     errors: list[str] = []

@@ -38,7 +38,7 @@ def saved_widgets(path) -> list[tuple[int, int, dict]]:
 
 
 def test_every_tutorial_saves_its_widgets():
-    assert len(NOTEBOOKS) == 7
+    assert len(NOTEBOOKS) == 8
     for path in NOTEBOOKS:
         assert saved_widgets(path), f"{path.name} saved no widget"
 

@@ -406,11 +406,12 @@ def test_reset(nb):
 def test_fifty_fast_clicks(nb):
     nb.run(
         "SENT, BEFORE = [], w_long.frontier  # steps computed (and sent) already\n"
-        "_send = w_long._send_steps\n"
-        "def _spy(steps, **kw):\n"
-        "    SENT.extend(int(s.t) for s in steps)\n"
-        "    return _send(steps, **kw)\n"
-        "w_long._send_steps = _spy\n"
+        "_send = w_long.send  # every message to the front end goes through it\n"
+        "def _spy(content, buffers=None):\n"
+        "    if content.get('type') == 'steps':\n"
+        "        SENT.extend(int(s['t']) for s in content['steps'])\n"
+        "    return _send(content, buffers)\n"
+        "w_long.send = _spy\n"
         "w_long.reset()"
     )
     expect_position(nb, 0, CELL_LONG)

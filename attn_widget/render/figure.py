@@ -1,10 +1,11 @@
-"""A step of a widget as a matplotlib figure, for papers and slides.
+"""A step of a session as a matplotlib figure, for papers and slides.
 
     fig = w.figure()            # the current position; w.figure(k) for another
     fig.savefig("step.svg")     # or .png, .pdf
+    fig = step_figure(session, k)   # the same, from a Session
 
 The figure shows what the widget shows at position k, drawn from the same
-step records: the tokens with x_k in red and every earlier slot shaded by
+step records, under the session's lock: the tokens with x_k in red and every earlier slot shaded by
 α_{k-1,i}; the α matrix up to step k-1, labelled by the tokens, with the
 current row outlined; and, optionally, the state strips (h_k, h_{k-1} and
 c_{k-1}; for an LSTMN h̃_{k-1}, m̃_{k-1} and m_k, the last two divided by
@@ -22,6 +23,8 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+
+from ..session import Session, check_position, describe_model
 
 # The widget's colour stops (js/src/format.ts): a weight runs white → purple,
 # a state value purple (−) → white (0) → orange (+).
@@ -69,18 +72,23 @@ def _ink(rgb) -> str:
     return "#111111" if 0.299 * r + 0.587 * g + 0.114 * b > 150 else "#ffffff"
 
 
-def step_figure(widget, position: int | None = None, *, strips: bool = True) -> Figure:
-    """The widget at position k (default: its current one) as a matplotlib Figure."""
-    from .widget import _check_position
+def step_figure(session: Session, position: int | None = None, *, strips: bool = True) -> Figure:
+    """The session at position k (default: its current one) as a matplotlib Figure.
+    Steps not yet computed are computed, with the model as it is now."""
+    if not isinstance(session, Session):
+        raise TypeError(f"step_figure draws a Session, got {type(session).__name__}")
+    with session.lock:
+        k = session.position if position is None else position
+        k = check_position(k, session.T, "figure position")
+        session.compute(k)
+        return _draw(session, session.steps[:k], k, strips)
 
-    k = widget.t if position is None else _check_position(position, widget.T, "figure position")
-    stepper = widget.stepper
-    stepper.compute(k)
-    steps = stepper.steps[:k]
+
+def _draw(session: Session, steps: list, k: int, strips: bool) -> Figure:
     step = steps[-1] if steps else None
-    T, tokens = widget.T, [START, *widget.tokens]
+    T, tokens = session.T, [START, *session.tokens]
     attends = step is None or step.alpha is not None
-    lstmn = widget.update_rule == "lstmn"
+    lstmn = describe_model(session.model)["update_rule"] == "lstmn"
 
     rows = [("tokens", 0.9)]
     if attends:
@@ -122,7 +130,7 @@ def step_figure(widget, position: int | None = None, *, strips: bool = True) -> 
             fontsize=10,
             gid=f"token-{i}",
         )
-    ax.set_title(_caption(widget, k), fontsize=10, loc="left")
+    ax.set_title(_caption(session, k), fontsize=10, loc="left")
 
     if attends:
         ax = axes["matrix"]
@@ -148,8 +156,8 @@ def step_figure(widget, position: int | None = None, *, strips: bool = True) -> 
 
     if strips:
         ax = axes["strips"]
-        named = _strips(widget, steps, k, lstmn)
-        data = np.full((len(named), widget.hidden_size), np.nan)
+        named = _strips(session, steps, k, lstmn)
+        data = np.full((len(named), session.model.hidden_size), np.nan)
         for r, (_, values) in enumerate(named):
             if values is not None:
                 data[r] = values
@@ -167,14 +175,14 @@ def step_figure(widget, position: int | None = None, *, strips: bool = True) -> 
     return fig
 
 
-def _caption(widget, k: int) -> str:
+def _caption(session: Session, k: int) -> str:
     if k == 0:
-        return f"read 0 of {widget.T}: nothing read yet, h_0 = 0"
-    return f"read {k} of {widget.T}: “{widget.tokens[k - 1]}” (red) is x_{k}; shading α_{k - 1},i"
+        return f"read 0 of {session.T}: nothing read yet, h_0 = 0"
+    return f"read {k} of {session.T}: “{session.tokens[k - 1]}” (red) is x_{k}; shading α_{k - 1},i"
 
 
-def _strips(widget, steps, k: int, lstmn: bool) -> list[tuple[str, np.ndarray | None]]:
-    H = widget.hidden_size
+def _strips(session: Session, steps, k: int, lstmn: bool) -> list[tuple[str, np.ndarray | None]]:
+    H = session.model.hidden_size
     zeros = np.zeros(H)
 
     def h(i: int):
@@ -197,6 +205,6 @@ def _strips(widget, steps, k: int, lstmn: bool) -> list[tuple[str, np.ndarray | 
             (f"m̃_{k - 1}{shown}", None if m_tilde is None else m_tilde / scale),
             (f"m_{k}{shown}", None if m is None else m / scale),
         ]
-    elif step is None or step.c is not None:
+    elif step is None or getattr(step, "c", None) is not None:
         named.append((f"c_{k - 1}", None if step is None else step.c.detach().cpu().numpy()))
     return named

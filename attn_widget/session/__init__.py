@@ -1,0 +1,31 @@
+"""The state a widget shows, as plain objects with no Jupyter in them.
+
+:class:`Session` holds a model's stepper over one sequence, its tokens, the
+data version and the one lock; it follows weight changes, owns the output
+head, the what-if edits and their history, and tells subscribers when a new
+version exists.  The widget, the HTML export and the figure all read it.
+"""
+
+from .checks import check_edit_index, check_position, check_token, check_tokens, check_top
+from .head import Head, Predicted, head_labels, make_head
+from .session import NewVersion, Problem, Session, describe_model
+from .words import Words, embed_words, read_words
+
+__all__ = [
+    "Head",
+    "NewVersion",
+    "Predicted",
+    "Problem",
+    "Session",
+    "Words",
+    "check_edit_index",
+    "check_position",
+    "check_token",
+    "check_tokens",
+    "check_top",
+    "describe_model",
+    "embed_words",
+    "head_labels",
+    "make_head",
+    "read_words",
+]

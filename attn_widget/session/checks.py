@@ -1,0 +1,67 @@
+"""Checks of what a session shows: token text, positions and the input an edit
+names.  Each raises a TypeError or ValueError that says what was expected and
+what came (docs/design.md §4)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def check_token(token, what: str) -> str:
+    """``token`` as text the browser can receive: a str that UTF-8 can carry."""
+    if not isinstance(token, str):
+        raise TypeError(f"{what} must be a str, got {type(token).__name__}: {token!r}")
+    try:
+        token.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"{what} = {token!r} holds a lone surrogate, half of a UTF-16 pair, "
+            "which cannot be sent to the browser"
+        ) from error
+    return token
+
+
+def check_tokens(tokens, T: int) -> list[str]:
+    """One token per input: a list of T strs."""
+    if isinstance(tokens, str):
+        raise TypeError(
+            "tokens must be a list of str, one per input, got a single str; "
+            "to split text use AttentionWidget.from_text(text_model, text)"
+        )
+    if not isinstance(tokens, (list, tuple)):
+        raise TypeError(f"tokens must be a list of str, got {type(tokens).__name__}")
+    for i, token in enumerate(tokens):
+        check_token(token, f"tokens[{i}]")
+    if len(tokens) != T:
+        raise ValueError(
+            f"tokens must have one entry per input: inputs has T = {T} rows, "
+            f"got {len(tokens)} tokens"
+        )
+    return list(tokens)
+
+
+def check_position(k, T: int, what: str = "position") -> int:
+    """A position k in 0 … T, as an int (numpy integers too)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"{what} must be an int in 0 … T = {T}, got {type(k).__name__}: {k!r}")
+    if not 0 <= int(k) <= T:
+        raise ValueError(f"{what} must be in 0 … T = {T}, got {int(k)}")
+    return int(k)
+
+
+def check_edit_index(i, T: int) -> int:
+    """The input a what-if replaces: i in 1 … T."""
+    if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+        raise TypeError(f"the input to edit must be an int in 1 … T = {T}, got {i!r}")
+    if not 1 <= int(i) <= T:
+        raise ValueError(f"the input to edit must be in 1 … T = {T}, got {int(i)}")
+    return int(i)
+
+
+def check_top(top) -> int | None:
+    """How many of a head's classes to list: None (the session's top_k) or an int ≥ 1."""
+    if top is None:
+        return None
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+        raise ValueError(f"top must be a positive int, got {top!r}")
+    return int(top)

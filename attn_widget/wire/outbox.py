@@ -1,0 +1,120 @@
+"""What the front end was sent, and the one rule for what a message may carry.
+
+Every "steps" message goes out through :meth:`Outbox.push`, whichever path
+asks for it: a move, an answer to ``sync``, computing ahead, a new version
+(an edit, new inputs, a training push, a precomputed widget).  The rule
+(docs/design.md §2, "One bound on step data"):
+
+- each step of the current version goes out once, from step 0 on; the
+  outbox counts what the front end holds (:attr:`Outbox.sent`);
+- a push for position k sends every step before k that the front end lacks:
+  the position needs them;
+- a message holds at most ``STEP_DATA_LIMIT`` bytes of steps (a step larger
+  than that by itself goes alone), so steps a position needs that take more
+  go out in several messages;
+- after those, computed steps beyond k are added while the last message has
+  room, so the next clicks need no round trip; never a message of its own.
+
+The saved-state snapshot holds the longest run of steps from step 0 that fits
+in the same bound (:func:`saved_count`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+
+from ..protocol import STEP_DATA_LIMIT, encode_steps, step_bytes, steps_within
+from ..session import Session
+from .host import Host
+
+
+def message_spans(
+    steps: Sequence, need: int, limit: int, size: Callable = step_bytes
+) -> list[tuple[int, int]]:
+    """How steps (the unsent computed ones, in order) go out: ``(start, end)``
+    spans, one per message.  The first ``need`` always go; a message holds at
+    most ``limit`` bytes (``size`` of each step), a lone larger step excepted;
+    steps past the needed ones are added only while the last message has room."""
+    spans: list[tuple[int, int]] = []
+    start = end = total = 0
+    for j, step in enumerate(steps):
+        cost = size(step)
+        if total + cost > limit:
+            if j >= need:
+                break
+            if j > start:  # the message is full: the needed steps go on in the next
+                spans.append((start, j))
+                start, total = j, 0
+        total += cost
+        end = j + 1
+    if end > start:
+        spans.append((start, end))
+    return spans
+
+
+def saved_count(steps: Sequence) -> int:
+    """How many of ``steps``, from the first, a saved snapshot holds."""
+    return steps_within(steps, STEP_DATA_LIMIT)
+
+
+class Outbox:
+    """The steps of the current version the front end was sent, and the sending."""
+
+    def __init__(self, session: Session, host: Host):
+        self.session, self.host = session, host
+        self.sent = 0  # steps of this version the front end holds, from step 0
+        self._held = 0
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Send nothing meanwhile: a new version's traits are being set, and its
+        own message follows them."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+
+    def restart(self) -> None:
+        """A new version: the front end holds none of its steps."""
+        self.sent = 0
+
+    def front_end_has(self, version: int, have: int) -> None:
+        """The front end says it holds steps 0 … have-1 of ``version`` (a sync)."""
+        start = have if version == self.session.version else 0
+        self.sent = min(max(start, 0), self.session.frontier)
+
+    def push(self, k: int, *, reason: str, always: bool = False) -> None:
+        """Send what position k needs that the front end was not sent, and what
+        fits beyond it (see the module docstring).  ``always`` sends a message
+        even when it holds no step (a new version)."""
+        if self._held:
+            return
+        s = self.session
+        with s.lock:
+            self.host.frontier = s.frontier
+            lo = min(self.sent, s.frontier)
+            if k <= lo and not always:
+                return
+            unsent = s.predicted(s.steps[lo:])
+            spans = message_spans(unsent, k - lo, STEP_DATA_LIMIT) or [(0, 0)]
+            for start, end in spans:
+                if end > start or always:
+                    self._send(unsent[start:end], reason)
+            self.sent = max(self.sent, lo + spans[-1][1])
+
+    def _send(self, steps: Sequence, reason: str) -> None:
+        s = self.session
+        descriptors, data = encode_steps(steps)
+        self.host.send(
+            {
+                "type": "steps",
+                "version": s.version,
+                "frontier": s.frontier,
+                "T": s.T,
+                "reason": reason,
+                "steps": descriptors,
+            },
+            buffers=[data],
+        )
