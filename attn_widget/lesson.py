@@ -1,0 +1,177 @@
+"""Is attention *used*?  Held-out statistics with knockout as the causal control.
+
+A picture where the answering step weights one state most says where the
+model looks, not that it needs to look there.  Knockout says it: hide a state
+from every step's attention (its α is exactly 0, the others renormalise)
+and see whether the answer survives.  :func:`knockout_effect` measures, on
+held-out data whose examples name their answer-bearing slot
+(``TaskData.answer_slots``, see :mod:`attn_widget.tasks`):
+
+- ``accuracy``: the model as it is;
+- ``answer_hidden``: accuracy with the answer-bearing state hidden;
+- ``other_hidden``: accuracy with one *other* state hidden, drawn uniformly
+  from the slots the answering step could read (1 … t, not the answer's;
+  slot 0 is h_0 = 0, the same in every sequence, and is never the one drawn):
+  the control that says the first drop is about *that* state, not about
+  taking any state away;
+- ``argmax_on_answer``: the fraction of examples whose answering step puts
+  its largest weight α_{t,i} on the answer-bearing slot (what a picture of
+  one example would suggest, measured on all of them);
+- ``alpha_on_answer``: the median of that weight.
+
+A model that looks the answer up scores high, loses it when the answer's
+state is hidden (down to about chance), and keeps it when another is.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .tasks import TaskData, _check_count
+from .train import _check_task
+
+
+@dataclass(frozen=True)
+class KnockoutEffect:
+    """What :func:`knockout_effect` measured; accuracies are fractions of ``n`` examples.
+
+    Attributes:
+        accuracy: accuracy with nothing hidden.
+        answer_hidden: accuracy with each example's answer-bearing slot hidden
+            from every step's attention.
+        other_hidden: accuracy with one other slot per example hidden instead
+            (uniform over 1 … t without the answer's; the control).
+        argmax_on_answer: fraction of examples whose answering step t weights
+            the answer-bearing slot most (argmax_i α_{t,i}).
+        alpha_on_answer: median over examples of α_{t, answer slot}.
+        n: number of examples.
+        chance: the task's chance accuracy.
+    """
+
+    accuracy: float
+    answer_hidden: float
+    other_hidden: float
+    argmax_on_answer: float
+    alpha_on_answer: float
+    n: int
+    chance: float
+
+    def __str__(self) -> str:
+        return (
+            f"accuracy {self.accuracy:.3f}; answer's state hidden {self.answer_hidden:.3f}, "
+            f"another hidden {self.other_hidden:.3f}; largest weight on the answer's state "
+            f"{self.argmax_on_answer:.3f} (median α {self.alpha_on_answer:.2f}); "
+            f"n = {self.n}, chance {self.chance:.3f}"
+        )
+
+
+def other_slots(data: TaskData, seed: int = 0) -> Tensor:
+    """One control slot per example: uniform over 1 … positions[n], not the answer's.
+
+    Seeded by ``seed`` alone (a private generator), so two models measured on
+    the same data with the same seed lose the same states.  Returns (N,) longs.
+    """
+    _check_slots(data)
+    rng = random.Random(seed)
+    out = []
+    for t, slot in zip(data.positions.tolist(), data.answer_slots.tolist(), strict=True):
+        i = rng.randint(1, t - 1) if t > 1 else 1  # t ≥ 2 has another slot than the answer's
+        out.append(i + 1 if i >= slot else i)
+    return torch.tensor(out, dtype=torch.long)
+
+
+def _check_slots(data: TaskData) -> None:
+    if not isinstance(data, TaskData):
+        raise TypeError(
+            f"data must be a TaskData (see attn_widget.tasks), got {type(data).__name__}"
+        )
+    if data.answer_slots is None or data.positions is None:
+        raise ValueError(
+            f"the task {data.name!r} names no answer-bearing slot per example "
+            "(TaskData.answer_slots is None), so there is no state to hide"
+        )
+    slots, steps = data.answer_slots, data.positions
+    if bool(((slots < 1) | (slots > steps)).any()):
+        raise ValueError("every answer slot must be in 1 … positions[n] (a state the step reads)")
+    if bool((steps < 2).any()):
+        raise ValueError("every answering step must read at least two token states (t ≥ 2)")
+
+
+@torch.no_grad()
+def _answers(model: nn.Module, data: TaskData, hidden: Tensor | None, batch_size: int):
+    """(correct (N,) bool, α at the answering step (N, T+1)) with ``hidden`` (N,) slots hidden."""
+    device = next(model.parameters()).device
+    correct, alphas = [], []
+    for start in range(0, len(data), batch_size):
+        rows = torch.arange(start, min(start + batch_size, len(data)))
+        lengths = data.lengths[rows]
+        T = int(lengths.max())
+        ids = data.ids[rows, :T].to(device)
+        knockout = None
+        if hidden is not None:
+            knockout = torch.zeros(len(rows), T + 1, dtype=torch.bool, device=device)
+            knockout[torch.arange(len(rows)), hidden[rows]] = True
+        trace, logits = model(ids, lengths.to(device), knockout=knockout)
+        at = torch.arange(len(rows), device=device)
+        steps = data.positions[rows].to(device)
+        answer = logits[at, steps].argmax(-1)
+        correct.append((answer == data.targets[rows].to(device)).cpu())
+        alpha = getattr(trace, "alpha", None)
+        if alpha is not None:
+            row = alpha[at, steps]  # (B, T+1)
+            alphas.append(torch.nn.functional.pad(row, (0, data.ids.shape[1] - T)).cpu())
+    return torch.cat(correct), (torch.cat(alphas) if alphas else None)
+
+
+def knockout_effect(
+    model: nn.Module, data: TaskData, *, seed: int = 0, batch_size: int = 256
+) -> KnockoutEffect:
+    """Accuracy with each example's answer-bearing state hidden from attention, against another.
+
+    Args:
+        model: a model with attention that takes ``model(ids, lengths,
+            knockout=mask)`` (a :class:`~attn_widget.text.TextRNN` with eq3,
+            eq4 or the LSTMN): ``mask`` (B, T+1) bool, True hiding state h_i
+            from every step's attention.
+        data: held-out :class:`~attn_widget.tasks.TaskData` with
+            ``answer_slots`` (N,) and ``positions`` (N,), the answering steps.
+        seed: picks the control's slots (:func:`other_slots`).
+        batch_size: examples per forward pass.
+
+    Returns:
+        A :class:`KnockoutEffect`.  For example, the shipped lookup demo::
+
+            >>> from attn_widget import demo_model, lookup
+            >>> effect = knockout_effect(demo_model("lookup"), lookup(500, seed=5))
+            >>> effect.accuracy > 0.95, effect.answer_hidden < 0.3, effect.other_hidden > 0.85
+            (True, True, True)
+    """
+    _check_task(model, data)
+    _check_slots(data)
+    _check_count("batch_size", batch_size)
+    was_training = model.training
+    model.eval()
+    try:
+        correct, alpha = _answers(model, data, None, batch_size)
+        if alpha is None:
+            raise ValueError("the model has no attention (eq1): there are no weights to knock out")
+        hidden, _ = _answers(model, data, data.answer_slots, batch_size)
+        other, _ = _answers(model, data, other_slots(data, seed), batch_size)
+    finally:
+        model.train(was_training)
+    rows = torch.arange(len(data))
+    on_answer = alpha[rows, data.answer_slots]
+    return KnockoutEffect(
+        accuracy=float(correct.float().mean()),
+        answer_hidden=float(hidden.float().mean()),
+        other_hidden=float(other.float().mean()),
+        argmax_on_answer=float((alpha.argmax(-1) == data.answer_slots).float().mean()),
+        alpha_on_answer=statistics.median(on_answer.tolist()),
+        n=len(data),
+        chance=data.chance,
+    )
