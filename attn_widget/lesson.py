@@ -32,8 +32,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .tasks import TaskData, _check_count
+from .tasks import GENERATORS, TaskData, _check_count
 from .train import _check_task
+
+HELD_OUT_SEED = 1000  # make_checkpoints.py uses 1 (training) and 2 (its own measurement)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,27 @@ class KnockoutEffect:
             f"{self.argmax_on_answer:.3f} (median α {self.alpha_on_answer:.2f}); "
             f"n = {self.n}, chance {self.chance:.3f}"
         )
+
+
+def held_out(
+    model: nn.Module, n: int = 1000, *, seed: int = HELD_OUT_SEED, **overrides
+) -> TaskData:
+    """``n`` fresh examples from the generator and settings a shipped model was trained on.
+
+    Reads ``model.metadata["task"]`` and ``["task_args"]`` (as
+    ``scripts/make_checkpoints.py`` records them); ``overrides`` change
+    settings, e.g. ``held_out(model, distance=60, max_prefix=60)`` for recall
+    with the key displaced.  ``scripts/make_checkpoints.py`` trains on seed 1
+    and measures on seed 2; the default seed is neither.
+    """
+    metadata = getattr(model, "metadata", None)
+    if not isinstance(metadata, dict) or metadata.get("task") not in GENERATORS:
+        raise ValueError(
+            "model must carry the metadata of a shipped demo model (load it with "
+            f"attn_widget.demo_model or load_checkpoint); tasks: {tuple(GENERATORS)}"
+        )
+    args = {**metadata.get("task_args", {}), **overrides}
+    return GENERATORS[metadata["task"]](n, seed=seed, **args)
 
 
 def other_slots(data: TaskData, seed: int = 0) -> Tensor:

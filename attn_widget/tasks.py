@@ -566,3 +566,7 @@ def language_model(
     info = {"tokenizer": tokenizer, "seq_len": seq_len, "stride": stride, "starts": starts}
     chance = 1 / max(1, len(vocab) - 2)
     return TaskData("lm", tokens, labels, vocab, None, ids, lengths, targets, None, chance, info)
+
+
+# The classification tasks by name, as a checkpoint's metadata records them.
+GENERATORS = {"lookup": lookup, "recall": recall, "agreement": agreement}
