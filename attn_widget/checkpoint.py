@@ -162,7 +162,8 @@ SHIPPED = {
     "recall": ("eq1", "eq3", "eq4", "lstmn"),
     "agreement": ("eq1", "eq3", "eq4", "lstmn"),
 }
-_STEMS = {"eq4": "eq4-dot", "eq3": "eq3-additive", "eq1": "eq1", "lstmn": "lstmn"}
+# The file of a shipped model is CHECKPOINT_DIR / f"{task}-{STEMS[update]}.pt".
+STEMS = {"eq4": "eq4-dot", "eq3": "eq3-additive", "eq1": "eq1", "lstmn": "lstmn"}
 
 
 def builtin_checkpoint(task: str, update: str = "eq4") -> Path:
@@ -173,7 +174,7 @@ def builtin_checkpoint(task: str, update: str = "eq4") -> Path:
         raise ValueError(f"task must be one of {tuple(SHIPPED)}, got {task!r}")
     if update not in SHIPPED[task]:
         raise ValueError(f"update must be one of {SHIPPED[task]} for {task}, got {update!r}")
-    path = CHECKPOINT_DIR / f"{task}-{_STEMS[update]}.pt"
+    path = CHECKPOINT_DIR / f"{task}-{STEMS[update]}.pt"
     if not path.is_file():
         raise FileNotFoundError(
             f"the shipped checkpoint {path.name} is missing from {CHECKPOINT_DIR}; "
