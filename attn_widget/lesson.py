@@ -133,7 +133,8 @@ class KnockoutEffect:
         argmax_on_answer: fraction of examples whose answering step t weights
             the answer-bearing slot most (argmax_i α_{t,i}).
         alpha_on_answer: median over examples of α_{t, answer slot}.
-        n: number of examples.
+        n: number of examples measured (those whose answering step reads the
+            answer's state, :func:`measurable`).
         chance: the task's chance accuracy.
     """
 
@@ -201,10 +202,34 @@ def _check_slots(data: TaskData) -> None:
             "(TaskData.answer_slots is None), so there is no state to hide"
         )
     slots, steps = data.answer_slots, data.positions
-    if bool(((slots < 1) | (slots > steps)).any()):
-        raise ValueError("every answer slot must be in 1 … positions[n] (a state the step reads)")
-    if bool((steps < 2).any()):
-        raise ValueError("every answering step must read at least two token states (t ≥ 2)")
+    if bool(((slots < 1) | (slots > steps) | (steps < 2)).any()):
+        raise ValueError(
+            "every answer slot must be a state the answering step reads, 1 … positions[n], "
+            "with another one beside it (positions[n] ≥ 2); measurable(data) keeps those"
+        )
+
+
+def measurable(data: TaskData) -> TaskData:
+    """The examples of ``data`` whose answer-bearing state the answering step reads.
+
+    That is 1 ≤ answer_slots[n] ≤ positions[n] (and positions[n] ≥ 2, so there
+    is another state to hide as the control).  An agreement sentence with no
+    modifier fails it: the step that answers reads the subject itself, so no
+    earlier state holds the answer.  Lookup and recall examples all pass.
+    """
+    if not isinstance(data, TaskData):
+        raise TypeError(
+            f"data must be a TaskData (see attn_widget.tasks), got {type(data).__name__}"
+        )
+    if data.answer_slots is None or data.positions is None:
+        _check_slots(data)  # raises, saying why
+    slots, steps = data.answer_slots, data.positions
+    keep = (slots >= 1) & (slots <= steps) & (steps >= 2)
+    if bool(keep.all()):
+        return data
+    if not bool(keep.any()):
+        raise ValueError("no example's answering step reads its answer-bearing state")
+    return data.subset(keep.nonzero().flatten().tolist())
 
 
 @torch.no_grad()
@@ -246,19 +271,23 @@ def knockout_effect(
             from every step's attention.
         data: held-out :class:`~attn_widget.tasks.TaskData` with
             ``answer_slots`` (N,) and ``positions`` (N,), the answering steps.
+            Only the examples whose answering step reads the answer's state
+            are measured (:func:`measurable`; all of them for lookup and recall).
         seed: picks the control's slots (:func:`other_slots`).
         batch_size: examples per forward pass.
 
     Returns:
-        A :class:`KnockoutEffect`.  For example, the shipped lookup demo::
+        A :class:`KnockoutEffect` over the ``n`` examples measured.  For
+        example, the shipped lookup demo::
 
-            >>> from attn_widget import demo_model, lookup
+            >>> from attn_widget.demo import demo_model
+            >>> from attn_widget.tasks import lookup
             >>> effect = knockout_effect(demo_model("lookup"), lookup(500, seed=5))
             >>> effect.accuracy > 0.95, effect.answer_hidden < 0.3, effect.other_hidden > 0.85
             (True, True, True)
     """
     _check_task(model, data)
-    _check_slots(data)
+    data = measurable(data)
     _check_count("batch_size", batch_size)
     was_training = model.training
     model.eval()

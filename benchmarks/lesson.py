@@ -16,8 +16,7 @@ prints, per task:
 
 Then a timing check on lookup (unless ``--quick``): eq4 trained with the
 query *last*, where step t's weights are chosen from h_t before it reads
-the query, against the demo's form with one token (``.``) after it; and
-the LSTMN, whose score reads the current token, on the same two forms.
+the query, against the demo's form with one token (``.``) after it.
 
 ``agreement`` is the control task: every cell solves it, eq1 included, so
 it does not need attention, and its demo sentence was picked (see its
@@ -137,9 +136,9 @@ def targets(numbers: dict, displaced: dict) -> str:
 
 
 def timing(seeds: int, steps: int) -> str:
-    """eq4 and the LSTMN trained on lookup with one token after the query, and with none."""
+    """eq4 trained on lookup with one token after the query, and with none."""
     rows = []
-    for update, align in (("eq4", "dot"), ("lstmn", None)):
+    for update, align in (("eq4", "dot"),):
         for query_last in (False, True):
             train_data = lookup(steps * 64, seed=1, query_last=query_last)
             test_data = lookup(500, seed=2, query_last=query_last)

@@ -104,11 +104,11 @@ def test_lookup_hand_made_example():
     data = lookup(2, n_pairs=3, seed=0)
     # Read by hand: "k6 v0 k7 v4 k3 v7 ? k7 ." asks for k7, paired with v4, the 4th
     # token: slot 4 (h_4).  The '.' is token 9, read by step 8.
-    assert data.tokens[0] == "k6 v0 k7 v4 k3 v7 ? k7 .".split()
+    assert data.tokens[0] == ["k6", "v0", "k7", "v4", "k3", "v7", "?", "k7", "."]
     assert data.labels[0] == "v4" and int(data.answer_slots[0]) == 4
     assert int(data.positions[0]) == 8
     # "k4 v3 k3 v2 k2 v4 ? k4 ." asks for the first pair: v3, slot 2.
-    assert data.tokens[1] == "k4 v3 k3 v2 k2 v4 ? k4 .".split()
+    assert data.tokens[1] == ["k4", "v3", "k3", "v2", "k2", "v4", "?", "k4", "."]
     assert data.labels[1] == "v3" and int(data.answer_slots[1]) == 2
 
 
