@@ -53,24 +53,34 @@ def f2(x: float) -> str:
     return f"{x:.2f}"
 
 
+def _name(model) -> str:
+    meta = model.metadata
+    return meta["update"] if meta["align"] is None else f"{meta['update']}/{meta['align']}"
+
+
 def task_table(task: str, n: int) -> tuple[str, dict]:
     """The table of one task's shipped models, and their numbers by cell."""
-    rows, numbers = [], {}
+    rows, numbers, note = [], {}, ""
     for update in SHIPPED[task]:
         model = load_checkpoint(builtin_checkpoint(task, update))
         data = held_out(model, n, seed=SEED)
         if update == "eq1":
             accuracy = evaluate(model, data)
             numbers[update] = {"accuracy": accuracy}
-            rows.append([update, f2(accuracy), "–", "–", "–", "–", f"{data.chance:.3f}"])
+            rows.append([_name(model), f2(accuracy), "–", "–", "–", "–", f"{data.chance:.3f}"])
             continue
         effect = knockout_effect(model, data, seed=SEED)
         numbers[update] = vars(effect)
-        name = update if update == "lstmn" else f"{update}/{model.metadata['align']}"
+        if effect.n < len(data):
+            note = (
+                f"The attention columns count the {effect.n} of {len(data)} sentences whose "
+                "answering step reads the answer's state (in the others it reads the "
+                "subject itself); accuracy counts them all."
+            )
         rows.append(
             [
-                name,
-                f2(effect.accuracy),
+                _name(model),
+                f2(evaluate(model, data)),
                 f2(effect.argmax_on_answer),
                 f2(effect.alpha_on_answer),
                 f2(effect.answer_hidden),
@@ -87,7 +97,7 @@ def task_table(task: str, n: int) -> tuple[str, dict]:
         "another state hidden",
         "chance",
     ]
-    return table(header, rows), numbers
+    return table(header, rows) + (f"\n\n{note}" if note else ""), numbers
 
 
 def displaced_table(n: int) -> tuple[str, dict]:
@@ -103,7 +113,7 @@ def displaced_table(n: int) -> tuple[str, dict]:
             for d in DISPLACED_DISTANCES
         ]
         numbers[update] = dict(zip(DISPLACED_DISTANCES, accs, strict=True))
-        rows.append([update, *map(f2, accs), f2(min(accs))])
+        rows.append([_name(model), *map(f2, accs), f2(min(accs))])
     header = ["model", *(f"d = {d}" for d in DISPLACED_DISTANCES), "lowest"]
     return table(header, rows), numbers
 
