@@ -195,9 +195,15 @@ def lookup(
     state h_t has read the query key, so the weights can look for its pair.
     With ``query_last=True`` the sequence ends at the query key and the answer
     is read there: its weights are chosen from a state that has read only
-    ``?``, so eq4 cannot find the pair and scores about as eq1 does.  (The
-    LSTMN scores with the token being read as well, so its weights can react
-    to the query at that step.)
+    ``?``, so eq4 cannot find the pair and scores about as eq1 does
+    (benchmarks/results/lesson.md: 0.33 against 1.00).
+
+    Which models can learn it.  eq4 keeps h_t in its update, so the state
+    made after reading a value also holds the key before it.  eq3 and the
+    LSTMN update from the attended summary and the token, without h_t: a
+    value's state holds its key only if that step's attention read the
+    key's state, and with the budgets tried they learn which values occur
+    but not which key each belongs to.
 
     Args:
         n: number of sequences.
