@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .tasks import GENERATORS, TaskData, _check_count
+from .tasks import GENERATORS, TaskData, check_count
 from .text import TextRNN
 from .train import _check_task, train
 
@@ -289,7 +289,7 @@ def knockout_effect(
     """
     _check_task(model, data)
     data = measurable(data)
-    _check_count("batch_size", batch_size)
+    check_count("batch_size", batch_size)
     was_training = model.training
     model.eval()
     try:

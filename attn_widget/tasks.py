@@ -218,10 +218,10 @@ def lookup(
         the value's slot, ``info["pair"]`` the queried pair's index (0-based)
         and ``info["value_pos"]`` its value's 0-based token index.
     """
-    _check_count("n", n)
-    _check_count("n_keys", n_keys)
-    _check_count("n_values", n_values, 2)
-    _check_count("n_pairs", n_pairs)
+    check_count("n", n)
+    check_count("n_keys", n_keys)
+    check_count("n_values", n_values, 2)
+    check_count("n_pairs", n_pairs)
     if n_pairs > n_keys:
         raise ValueError(
             f"n_pairs must be at most n_keys = {n_keys} (keys are distinct), got {n_pairs}"
