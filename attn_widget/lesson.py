@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from .tasks import GENERATORS, TaskData, check_count
 from .text import TextRNN
-from .train import _check_task, train
+from .train import train
 
 HELD_OUT_SEED = 1000  # make_checkpoints.py uses 1 (training) and 2 (its own measurement)
 TRAIN_SEED = 1  # the data seed of the recipes' training sets
@@ -233,6 +233,18 @@ def measurable(data: TaskData) -> TaskData:
     return data.subset(keep.nonzero().flatten().tolist())
 
 
+def _check_model(model, data: TaskData) -> None:
+    """A torch module whose head, if it has one, has one output per class of ``data``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    out = getattr(model, "out", None)
+    if isinstance(data, TaskData) and out is not None and out.out_features != data.n_outputs:
+        raise ValueError(
+            f"the model's output head has {out.out_features} outputs but the task "
+            f"{data.name!r} needs {data.n_outputs}"
+        )
+
+
 @torch.no_grad()
 def _answers(model: nn.Module, data: TaskData, hidden: Tensor | None, batch_size: int):
     """(correct (N,) bool, α at the answering step (N, T+1)) with ``hidden`` (N,) slots hidden."""
@@ -287,7 +299,7 @@ def knockout_effect(
             >>> effect.accuracy > 0.95, effect.answer_hidden < 0.3, effect.other_hidden > 0.85
             (True, True, True)
     """
-    _check_task(model, data)
+    _check_model(model, data)
     data = measurable(data)
     check_count("batch_size", batch_size)
     was_training = model.training

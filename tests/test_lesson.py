@@ -110,6 +110,10 @@ def test_knockout_effect_refuses_what_it_cannot_measure():
     model = TextRNN(data.vocab, 4, 5, update="eq1", n_outputs=8)
     with pytest.raises(ValueError, match="no attention"):
         knockout_effect(model, data)
+    with pytest.raises(ValueError, match="head has 3 outputs"):
+        knockout_effect(TextRNN(data.vocab, 4, 5, n_outputs=3), data)
+    with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
+        knockout_effect("model", data)
 
 
 def test_held_out_draws_from_the_generator_a_model_records():
