@@ -1,0 +1,164 @@
+"""What eq1's last state still holds: a linear probe, ``python -m benchmarks.probe``.
+
+"eq1 forgets" has two halves.  Storing: does h_T, the state that answers
+at ``?``, still hold the key after d distractors?  Learning: can training
+find a read-out for it?  The probe separates them.  For each seed:
+
+1. train eq1 on recall at a short distance (``--train-distance``, 5) with the
+   forgetting table's recipe (300 Adam steps of 64, lr 0.01 cosine, clip 1,
+   H = 32, D = 16), and, as controls, train another eq1 at the long distance
+   itself, and keep a third untrained (its starting weights);
+2. freeze each; at every probe distance d, run it over ``--fit`` fresh
+   sequences and fit a new linear read-out (multinomial logistic regression,
+   L-BFGS, a small L2 penalty) from h_T to the key;
+3. score that read-out, and the model's own head, on ``--test`` other
+   sequences at the same d.
+
+A read-out that recovers the key from a model whose own head fails says
+the state holds it and training did not learn to use it.  The untrained
+model is the control for "storing": a random tanh network also carries its
+inputs for a while, so what the trained one holds beyond it is what
+training added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+from torch import nn
+
+from attn_widget.tasks import recall
+from attn_widget.text import TextRNN
+from attn_widget.train import evaluate, train
+from benchmarks.common import machine, set_threads, table
+
+EMBED, HIDDEN, STEPS, BATCH = 16, 32, 300, 64
+
+
+@torch.no_grad()
+def last_states(model: TextRNN, data) -> torch.Tensor:
+    """h at each sequence's answering step (after reading '?'), shape (N, H)."""
+    trace, _ = model(data.ids, data.lengths)
+    return trace.h[torch.arange(len(data)), data.positions + 1]
+
+
+def fit_probe(states: torch.Tensor, targets: torch.Tensor, n_classes: int) -> nn.Linear:
+    """Multinomial logistic regression h -> class, by L-BFGS on the mean cross-entropy
+    plus 1e-3·‖W‖²; deterministic for given inputs."""
+    probe = nn.Linear(states.shape[1], n_classes)
+    nn.init.zeros_(probe.weight)
+    nn.init.zeros_(probe.bias)
+    optimizer = torch.optim.LBFGS(probe.parameters(), lr=1.0, max_iter=200, history_size=20)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(probe(states), targets)
+        loss = loss + 1e-3 * probe.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return probe
+
+
+def probe_accuracy(model, fit_data, test_data) -> float:
+    probe = fit_probe(last_states(model, fit_data), fit_data.targets, fit_data.n_outputs)
+    with torch.no_grad():
+        guess = probe(last_states(model, test_data)).argmax(-1)
+    return float((guess == test_data.targets).float().mean())
+
+
+def eq1(seed: int, distance: int | None) -> TextRNN:
+    """eq1 trained at ``distance`` with the forgetting table's recipe; None: untrained."""
+    data = recall(STEPS * BATCH, distance=distance or 5, seed=1000 * seed + (distance or 5))
+    torch.manual_seed(seed)
+    model = TextRNN(data.vocab, EMBED, HIDDEN, update="eq1", n_outputs=data.n_outputs)
+    if distance is not None:
+        train(
+            model,
+            data,
+            epochs=1,
+            batch_size=BATCH,
+            lr=1e-2,
+            schedule="cosine",
+            clip=1.0,
+            seed=seed,
+            progress=False,
+        )
+    return model.eval()
+
+
+def spread(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ({min(values):.2f}–{max(values):.2f})"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train-distance", type=int, default=5)
+    parser.add_argument("--distances", type=int, nargs="+", default=[5, 20, 40])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--fit", type=int, default=2000, help="sequences the probe is fitted on")
+    parser.add_argument("--test", type=int, default=500, help="held-out sequences it is scored on")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", help="one seed, d = 5 and 40")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.distances = 1, [5, 40]
+    set_threads(args.threads)
+    start = time.perf_counter()
+    cells: dict[tuple[str, int], list[float]] = {}
+    names = {
+        "head": f"eq1 trained at d = {args.train_distance}: its own head",
+        "probe": f"eq1 trained at d = {args.train_distance}: new read-out on frozen h_T",
+        "long": "eq1 trained at the d of the column: its own head",
+        "long_probe": "eq1 trained at the d of the column: new read-out on frozen h_T",
+        "untrained": "untrained eq1: new read-out on h_T (control)",
+    }
+    for seed in range(args.seeds):
+        short, untrained = eq1(seed, args.train_distance), eq1(seed, None)
+        for d in args.distances:
+            fit_data = recall(args.fit, distance=d, seed=50_000 + 100 * seed + d)
+            test_data = recall(args.test, distance=d, seed=60_000 + 100 * seed + d)
+            long = short if d == args.train_distance else eq1(seed, d)
+            results = {
+                "head": evaluate(short, test_data),
+                "probe": probe_accuracy(short, fit_data, test_data),
+                "long": evaluate(long, test_data),
+                "long_probe": probe_accuracy(long, fit_data, test_data),
+                "untrained": probe_accuracy(untrained, fit_data, test_data),
+            }
+            for key, value in results.items():
+                cells.setdefault((key, d), []).append(value)
+            print(
+                f"  seed {seed} d={d:<3} "
+                + "  ".join(f"{key} {value:.2f}" for key, value in results.items())
+                + f"   ({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
+    print()
+    print("# What eq1's last state holds: a linear probe\n")
+    print(machine() + "\n")
+    print(
+        f"Recall (8 keys, chance 0.125, key in the first 3 positions), d distractors "
+        f"between key and '?'.  eq1: H = {HIDDEN}, D = {EMBED}, {STEPS} Adam steps of "
+        f"{BATCH} (lr 0.01 cosine, clip 1).  Read-out: logistic regression on h_T fitted on "
+        f"{args.fit} sequences at the column's d, scored on {args.test} others.  Cells: "
+        f"mean (min–max) over {args.seeds} seed(s).\n"
+    )
+    rows = [[names[key], *(spread(cells[key, d]) for d in args.distances)] for key in names]
+    print(table(["", *(f"d = {d}" for d in args.distances)], rows))
+    print(f"\n_{time.perf_counter() - start:.0f} s_")
+
+
+if __name__ == "__main__":
+    main()
