@@ -33,47 +33,14 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
-from torch import nn
 
+from attn_widget.lesson import probe_accuracy
 from attn_widget.tasks import recall
 from attn_widget.text import TextRNN
 from attn_widget.train import evaluate, train
 from benchmarks.common import machine, set_threads, table
 
 EMBED, HIDDEN, STEPS, BATCH = 16, 32, 300, 64
-
-
-@torch.no_grad()
-def last_states(model: TextRNN, data) -> torch.Tensor:
-    """h at each sequence's answering step (after reading '?'), shape (N, H)."""
-    trace, _ = model(data.ids, data.lengths)
-    return trace.h[torch.arange(len(data)), data.positions + 1]
-
-
-def fit_probe(states: torch.Tensor, targets: torch.Tensor, n_classes: int) -> nn.Linear:
-    """Multinomial logistic regression h -> class, by L-BFGS on the mean cross-entropy
-    plus 1e-3·‖W‖²; deterministic for given inputs."""
-    probe = nn.Linear(states.shape[1], n_classes)
-    nn.init.zeros_(probe.weight)
-    nn.init.zeros_(probe.bias)
-    optimizer = torch.optim.LBFGS(probe.parameters(), lr=1.0, max_iter=200, history_size=20)
-
-    def closure():
-        optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(probe(states), targets)
-        loss = loss + 1e-3 * probe.weight.pow(2).sum()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return probe
-
-
-def probe_accuracy(model, fit_data, test_data) -> float:
-    probe = fit_probe(last_states(model, fit_data), fit_data.targets, fit_data.n_outputs)
-    with torch.no_grad():
-        guess = probe(last_states(model, test_data)).argmax(-1)
-    return float((guess == test_data.targets).float().mean())
 
 
 def eq1(seed: int, distance: int | None) -> TextRNN:
