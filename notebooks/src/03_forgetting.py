@@ -279,9 +279,6 @@ distractors = torch.cat([s4[:key40], s4[key40 + 1 : -1]])
 claims = {
     "eq1 trained at d = 40: h_T depends on the key less than 1/10 000 as much as on the last "
     "input (median of 20 sequences)": median["eq1, trained at d = 40"] < 1e-4,
-    "eq1 trained at d = 5: at least 1/100 as much (median of 20)": (
-        median["eq1, trained at d = 5"] > 1e-2
-    ),
     "eq4: at least 1/100 as much (median of 20)": median["eq4, trained at d = 10"] > 1e-2,
     "eq4's h_T depends on the key more than on the median distractor (the sequence drawn)": bool(
         s4[key40] > distractors.median()
@@ -297,10 +294,14 @@ assert all(claims.values())
 # would teach it to keep the key has to come back along that same road, so
 # it arrives at almost nothing: training at d = 40 gets no push towards
 # storing the key. The eq. (1) trained at d = 5 had that push (5 steps are a
-# short road), and training made its dynamics keep what they read, far
-# beyond 5 steps, which is why the probe above finds the key in its state at
-# d = 40. The difference is what training found, not what the cell can
-# hold.
+# short road), and its dynamics came to keep what they read far beyond 5
+# steps: the probe above finds the key in its state at d = 40. How much its
+# $h_T$ still depends on the key varies from run to run
+# (`python -m benchmarks.probe`: a median of 2 against the last input over
+# three seeds, and 1e-7 on one of them, whose read-out still finds the
+# key), so this notebook asserts nothing about its curve. The difference
+# between the two eq. (1) models is what training found, not what the cell
+# can hold.
 #
 # Eq. (4)'s curve stays within a factor of 100 of the last input at the key,
 # and peaks there: attention gave the gradient a short road, whatever the
