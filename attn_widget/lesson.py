@@ -22,6 +22,14 @@ held-out data whose examples name their answer-bearing slot
 A model that looks the answer up scores high, loses it when the answer's
 state is hidden (down to about chance), and keeps it when another is.
 
+Storing is not using, and not learning either.  :func:`probe_accuracy` asks
+what a model's state holds, whatever its own head makes of it: it fits a new
+linear read-out (:func:`fit_probe`) on the frozen states that answer
+(:func:`answer_states`) and scores it on held-out examples.  An eq1 trained
+at a short distance that fails at a long one with its own head, yet whose
+states give the key to a new read-out, stores the key and has not learnt to
+use it (``python -m benchmarks.probe``, notebook 03).
+
 The shipped demo models are trained with :data:`DEMO_RECIPES` (by
 :func:`train_demo_model`, which ``scripts/make_checkpoints.py`` calls), and
 :func:`held_out` draws fresh data from the generator a shipped model records.
@@ -323,3 +331,69 @@ def knockout_effect(
         n=len(data),
         chance=data.chance,
     )
+
+
+@torch.no_grad()
+def answer_states(model: nn.Module, data: TaskData) -> Tensor:
+    """The state each example answers from, h_{positions[n] + 1}: shape (N, H).
+
+    ``model(ids, lengths)`` must return ``(trace, logits)`` with ``trace.h`` of
+    shape (N, T+1, H), as a :class:`~attn_widget.text.TextRNN` does; the
+    answering step t = ``positions[n]`` makes h_{t+1}, the state its head reads.
+    """
+    _check_model(model, data)
+    if data.positions is None:
+        raise ValueError(f"the task {data.name!r} has no answering step per example")
+    was_training = model.training
+    model.eval()
+    try:
+        trace, _ = model(data.ids, data.lengths)
+    finally:
+        model.train(was_training)
+    return trace.h[torch.arange(len(data)), data.positions + 1]
+
+
+def fit_probe(states: Tensor, targets: Tensor, n_classes: int) -> nn.Linear:
+    """A linear read-out h -> class, fitted on (states (N, H), targets (N,)).
+
+    Multinomial logistic regression: ``nn.Linear(H, n_classes)`` from zeros,
+    L-BFGS on the mean cross-entropy plus 1e-3 ‖W‖².  Deterministic for given
+    inputs; the states are detached, so nothing reaches the model's weights.
+    """
+    if not isinstance(states, Tensor) or states.dim() != 2 or not states.is_floating_point():
+        raise TypeError("states must be a float tensor of shape (N, H)")
+    if not isinstance(targets, Tensor) or targets.shape != states.shape[:1]:
+        raise ValueError(f"targets must have shape ({states.shape[0]},), one class per state")
+    check_count("n_classes", n_classes, 2)
+    states = states.detach()
+    probe = nn.Linear(states.shape[1], n_classes, dtype=states.dtype)
+    nn.init.zeros_(probe.weight)
+    nn.init.zeros_(probe.bias)
+    optimizer = torch.optim.LBFGS(probe.parameters(), lr=1.0, max_iter=200, history_size=20)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(probe(states), targets)
+        loss = loss + 1e-3 * probe.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    return probe.requires_grad_(False)
+
+
+def probe_accuracy(model: nn.Module, fit_data: TaskData, test_data: TaskData) -> float:
+    """What the model's answering state holds: accuracy of a new linear read-out.
+
+    Fits :func:`fit_probe` on :func:`answer_states` of ``fit_data`` and
+    scores it on ``test_data`` (other examples of the same task).  The
+    model is frozen: only the read-out is fitted.  Compare it with the
+    model's own head (:func:`attn_widget.train.evaluate`) and with an
+    untrained model's states, the control for what any random recurrence
+    carries.
+    """
+    probe = fit_probe(answer_states(model, fit_data), fit_data.targets, fit_data.n_outputs)
+    with torch.no_grad():
+        guess = probe(answer_states(model, test_data)).argmax(-1)
+    return float((guess == test_data.targets).float().mean())

@@ -65,7 +65,8 @@ class AttentionWidget(anywidget.AnyWidget):
 
     Traits synced with the front end: ``t`` (the position k, 0 … T, written by
     both sides), ``T``, ``tokens``, ``update_rule``, ``align_name``,
-    ``z_layout``, ``hidden_size``, ``input_size``, ``frontier`` (steps
+    ``z_layout``, ``hidden_size``, ``input_size``, ``zero_slot`` (whether
+    attention reads slot 0, h_0), ``frontier`` (steps
     computed), ``version`` (bumped when inputs or weights change),
     ``playing``, ``speed``, ``shading`` ("alpha": tokens shaded by the weights
     α_{k-1,i}; "gradient": by ‖∂h_k/∂x_i‖, see :meth:`sensitivity`), ``status``
@@ -87,6 +88,9 @@ class AttentionWidget(anywidget.AnyWidget):
     z_layout = tl.List().tag(sync=True)
     hidden_size = tl.Int(0).tag(sync=True)
     input_size = tl.Int(0).tag(sync=True)
+    # Whether attention may read slot 0 (h_0 = 0): the equations' sums start at
+    # i = 0, or at i = 1 for an LSTMN(zero_slot=False), the paper's cell.
+    zero_slot = tl.Bool(True).tag(sync=True)
     frontier = tl.Int(0).tag(sync=True)
     version = tl.Int(0).tag(sync=True)
     playing = tl.Bool(False).tag(sync=True)

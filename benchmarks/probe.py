@@ -19,6 +19,13 @@ the state holds it and training did not learn to use it.  The untrained
 model is the control for "storing": a random tanh network also carries its
 inputs for a while, so what the trained one holds beyond it is what
 training added.
+
+Why training at the long distance does not make eq1 store the key: the
+second table gives, for the same three models, how much h_T depends on the
+key against the input read last, ‖∂h_T/∂x_key‖ / ‖∂h_T/∂x_T‖
+(``input_sensitivity``, exact by autograd), the median over ``--grad``
+held-out sequences.  The gradient that would teach a model to keep the key
+reaches it through that same Jacobian.
 """
 
 from __future__ import annotations
@@ -33,47 +40,15 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
-from torch import nn
 
+from attn_widget.core import input_sensitivity
+from attn_widget.lesson import probe_accuracy
 from attn_widget.tasks import recall
 from attn_widget.text import TextRNN
 from attn_widget.train import evaluate, train
 from benchmarks.common import machine, set_threads, table
 
 EMBED, HIDDEN, STEPS, BATCH = 16, 32, 300, 64
-
-
-@torch.no_grad()
-def last_states(model: TextRNN, data) -> torch.Tensor:
-    """h at each sequence's answering step (after reading '?'), shape (N, H)."""
-    trace, _ = model(data.ids, data.lengths)
-    return trace.h[torch.arange(len(data)), data.positions + 1]
-
-
-def fit_probe(states: torch.Tensor, targets: torch.Tensor, n_classes: int) -> nn.Linear:
-    """Multinomial logistic regression h -> class, by L-BFGS on the mean cross-entropy
-    plus 1e-3·‖W‖²; deterministic for given inputs."""
-    probe = nn.Linear(states.shape[1], n_classes)
-    nn.init.zeros_(probe.weight)
-    nn.init.zeros_(probe.bias)
-    optimizer = torch.optim.LBFGS(probe.parameters(), lr=1.0, max_iter=200, history_size=20)
-
-    def closure():
-        optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(probe(states), targets)
-        loss = loss + 1e-3 * probe.weight.pow(2).sum()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return probe
-
-
-def probe_accuracy(model, fit_data, test_data) -> float:
-    probe = fit_probe(last_states(model, fit_data), fit_data.targets, fit_data.n_outputs)
-    with torch.no_grad():
-        guess = probe(last_states(model, test_data)).argmax(-1)
-    return float((guess == test_data.targets).float().mean())
 
 
 def eq1(seed: int, distance: int | None) -> TextRNN:
@@ -96,6 +71,23 @@ def eq1(seed: int, distance: int | None) -> TextRNN:
     return model.eval()
 
 
+def key_dependence(model: TextRNN, data, n: int) -> float:
+    """Median over the first ``n`` sequences of ‖∂h_T/∂x_key‖ / ‖∂h_T/∂x_T‖."""
+    ratios = []
+    for tokens, key in zip(data.tokens[:n], data.info["key_pos"][:n], strict=True):
+        _, x = model.embed_text(tokens)
+        sensitivity = input_sensitivity(model.rnn, x.detach())  # (T,), entry i-1 for x_i
+        ratios.append(float(sensitivity[key] / sensitivity[-1]))
+    return statistics.median(ratios)
+
+
+def spread_small(values: list[float]) -> str:
+    """Median (min–max) of numbers spanning orders of magnitude."""
+    if len(values) == 1:
+        return f"{values[0]:.1g}"
+    return f"{statistics.median(values):.1g} ({min(values):.1g} – {max(values):.1g})"
+
+
 def spread(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.2f}"
@@ -109,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--fit", type=int, default=2000, help="sequences the probe is fitted on")
     parser.add_argument("--test", type=int, default=500, help="held-out sequences it is scored on")
+    parser.add_argument("--grad", type=int, default=20, help="sequences the gradient is taken on")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="one seed, d = 5 and 40")
     args = parser.parse_args(argv)
@@ -117,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     set_threads(args.threads)
     start = time.perf_counter()
     cells: dict[tuple[str, int], list[float]] = {}
+    grads: dict[tuple[str, int], list[float]] = {}
     names = {
         "head": f"eq1 trained at d = {args.train_distance}: its own head",
         "probe": f"eq1 trained at d = {args.train_distance}: new read-out on frozen h_T",
@@ -139,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
             }
             for key, value in results.items():
                 cells.setdefault((key, d), []).append(value)
+            for key, model in (("probe", short), ("long_probe", long), ("untrained", untrained)):
+                grads.setdefault((key, d), []).append(key_dependence(model, test_data, args.grad))
             print(
                 f"  seed {seed} d={d:<3} "
                 + "  ".join(f"{key} {value:.2f}" for key, value in results.items())
@@ -156,6 +152,18 @@ def main(argv: list[str] | None = None) -> None:
         f"mean (min–max) over {args.seeds} seed(s).\n"
     )
     rows = [[names[key], *(spread(cells[key, d]) for d in args.distances)] for key in names]
+    print(table(["", *(f"d = {d}" for d in args.distances)], rows))
+    print(
+        f"\nHow much h_T depends on the key: ‖∂h_T/∂x_key‖ / ‖∂h_T/∂x_T‖, the median over "
+        f"{args.grad} held-out sequences at the column's d.  Cells: median (min – max) over "
+        f"{args.seeds} seed(s).\n"
+    )
+    models = {
+        "probe": f"eq1 trained at d = {args.train_distance}",
+        "long_probe": "eq1 trained at the d of the column",
+        "untrained": "untrained eq1 (control)",
+    }
+    rows = [[models[k], *(spread_small(grads[k, d]) for d in args.distances)] for k in models]
     print(table(["", *(f"d = {d}" for d in args.distances)], rows))
     print(f"\n_{time.perf_counter() - start:.0f} s_")
 

@@ -163,6 +163,7 @@ def test_snapshot_holds_the_cores_steps():
     assert panel["t"] == 3 and panel["T"] == 7 and panel["frontier"] == 7
     assert panel["playing"] is False and panel["status"] == "" and panel["shading"] == "alpha"
     assert panel["tokens"] == list(w.tokens) and panel["hidden_size"] == 4
+    assert panel["zero_slot"] is True  # the sums of its equations start at i = 0
     assert panel["z_layout"] == [list(b) for b in w.z_layout]
     for name in ("_esm", "_css", "_anywidget_id", "layout", "_model_name", "_view_name"):
         assert name not in panel

@@ -1,4 +1,5 @@
-"""The lesson's statistic (knockout_effect) on hand-built cases, and its helpers."""
+"""The lesson's statistics (knockout_effect, the linear probe) on hand-built cases, and
+their helpers."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from attn_widget.demo import demo_model
 from attn_widget.lesson import (
     DEMO_RECIPES,
     KnockoutEffect,
+    answer_states,
+    fit_probe,
     held_out,
     knockout_effect,
     measurable,
     other_slots,
+    probe_accuracy,
 )
 from attn_widget.tasks import agreement, language_model, lookup, recall
 from attn_widget.text import TextRNN
@@ -181,3 +185,51 @@ def test_the_demo_picture_is_typical(task):
     weights = trace.alpha[torch.arange(len(data)), data.positions, data.answer_slots]
     low, high = torch.quantile(weights, torch.tensor([0.25, 0.75])).tolist()
     assert low - 0.02 <= shown <= high + 0.02, (low, shown, high)
+
+
+def test_fit_probe_reads_a_linear_code_and_not_noise():
+    # States that hold the class along a random direction per class, plus noise:
+    # a linear read-out recovers it on other states drawn the same way.
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.randn(4, 16, generator=gen)
+
+    def states(n):
+        y = torch.randint(0, 4, (n,), generator=gen)
+        return codes[y] + 0.3 * torch.randn(n, 16, generator=gen), y
+
+    (x, y), (x_test, y_test) = states(300), states(300)
+    probe = fit_probe(x, y, 4)
+    assert float((probe(x_test).argmax(-1) == y_test).float().mean()) == 1.0
+    # Labels that the states do not hold: about chance (1/4) on held-out states.
+    noise = torch.randn(300, 16, generator=gen)
+    probe = fit_probe(x, y[torch.randperm(300, generator=gen)], 4)
+    assert float((probe(noise).argmax(-1) == y_test).float().mean()) < 0.4
+    with pytest.raises(ValueError, match="targets"):
+        fit_probe(x, y[:10], 4)
+    with pytest.raises(TypeError, match="states"):
+        fit_probe(torch.zeros(3), y, 4)
+
+
+def test_answer_states_are_the_states_each_example_answers_from():
+    data = recall(5, distance=3, max_prefix=4, seed=1)
+    torch.manual_seed(0)
+    model = TextRNN(data.vocab, 8, 12, update="eq4", n_outputs=8)
+    states = answer_states(model, data)
+    assert states.shape == (5, 12)
+    for n in range(5):  # each sequence alone, unpadded: h after reading '?' is its last
+        trace, _ = model(data.ids[n : n + 1, : int(data.lengths[n])])
+        torch.testing.assert_close(states[n], trace.h[0, -1], rtol=1e-5, atol=1e-6)
+
+
+def test_probe_accuracy_reads_what_the_frozen_state_holds():
+    # An untrained eq1 one distractor after the key still carries it: its head
+    # (random) is at chance, a read-out fitted on its frozen states is not; 40
+    # distractors later a random recurrence has lost it.  The weights never move.
+    torch.manual_seed(0)
+    model = TextRNN(recall(1).vocab, 16, 32, update="eq1", n_outputs=8)
+    before = [p.clone() for p in model.parameters()]
+    near = probe_accuracy(model, recall(400, distance=1, seed=1), recall(200, distance=1, seed=2))
+    far = probe_accuracy(model, recall(400, distance=40, seed=1), recall(200, distance=40, seed=2))
+    assert evaluate(model, recall(200, distance=1, seed=2)) < 0.3
+    assert near > 0.8 and far < 0.3
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
