@@ -164,8 +164,9 @@ class FrozenSelfAttentionRNN(SelfAttentionRNN):
             align=model.align_name or "dot",
             attn_size=model.attn_size,
         )
+        twin.to(next(model.parameters()))  # the dtype first, so the copy is exact
         twin.load_state_dict(model.state_dict())
-        return twin.to(next(model.parameters()))
+        return twin
 
     def frozen_weights(self) -> tuple:
         if self.align is None:
