@@ -203,12 +203,14 @@ class _Attention:
                 out = d_score_rows[t - start][:, :, :n] if rank_one else None
                 d_scores = torch.addcmul(a_d_a, a, a_d_a.sum(-1, keepdim=True), value=-1, out=out)
                 # (1) inside the block: ∂L/∂h_i += α_{t,i} ∂L/∂c_t for i = start … t
-                d_states[:, start:n].addcmul_(alpha_cols[t][:, start:n], d_c_rows3[t])
+                rows = d_states[:, start:n]  # (B, t+1−start, H)
+                rows.addcmul_(alpha_cols[t][:, start:n], d_c_rows3[t])
                 if rank_one:
                     if scale != 1.0:
                         d_scores.mul_(scale)
                     # (2) inside the block: ∂L/∂k_i += s ∂s_{t,i} q_t; ∂L/∂q_t = s Σ_i ∂s_{t,i} k_i
-                    d_keys[:, start:n].addcmul_(d_score_cols[t - start][:, start:n], query_rows3[t])
+                    rows = rows if fold else d_keys[:, start:n]
+                    rows.addcmul_(d_score_cols[t - start][:, start:n], query_rows3[t])
                     torch.bmm(d_scores, keys[:, :n], out=d_query_rows3[t])
                 else:
                     d_q, d_params = self.align.score_backward(

@@ -166,7 +166,7 @@ class _PastStates:
             blocks, self.key_size, self.query_size = [kq_weight], d, d
         if "h" in columns:
             blocks.append(A_weight[:, columns["h"]])
-        self.reads_h = "h" in columns
+        self.reads_h, self.attends = "h" in columns, "c" in columns
         self.proj_weight_t = torch.cat(blocks).t().contiguous()  # (H, P)
         # Slots are written before they are read, so the buffers start empty.
         self.states = like.new_empty(batch, capacity, hidden)  # (B, cap, H)
@@ -322,7 +322,7 @@ class SelfAttentionRNN(nn.Module):
         and h_{t+1} (its own tensor; the cache holds a copy).
         """
         scores = alpha = c = None
-        if self.align is not None:
+        if past.attends:
             alpha_out, c_out, c = (None, None, None) if out is None else out
             scores = past.score(t)  # (B, 1, t+1)
             if hidden is None:
