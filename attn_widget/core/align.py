@@ -14,6 +14,11 @@ and never projected again:
 - ``additive``:   score_i = v·tanh(W·[h_i; h_t]) = v·tanh(W_← h_i + W_→ h_t),
   where W = [W_← | W_→] is split by columns.
 
+A bilinear score can also be *folded*: s·(W_K h_i)·(W_Q h_t) = h_i·(F h_t)
+with F = s·W_Kᵀ W_Q (H×H), so that the states themselves serve as keys
+(``DotAlign.fold_weight``, ``fold_backward``; the model folds where
+d_k ≥ H/2, see docs/design.md §1).  Additive does not fold.
+
 Knockout (docs/design.md §3) hides some states from attention; the one place
 that turns scores and a mask into weights is :func:`softmax_visible`.
 """

@@ -19,9 +19,19 @@ projected once, when the state is born, never again.  A·z + b is computed by
 blocks of z, and the batched run does the input block A_x·x + b for every
 step in one matmul before the loop (docs/design.md §1 keeps z's order).
 
+**The fold.**  For dot and scaled dot with d_k ≥ H/2 the cache keeps no keys:
+
+    score_{t,i} = s·(W_K h_i)·(W_Q h_t) = h_i · u_t,     u_t = F h_t,  F = s·W_Kᵀ W_Q
+
+so a state is projected to its folded query u_i (and A_h h_i), and both
+attention products of a step, h_i·u_t and Σ_i α_{t,i} h_i, read the states
+buffer alone.  The path is chosen once per run (``fold``; docs/design.md §1).
+
 With gradients, ``forward`` runs that same loop inside ``bptt.Recurrence``,
 whose backward is backpropagation through time written out, so autograd keeps
-O(T·(H+d)) for the history (plus α, an output) instead of a graph per step.
+O(T·(H+d)) for the history (plus α, an output) instead of a graph per step;
+its updates to the whole history's gradients are applied once per block of
+steps (see ``Recurrence``).
 
 The stepper reaches the model through the public :class:`~attn_widget.core.StepModel`
 methods, ``new_cache``, ``step_record`` and ``trace_of_steps``.
