@@ -86,12 +86,12 @@ class Recurrence(torch.autograd.Function):
         B, T, _ = x.shape
         A_h = A_weight[:, columns["h"]] if "h" in columns else None  # (H, H)
 
-        d_states = torch.zeros_like(h) if d_h is None else d_h.clone()  # (B, T+1, H)
         d_pre = x.new_empty(B, T, A_weight.shape[0])  # (B, T, H): ∂L/∂pre_t
         # tanh' at every step at once: ∂h_{t+1}/∂pre_t = 1 − h_{t+1}²
         slopes = torch.addcmul(torch.ones_like(h[:, 1:]), h[:, 1:], h[:, 1:], value=-1)
         d_kq_weight = d_score_params = None
         if kq_weight is None:  # eq1: the plain recurrence
+            d_states = torch.zeros_like(h) if d_h is None else d_h.clone()  # (B, T+1, H)
             d_state_rows, slope_rows, d_pre_rows = (
                 d_states.unbind(1),
                 slopes.unbind(1),
@@ -102,9 +102,9 @@ class Recurrence(torch.autograd.Function):
                 d_state_rows[t].addmm_(dp, A_h)
         else:
             attention = _Attention(
-                ctx, x, A_weight, kq_weight, h, alpha, keys, queries, score_params
+                ctx, x, A_weight, kq_weight, h, alpha, keys, queries, score_params, d_h, d_c
             )
-            attention.run(d_states, d_pre, slopes, A_h, d_c, d_alpha)
+            attention.run(d_pre, slopes, d_alpha)
             d_kq_weight, d_score_params = attention.weight_grads(kq_weight, h)
 
         # Weight gradients: one matmul per block of z over all B·T steps (z is never built).
@@ -123,23 +123,39 @@ class Recurrence(torch.autograd.Function):
 class _Attention:
     """The backward loop of a model with attention, and the buffers it fills:
 
-    d_c     (T, B, H)       ∂L/∂c_t, all of it (upstream and through A_c)
+    grads   (T+1, B, 2H)    [∂L/∂h_t; ∂L/∂c_t]: one step's A^T ∂L/∂pre_t lands in
+                            its row with one matmul (∂L/∂c_T is unused)
     d_query (T+1, B, ·)     ∂L/∂u_t (folded), or (B, T+1, 2d) [∂L/∂k_i; ∂L/∂q_i]
     d_score (B, BLOCK, T+1) a block's s·∂L/∂score_t, dot and scaled dot only
     """
 
-    def __init__(self, ctx, x, A_weight, kq_weight, h, alpha, keys, queries, score_params):
+    def __init__(
+        self, ctx, x, A_weight, kq_weight, h, alpha, keys, queries, score_params, d_h, d_c
+    ):
         B, T, _ = x.shape
+        H = h.shape[2]
         columns, self.align, self.fold = ctx.columns, ctx.align, ctx.fold_weight
-        self.A_c = A_weight[:, columns["c"]]  # (H, H)
+        # The columns of A that multiply h_t and c_t side by side (eq3: c_t alone), so
+        # that [∂L/∂h_t; ∂L/∂c_t] += [A_h A_c]^T ∂L/∂pre_t is one matmul.
+        self.reads_h = "h" in columns
+        blocks = [A_weight[:, columns[name]] for name in ("h", "c") if name in columns]
+        self.A_hc = torch.cat(blocks, dim=1)  # (H, 2H), or (H, H)
         self.h, self.alpha, self.keys, self.queries = h, alpha, keys, queries
         self.score_params = score_params
         #: dot and scaled dot: score_{t,i} = s·K_i·Q_t, blocked; additive: score_backward
         self.rank_one = self.fold is not None or not hasattr(self.align, "score_backward")
         self.scale = 1.0 if self.fold is not None else getattr(self.align, "scale", 1.0)
-        self.d_c = x.new_empty(T, B, h.shape[2])
+        self.grads = x.new_empty(T + 1, B, 2 * H)
+        self.d_states = self.grads[:, :, :H].transpose(0, 1)  # (B, T+1, H): ∂L/∂h_i
+        self.d_c = self.grads[:T, :, H:]  # (T, B, H): ∂L/∂c_t
+        for part, upstream in ((self.d_states, d_h), (self.d_c.transpose(0, 1), d_c)):
+            if upstream is None:
+                part.zero_()
+            else:
+                part.copy_(upstream)
+        self.grads[T, :, H:].zero_()
         if self.fold is not None:  # keys are the states, queries u_t = F h_t
-            self.d_query = x.new_zeros(T + 1, B, h.shape[2])
+            self.d_query = x.new_zeros(T + 1, B, H)
             self.d_query_rows, self.query_weight = self.d_query.unbind(0), self.fold
             self.d_query_rows3 = self.d_query.unsqueeze(2).unbind(0)  # (B, 1, H)
         else:
@@ -151,15 +167,17 @@ class _Attention:
         if self.rank_one:
             self.d_score = x.new_empty(B, BLOCK, T + 1)
 
-    def run(self, d_states, d_pre, slopes, A_h, d_c_up, d_alpha_up):
-        """Steps T−1 … 0 in blocks of ``BLOCK``, filling d_states, d_pre and the buffers."""
+    def run(self, d_pre, slopes, d_alpha_up):
+        """Steps T−1 … 0 in blocks of ``BLOCK``, filling d_pre and the buffers."""
         T = slopes.shape[1]
-        h, alpha, A_c, rank_one, scale = self.h, self.alpha, self.A_c, self.rank_one, self.scale
-        fold = self.fold is not None
+        h, alpha, rank_one, scale = self.h, self.alpha, self.rank_one, self.scale
+        d_states, fold = self.d_states, self.fold is not None
         # Views each step reads, made once (the loop's overhead is a large part of a step).
+        H = h.shape[2]
+        grad_rows = (self.grads if self.reads_h else self.grads[:, :, H:]).unbind(0)
+        A_hc = self.A_hc
         d_state_rows, slope_rows, d_pre_rows = d_states.unbind(1), slopes.unbind(1), d_pre.unbind(1)
-        d_c_rows, d_c_rows3 = self.d_c.unbind(0), self.d_c.unsqueeze(2).unbind(0)  # (B, [1,] H)
-        up_c_rows = [None] * T if d_c_up is None else d_c_up.unbind(1)
+        d_c_rows3 = self.d_c.unsqueeze(2).unbind(0)  # ∂L/∂c_t, (B, 1, H)
         up_alpha_rows = [None] * T if d_alpha_up is None else d_alpha_up.unsqueeze(2).unbind(1)
         alpha_rows = alpha.unsqueeze(2).unbind(1)  # α_t, (B, 1, T+1)
         alpha_cols = alpha.transpose(1, 2).unsqueeze(3).unbind(2)  # α_t, (B, T+1, 1)
@@ -184,12 +202,8 @@ class _Attention:
                 # ∂L/∂h_{t+1}, complete now but for its part through its key and query
                 d_h_next = torch.addmm(d_state_rows[n], d_query_rows[n], query_weight)
                 dp = torch.mul(d_h_next, slope_rows[t], out=d_pre_rows[t])  # ∂L/∂pre_t, (B, H)
-                if A_h is not None:
-                    d_state_rows[t].addmm_(dp, A_h)  # z holds h_t
-                if up_c_rows[t] is None:
-                    torch.mm(dp, A_c, out=d_c_rows[t])  # ∂L/∂c_t, (B, H)
-                else:
-                    torch.addmm(up_c_rows[t], dp, A_c, out=d_c_rows[t])
+                # [∂L/∂h_t; ∂L/∂c_t] += [A_h A_c]^T ∂L/∂pre_t  (z holds h_t under eq4)
+                grad_rows[t].addmm_(dp, A_hc)
                 a = alpha_rows[t][:, :, :n]  # (B, 1, t+1)
                 # ∂L/∂α_{t,i} = upstream + ∂L/∂c_t · h_i
                 if up_alpha_rows[t] is None:
@@ -221,7 +235,8 @@ class _Attention:
                         total += part
             if start:  # (1) and (2) for the rows before the block, the block's steps at once
                 d_states[:, :start].baddbmm_(
-                    alpha[:, start:end, :start].transpose(1, 2), self.d_c[start:end].transpose(0, 1)
+                    alpha[:, start:end, :start].transpose(1, 2),
+                    self.d_c[start:end].transpose(0, 1),
                 )
                 if rank_one:
                     d_keys[:, :start].baddbmm_(
