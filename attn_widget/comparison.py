@@ -15,7 +15,14 @@ is copied here.  What makes them one comparison:
   (``ipywidgets.jslink``), so a click or a Play beat moves every view in the
   same frame, and in the kernel (``traitlets.link``), so ``goto`` from Python
   moves them all even with no view open.  Each panel then fetches its own
-  step, as it does for any move.
+  step, as it does for any move;
+- the panels read the same sentence, so they hide the same slots from
+  attention: every panel's ``knockout`` is linked to the first's in the
+  kernel (a click in any panel's view, ``cmp.knockout = [3]`` or
+  ``panel.knockout = [3]`` sets it for all), and each panel recomputes its
+  own steps.  If a panel's model takes no knockout mask, no panel may hide
+  a slot, and saying so beats a comparison in which the panels differ in
+  more than their models.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import ipywidgets
 import traitlets as tl
 from torch import Tensor
 
+from .core import supports_knockout
 from .render.export import Presentation, export_page
 from .session import check_position
 from .widget import AttentionWidget
@@ -36,6 +44,12 @@ _HELD = (
     "this widget is a panel of a comparison, whose panels read the same inputs "
     "in lockstep: its inputs cannot change alone; build a new compare(...) instead"
 )
+# Why a comparison's panels refuse a knockout.
+_NO_KNOCKOUT = (
+    "a comparison's panels hide the same slots from attention, and {name}'s model "
+    "takes no knockout mask, so no panel can; show the other models in a compare(...) "
+    "of their own"
+)
 
 
 class Compare(ipywidgets.Box):
@@ -43,10 +57,12 @@ class Compare(ipywidgets.Box):
 
     Use :func:`compare` to build one.  ``t`` is the shared position (0 … T);
     ``step()``, ``back()``, ``goto(k)``, ``reset()``, ``play()`` and ``pause()``
-    act on all panels; ``panels`` are the widgets themselves.
+    act on all panels; ``panels`` are the widgets themselves.  ``knockout``
+    (the slots hidden from attention) is every panel's, set for all at once.
     """
 
     t = tl.Int(0)
+    knockout = tl.List()
 
     def __init__(self, panels: Sequence[AttentionWidget], *, direction: str = "row"):
         panels = list(panels)
@@ -83,6 +99,24 @@ class Compare(ipywidgets.Box):
             panel.layout.min_width = "0"
         self.t = start
         self._links.append(tl.link((leader, "t"), (self, "t")))
+        self._share_knockout(leader, followers)
+
+    def _share_knockout(self, leader: AttentionWidget, followers: list[AttentionWidget]) -> None:
+        """One knockout for all panels (the module docstring says why), or none."""
+        panels = [leader, *followers]
+        unable = [p for p in panels if not supports_knockout(p.model)]
+        if unable:
+            reason = _NO_KNOCKOUT.format(name=unable[0].title or type(unable[0].model).__name__)
+            for panel in panels:
+                panel.knockout = []
+                panel.session.hold_knockout(reason)
+                panel.can_knockout = False
+            return
+        for panel in followers:
+            panel.knockout = leader.knockout
+            self._links.append(tl.link((leader, "knockout"), (panel, "knockout")))
+        self.knockout = leader.knockout
+        self._links.append(tl.link((leader, "knockout"), (self, "knockout")))
 
     @property
     def panels(self) -> list[AttentionWidget]:
@@ -124,6 +158,11 @@ class Compare(ipywidgets.Box):
     @tl.validate("t")
     def _validate_t(self, proposal):
         return check_position(proposal["value"], self.T)
+
+    @tl.validate("knockout")
+    def _validate_knockout(self, proposal):
+        # Checked as the panels check it, before any of them changes.
+        return list(self.children[0].session.check_knockout(proposal["value"]))
 
     def goto(self, k: int) -> None:
         """Move every panel to position k (0 … T), computing what each needs.  If a

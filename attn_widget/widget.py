@@ -62,6 +62,8 @@ class AttentionWidget(anywidget.AnyWidget):
             ``TextRNN``'s): each step then shows softmax(head(h))'s top ``top_k``
             classes, named by ``labels`` (C strings, shown as text).
         title: a name shown above the view (the panels of :func:`compare` use it).
+        knockout: slots to hide from attention from the start (see ``knockout``
+            below).
 
     Traits synced with the front end: ``t`` (the position k, 0 … T, written by
     both sides), ``T``, ``tokens``, ``update_rule``, ``align_name``,
@@ -71,6 +73,18 @@ class AttentionWidget(anywidget.AnyWidget):
     ``playing``, ``speed``, ``shading`` ("alpha": tokens shaded by the weights
     α_{k-1,i}; "gradient": by ‖∂h_k/∂x_i‖, see :meth:`sensitivity`), ``status``
     and ``_snapshot`` (binary, for saved state).
+
+    **Knockout.** ``knockout`` is the list of slots hidden from attention
+    (slot 0 is ⟨start⟩, h_0; slot i is h_i, made after reading x_i; each in
+    0 … T): no step may attend to them, so their α is exactly 0 and the other
+    weights renormalise (docs/design.md §1), and the prediction shows what the
+    model does without them.  Set it from Python (``w.knockout = [3]``;
+    ``w.knockout = []`` shows all again; a bad value raises and leaves it as it
+    was), or in the view: a click on a token's slot in knockout mode, or K on
+    the focused token (``can_knockout`` says whether the view offers it).  It
+    drops the steps from the first changed slot on and makes a new version,
+    keeping the position; ``w.observe(f, names="knockout")`` hears it.  It is
+    not an edit: :meth:`undo` leaves it alone.
 
     Example::
 
@@ -120,6 +134,10 @@ class AttentionWidget(anywidget.AnyWidget):
     accepts_text = tl.Bool(False).tag(sync=True)
     unknown = tl.List().tag(sync=True)
     edits = tl.List().tag(sync=True)
+    # Knockout (see the class docstring): the hidden slots, sorted, set from
+    # Python or by the "knockout" message; whether the view offers to hide slots.
+    knockout = tl.List().tag(sync=True)
+    can_knockout = tl.Bool(False).tag(sync=True)
 
     MIN_SPEED, MAX_SPEED = MIN_SPEED, MAX_SPEED
     FRONT_END_TRAITS = FRONT_END_TRAITS
@@ -138,6 +156,7 @@ class AttentionWidget(anywidget.AnyWidget):
         labels: Sequence[str] | None = None,
         top_k: int = 5,
         title: str = "",
+        knockout: Sequence[int] | None = None,
         **kwargs,
     ):
         if session is None:
@@ -157,6 +176,8 @@ class AttentionWidget(anywidget.AnyWidget):
                 f"{owned} describe the model and its data and are set by the widget; "
                 "to start at a position call goto(k) after building it"
             )
+        if knockout is not None:
+            session.set_knockout(knockout)
         self.session = session
         self._esm, self._css = _bundle()
         super().__init__(
@@ -403,7 +424,7 @@ class AttentionWidget(anywidget.AnyWidget):
         # Setting t here moves nothing (the session stands there already) and
         # sends nothing: the new version's own message follows the traits.
         with self._outbox.held(), self.hold_sync():
-            for name in ("version", "tokens", "T", "unknown", "edits"):
+            for name in ("version", "tokens", "T", "unknown", "edits", "knockout"):
                 setattr(self, name, described[name])
             self.t = event.position
             self.status = ""
@@ -449,6 +470,17 @@ class AttentionWidget(anywidget.AnyWidget):
                 f"shading must be one of {self.SHADINGS}, got {proposal['value']!r}"
             )
         return proposal["value"]
+
+    @tl.validate("knockout")
+    def _validate_knockout(self, proposal):
+        # The session's checks: ints in 0 … T, and a model that takes a mask.  A
+        # refused value raises here, before the trait or anything else changes.
+        return list(self.session.check_knockout(proposal["value"]))
+
+    @tl.observe("knockout")
+    @serialised
+    def _on_knockout(self, change) -> None:
+        self.session.set_knockout(self.knockout)  # a no-op when the session holds it already
 
     @tl.observe("t")
     @serialised

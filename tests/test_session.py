@@ -171,6 +171,8 @@ def _blocks_until_released(lock, call) -> None:
         "trace",
         "zero_input",
         "sync",
+        "knockout",
+        "knockout_message",
     ],
 )
 def test_every_path_takes_the_one_lock(path):
@@ -192,6 +194,10 @@ def test_every_path_takes_the_one_lock(path):
         "trace": w.trace,
         "zero_input": lambda: w.zero_input(1),
         "sync": lambda: w._answer({"type": "sync", "version": 0, "have": 0}, []),  # noqa: SLF001
+        "knockout": lambda: setattr(w, "knockout", [1]),
+        "knockout_message": lambda: w._answer(  # noqa: SLF001
+            {"type": "knockout", "version": w.version, "slots": [2]}, []
+        ),
     }
     if path == "figure":
         pytest.importorskip("matplotlib")

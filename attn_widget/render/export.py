@@ -30,8 +30,10 @@ Limits:
   bytes (4 MB of float32) in all, from step 0 on.  A longer trace is cut: the
   page says which positions it holds, and the position cannot go past them.
   A comparison's panels share the bound and are cut at the same position.
-- Nothing is computed in the page: the gradient shading, edits and new text
-  need a kernel and are not offered; the shading is α.
+- Nothing is computed in the page: the gradient shading, edits, new text
+  and a new knockout need a kernel and are not offered; the shading is α.
+  A session's knockout (``knockout``, the slots hidden from attention) goes
+  with the steps computed with it, and the page marks those slots.
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ EXPORT_FORMAT = "attn_widget export 1"
 STATE_CLASS = "attn-widget-state"
 
 # Traits that ask a kernel for something: an exported page has none to ask.
-_NO_KERNEL = {"editable": False, "accepts_text": False, "vocabulary": []}
+# The knockout the steps were computed with stays (the page marks the hidden
+# slots); changing it needs a kernel.
+_NO_KERNEL = {"editable": False, "accepts_text": False, "vocabulary": [], "can_knockout": False}
 
 
 @dataclass(frozen=True)

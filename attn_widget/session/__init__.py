@@ -6,7 +6,14 @@ head, the what-if edits and their history, and tells subscribers when a new
 version exists.  The widget, the HTML export and the figure all read it.
 """
 
-from .checks import check_edit_index, check_position, check_token, check_tokens, check_top
+from .checks import (
+    check_edit_index,
+    check_knockout_slots,
+    check_position,
+    check_token,
+    check_tokens,
+    check_top,
+)
 from .head import Head, Predicted, head_labels, make_head
 from .session import NewVersion, Problem, Session, describe_model
 from .words import Words, embed_words, read_words
@@ -19,6 +26,7 @@ __all__ = [
     "Session",
     "Words",
     "check_edit_index",
+    "check_knockout_slots",
     "check_position",
     "check_token",
     "check_tokens",

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.checks import knockout_slots
+
 
 def check_token(token, what: str) -> str:
     """``token`` as text the browser can receive: a str that UTF-8 can carry."""
@@ -65,3 +67,16 @@ def check_top(top) -> int | None:
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
         raise ValueError(f"top must be a positive int, got {top!r}")
     return int(top)
+
+
+def check_knockout_slots(slots, T: int) -> tuple[int, ...]:
+    """Slots to hide from attention: distinct ints in 0 … T (slot 0 is ⟨start⟩,
+    h_0; slot i is h_i, made after reading x_i), or a 1-D bool mask; sorted."""
+    new = knockout_slots(slots)
+    outside = [i for i in new if i > T]
+    if outside:
+        raise ValueError(
+            f"knockout slots must be in 0 … T = {T} (slot 0 is ⟨start⟩, h_0; slot i is h_i, "
+            f"made after reading x_i), got {outside}"
+        )
+    return new
