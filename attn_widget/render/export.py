@@ -50,7 +50,7 @@ from ..protocol import STEP_DATA_LIMIT, pack_snapshot, step_bytes
 from ..session import Session, check_token
 from .bundle import read_static
 
-__all__ = ["EXPORT_FORMAT", "Presentation", "export_page"]
+__all__ = ["EXPORT_FORMAT", "Presentation", "check_page_path", "export_page"]
 
 #: The ``format`` of the data block, checked by js/src/standalone.ts.
 EXPORT_FORMAT = "attn_widget export 1"
@@ -151,6 +151,17 @@ def export_page(
     if path is not None:
         Path(path).write_bytes(page.encode("utf-8"))
     return page
+
+
+def check_page_path(path) -> Path:
+    """``path`` (a str or an ``os.PathLike``) as a :class:`~pathlib.Path`, for the
+    ``save_html`` methods, which write a file and return where."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"save_html writes a file: path must be a str or a path, got {type(path).__name__} "
+            "(attn_widget.to_html(w) gives the page as text)"
+        )
+    return Path(path)
 
 
 def _standalone_bundle() -> tuple[str, str]:
