@@ -28,14 +28,16 @@ is copied here.  What makes them one comparison:
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import ipywidgets
 import traitlets as tl
 from torch import Tensor
 
 from .core import supports_knockout
-from .render.export import Presentation, export_page
+from .render.export import Presentation, check_page_path, export_page
 from .session import check_position
 from .widget import AttentionWidget
 
@@ -122,20 +124,30 @@ class Compare(ipywidgets.Box):
     def panels(self) -> list[AttentionWidget]:
         return list(self.children)
 
-    def save_html(self, path=None, *, all_steps: bool = True, title: str | None = None) -> str:
-        """Write the comparison as one HTML page whose panels step together offline
-        (see :func:`attn_widget.render.export.export_page`).  Returns the page's text."""
+    @property
+    def direction(self) -> str:
+        """How the panels are laid out: ``"row"`` (side by side where there is
+        room) or ``"column"``."""
         flow = str(getattr(self.layout, "flex_flow", "") or "")
+        return "column" if flow.startswith("column") else "row"
+
+    def save_html(
+        self, path: str | os.PathLike, *, all_steps: bool = True, title: str | None = None
+    ) -> Path:
+        """Write the comparison to ``path`` as one HTML page whose panels step
+        together offline (see :func:`attn_widget.render.export.export_page`).
+        Returns the path written; ``attn_widget.to_html(cmp)`` gives the page's text."""
+        path = check_page_path(path)
         panels = self.panels
-        looks: list[Presentation] = [panel.presentation() for panel in panels]
-        return export_page(
+        export_page(
             [panel.session for panel in panels],
             path,
-            presentations=looks,
-            direction="column" if flow.startswith("column") else "row",
+            presentations=[panel.presentation() for panel in panels],
+            direction=self.direction,
             all_steps=all_steps,
             title=title,
         )
+        return path
 
     @property
     def T(self) -> int:

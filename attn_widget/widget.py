@@ -18,8 +18,10 @@ messages run, and when the saved state is refreshed, in :mod:`attn_widget.kernel
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 import anywidget
 import traitlets as tl
@@ -28,7 +30,7 @@ from torch import Tensor, nn
 from .kernel import cell_loop, defer_to_loop, refresh_after_each_cell, serialised
 from .protocol import FRONT_END_TRAITS, MAX_SPEED, MIN_SPEED, SHADINGS
 from .render.bundle import STATIC, read_static
-from .render.export import Presentation, export_page
+from .render.export import Presentation, check_page_path, export_page
 from .session import NewVersion, Problem, Session, check_position, check_token
 from .wire import Answers, ComputeAhead, Outbox, Snapshots, screen_state
 
@@ -394,19 +396,24 @@ class AttentionWidget(anywidget.AnyWidget):
         """How this widget shows its session: position, title, speed, controls."""
         return Presentation(self.t, self.title, self.speed, self.show_controls, self._widget_id)
 
-    def save_html(self, path=None, *, all_steps: bool = True, title: str | None = None) -> str:
-        """Write this widget as one HTML page that steps, plays and scrubs offline,
-        opened from a file, with no kernel: the same view, from the steps computed
-        here (all of them, unless ``all_steps=False``), at most ``STEP_DATA_LIMIT``
-        bytes of them.  Returns the page's text.  See
-        :func:`attn_widget.render.export.export_page`."""
-        return export_page(
+    def save_html(
+        self, path: str | os.PathLike, *, all_steps: bool = True, title: str | None = None
+    ) -> Path:
+        """Write this widget to ``path`` as one HTML page that steps, plays and
+        scrubs offline, opened from a file, with no kernel: the same view, from
+        the steps computed here (all of them, unless ``all_steps=False``), at most
+        ``STEP_DATA_LIMIT`` bytes of them.  Returns the path written, so the call
+        can end a cell without printing the page (``attn_widget.to_html(w)``
+        gives the page's text).  See :func:`attn_widget.render.export.export_page`."""
+        path = check_page_path(path)
+        export_page(
             [self.session],
             path,
             presentations=[self.presentation()],
             all_steps=all_steps,
             title=title,
         )
+        return path
 
     def __repr__(self) -> str:
         rule = self.update_rule + (f"/{self.align_name}" if self.align_name else "")
