@@ -37,7 +37,7 @@ import traitlets as tl
 from torch import Tensor
 
 from .core import supports_knockout
-from .render.export import Presentation, check_page_path, export_page
+from .render.export import check_page_path, export_page
 from .session import check_position
 from .widget import AttentionWidget
 
