@@ -1,15 +1,16 @@
 // The controller: one per widget model, however many views show it
-// (index.ts keeps them).  It holds the step store, talks to the kernel and runs
-// the play timer; the views only draw what it holds.  JS never recomputes the
-// model: a position whose step is missing asks the kernel (by writing t) and is
-// drawn when the step arrives.
+// (index.ts keeps them).  It holds the step store, talks to the kernel, and
+// owns the play timer (play.ts), the connection watchdog (connection.ts) and
+// the sensitivities asked for (sensitivity.ts); the views only draw what it
+// holds.  JS never recomputes the model: a position whose step is missing asks
+// the kernel (by writing t) and is drawn when the step arrives.
 
+import { CHECK_MS, ConnectionWatch, type Connection } from "./connection";
+import { exportedMessage, savedOnlyMessage } from "./notices";
+import { Player } from "./play";
 import {
   decodeArray,
   decodeSteps,
-  MAX_SPEED,
-  MIN_SPEED,
-  STEP_DATA_LIMIT,
   unpackSnapshot,
   type BufferLike,
   type FrontEndMessage,
@@ -19,33 +20,10 @@ import {
   type StepData,
   type StepLimits,
 } from "./protocol";
+import { Sensitivities } from "./sensitivity";
 import { StepStore } from "./store";
 
-export type Connection = "ok" | "waiting" | "disconnected";
-
-const WAITING_MS = 1500;
-/** How often a Play beat that waits for its step looks again. */
-const PLAY_POLL_MS = 5;
-const DISCONNECTED_MS = 15000;
-const SAVED_ONLY = "this step is not in the saved notebook: run its cells to compute more";
-
-/** What a reader without a kernel is told when the position is past the saved steps. */
-export function savedOnlyMessage(saved: number, computed: number): string {
-  if (computed <= saved) return SAVED_ONLY;
-  return (
-    `the saved notebook holds positions 0 … ${saved} of the ${computed} steps computed ` +
-    `(a saved widget keeps at most ${STEP_DATA_LIMIT / 1e6} MB of steps): run its cells to see more`
-  );
-}
-
-/** What an exported page says when it holds fewer than T steps ("" when it holds all). */
-export function exportedMessage(saved: number, computed: number, T: number): string {
-  if (saved >= T) return "";
-  const held = `this page holds positions 0 … ${saved} of ${T}`;
-  if (computed > saved) return `${held}: an export keeps at most ${STEP_DATA_LIMIT / 1e6} MB of steps`;
-  if (saved === 0) return `${held}: no step was computed when it was exported`;
-  return `${held}: only ${saved} steps were computed when it was exported`;
-}
+export type { Connection } from "./connection";
 
 export interface ControllerOptions {
   /** An exported page (standalone.ts): no kernel will ever answer, so nothing is
@@ -58,19 +36,12 @@ export class Controller {
   readonly store = new StepStore();
   /** How many steps the saved state holds, of how many the kernel had computed. */
   private saved = { steps: 0, computed: 0 };
-  connection: Connection = "ok";
   message = "";
   messageIsError = false;
-  private waitingSince: number | null = null;
-  /** Whether a kernel has answered this widget yet: a saved notebook opened
-   * without running it has only its snapshot, and no kernel will answer. */
-  kernelReplied = false;
-  /** ‖∂h_k/∂x_i‖ (i = 1 … k) by position k, for data version sensitivityVersion. */
-  private sensitivities = new Map<number, Float32Array>();
-  private sensitivityAsked = new Set<number>();
-  private sensitivityVersion = -1;
+  private readonly watch = new ConnectionWatch();
+  private readonly sensitivities = new Sensitivities();
+  private readonly player: Player;
   private timer: ReturnType<typeof setInterval> | null = null;
-  private playTimer: ReturnType<typeof setTimeout> | null = null;
   private listeners = new Set<() => void>();
   private cleanups: (() => void)[] = [];
 
@@ -79,6 +50,20 @@ export class Controller {
 
   constructor(readonly model: Model, options: ControllerOptions = {}) {
     this.standalone = options.standalone === true;
+    this.player = new Player({
+      model,
+      position: () => this.k,
+      last: () => this.last,
+      ready: (k) => k === 0 || this.store.has(k - 1),
+      watched: () => this.listeners.size > 0,
+      goto: (k) => this.goto(k),
+      stop: () => {
+        model.set("playing", false);
+        this.save();
+        this.emit();
+      },
+      emit: () => this.emit(),
+    });
     const on = (event: string, fn: (...args: any[]) => void) => {
       model.on(event, fn);
       this.cleanups.push(() => model.off(event, fn));
@@ -92,8 +77,8 @@ export class Controller {
     on("change:_snapshot", () => this.hydrate());
     on("change:frontier", () => this.heard());
     on("change:t", () => this.watchT());
-    on("change:playing", () => this.syncPlay());
-    on("change:speed", () => this.retime());
+    on("change:playing", () => this.player.sync());
+    on("change:speed", () => this.player.retime());
     on("change:shading", () => this.emit());
     this.store.reset(model.get("version") ?? 0);
     this.hydrate();
@@ -103,15 +88,15 @@ export class Controller {
       if (!this.messageIsError) this.setMessage(exportedMessage(this.saved.steps, this.saved.computed, this.T), false);
     } else {
       this.requestSync();
-      this.timer = setInterval(() => this.checkConnection(), 500);
+      this.timer = setInterval(() => this.checkConnection(), CHECK_MS);
     }
-    this.syncPlay();
+    this.player.sync();
   }
 
   dispose(): void {
     this.cleanups.forEach((f) => f());
     if (this.timer) clearInterval(this.timer);
-    if (this.playTimer) clearTimeout(this.playTimer);
+    this.player.dispose();
   }
 
   get T(): number {
@@ -126,6 +111,17 @@ export class Controller {
    * its saved steps (a kernel computes what is missing; a page has only what it holds). */
   get last(): number {
     return this.standalone ? Math.min(this.T, this.store.contiguous()) : this.T;
+  }
+
+  /** "ok", "waiting" or "disconnected": how long the kernel has kept us waiting. */
+  get connection(): Connection {
+    return this.watch.state;
+  }
+
+  /** Whether a kernel has answered this widget yet: a saved notebook opened
+   * without running it has only its snapshot, and no kernel will answer. */
+  get kernelReplied(): boolean {
+    return this.watch.kernelReplied;
   }
 
   /** What to say where the saved state ends and no kernel answers. */
@@ -155,6 +151,8 @@ export class Controller {
       this.setMessage(`could not read the saved state: ${(error as Error).message}`, true);
     }
   }
+
+  // -- moving ------------------------------------------------------------------
 
   /** Move to position k (clamped to 0 … last).  The kernel computes what is missing. */
   goto(k: number): void {
@@ -187,32 +185,29 @@ export class Controller {
     this.emit();
   }
 
+  setSpeed(speed: number): void {
+    this.model.set("speed", speed);
+    this.save();
+  }
+
   setShading(mode: Shading): void {
     this.model.set("shading", mode);
     this.save();
     this.emit();
   }
 
+  /** A view drew position k (View.render); Play moves on only from a drawn one. */
+  drew(k: number): void {
+    this.player.drew(k);
+  }
+
+  // -- asking the kernel ---------------------------------------------------------
+
   /** ‖∂h_k/∂x_i‖ for i = 1 … k if it is here; otherwise asks the kernel (once) and
    * returns null.  Every number comes from the kernel: the browser computes none. */
   sensitivityAt(k: number): Float32Array | null {
-    if (this.sensitivityVersion !== this.store.version) {
-      this.sensitivities.clear();
-      this.sensitivityAsked.clear();
-      this.sensitivityVersion = this.store.version;
-    }
-    const have = this.sensitivities.get(k);
-    if (have) return have;
-    if (!this.sensitivityAsked.has(k)) {
-      this.sensitivityAsked.add(k);
-      this.send({ type: "sensitivity", version: this.store.version, k });
-    }
-    return null;
-  }
-
-  setSpeed(speed: number): void {
-    this.model.set("speed", speed);
-    this.save();
+    const version = this.store.version;
+    return this.sensitivities.at(version, k, () => this.send({ type: "sensitivity", version, k }));
   }
 
   /** A what-if: x_i becomes `token`'s embedding (a word of `vocabulary`), or
@@ -235,15 +230,7 @@ export class Controller {
   requestSync(): void {
     if (this.standalone) return;
     this.send({ type: "sync", version: this.store.version, have: this.store.contiguous() });
-    this.waitingSince ??= Date.now();
-  }
-
-  /** The last position a view drew; Play moves on only from a drawn one. */
-  private drawnK = -1;
-
-  /** A view drew position k (View.render). */
-  drew(k: number): void {
-    this.drawnK = k;
+    this.watch.expect();
   }
 
   onChange(fn: () => void): () => void {
@@ -272,8 +259,10 @@ export class Controller {
     }
   }
 
+  // -- the connection -------------------------------------------------------------
+
   private disconnected(error: unknown): void {
-    this.connection = "disconnected";
+    this.watch.state = "disconnected";
     this.setMessage(`disconnected from the kernel (${(error as Error)?.message ?? error})`, true);
   }
 
@@ -285,36 +274,28 @@ export class Controller {
 
   /** Anything from the kernel proves it is alive. */
   private heard(): void {
-    this.kernelReplied = true;
-    this.waitingSince = null;
-    if (this.connection !== "ok") {
-      this.connection = "ok";
-      if (!this.messageIsError || this.message.startsWith("disconnected")) this.setMessage("", false);
+    if (this.watch.heard() && (!this.messageIsError || this.message.startsWith("disconnected"))) {
+      this.setMessage("", false);
     }
     this.emit();
   }
 
   private watchT(): void {
     const k = this.k;
-    if (k > 0 && !this.store.has(k - 1)) this.waitingSince ??= Date.now();
+    if (k > 0 && !this.store.has(k - 1)) this.watch.expect();
     this.emit();
   }
 
   private checkConnection(): void {
     const k = this.k;
-    if (k > 0 && this.store.has(k - 1) && this.waitingSince !== null && this.connection === "ok") {
-      this.waitingSince = null;
-    }
-    if (this.waitingSince === null) return;
-    const waited = Date.now() - this.waitingSince;
-    const next: Connection = waited > DISCONNECTED_MS ? "disconnected" : waited > WAITING_MS ? "waiting" : this.connection;
-    if (next !== this.connection) {
-      this.connection = next;
-      if (next === "disconnected" && !this.kernelReplied) this.setMessage(this.savedOnly, false);
-      else if (next === "disconnected") this.setMessage("disconnected: no reply from the kernel (restart it and re-run the cell)", true);
-      else this.emit();
-    }
+    const next = this.watch.check(k > 0 && this.store.has(k - 1));
+    if (next === null) return;
+    if (next === "disconnected" && !this.kernelReplied) this.setMessage(this.savedOnly, false);
+    else if (next === "disconnected") this.setMessage("disconnected: no reply from the kernel (restart it and re-run the cell)", true);
+    else this.emit();
   }
+
+  // -- what the kernel sends ----------------------------------------------------------
 
   private onMessage(raw: unknown, buffers: BufferLike[]): void {
     this.heard();
@@ -326,11 +307,8 @@ export class Controller {
         this.store.accept(msg.version, steps);
         if (this.messageIsError && msg.reason !== "step") this.setMessage("", false);
       } else if (msg.type === "sensitivity") {
-        if (msg.version === this.store.version && msg.version === this.sensitivityVersion) {
-          const values = msg.values ? decodeArray(msg.values, buffers) : new Float32Array(0);
-          this.sensitivities.set(Number(msg.k), values);
-          this.emit();
-        }
+        const values = () => (msg.values ? decodeArray(msg.values, buffers) : new Float32Array(0));
+        if (msg.version === this.store.version && this.sensitivities.receive(msg.version, Number(msg.k), values)) this.emit();
       } else if (msg.type === "error") {
         this.setMessage(`kernel: ${String(msg.message)}`, true);
       } else if (msg.type !== "pong") {
@@ -340,77 +318,4 @@ export class Controller {
       this.setMessage(`bad message from the kernel: ${(error as Error).message}`, true);
     }
   }
-
-  // Playing advances one position per beat of 1000/speed ms, but only once
-  // the step on screen has arrived, so the animation never runs ahead of the
-  // kernel.  The beats keep time (they do not drift by the time each draw
-  // takes); a beat that had to wait for a step restarts the count from then,
-  // so Play never bursts to catch up.
-  private playDue = 0; // when the next beat is due (Date.now() ms)
-  private lastBeat = -Infinity; // when the last beat moved the position
-
-  private syncPlay(): void {
-    if (this.playTimer) clearTimeout(this.playTimer);
-    this.playTimer = null;
-    if (!this.model.get("playing")) {
-      this.emit();
-      return;
-    }
-    this.playDue = Date.now();
-    this.lastBeat = -Infinity;
-    this.playTimer = setTimeout(this.beat, 0);
-    this.emit();
-  }
-
-  private readonly beat = (): void => {
-    this.playTimer = null;
-    if (!this.model.get("playing")) return;
-    const k = this.k;
-    if (k >= this.last) {
-      this.model.set("playing", false);
-      this.save();
-      this.emit();
-      return;
-    }
-    if (k > 0 && !this.store.has(k - 1)) {
-      this.playTimer = setTimeout(this.beat, PLAY_POLL_MS); // the step on screen is still coming
-      return;
-    }
-    if (this.listeners.size > 0 && this.drawnK !== k) {
-      // No view has drawn this position yet: at a speed near the frame rate two
-      // beats could fall in one frame, and a position would never be seen.
-      this.playTimer = setTimeout(this.beat, PLAY_POLL_MS);
-      return;
-    }
-    const interval = 1000 / clampSpeed(this.model.get("speed"));
-    const now = Date.now();
-    this.lastBeat = now;
-    // A beat up to one interval late (a busy frame) keeps the count, so the
-    // rate holds; later than that (it waited for a step), a new count starts.
-    if (now - this.playDue > interval) this.playDue = now;
-    this.goto(k + 1);
-    this.playDue += interval;
-    // at least half a beat apart, so every position gets a frame of its own
-    this.playTimer = setTimeout(this.beat, Math.max(interval / 2, this.playDue - Date.now()));
-  };
-
-  /** A new speed while playing: the next beat comes one new interval after
-   * the last, never at once (a speed menu fires a change per arrow key). */
-  private retime(): void {
-    if (!this.model.get("playing") || !this.playTimer) {
-      this.emit();
-      return;
-    }
-    clearTimeout(this.playTimer);
-    const interval = 1000 / clampSpeed(this.model.get("speed"));
-    const now = Date.now();
-    this.playDue = Math.max(now, this.lastBeat + interval);
-    this.playTimer = setTimeout(this.beat, this.playDue - now);
-    this.emit();
-  }
-}
-
-/** Play's speed in steps per second, within the shared bounds (4 if unreadable). */
-function clampSpeed(speed: unknown): number {
-  return Math.max(MIN_SPEED, Math.min(MAX_SPEED, Number(speed) || 4));
 }
