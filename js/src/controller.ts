@@ -25,6 +25,12 @@ import { StepStore } from "./store";
 
 export type { Connection } from "./connection";
 
+/** While playing, the kernel hears the position when one of the next PLAY_LEAD
+ * steps is missing (it computes AHEAD_STEPS = 8 past what it hears), and at
+ * least every PLAY_SAVE_MS, so Python's `t` follows Play. */
+const PLAY_LEAD = 4;
+const PLAY_SAVE_MS = 500;
+
 export interface ControllerOptions {
   /** An exported page (standalone.ts): no kernel will ever answer, so nothing is
    * sent, no wait is reported, and the position stays within the saved steps. */
@@ -42,6 +48,10 @@ export class Controller {
   private readonly sensitivities = new Sensitivities();
   private readonly player: Player;
   private timer: ReturnType<typeof setInterval> | null = null;
+  private savedAt = -Infinity; // when the front end's traits last went to the kernel (Date.now() ms)
+  private savedT = -1; // the position the kernel last heard from this front end
+  private unsavedT: number | null = null; // where Play moved that the kernel has not heard yet
+  private writing = false; // t is being written by this controller (not heard from the kernel)
   private listeners = new Set<() => void>();
   private cleanups: (() => void)[] = [];
 
@@ -56,7 +66,7 @@ export class Controller {
       last: () => this.last,
       ready: (k) => k === 0 || this.store.has(k - 1),
       watched: () => this.listeners.size > 0,
-      goto: (k) => this.goto(k),
+      advance: (k) => this.advance(k),
       stop: () => {
         model.set("playing", false);
         this.save();
@@ -76,8 +86,22 @@ export class Controller {
     });
     on("change:_snapshot", () => this.hydrate());
     on("change:frontier", () => this.heard());
-    on("change:t", () => this.watchT());
-    on("change:playing", () => this.player.sync());
+    on("change:t", () => {
+      const t = this.k;
+      if (!this.writing && this.unsavedT !== null && t === this.savedT && t !== this.unsavedT && model.get("playing")) {
+        // The echo of our own last save: ipywidgets sends each write back once
+        // the kernel has it, and applies it unless a newer write is on its way.
+        // Play has moved on since without saving, so the echo is a step back
+        // in time: Play's position stands.
+        model.set("t", this.unsavedT);
+        return;
+      }
+      this.watchT();
+    });
+    on("change:playing", () => {
+      if (!model.get("playing") && this.unsavedT !== null) this.save(); // stopped from Python: it hears where Play got to
+      this.player.sync();
+    });
     on("change:speed", () => this.player.retime());
     on("change:shading", () => this.emit());
     this.store.reset(model.get("version") ?? 0);
@@ -158,9 +182,42 @@ export class Controller {
   goto(k: number): void {
     const target = Math.max(0, Math.min(this.last, Math.round(k)));
     if (target === this.k) return;
-    this.model.set("t", target);
+    this.setT(target);
     this.save();
     this.emit();
+  }
+
+  private setT(t: number): void {
+    this.writing = true;
+    try {
+      this.model.set("t", t);
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  /**
+   * Play's move to position k.  Every view (and a comparison's linked panel)
+   * follows t at once, but the kernel hears it only when it has steps to
+   * compute (one of the next PLAY_LEAD steps is missing here) or PLAY_SAVE_MS
+   * after it last heard t, and when Play stops.  Each message to the kernel
+   * costs the page more than the step's own draw: JupyterLab shows the kernel
+   * busy, then idle, and its toolbar measures its items for each status (a
+   * forced layout of the whole page).  At 30 steps/s that was a message per beat.
+   */
+  private advance(k: number): void {
+    const target = Math.max(0, Math.min(this.last, Math.round(k)));
+    if (target === this.k) return;
+    this.setT(target);
+    if (Date.now() - this.savedAt >= PLAY_SAVE_MS || !this.holds(target - 1, PLAY_LEAD)) this.save();
+    else this.unsavedT = target;
+    this.emit();
+  }
+
+  /** Whether steps s … s+n-1 (those below T) are all here. */
+  private holds(s: number, n: number): boolean {
+    for (let i = Math.max(0, s); i < Math.min(this.T, s + n); i++) if (!this.store.has(i)) return false;
+    return true;
   }
 
   step(): void {
@@ -179,7 +236,7 @@ export class Controller {
 
   togglePlay(): void {
     const playing = !this.model.get("playing");
-    if (playing && this.k >= this.last) this.model.set("t", 0);
+    if (playing && this.k >= this.last) this.setT(0);
     this.model.set("playing", playing);
     this.save();
     this.emit();
@@ -243,6 +300,9 @@ export class Controller {
   }
 
   private save(): void {
+    this.savedAt = Date.now();
+    this.savedT = this.k;
+    this.unsavedT = null;
     try {
       this.model.save_changes();
     } catch (error) {

@@ -26,7 +26,8 @@ export interface PlayHost {
   ready(k: number): boolean;
   /** Whether any view is open: with none, no draw is waited for. */
   watched(): boolean;
-  goto(k: number): void;
+  /** Play's move to position k (Controller.advance). */
+  advance(k: number): void;
   /** Play reached the end: write playing = false. */
   stop(): void;
   /** Tell the views that something they draw changed. */
@@ -107,7 +108,7 @@ export class Player {
     // A beat up to one interval late (a busy frame) keeps the count, so the
     // rate holds; later than that (it waited for a step), a new count starts.
     if (now - this.due > interval) this.due = now;
-    host.goto(k + 1);
+    host.advance(k + 1);
     this.due += interval;
     // at least half a beat apart, so every position gets a frame of its own
     this.timer = setTimeout(this.beat, Math.max(interval / 2, this.due - Date.now()));

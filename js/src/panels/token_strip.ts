@@ -58,7 +58,9 @@ export class TokenStrip {
     const reachable = Math.max(store.contiguous(), model.get("frontier") ?? 0);
     const mode = model.get("shading") === "gradient" ? "gradient" : "alpha";
     const grad = mode === "gradient" && k > 0 ? ctl.sensitivityAt(k) : null;
-    updateTokens(this.els, { k, alpha: step?.alpha ?? null, reachable, mode, grad, dark });
+    // while Play runs, only the slots just before the current one carry their value as text
+    const labels = model.get("playing") ? "near" : "all";
+    updateTokens(this.els, { k, alpha: step?.alpha ?? null, reachable, mode, grad, dark, labels });
     setText(
       this.caption,
       mode === "gradient"
