@@ -5,7 +5,9 @@
 // holds.  JS never recomputes the model: a position whose step is missing asks
 // the kernel (by writing t) and is drawn when the step arrives.
 
+import { Refill, STORE_LIMIT, STORE_TRIM_TO, windowStart } from "./budget";
 import { CHECK_MS, ConnectionWatch, type Connection } from "./connection";
+import { MatrixLevels } from "./matrix";
 import { exportedMessage, savedOnlyMessage } from "./notices";
 import { Player } from "./play";
 import {
@@ -47,6 +49,11 @@ export class Controller {
   private readonly watch = new ConnectionWatch();
   private readonly sensitivities = new Sensitivities();
   private readonly player: Player;
+  private readonly refill = new Refill();
+  /** The α matrix at pixel resolution, every row that arrived (the views paint from it). */
+  private readonly rows = new MatrixLevels();
+  private rowsFed = 0; // how many of the store's arrivals `rows` holds
+  private rowsKey = "";
   private timer: ReturnType<typeof setInterval> | null = null;
   private savedAt = -Infinity; // when the front end's traits last went to the kernel (Date.now() ms)
   private savedT = -1; // the position the kernel last heard from this front end
@@ -86,6 +93,7 @@ export class Controller {
     });
     on("change:_snapshot", () => this.hydrate());
     on("change:frontier", () => this.heard());
+    on("change:T", () => this.feedRows());
     on("change:t", () => {
       const t = this.k;
       if (!this.writing && this.unsavedT !== null && t === this.savedT && t !== this.unsavedT && model.get("playing")) {
@@ -106,7 +114,10 @@ export class Controller {
     on("change:shading", () => this.emit());
     this.store.reset(model.get("version") ?? 0);
     this.hydrate();
-    this.store.onChange(() => this.emit());
+    this.store.onChange(() => {
+      this.feedRows(); // before any trim drops what arrived
+      this.emit();
+    });
     if (this.standalone) {
       // the page says for good where its steps end: nothing will bring more
       if (!this.messageIsError) this.setMessage(exportedMessage(this.saved.steps, this.saved.computed, this.T), false);
@@ -284,10 +295,48 @@ export class Controller {
     this.send({ type: "text", text });
   }
 
-  requestSync(): void {
+  /** Ask the kernel for what the position needs that is not here: the steps
+   * from `have` on (by default, from the first missing one, but no further
+   * back than the window behind the position that the store keeps). */
+  requestSync(have?: number): void {
     if (this.standalone) return;
-    this.send({ type: "sync", version: this.store.version, have: this.store.contiguous() });
+    const window = this.k > 0 ? windowStart(this.k - 1, (t) => this.store.stepBytes(t)) : 0;
+    have ??= Math.max(this.store.contiguous(), window);
+    // The kernel takes `have` as "steps 0 … have-1 are here" and will not send
+    // them by itself: those missing are asked for again when needed, as dropped ones are.
+    this.store.forgo(0, have);
+    this.send({ type: "sync", version: this.store.version, have });
     this.watch.expect();
+  }
+
+  /** The α matrix of this widget at pixel resolution, up to date with the store. */
+  matrixRows(): MatrixLevels {
+    this.feedRows();
+    return this.rows;
+  }
+
+  private feedRows(): void {
+    const key = `${this.store.version}|${this.T}`;
+    if (key !== this.rowsKey) {
+      this.rowsKey = key;
+      this.rows.reset(this.T);
+      this.rowsFed = 0;
+    }
+    const arrived = this.store.arrived;
+    for (; this.rowsFed < arrived.length; this.rowsFed++) {
+      const s = this.store.get(arrived[this.rowsFed]);
+      if (s) this.rows.addStep(s);
+    }
+  }
+
+  /** Keep the store within STORE_LIMIT, and ask again for dropped steps the
+   * position needs or will need stepping back (budget.ts).  Only with a kernel
+   * that answers: an exported page or a saved notebook keeps what it has. */
+  private keepInBudget(): void {
+    if (this.standalone || !this.kernelReplied) return;
+    this.store.trim(this.k - 1, STORE_LIMIT, STORE_TRIM_TO);
+    const have = this.refill.need(this.store, this.k, this.T);
+    if (have !== null) this.requestSync(have);
   }
 
   onChange(fn: () => void): () => void {
@@ -343,6 +392,7 @@ export class Controller {
   private watchT(): void {
     const k = this.k;
     if (k > 0 && !this.store.has(k - 1)) this.watch.expect();
+    this.keepInBudget();
     this.emit();
   }
 
@@ -365,6 +415,7 @@ export class Controller {
       if (msg.type === "steps") {
         const steps = decodeSteps(msg.steps, buffers, this.limits);
         this.store.accept(msg.version, steps);
+        this.keepInBudget();
         if (this.messageIsError && msg.reason !== "step") this.setMessage("", false);
       } else if (msg.type === "sensitivity") {
         const values = () => (msg.values ? decodeArray(msg.values, buffers) : new Float32Array(0));

@@ -21,8 +21,7 @@ export class AttentionPanel {
   private readonly rowLabels = el("div", "aw-axis aw-rows");
   private readonly colLabels = el("div", "aw-axis aw-cols");
   private readonly matrix: AlphaMatrix;
-  private matrixKey = "";
-  private matrixDrawn = 0; // how many of the store's arrivals the matrix holds
+  private side = 0; // the matrix's side in CSS pixels, as set
   private labelsFor: HTMLElement[] | null = null;
   private currentRowLabel: Element | null = null;
 
@@ -43,6 +42,7 @@ export class AttentionPanel {
         (event.clientX - box.left) / box.width,
         (event.clientY - box.top) / box.height,
       );
+      // a row the store has dropped (far from the position) has no tooltip
       const a = cell ? ctl.store.get(cell.t)?.alpha?.[cell.i] : undefined;
       matrixCanvas.title = cell && a !== undefined ? `α(${cell.t},${cell.i}) = ${formatFloat32(a)}` : "";
     });
@@ -57,20 +57,12 @@ export class AttentionPanel {
     setDisplay(this.el, attends);
     if (!attends) return;
     const { matrix } = this;
-    const store = ctl.store;
     const side = matrixSide(T);
-    const mkey = `${store.version}|${T}`;
-    if (mkey !== this.matrixKey) {
-      this.matrixKey = mkey;
-      matrix.reset(T);
-      this.matrixDrawn = 0;
+    if (side !== this.side) {
+      this.side = side;
       this.grid.style.setProperty("--aw-side", `${side}px`);
     }
-    const arrived = store.arrived;
-    for (; this.matrixDrawn < arrived.length; this.matrixDrawn++) {
-      const s = store.get(arrived[this.matrixDrawn]);
-      if (s) matrix.addStep(s);
-    }
+    matrix.sync(ctl.matrixRows()); // the rows that arrived since the last draw
     matrix.current = k - 1;
     matrix.draw();
     matrix.drawBars(this.bars, step?.alpha ?? null);
