@@ -13,13 +13,15 @@ import type { StepStore } from "./store";
 
 /** The most bytes of step arrays one widget keeps while a kernel can send them
  * again: four kernel messages' worth (each at most STEP_DATA_LIMIT beyond what
- * the position needs): the steps computed ahead of the position, the window
- * behind it (about two messages), and one answer on its way. */
+ * the position needs): the window behind the position (two), the steps pushed
+ * ahead of it (one), and one answer on its way. */
 export const STORE_LIMIT = 4 * STEP_DATA_LIMIT;
 /** A trim goes down to this, so that it makes room for a whole message, not one step. */
 export const STORE_TRIM_TO = 3 * STEP_DATA_LIMIT;
-/** The window behind the position that is kept filled, in bytes: one message's worth. */
-export const BEHIND_BYTES = STEP_DATA_LIMIT;
+/** The window behind the position that is kept filled, in bytes: two messages' worth, so
+ * that half of it (what is used up before it is asked for again) outlasts a round trip
+ * to the kernel while stepping back several positions a frame. */
+export const BEHIND_BYTES = 2 * STEP_DATA_LIMIT;
 /** Steps past the current one that are asked for again when dropped. */
 export const AHEAD_STEPS = 32;
 /** An unanswered request for the same steps is sent again after this long. */

@@ -5,7 +5,7 @@
 // holds.  JS never recomputes the model: a position whose step is missing asks
 // the kernel (by writing t) and is drawn when the step arrives.
 
-import { Refill, STORE_LIMIT, STORE_TRIM_TO, windowStart } from "./budget";
+import { BEHIND_BYTES, Refill, STORE_LIMIT, STORE_TRIM_TO } from "./budget";
 import { CHECK_MS, ConnectionWatch, type Connection } from "./connection";
 import { MatrixLevels } from "./matrix";
 import { exportedMessage, savedOnlyMessage } from "./notices";
@@ -13,6 +13,7 @@ import { Player } from "./play";
 import {
   decodeArray,
   decodeSteps,
+  STEP_DATA_LIMIT,
   unpackSnapshot,
   type BufferLike,
   type FrontEndMessage,
@@ -32,6 +33,8 @@ export type { Connection } from "./connection";
  * least every PLAY_SAVE_MS, so Python's `t` follows Play. */
 const PLAY_LEAD = 4;
 const PLAY_SAVE_MS = 500;
+/** How long after steps arrive the store is trimmed to its budget. */
+const SETTLE_MS = 100;
 
 export interface ControllerOptions {
   /** An exported page (standalone.ts): no kernel will ever answer, so nothing is
@@ -50,6 +53,7 @@ export class Controller {
   private readonly sensitivities = new Sensitivities();
   private readonly player: Player;
   private readonly refill = new Refill();
+  private budgetTimer: ReturnType<typeof setTimeout> | null = null;
   /** The α matrix at pixel resolution, every row that arrived (the views paint from it). */
   private readonly rows = new MatrixLevels();
   private rowsFed = 0; // how many of the store's arrivals `rows` holds
@@ -131,6 +135,7 @@ export class Controller {
   dispose(): void {
     this.cleanups.forEach((f) => f());
     if (this.timer) clearInterval(this.timer);
+    if (this.budgetTimer) clearTimeout(this.budgetTimer);
     this.player.dispose();
   }
 
@@ -296,12 +301,10 @@ export class Controller {
   }
 
   /** Ask the kernel for what the position needs that is not here: the steps
-   * from `have` on (by default, from the first missing one, but no further
-   * back than the window behind the position that the store keeps). */
-  requestSync(have?: number): void {
+   * from `have` on (by default from the first missing one, so that the α
+   * matrix gets every row once; the store keeps what fits its budget). */
+  requestSync(have = this.store.contiguous()): void {
     if (this.standalone) return;
-    const window = this.k > 0 ? windowStart(this.k - 1, (t) => this.store.stepBytes(t)) : 0;
-    have ??= Math.max(this.store.contiguous(), window);
     // The kernel takes `have` as "steps 0 … have-1 are here" and will not send
     // them by itself: those missing are asked for again when needed, as dropped ones are.
     this.store.forgo(0, have);
@@ -334,7 +337,8 @@ export class Controller {
    * that answers: an exported page or a saved notebook keeps what it has. */
   private keepInBudget(): void {
     if (this.standalone || !this.kernelReplied) return;
-    this.store.trim(this.k - 1, STORE_LIMIT, STORE_TRIM_TO);
+    // the window behind is twice the push ahead (budget.ts): steps ahead go first, at half the distance
+    this.store.trim(this.k - 1, STORE_LIMIT, STORE_TRIM_TO, BEHIND_BYTES / STEP_DATA_LIMIT);
     const have = this.refill.need(this.store, this.k, this.T);
     if (have !== null) this.requestSync(have);
   }
@@ -415,7 +419,12 @@ export class Controller {
       if (msg.type === "steps") {
         const steps = decodeSteps(msg.steps, buffers, this.limits);
         this.store.accept(msg.version, steps);
-        this.keepInBudget();
+        // Not at once: the kernel sends a move's steps before the new t, and the
+        // trim keeps the steps near the position.
+        this.budgetTimer ??= setTimeout(() => {
+          this.budgetTimer = null;
+          this.keepInBudget();
+        }, SETTLE_MS);
         if (this.messageIsError && msg.reason !== "step") this.setMessage("", false);
       } else if (msg.type === "sensitivity") {
         const values = () => (msg.values ? decodeArray(msg.values, buffers) : new Float32Array(0));

@@ -71,13 +71,16 @@ export class StepStore {
   /**
    * Drop the steps farthest from step `focus` until at most `to` bytes are
    * held, if more than `limit` are (`to` below `limit`, so a trim frees room
-   * for several messages, not one).  Returns how many steps were dropped.
+   * for several messages, not one).  A step after the focus counts `ahead`
+   * times its distance: with 2, twice as many steps are kept behind the
+   * position as ahead of it.  Returns how many steps were dropped.
    */
-  trim(focus: number, limit: number, to = limit): number {
+  trim(focus: number, limit: number, to = limit, ahead = 1): number {
     if (this.heldBytes <= limit) return 0;
     const order: number[] = [];
     for (let s = 0; s < this.steps.length; s++) if (this.steps[s]) order.push(s);
-    order.sort((a, b) => Math.abs(b - focus) - Math.abs(a - focus));
+    const far = (s: number) => (s > focus ? ahead * (s - focus) : focus - s);
+    order.sort((a, b) => far(b) - far(a));
     let dropped = 0;
     for (const s of order) {
       if (this.heldBytes <= to) break;

@@ -1,7 +1,7 @@
 // Browser memory (budget.ts): the store stays within STORE_LIMIT while a kernel
 // can send steps again, asks again for what the position needs, and keeps the
 // α matrix's rows at pixel resolution whatever it drops.
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { Refill, STORE_LIMIT, windowStart } from "../src/budget";
 import { Controller } from "../src/controller";
 import { decodeSteps, STEP_DATA_LIMIT } from "../src/protocol";
@@ -23,11 +23,11 @@ describe("the window behind the position", () => {
   });
 
   it("Refill asks for the window behind when a dropped step comes within its nearer half, once", () => {
-    // steps of 0.5 MB: the window behind (4 MB) is 8 steps
+    // steps of 1 MB: the window behind (BEHIND_BYTES, 8 MB) is 8 steps
     const gone = new Set<number>(Array.from({ length: 20 }, (_, t) => t)); // steps 0 … 19 dropped
-    const store = { version: 0, anyDropped: true, stepBytes: () => 500_000, dropped: (t: number) => gone.has(t) } as unknown as StepStore;
+    const store = { version: 0, anyDropped: true, stepBytes: () => 1_000_000, dropped: (t: number) => gone.has(t) } as unknown as StepStore;
     const refill = new Refill();
-    expect(windowStart(39, () => 500_000)).toBe(31);
+    expect(windowStart(39, () => 1_000_000)).toBe(31);
     expect(refill.need(store, 40, 60, 0)).toBeNull(); // window 31 … 39: nothing dropped
     expect(refill.need(store, 29, 60, 0)).toBeNull(); // window 20 … 28: still whole
     expect(refill.need(store, 25, 60, 0)).toBeNull(); // 16 … 24: the dropped are in its farther half
@@ -59,8 +59,17 @@ describe("a widget's store within its budget", () => {
   }
   const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
 
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it("drops far steps, asks again for them when the position comes back, and the matrix keeps every row", () => {
-    const { model, ctl, send } = widget();
+    vi.useFakeTimers();
+    const { model, ctl, send: deliver } = widget();
+    const send = (ts: number[]) => {
+      deliver(ts);
+      vi.advanceTimersByTime(200); // the store is trimmed shortly after steps arrive
+    };
     model.set("t", T);
     for (let a = 0; a < T; a += 200) send(range(a, Math.min(T, a + 200))); // messages of at most ~1.3 MB
     const store = ctl.store;
@@ -87,15 +96,23 @@ describe("a widget's store within its budget", () => {
     ctl.dispose();
   });
 
-  it("a new view's sync asks for the window behind the position, not for every step before it", () => {
+  it("a move's steps arrive before its t: the trim keeps the steps near the new position", () => {
+    vi.useFakeTimers();
+    const { model, ctl, send } = widget();
+    send(range(0, T)); // w.goto(T) in Python: every step, then t
+    model.set("t", T);
+    vi.advanceTimersByTime(200);
+    expect(ctl.store.bytes).toBeLessThanOrEqual(STORE_LIMIT);
+    expect(ctl.store.has(T - 1) && ctl.store.has(T - 200)).toBe(true);
+    expect(ctl.store.has(0)).toBe(false);
+    ctl.dispose();
+  });
+
+  it("a new view's sync asks for every step it lacks, so that the α matrix gets every row once", () => {
     const { model, ctl } = widget();
     model.set("t", 3000);
     ctl.requestSync();
-    const ask = model.sent[model.sent.length - 1];
-    expect(ask.type).toBe("sync");
-    expect(ask.have).toBe(windowStart(2999, (t) => ctl.store.stepBytes(t)));
-    expect(ask.have).toBeGreaterThan(2000);
-    expect(ctl.store.dropped(10)).toBe(true); // the kernel was told it is here: asked for when needed
+    expect(model.sent[model.sent.length - 1]).toEqual({ type: "sync", version: 0, have: 0 });
     ctl.dispose();
   });
 });
