@@ -76,6 +76,25 @@ def run_axe(root) -> dict:
     )
 
 
+def future_token_contrast(root) -> dict:
+    """axe's color-contrast rule alone on the widget, with every node it passed:
+    the ratio it measured for each future token (data-index → ratio).  A token
+    axe could not measure is absent, so the rule is seen to check the dimmed
+    tokens, not to skip them."""
+    return root.evaluate(
+        """async (root) => {
+          const r = await axe.run(root, { runOnly: ["color-contrast"] });
+          const out = {};
+          for (const v of r.passes.concat(r.violations)) for (const n of v.nodes) {
+            const e = root.querySelector(n.target.at(-1));
+            if (!e || !e.classList.contains("is-future")) continue;
+            for (const a of n.any) if (a.data && a.data.contrastRatio) out[e.dataset.index] = a.data.contrastRatio;
+          }
+          return out;
+        }"""
+    )
+
+
 def goto(nb, root, k: int) -> None:
     nb.run(f"w.goto({k})")
     expect(root).to_have_attribute("data-t", str(k))
@@ -100,6 +119,17 @@ def test_axe_finds_no_violation(nb, theme, results, artifacts):
             goto(nb, root, k)
             root.evaluate("e => e.scrollIntoView({block: 'center'})")
             seen[f"position {k}"] = run_axe(root)
+            if k == 0:
+                # the dimmed tokens not yet read (issue 26 found 2.43:1 and 3.15:1)
+                ratios = future_token_contrast(root)
+                # every one with a letter in it (axe leaves out text of punctuation only: ".")
+                worded = root.evaluate(
+                    "e => Array.from(e.querySelectorAll('.aw-token.is-future'))"
+                    ".filter(t => /\\p{L}/u.test(t.textContent)).map(t => t.dataset.index)"
+                )
+                assert len(worded) == T - 1  # all but the "."
+                assert sorted(ratios, key=int) == worded, ratios
+                assert min(ratios.values()) >= 4.5, ratios
         goto(nb, root, K)
         root.get_by_role("button", name="Replace a token").click()
         chooser = root.get_by_role("dialog")
@@ -177,7 +207,9 @@ def test_every_value_shown_on_hover_is_reached_from_the_keyboard(nb, artifacts):
     root = nb.cell(CELL_W).locator(".attn-widget")
     goto(nb, root, K)
     root.focus()
-    toggle = root.get_by_role("button", name="show the numbers")
+    # found by its name; then by its class, as its name becomes "hide the numbers"
+    expect(root.get_by_role("button", name="show the numbers")).to_have_count(1)
+    toggle = root.locator(".aw-values-toggle")
     for _ in range(40):  # Tab through the widget's controls until the toggle
         page.keyboard.press("Tab")
         if toggle.evaluate("e => e.getRootNode().activeElement === e"):
@@ -186,6 +218,7 @@ def test_every_value_shown_on_hover_is_reached_from_the_keyboard(nb, artifacts):
         raise AssertionError("Tab never reached 'show the numbers'")
     page.keyboard.press("Enter")
     expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(toggle).to_have_text("hide the numbers")
     weights = root.locator(".aw-values-weights")
     expect(weights).to_be_visible()
     rows = weights.locator("tr").evaluate_all(
