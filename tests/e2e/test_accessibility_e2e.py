@@ -88,7 +88,9 @@ def future_token_contrast(root) -> dict:
           for (const v of r.passes.concat(r.violations)) for (const n of v.nodes) {
             const e = root.querySelector(n.target.at(-1));
             if (!e || !e.classList.contains("is-future")) continue;
-            for (const a of n.any) if (a.data && a.data.contrastRatio) out[e.dataset.index] = a.data.contrastRatio;
+            for (const a of n.any) {
+              if (a.data && a.data.contrastRatio) out[e.dataset.index] = a.data.contrastRatio;
+            }
           }
           return out;
         }"""
@@ -182,7 +184,8 @@ def test_the_focus_ring_is_not_clipped_by_the_output_area(nb, artifacts):
                          bottom: r.bottom + out };
           // the ancestors up to the cell: Lab's output area and what it holds (the
           // notebook's own scrolling is not what clips a ring here)
-          for (let a = e.parentElement; a && !a.classList.contains("jp-Cell"); a = a.parentElement) {
+          let a = e.parentElement;
+          for (; a && !a.classList.contains("jp-Cell"); a = a.parentElement) {
             const st = getComputedStyle(a);
             if (st.overflowX === "visible" && st.overflowY === "visible") continue;
             const c = a.getBoundingClientRect();
