@@ -56,12 +56,7 @@ export default {
   },
   render({ model, el }: { model: Model; el: HTMLElement }) {
     const ctl = controllerFor(model);
-    // A new view of an empty store asks for steps; so does a view of a widget no
-    // kernel has answered yet (a page reloaded on a live kernel, or a controller
-    // made before its kernel was there), so that once the kernel answers, the
-    // view offers what needs one (edits, the text box).  A saved notebook with
-    // no kernel behind it gets no answer, and offers none.
-    if (ctl.store.size === 0 || !ctl.kernelReplied) ctl.requestSync();
+    if (ctl.store.size === 0) ctl.requestSync(); // a new view of an empty store
     const view = new View(ctl, el);
     return () => view.dispose();
   },
