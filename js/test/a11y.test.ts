@@ -105,6 +105,35 @@ describe("the numbers behind the colours", () => {
   });
 });
 
+describe("the numbers while Play runs", () => {
+  it("stay as they were (no table of k rows written per step), and follow the position once Play stops", () => {
+    const { root, model, view } = setup();
+    model.set("t", 2);
+    view.render();
+    const toggle = root.querySelector<HTMLButtonElement>(".aw-values-toggle")!;
+    toggle.click();
+    const body = root.querySelector<HTMLElement>(".aw-values-body")!;
+    const rows = () => root.querySelectorAll(".aw-values-weights tr").length - 1;
+    expect(rows()).toBe(2);
+    const table = root.querySelector(".aw-values-weights");
+    model.set("playing", true);
+    for (const t of [3, 4]) {
+      model.set("t", t);
+      view.render();
+      expect(root.dataset.t).toBe(String(t)); // the view moved
+      expect(root.querySelector(".aw-values-weights")).toBe(table); // the table was not rewritten
+      expect(rows()).toBe(2);
+    }
+    expect(body.getAttribute("aria-busy")).toBe("true");
+    expect(root.querySelector(".aw-values-note")!.textContent).toMatch(/Play is running/);
+    model.set("playing", false);
+    view.render();
+    expect(rows()).toBe(4);
+    expect(body.hasAttribute("aria-busy")).toBe(false);
+    expect(root.querySelector(".aw-values-note")!.textContent).toBe("");
+  });
+});
+
 describe("names and ids", () => {
   it("a focusable root that is a named region; the chooser's ids unique in the page", () => {
     const a = setup();

@@ -3,7 +3,11 @@
 // each cell of each strip) is here too, where a keyboard and a screen reader
 // reach it.  The tables are built only while they are open, so a closed panel
 // costs a draw nothing.  The matrix's earlier rows are this table at earlier
-// positions: row j of the matrix is the α shown at position j+1.
+// positions: row j of the matrix is the α shown at position j+1.  While Play
+// runs they stay as they were (their caption names their position): a table
+// of k rows written at every step would cost Play its 30 steps/s, and a
+// screen reader could not read numbers that change 30 times a second.  They
+// follow the position again at the first draw after Play stops.
 
 import { el, setText } from "../dom";
 import { formatFloat32 } from "../format";
@@ -17,7 +21,11 @@ export class ValuesPanel {
   readonly el = el("div", "aw-values");
   readonly toggle = el("button", "aw-values-toggle", "show the numbers");
   private readonly body = el("div", "aw-values-body");
+  /** Says, while Play runs, that the tables wait for it to stop. */
+  private readonly note = el("p", "aw-values-note");
   private opened = false;
+  /** Whether the tables wait for Play to stop. */
+  private held = false;
 
   /** `strips()` lists the view's strips in the order they are drawn;
    * `redraw()` asks the view to draw again (the tables fill on the next draw). */
@@ -42,7 +50,11 @@ export class ValuesPanel {
       this.body.hidden = !this.opened;
       this.toggle.setAttribute("aria-expanded", String(this.opened));
       setText(this.toggle, this.opened ? "hide the numbers" : "show the numbers");
-      if (!this.opened) this.body.replaceChildren();
+      if (!this.opened) {
+        this.body.replaceChildren();
+        this.held = false;
+        this.body.removeAttribute("aria-busy");
+      }
       redraw();
     });
     this.el.append(this.toggle, this.body);
@@ -54,13 +66,27 @@ export class ValuesPanel {
 
   render({ ctl, k, T, step, tokens, attends }: Frame): void {
     if (!this.opened) return;
+    const playing = !!ctl.model.get("playing");
+    if (playing && this.body.childElementCount > 1) {
+      if (!this.held) {
+        this.held = true;
+        this.body.setAttribute("aria-busy", "true");
+        setText(this.note, "Play is running: the numbers follow the position again when it stops");
+      }
+      return;
+    }
+    if (this.held) {
+      this.held = false;
+      this.body.removeAttribute("aria-busy");
+    }
+    setText(this.note, "");
     const gradient = ctl.model.get("shading") === "gradient";
     const tables: HTMLElement[] = [];
     if (k > 0 && (attends || gradient)) tables.push(this.weights(ctl, k, step?.alpha ?? null, tokens, gradient));
     const vectors = this.vectors(k, T);
     if (vectors) tables.push(vectors);
     if (tables.length === 0) tables.push(el("p", "aw-values-none", k === 0 ? "nothing read yet: h_0 = 0" : "this step has not arrived yet"));
-    this.body.replaceChildren(...tables);
+    this.body.replaceChildren(this.note, ...tables);
   }
 
   /** Slot i, its token and its weight α_{k-1,i} (or ‖∂h_k/∂x_i‖), as the tokens show them. */
