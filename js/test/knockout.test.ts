@@ -256,6 +256,16 @@ describe("the shading caption", () => {
     expect(shadingCaption(0, words, "lstmn")).toBe("nothing read yet: h_0 = 0");
   });
 
+  it("a model of one's own: its update is not drawn as the SimpleRNN's, and its pre is not called A·z+b", () => {
+    const { root, view } = setup({ update_rule: "gru", align_name: "additive", z_layout: [["x", 2], ["c", 3]], t: 2 });
+    view.render();
+    expect(root.querySelector(".aw-update-eq")!.textContent).toMatch(/your own model's update/);
+    expect(root.querySelector(".aw-update-eq")!.textContent).not.toMatch(/tanh/);
+    expect([...root.querySelectorAll(".aw-arrow")].map((e) => e.textContent)).toEqual(["→", "→ … →"]);
+    expect(root.querySelector('.aw-pieces [data-piece="pre"]')!.previousElementSibling!.textContent).toMatch(/^pre/);
+    expect(root.querySelector(".aw-caption")!.textContent).toBe("shading: the weights α_1,i that step 1 used to read “<b>key</b>” (red)");
+  });
+
   it("an LSTMN widget shows its own caption", () => {
     const { root, model, view } = setup({ update_rule: "lstmn", align_name: "additive", z_layout: [], t: 2 });
     view.render();
