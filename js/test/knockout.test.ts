@@ -132,7 +132,7 @@ describe("knockout in the view", () => {
     expect(ctl.message).toMatch(/^kernel: .*knockout/); // the status line says it once the step is here
   });
 
-  it("K on the focused token toggles its slot, in either mode; the focus stays on it when the strip is rebuilt", () => {
+  it("K on the focused token toggles its slot, in either mode, and on the widget the red token's; the focus stays on the token when the strip is rebuilt", () => {
     const { root, model, view } = setup();
     const t2 = token(root, 2);
     expect(t2.tabIndex).toBe(-1); // focusable by a click or focus(), not a Tab stop
@@ -147,11 +147,16 @@ describe("knockout in the view", () => {
     expect(document.activeElement).toBe(token(root, 2));
     pressK(token(root, 2));
     expect(knockouts(model).at(-1)).toEqual({ type: "knockout", version: 1, slots: [] });
-    // K elsewhere, or where the kernel cannot hide slots, does nothing
-    pressK(root);
+    // K with no token focused: the red token's slot k (README), none at k = 0
+    kernelSets(model, { version: 2, knockout: [] });
+    expect(pressK(root).defaultPrevented).toBe(true);
+    expect(knockouts(model).at(-1)).toEqual({ type: "knockout", version: 2, slots: [3] });
+    kernelSets(model, { version: 3, knockout: [3], t: 0 });
+    expect(pressK(root).defaultPrevented).toBe(false);
+    // where the kernel cannot hide slots, K is not the widget's
     model.set("can_knockout", false);
-    expect(pressK(token(root, 3)).defaultPrevented).toBe(false);
-    expect(knockouts(model).length).toBe(2);
+    expect(pressK(token(root, 2)).defaultPrevented).toBe(false);
+    expect(knockouts(model).length).toBe(3);
   });
 
   it("outside knockout mode a click still moves, and a double-click still edits", () => {

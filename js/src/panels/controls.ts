@@ -13,7 +13,7 @@ export const SPEEDS = [0.5, 1, 2, 4, 8, 16, 32];
 /** What the Knockout button does, on hover. */
 export const KNOCKOUT_HELP =
   "knockout: while pressed, a click on a token hides its state h_i from attention (α = 0 there), or shows it again; " +
-  "key K does the same on the focused token";
+  "key K does the same on the focused token, or on the red one";
 
 export class Controls {
   readonly title = el("div", "aw-title");
