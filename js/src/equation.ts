@@ -254,10 +254,15 @@ export function lstmnCellMath(): Element {
   ], LSTMN_CELL_TEX, true);
 }
 
-/** What departs from the paper, in words (shown under the LSTMN's equations). */
-export const LSTMN_DEPARTURES =
-  "Departures from the paper: the tapes start with a slot h₀ = m₀ = 0 (so the first step has a slot to attend to), " +
-  "and the gates have a bias b, as in torch's LSTM.";
+/** What departs from the paper, in words (shown under the LSTMN's equations):
+ * the zero slot where the model has it (LSTMN(zero_slot=True), core/lstmn.py), and the gate bias. */
+export function lstmnDepartures(zeroSlot: boolean): string {
+  return zeroSlot
+    ? "Departures from the paper: the tapes start with a slot h₀ = m₀ = 0, which takes a share of the weight " +
+        "and adds nothing (both summaries shrink by 1 − α_t,0), and the gates have a bias b, as in torch's LSTM."
+    : "Departure from the paper: the gates have a bias b, as in torch's LSTM (no zero slot: the tapes hold " +
+        "h₁ … h_t, α_t,0 = 0, and the first step reads nothing).";
+}
 
 /** Inline labels of the LSTMN's per-step pieces, by StepData field name. */
 export function lstmnPieceMath(name: string): Element {

@@ -23,7 +23,7 @@ import { Chooser } from "./whatif";
 /** The model's traits a view draws that the controller does not announce. */
 const DRAWN_TRAITS = [
   "tokens", "T", "update_rule", "align_name", "z_layout", "status", "frontier", "prediction_labels", "title",
-  "show_controls", "editable", "accepts_text", "unknown", "edits", "vocabulary", "knockout", "can_knockout",
+  "show_controls", "editable", "accepts_text", "unknown", "edits", "vocabulary", "knockout", "can_knockout", "zero_slot",
 ];
 
 /** One view of the widget inside `root`. */

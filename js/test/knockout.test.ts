@@ -271,6 +271,16 @@ describe("the shading caption", () => {
     expect(root.querySelector(".aw-caption")!.textContent).toBe("shading: the weights α_1,i that step 1 used to read “<b>key</b>” (red)");
   });
 
+  it("an LSTMN without the zero slot (the paper's cell) does not claim one among its departures", () => {
+    const { root, model, view } = setup({ update_rule: "lstmn", align_name: "additive", z_layout: [], zero_slot: false });
+    const departures = () => root.querySelector(".aw-departures")!.textContent!;
+    expect(departures()).not.toMatch(/start with a slot/);
+    expect(departures()).toMatch(/no zero slot/);
+    model.set("zero_slot", true);
+    view.render();
+    expect(departures()).toMatch(/start with a slot h₀ = m₀ = 0/);
+  });
+
   it("an LSTMN widget shows its own caption", () => {
     const { root, model, view } = setup({ update_rule: "lstmn", align_name: "additive", z_layout: [], t: 2 });
     view.render();

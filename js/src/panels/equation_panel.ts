@@ -4,7 +4,7 @@
 
 import { el, setDisplay, setText } from "../dom";
 import {
-  affineMath, alignMath, KNOWN_UPDATES, LSTMN_DEPARTURES, ownPreMath, lstmnAttendMath, lstmnCellMath, lstmnPieceMath, nextHiddenMath, splitZ,
+  affineMath, alignMath, KNOWN_UPDATES, lstmnDepartures, ownPreMath, lstmnAttendMath, lstmnCellMath, lstmnPieceMath, nextHiddenMath, splitZ,
   typeset, updateMath, zBlockMath,
 } from "../equation";
 import { maxAbs } from "../format";
@@ -47,7 +47,8 @@ export class EquationPanel {
     const align = model.get("align_name") ?? "";
     const layout: [string, number][] = model.get("z_layout") ?? [];
     const lstmn = update === "lstmn";
-    const ekey = `${update}|${align}|${JSON.stringify(layout)}`;
+    const zeroSlot = model.get("zero_slot") !== false;
+    const ekey = `${update}|${align}|${JSON.stringify(layout)}|${zeroSlot}`;
     if (ekey !== this.equationKey) {
       this.equationKey = ekey;
       if (lstmn) {
@@ -58,7 +59,7 @@ export class EquationPanel {
         else typeset(this.alignEq, alignMath(align));
         typeset(this.updateEq, updateMath(update, layout));
       }
-      setText(this.departures, lstmn ? LSTMN_DEPARTURES : "");
+      setText(this.departures, lstmn ? lstmnDepartures(zeroSlot) : "");
       setDisplay(this.departures, lstmn);
       this.buildPieces(lstmn ? [] : layout, lstmn, H, !lstmn && !KNOWN_UPDATES.includes(update));
     }
