@@ -108,7 +108,9 @@ function titleOf(info: TokenInfo | undefined): string | null {
 
 function applyTitle(el: HTMLElement): void {
   const weight = titleOf(infos.get(el));
-  const note = notes.get(el) ?? null;
+  const unknownNote = notes.get(el) ?? null;
+  const hiddenNote = el.classList.contains("is-hidden") ? `${HIDDEN_NOTE} (knockout): its α is 0` : null;
+  const note = unknownNote && hiddenNote ? `${unknownNote}\n${hiddenNote}` : (unknownNote ?? hiddenNote);
   const title = note === null ? weight : weight === null ? note : `${note}\n${weight}`;
   if (title === null) el.removeAttribute("title");
   else if (el.title !== title) el.title = title;
@@ -244,6 +246,7 @@ function lookOf(current: boolean, future: boolean, shaded: boolean, reachable: b
  * `is-hidden`) and says so to a screen reader: "<its text>: hidden from attention". */
 function markHidden(el: HTMLElement, hidden: boolean): void {
   el.classList.toggle("is-hidden", hidden);
+  if (el === hovered) applyTitle(el);
   if (hidden) el.setAttribute("aria-label", `${el.textContent ?? ""}: ${HIDDEN_NOTE}`);
   else el.removeAttribute("aria-label");
 }

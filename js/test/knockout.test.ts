@@ -208,12 +208,15 @@ describe("tokens: hidden slots", () => {
     expect(els.filter((e) => e.classList.contains("is-hidden")).map((e) => e.dataset.index)).toEqual(["0", "6"]);
     expect(els[6].getAttribute("aria-label")).toBe(`f: ${HIDDEN_NOTE}`);
     expect(els[0].getAttribute("aria-label")).toBe(`⟨start⟩: ${HIDDEN_NOTE}`);
+    els[0].dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
+    expect(els[0].title).toBe(`${HIDDEN_NOTE} (knockout): its α is 0\nα(1,0) = 0.5`);
     // stepping on keeps the marks (only the tokens near the position are drawn again)
     updateTokens(els, { k: 3, alpha: new Float32Array([0, 0.5, 0.5]), reachable: 3, hidden: new Set([0, 6]) });
     expect(els[6].classList.contains("is-hidden")).toBe(true);
     expect(els[0].dataset.alpha).toBe("0");
     updateTokens(els, { k: 3, alpha: new Float32Array([0.2, 0.4, 0.4]), reachable: 3, hidden: new Set() });
     expect(els.some((e) => e.classList.contains("is-hidden") || e.hasAttribute("aria-label"))).toBe(false);
+    expect(els[0].title).toBe("α(2,0) = 0.2"); // the pointer is still over it
   });
 });
 
