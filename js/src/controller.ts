@@ -65,6 +65,12 @@ export class Controller {
   private writing = false; // t is being written by this controller (not heard from the kernel)
   private listeners = new Set<() => void>();
   private cleanups: (() => void)[] = [];
+  /** The knockout asked of the kernel and not yet heard back (null: none), and
+   * the data version it was asked for. */
+  private pendingKnockout: { slots: number[]; version: number } | null = null;
+  /** A knockout asked for while another was on its way: sent once that one is heard. */
+  private queuedKnockout: number[] | null = null;
+  private hiddenOf: { from: number[] | undefined; set: ReadonlySet<number> } = { from: undefined, set: new Set() };
 
   /** Whether this controller draws an exported page, with no kernel behind it. */
   readonly standalone: boolean;
@@ -93,9 +99,11 @@ export class Controller {
     on("change:version", () => {
       const v = model.get("version");
       if (v > this.store.version) this.store.reset(v);
+      this.settleKnockout();
       this.heard();
     });
     on("change:_snapshot", () => this.hydrate());
+    on("change:knockout", () => this.settleKnockout());
     on("change:frontier", () => this.heard());
     on("change:T", () => this.feedRows());
     on("change:t", () => {
@@ -300,6 +308,69 @@ export class Controller {
     this.send({ type: "text", text });
   }
 
+  // -- knockout --------------------------------------------------------------------
+
+  /** The slots shown as hidden from attention: the kernel's `knockout`, or the one
+   * asked of it and not yet heard back, so a click shows at once.  The steps drawn
+   * are always the kernel's: until its new version arrives they are the old ones. */
+  get knockout(): ReadonlySet<number> {
+    const from = this.queuedKnockout ?? this.pendingKnockout?.slots ?? this.model.get("knockout");
+    if (from !== this.hiddenOf.from) this.hiddenOf = { from, set: new Set(Array.isArray(from) ? from : []) };
+    return this.hiddenOf.set;
+  }
+
+  /** Whether slots can be hidden from this view: the kernel says so (a model that
+   * attends and takes a mask); never on an exported page. */
+  get canKnockout(): boolean {
+    return !this.standalone && this.model.get("can_knockout") === true;
+  }
+
+  /** Hide slot i (0 … T) from attention, or show it again if it is hidden.  The
+   * kernel recomputes the steps from the slot on and sends a new data version. */
+  toggleKnockout(i: number): void {
+    if (!this.canKnockout || !Number.isInteger(i) || i < 0 || i > this.T) return;
+    const slots = new Set(this.knockout);
+    if (slots.has(i)) slots.delete(i);
+    else slots.add(i);
+    this.setKnockout([...slots]);
+  }
+
+  /** Ask the kernel to hide exactly `slots` (the whole new knockout).  The kernel
+   * refuses a request made for a version it has moved past, so while one request
+   * is on its way the next waits for its answer and goes with the new version. */
+  setKnockout(slots: number[]): void {
+    if (!this.canKnockout) return;
+    const sorted = [...new Set(slots)].sort((a, b) => a - b);
+    if (this.pendingKnockout) {
+      this.queuedKnockout = sorted;
+    } else {
+      const now: number[] = this.model.get("knockout") ?? [];
+      if (sameSlots(now, sorted)) return void this.emit();
+      // the kernel's version: the traits of a new one arrive together, before its steps
+      const version = Math.max(this.store.version, Number(this.model.get("version") ?? 0));
+      this.pendingKnockout = { slots: sorted, version };
+      this.send({ type: "knockout", version, slots: sorted });
+      this.watch.expect();
+    }
+    this.emit();
+  }
+
+  /** Whether the kernel answered the knockout on its way: a new version, or the
+   * knockout asked for (`refused`: an error reply).  Then a queued one goes. */
+  private settleKnockout(refused = false): void {
+    const pending = this.pendingKnockout;
+    const answered =
+      pending !== null &&
+      (refused || Number(this.model.get("version") ?? 0) !== pending.version || sameSlots(this.model.get("knockout") ?? [], pending.slots));
+    if (answered) {
+      this.pendingKnockout = null;
+      const queued = this.queuedKnockout;
+      this.queuedKnockout = null;
+      if (queued && !refused) return this.setKnockout(queued);
+    }
+    this.emit();
+  }
+
   /** Ask the kernel for what the position needs that is not here: the steps
    * from `have` on (by default from the first missing one, so that the α
    * matrix gets every row once; the store keeps what fits its budget). */
@@ -431,6 +502,7 @@ export class Controller {
         if (msg.version === this.store.version && this.sensitivities.receive(msg.version, Number(msg.k), values)) this.emit();
       } else if (msg.type === "error") {
         this.setMessage(`kernel: ${String(msg.message)}`, true);
+        if (msg.request === "knockout") this.settleKnockout(true); // a queued one was asked on top of it: dropped too
       } else if (msg.type !== "pong") {
         throw new TypeError(`unknown message type ${JSON.stringify((raw as { type?: unknown }).type)}`);
       }
@@ -438,4 +510,8 @@ export class Controller {
       this.setMessage(`bad message from the kernel: ${(error as Error).message}`, true);
     }
   }
+}
+
+function sameSlots(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

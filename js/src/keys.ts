@@ -4,8 +4,10 @@
 // capture listener on the window runs before either.  It takes only the keys
 // it acts on (and, inside the scrubber or a menu, only stops Jupyter from
 // taking them, so they keep their own meaning); keys with Ctrl, Alt or Meta
-// go on to Jupyter (save, run the cell).  The same holds where the view
-// lives in a shadow root (marimo's <marimo-anywidget>).
+// go on to Jupyter (save, run the cell).  K on a focused token hides its slot
+// from attention (a knockout), or shows it again; K elsewhere in the view, the
+// red token's.  The same holds where the view lives in a shadow root (marimo's
+// <marimo-anywidget>).
 
 import type { Controller } from "./controller";
 import type { Chooser } from "./whatif";
@@ -66,6 +68,17 @@ export function listenForKeys(
       // A control keeps its own keys (a button presses on Space, the scrubber
       // moves on the arrows, a menu opens): Jupyter only is kept from them.
       if (event.key in keys || event.key === "Enter") event.stopPropagation();
+      return;
+    }
+    if (event.key === "k" || event.key === "K") {
+      // K on the focused token hides its slot from attention, or shows it again;
+      // with no token focused, the red token's (slot k, the state h_k made from it)
+      const token = t instanceof HTMLElement && t.classList.contains("aw-token") ? t : null;
+      const slot = token ? Number(token.dataset.index) : ctl.k;
+      if (!ctl.canKnockout || (!token && slot < 1)) return;
+      event.preventDefault();
+      event.stopPropagation();
+      act(() => ctl.toggleKnockout(slot));
       return;
     }
     const action = keys[event.key];

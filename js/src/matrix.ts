@@ -190,6 +190,19 @@ export class AlphaMatrix {
     this.marker.style.width = pct(this.pixel(this.current) + 1);
   }
 
+  /** Where column i's shown cells lie, as percentages of the matrix's side: from
+   * row i (the first step that could read slot i) down to the current row; null
+   * where no shown row reads it.  A hidden slot's mark (a knockout) covers them. */
+  columnBox(i: number): { left: number; width: number; top: number; height: number } | null {
+    if (this.current < i || i < 0 || i > this.T) return null;
+    const x = this.pixel(i);
+    const end = i + 1 > this.T ? this.n : Math.max(x + 1, this.pixel(i + 1));
+    const top = this.pixel(i + 1 > this.T ? this.T : i + 1);
+    const bottom = this.pixel(Math.min(this.T, this.current + 1)) + 1;
+    const pct = (pixels: number) => (100 * pixels) / this.n;
+    return { left: pct(x), width: pct(end - x), top: pct(top), height: pct(Math.max(1, bottom - top)) };
+  }
+
   /** Bars of one α row on the matrix's columns: slot i over column i, full height = 1. */
   drawBars(canvas: HTMLCanvasElement, alpha: Float32Array | null): void {
     const n = this.n;

@@ -26,6 +26,7 @@ export function buildTokens(container: HTMLElement, tokens: string[], unknown: [
     const el = document.createElement("span");
     el.className = i === 0 ? "aw-token aw-start" : "aw-token";
     el.dataset.index = String(i);
+    el.tabIndex = -1; // focusable (a click, or focus()), so K can act on it; Tab stays on the widget
     el.textContent = text;
     newInfo(el, i);
     const word = typed.get(i);
@@ -58,7 +59,12 @@ export interface TokenState {
    * the current one.  The others' labels are removed, never left stale, and
    * come back at the next draw with "all". */
   labels?: "all" | "near";
+  /** The slots hidden from attention (a knockout): marked `is-hidden`, and named so. */
+  hidden?: ReadonlySet<number>;
 }
+
+/** What a hidden slot's token says to a screen reader, after its text. */
+export const HIDDEN_NOTE = "hidden from attention";
 
 /** While Play runs, the slots k-LABEL_WINDOW … k-1 keep their labels. */
 export const LABEL_WINDOW = 8;
@@ -102,7 +108,9 @@ function titleOf(info: TokenInfo | undefined): string | null {
 
 function applyTitle(el: HTMLElement): void {
   const weight = titleOf(infos.get(el));
-  const note = notes.get(el) ?? null;
+  const unknownNote = notes.get(el) ?? null;
+  const hiddenNote = el.classList.contains("is-hidden") ? `${HIDDEN_NOTE} (knockout): its α is 0` : null;
+  const note = unknownNote && hiddenNote ? `${unknownNote}\n${hiddenNote}` : (unknownNote ?? hiddenNote);
   const title = note === null ? weight : weight === null ? note : `${note}\n${weight}`;
   if (title === null) el.removeAttribute("title");
   else if (el.title !== title) el.title = title;
@@ -115,13 +123,15 @@ interface Drawn {
   /** Each token's look (its classes and colour) as one number; NaN: not drawn yet. */
   looks: Float64Array;
   infos: TokenInfo[];
+  /** The hidden slots of the last draw: when they change, every token is drawn. */
+  hidden: ReadonlySet<number> | undefined;
 }
 const lastDrawn = new WeakMap<HTMLElement[], Drawn>();
 
 function drawnOf(els: HTMLElement[]): Drawn {
   let d = lastDrawn.get(els);
   if (!d) {
-    d = { k: els.length, reachable: els.length, looks: new Float64Array(els.length).fill(NaN), infos: els.map((el) => infos.get(el) ?? newInfo(el, 0)) };
+    d = { k: els.length, reachable: els.length, looks: new Float64Array(els.length).fill(NaN), infos: els.map((el) => infos.get(el) ?? newInfo(el, 0)), hidden: undefined };
     lastDrawn.set(els, d);
   }
   return d;
@@ -151,13 +161,16 @@ export function updateTokens(els: HTMLElement[], state: TokenState): void {
   if (grad) for (let i = 0; i < k - 1 && i < grad.length; i++) largest = Math.max(largest, grad[i]);
   const last = drawnOf(els);
   const looks = last.looks;
-  const end = Math.min(els.length - 1, Math.max(k, last.k) + 1);
+  const hidden = state.hidden ?? NO_SLOTS;
+  // a new knockout can mark any token, however far past the position
+  const end = hidden !== last.hidden ? els.length - 1 : Math.min(els.length - 1, Math.max(k, last.k) + 1);
+  last.hidden = hidden;
   // Past both positions a token is future, unshaded and not current: only
   // whether it can be jumped to may change, between the old and new `reachable`.
   const lo = Math.max(end + 1, Math.min(reachable, last.reachable) + 1);
   const hi = Math.min(els.length - 1, Math.max(reachable, last.reachable));
   for (let i = lo; i <= hi; i++) {
-    const look = lookOf(false, true, false, i <= reachable, -1);
+    const look = lookOf(false, true, false, i <= reachable, -1, hidden.has(i));
     if (looks[i] === look) continue;
     looks[i] = look;
     els[i].classList.toggle("is-reachable", i <= reachable);
@@ -188,8 +201,10 @@ export function updateTokens(els: HTMLElement[], state: TokenState): void {
     // labels it (data-alpha, the tooltip): a new step changes every weight's
     // digits, but most colours stay the same, and only a style change makes
     // the browser restyle the token.
-    const look = lookOf(current, i > k, byAlpha || byGrad, i <= reachable, rgb);
+    const isHidden = hidden.has(i);
+    const look = lookOf(current, i > k, byAlpha || byGrad, i <= reachable, rgb, isHidden);
     if (looks[i] !== look) {
+      if (looks[i] >= HIDDEN_LOOK !== isHidden) markHidden(el, isHidden); // NaN (not drawn yet): not hidden
       looks[i] = look;
       el.classList.toggle("is-current", current);
       el.classList.toggle("is-future", i > k);
@@ -217,9 +232,22 @@ export function updateTokens(els: HTMLElement[], state: TokenState): void {
   last.reachable = reachable;
 }
 
-/** What styles a token, as one number to compare draws by: its four flags and
+const NO_SLOTS: ReadonlySet<number> = new Set();
+/** Every look of a hidden slot's token is at least this. */
+const HIDDEN_LOOK = 16 * 0x2000000;
+
+/** What styles a token, as one number to compare draws by: its five flags and
  * its colour (the colour already tells light from dark). */
-function lookOf(current: boolean, future: boolean, shaded: boolean, reachable: boolean, rgb: number): number {
-  return ((+current << 3) | (+future << 2) | (+shaded << 1) | +reachable) * 0x2000000 + rgb + 1;
+function lookOf(current: boolean, future: boolean, shaded: boolean, reachable: boolean, rgb: number, hidden = false): number {
+  return ((+hidden << 4) | (+current << 3) | (+future << 2) | (+shaded << 1) | +reachable) * 0x2000000 + rgb + 1;
+}
+
+/** A slot hidden from attention (a knockout) is struck through and hatched (CSS
+ * `is-hidden`) and says so to a screen reader: "<its text>: hidden from attention". */
+function markHidden(el: HTMLElement, hidden: boolean): void {
+  el.classList.toggle("is-hidden", hidden);
+  if (el === hovered) applyTitle(el);
+  if (hidden) el.setAttribute("aria-label", `${el.textContent ?? ""}: ${HIDDEN_NOTE}`);
+  else el.removeAttribute("aria-label");
 }
 

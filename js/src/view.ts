@@ -24,7 +24,7 @@ import { Chooser } from "./whatif";
 /** The model's traits a view draws that the controller does not announce. */
 const DRAWN_TRAITS = [
   "tokens", "T", "update_rule", "align_name", "z_layout", "status", "frontier", "prediction_labels", "title",
-  "show_controls", "editable", "accepts_text", "unknown", "edits", "vocabulary",
+  "show_controls", "editable", "accepts_text", "unknown", "edits", "vocabulary", "knockout", "can_knockout", "zero_slot",
 ];
 
 /** One view of the widget inside `root`. */
@@ -42,6 +42,9 @@ export class View {
   private kindShown = "";
   private dark = false;
   private themeChecked = false;
+  /** Knockout mode (the Knockout button): a click on a token hides its slot from
+   * attention instead of moving there.  This view's own, as an open chooser is. */
+  private knocking = false;
   private frame: number | null = null;
   private cleanups: (() => void)[] = [];
 
@@ -75,10 +78,14 @@ export class View {
     };
     // What-if: replace the red token (or any, by double-click) and undo.
     const chooser = (this.chooser = new Chooser(ctl, () => this.root.focus()));
-    this.controls = new Controls(ctl, now, chooser);
-    this.tokens = new TokenStrip(ctl, (i) => {
-      if (this.canEdit) chooser.open(i);
-    });
+    this.controls = new Controls(ctl, now, chooser, now(() => (this.knocking = !this.knocking)));
+    this.tokens = new TokenStrip(
+      ctl,
+      (i) => {
+        if (this.canEdit && !this.knocking) chooser.open(i);
+      },
+      () => this.knocking && ctl.canKnockout,
+    );
     this.attention = new AttentionPanel(ctl);
     const panels = el("div", "aw-panels");
     panels.append(this.states.el, this.prediction.el, this.attention.el);
@@ -138,6 +145,7 @@ export class View {
       this.attention.setDark(this.dark);
     }
     const lstmn = model.get("update_rule") === "lstmn";
+    if (this.knocking && !ctl.canKnockout) this.knocking = false; // the button is gone: so is its mode
     const frame: Frame = {
       ctl,
       k,
@@ -149,6 +157,8 @@ export class View {
       attends: model.get("update_rule") !== "eq1",
       lstmn,
       dark: this.dark,
+      hidden: ctl.knockout,
+      knocking: this.knocking,
     };
 
     const canEdit = this.canEdit;
@@ -157,6 +167,7 @@ export class View {
     if (this.chooser.isOpen && (!canEdit || this.chooser.version !== ctl.store.version)) this.chooser.close();
     this.status.render(frame);
     if (root.dataset.connection !== ctl.connection) root.dataset.connection = ctl.connection;
+    root.classList.toggle("is-knocking", this.knocking);
     this.tokens.render(frame);
     if (root.dataset.t !== String(k)) root.dataset.t = String(k);
     ctl.drew(k);

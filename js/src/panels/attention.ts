@@ -24,13 +24,16 @@ export class AttentionPanel {
   private side = 0; // the matrix's side in CSS pixels, as set
   private labelsFor: HTMLElement[] | null = null;
   private currentRowLabel: Element | null = null;
+  private readonly matrixBox: HTMLElement;
+  /** A hatched mark over each hidden slot's column (a knockout), by slot. */
+  private readonly hiddenMarks = new Map<number, HTMLElement>();
 
   constructor(ctl: Controller) {
     this.el.append(el("div", "aw-panel-title", "attention α: this step (bars, full height = 1) and the steps so far"));
     this.bars.setAttribute("aria-label", "attention weights of the current step, one bar per slot");
     const matrixCanvas = el("canvas", "aw-matrix");
     matrixCanvas.setAttribute("aria-label", "attention matrix: row j holds the weights used to read x_j");
-    const matrixBox = el("div", "aw-matrix-box");
+    const matrixBox = (this.matrixBox = el("div", "aw-matrix-box"));
     const rowMarker = el("div", "aw-matrix-row");
     matrixBox.append(matrixCanvas, rowMarker);
     this.grid.append(el("div"), this.bars, this.rowLabels, matrixBox, el("div"), this.colLabels);
@@ -53,7 +56,7 @@ export class AttentionPanel {
   }
 
   /** `tokenEls` is the token strip's elements: the axis labels are laid again when it is rebuilt. */
-  render({ ctl, k, T, step, tokens, attends }: Frame, tokenEls: HTMLElement[]): void {
+  render({ ctl, k, T, step, tokens, attends, hidden }: Frame, tokenEls: HTMLElement[]): void {
     setDisplay(this.el, attends);
     if (!attends) return;
     const { matrix } = this;
@@ -72,11 +75,48 @@ export class AttentionPanel {
       layAxisLabels(this.colLabels, [START_LABEL, ...tokens], T + 1, side, T);
       layAxisLabels(this.rowLabels, [START_LABEL, ...tokens], T + 1, side, T, 1);
     }
+    this.markHidden(hidden);
     const label = k > 0 ? this.rowLabels.querySelector(`[data-slot="${k}"]`) : null;
     if (label !== this.currentRowLabel) {
       this.currentRowLabel?.classList.remove("is-current");
       label?.classList.add("is-current");
       this.currentRowLabel = label;
+    }
+  }
+
+  /** Hatch the columns of the slots hidden from attention (their α is 0 by
+   * construction, not by choice) over the rows shown, and strike their labels. */
+  private markHidden(hidden: ReadonlySet<number>): void {
+    for (const [i, mark] of this.hiddenMarks) {
+      if (hidden.has(i)) continue;
+      mark.remove();
+      this.hiddenMarks.delete(i);
+    }
+    for (const i of hidden) {
+      let mark = this.hiddenMarks.get(i);
+      if (!mark) {
+        mark = el("div", "aw-matrix-hidden");
+        mark.dataset.slot = String(i);
+        this.matrixBox.appendChild(mark);
+        this.hiddenMarks.set(i, mark);
+      }
+      const box = this.matrix.columnBox(i);
+      setDisplay(mark, box !== null);
+      if (box) {
+        const style = mark.style;
+        const set = (name: "left" | "width" | "top" | "height", v: number) => {
+          const value = `${v}%`;
+          if (style[name] !== value) style[name] = value;
+        };
+        set("left", box.left);
+        set("width", box.width);
+        set("top", box.top);
+        set("height", box.height);
+      }
+    }
+    for (const label of this.colLabels.children) {
+      const slot = Number((label as HTMLElement).dataset.slot);
+      if (label.classList.contains("is-hidden") !== hidden.has(slot)) label.classList.toggle("is-hidden", hidden.has(slot));
     }
   }
 }

@@ -10,6 +10,11 @@ import type { Frame } from "./frame";
 
 export const SPEEDS = [0.5, 1, 2, 4, 8, 16, 32];
 
+/** What the Knockout button does, on hover. */
+export const KNOCKOUT_HELP =
+  "knockout: while pressed, a click on a token hides its state h_i from attention (α = 0 there), or shows it again; " +
+  "key K does the same on the focused token, or on the red one";
+
 export class Controls {
   readonly title = el("div", "aw-title");
   readonly bar = el("div", "aw-controls");
@@ -25,9 +30,12 @@ export class Controls {
   private readonly shading: HTMLSelectElement;
   private readonly edit: HTMLButtonElement;
   private readonly undo: HTMLButtonElement;
+  /** Knockout mode on or off (aria-pressed); shown where the kernel can hide slots. */
+  private readonly knockout: HTMLButtonElement;
 
-  /** `now` wraps an action so the view draws at once after it (View's constructor says why). */
-  constructor(ctl: Controller, now: (f: () => void) => () => void, chooser: Chooser) {
+  /** `now` wraps an action so the view draws at once after it (View's constructor says why);
+   * `toggleKnocking` turns the view's knockout mode on or off. */
+  constructor(ctl: Controller, now: (f: () => void) => () => void, chooser: Chooser, toggleKnocking: () => void = () => {}) {
     this.reset = button("Reset", "reset", now(() => ctl.reset()));
     this.back = button("Step back", "back", now(() => ctl.back()));
     this.play = button("Play", "play", now(() => ctl.togglePlay()));
@@ -65,11 +73,18 @@ export class Controls {
     });
     this.edit.title = "replace x_k, the red token, by another word (or double-click any token; key E)";
     this.undo = button("Undo edit", "undo", () => ctl.undo());
-    this.bar.append(this.reset, this.back, this.play, this.fwd, scrub, this.readout, speed, shading, this.edit, this.undo);
+    // Knockout: a toggle, named by its text; pressed, a click on a token hides that
+    // state from attention (K on a focused token does so in either mode).
+    const knockout = (this.knockout = el("button", "aw-button aw-knockout", "Knockout"));
+    knockout.type = "button";
+    knockout.setAttribute("aria-pressed", "false");
+    knockout.title = KNOCKOUT_HELP;
+    knockout.addEventListener("click", toggleKnocking);
+    this.bar.append(this.reset, this.back, this.play, this.fwd, scrub, this.readout, speed, shading, this.edit, this.undo, knockout);
     this.read = textForm(ctl).form;
   }
 
-  render({ ctl, k, T }: Frame, canEdit: boolean): void {
+  render({ ctl, k, T, knocking }: Frame, canEdit: boolean): void {
     const model = ctl.model;
     const playing = !!model.get("playing");
     // a comparison's other panels show no controls of their own
@@ -107,5 +122,8 @@ export class Controls {
     setDisplay(this.shading, !ctl.standalone);
     const mode = model.get("shading") === "gradient" ? "gradient" : "alpha";
     if (this.shading.value !== mode) this.shading.value = mode;
+    setDisplay(this.knockout, ctl.canKnockout);
+    const pressed = String(knocking);
+    if (this.knockout.getAttribute("aria-pressed") !== pressed) this.knockout.setAttribute("aria-pressed", pressed);
   }
 }

@@ -4,7 +4,7 @@
 
 import { el, setDisplay, setText } from "../dom";
 import {
-  affineMath, alignMath, LSTMN_DEPARTURES, lstmnAttendMath, lstmnCellMath, lstmnPieceMath, nextHiddenMath, splitZ,
+  affineMath, alignMath, KNOWN_UPDATES, lstmnDepartures, ownPreMath, lstmnAttendMath, lstmnCellMath, lstmnPieceMath, nextHiddenMath, splitZ,
   typeset, updateMath, zBlockMath,
 } from "../equation";
 import { maxAbs } from "../format";
@@ -31,7 +31,9 @@ export class EquationPanel {
   private readonly updateEq = el("div", "aw-equation aw-update-eq");
   private readonly pieces = el("div", "aw-pieces");
   private readonly departures = el("div", "aw-departures");
-  private pieceStrips: { z: HTMLElement[]; pre: HTMLElement | null; h: HTMLElement; note: HTMLElement; lstmn: HTMLElement[] } | null = null;
+  private pieceStrips: {
+    z: HTMLElement[]; pre: HTMLElement | null; preName: string; h: HTMLElement; note: HTMLElement; lstmn: HTMLElement[];
+  } | null = null;
   private equationKey = "";
 
   constructor() {
@@ -45,7 +47,8 @@ export class EquationPanel {
     const align = model.get("align_name") ?? "";
     const layout: [string, number][] = model.get("z_layout") ?? [];
     const lstmn = update === "lstmn";
-    const ekey = `${update}|${align}|${JSON.stringify(layout)}`;
+    const zeroSlot = model.get("zero_slot") !== false;
+    const ekey = `${update}|${align}|${JSON.stringify(layout)}|${zeroSlot}`;
     if (ekey !== this.equationKey) {
       this.equationKey = ekey;
       if (lstmn) {
@@ -56,9 +59,9 @@ export class EquationPanel {
         else typeset(this.alignEq, alignMath(align));
         typeset(this.updateEq, updateMath(update, layout));
       }
-      setText(this.departures, lstmn ? LSTMN_DEPARTURES : "");
+      setText(this.departures, lstmn ? lstmnDepartures(zeroSlot) : "");
       setDisplay(this.departures, lstmn);
-      this.buildPieces(lstmn ? [] : layout, lstmn, H);
+      this.buildPieces(lstmn ? [] : layout, lstmn, H, !lstmn && !KNOWN_UPDATES.includes(update));
     }
     const strips = this.pieceStrips!;
     setText(strips.note, k > 0 ? `step ${k - 1}` : "nothing read yet: h_0 = 0");
@@ -78,11 +81,13 @@ export class EquationPanel {
       const strip = strips.z[i];
       if (strip) renderStrip(strip, b.values, { scale: b.name === "x" ? zScale : 1, name: blockName(b.name), dark });
     });
-    if (strips.pre) renderStrip(strips.pre, step?.pre ?? null, { scale: step?.pre ? maxAbs(step.pre) || 1 : 1, name: "A·z+b", dark });
+    if (strips.pre) renderStrip(strips.pre, step?.pre ?? null, { scale: step?.pre ? maxAbs(step.pre) || 1 : 1, name: strips.preName, dark });
     renderStrip(strips.h, step?.h ?? null, { scale: 1, name: `h_${k}`, dark });
   }
 
-  private buildPieces(layout: [string, number][], lstmn: boolean, H: number): void {
+  /** `own`: a model of the user's own (an update rule the widget does not know): its
+   * record's `pre` is shown as "pre", made from z by the model's own update, not A·z + b. */
+  private buildPieces(layout: [string, number][], lstmn: boolean, H: number, own = false): void {
     const pieces = this.pieces;
     pieces.replaceChildren();
     // Each piece's strip takes a share of the row in proportion to its size, so
@@ -106,13 +111,13 @@ export class EquationPanel {
       // the gates and the candidate, then the new memory and state: i f o ĉ → m → h
       const lstmnPieces = LSTMN_PIECES.map((name) => piece(lstmnPieceMath(name), name, H));
       row.append(...lstmnPieces.slice(0, 4), el("span", "aw-arrow", "→"), lstmnPieces[4], el("span", "aw-arrow", "→"), lstmnPieces[5]);
-      this.pieceStrips = { z: [], pre: null, h: stripOf(lstmnPieces[5]), note, lstmn: lstmnPieces.map(stripOf) };
+      this.pieceStrips = { z: [], pre: null, preName: "", h: stripOf(lstmnPieces[5]), note, lstmn: lstmnPieces.map(stripOf) };
       return;
     }
     const zPieces = layout.map(([name, size], i) => piece(zBlockMath(name), `z${i}`, size));
-    const pre = piece(affineMath(), "pre", H);
+    const pre = piece(own ? ownPreMath() : affineMath(), "pre", H);
     const h = piece(nextHiddenMath(), "h", H);
-    row.append(...zPieces, el("span", "aw-arrow", "→"), pre, el("span", "aw-arrow", "→ tanh →"), h);
-    this.pieceStrips = { z: zPieces.map(stripOf), pre: stripOf(pre), h: stripOf(h), note, lstmn: [] };
+    row.append(...zPieces, el("span", "aw-arrow", "→"), pre, el("span", "aw-arrow", own ? "→ … →" : "→ tanh →"), h);
+    this.pieceStrips = { z: zPieces.map(stripOf), pre: stripOf(pre), preName: own ? "pre" : "A·z+b", h: stripOf(h), note, lstmn: [] };
   }
 }

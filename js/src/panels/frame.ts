@@ -21,4 +21,9 @@ export interface Frame {
   readonly lstmn: boolean;
   /** Colours for a dark background. */
   readonly dark: boolean;
+  /** The slots hidden from attention (the knockout the steps were computed with,
+   * or the one just asked for): marked in the tokens and the α matrix. */
+  readonly hidden: ReadonlySet<number>;
+  /** Whether this view is in knockout mode: a click on a token hides its slot. */
+  readonly knocking: boolean;
 }

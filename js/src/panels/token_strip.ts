@@ -8,11 +8,30 @@ import { GRAD_DECADES } from "../format";
 import { buildTokens, updateTokens } from "../tokens";
 import type { Frame } from "./frame";
 
-/** The shading at position k, in words: α_{k-1,·} comes from h_{k-1}, before x_k is read. */
-export function shadingCaption(k: number, tokens: string[], eq1: boolean): string {
+/** Which caption a model's shading gets: "eq1" (no attention), "rnn" (eq3, eq4:
+ * the query is h_{k-1}), "lstmn" (the query holds x_k and h̃_{k-2}), or "own"
+ * (another update rule: a model of the user's own, whose query the widget does not know). */
+export type ShadingKind = "eq1" | "rnn" | "lstmn" | "own";
+
+export function shadingKind(updateRule: string | undefined): ShadingKind {
+  if (updateRule === "eq1" || updateRule === "lstmn") return updateRule;
+  return updateRule === "eq3" || updateRule === "eq4" ? "rnn" : "own";
+}
+
+/** The shading at position k, in words: what the weights α_{k-1,·} of step k-1
+ * (which read x_k, the red token) were computed from.  eq3/eq4 score with
+ * h_{k-1}, before x_k is read; the LSTMN scores with x_k itself and the previous
+ * summary h̃_{k-2} (core/lstmn.py: a_{t,i} = v·tanh(W_h h_i + W_x x_{t+1} + W_h̃ h̃_{t-1})),
+ * so its weights react to the red token. */
+export function shadingCaption(k: number, tokens: string[], kind: ShadingKind): string {
   if (k === 0) return "nothing read yet: h_0 = 0";
   const word = `“${tokens[k - 1] ?? ""}”`;
-  if (eq1) return `step ${k - 1} read ${word} (red) into h_${k}; eq1 has no attention, so nothing is shaded`;
+  if (kind === "eq1") return `step ${k - 1} read ${word} (red) into h_${k}; eq1 has no attention, so nothing is shaded`;
+  if (kind === "lstmn") {
+    const summary = k === 1 ? "h̃_-1 = 0" : `h̃_${k - 2}`;
+    return `shading: the weights α_${k - 1},i that step ${k - 1} used to read ${word} (red), scored with ${word} itself and the previous summary ${summary}, so they react to the red word`;
+  }
+  if (kind === "own") return `shading: the weights α_${k - 1},i that step ${k - 1} used to read ${word} (red)`;
   return `shading: the weights α_${k - 1},i that h_${k - 1} used to read ${word} (red), chosen before reading it`;
 }
 
@@ -31,8 +50,10 @@ export class TokenStrip {
   els: HTMLElement[] = [];
   private shown: { tokens: string[]; version: number; unknown: [number, string][] } | null = null;
 
-  /** `edit(i)` opens the what-if chooser on x_i, where the view offers edits. */
-  constructor(ctl: Controller, edit: (i: number) => void) {
+  /** `edit(i)` opens the what-if chooser on x_i, where the view offers edits;
+   * `knocking()` says whether the view is in knockout mode, where a click on a
+   * token hides its slot from attention (or shows it again) and does not move. */
+  constructor(ctl: Controller, edit: (i: number) => void, knocking: () => boolean = () => false) {
     this.el.addEventListener("dblclick", (event) => {
       const target = (event.target as HTMLElement).closest?.(".aw-token") as HTMLElement | null;
       const i = Number(target?.dataset.index ?? 0);
@@ -40,12 +61,13 @@ export class TokenStrip {
     });
     this.el.addEventListener("click", (event) => {
       const target = (event.target as HTMLElement).closest?.(".aw-token") as HTMLElement | null;
-      if (!target || !target.classList.contains("is-reachable")) return;
-      ctl.goto(Number(target.dataset.index));
+      if (!target) return;
+      if (knocking()) ctl.toggleKnockout(Number(target.dataset.index));
+      else if (target.classList.contains("is-reachable")) ctl.goto(Number(target.dataset.index));
     });
   }
 
-  render({ ctl, k, step, tokens, dark }: Frame): void {
+  render({ ctl, k, step, tokens, dark, hidden }: Frame): void {
     const model = ctl.model;
     const store = ctl.store;
     // The model hands back the same array until the tokens change: no need to compare T strings.
@@ -53,19 +75,22 @@ export class TokenStrip {
     const shown = this.shown;
     if (!shown || shown.tokens !== tokens || shown.version !== store.version || shown.unknown !== unknown) {
       this.shown = { tokens, version: store.version, unknown };
+      // a new version (a knockout by K, an edit) rebuilds the strip: the focus stays on its slot
+      const focused = this.el.contains(document.activeElement) ? (document.activeElement as HTMLElement).dataset?.index : undefined;
       this.els = buildTokens(this.el, tokens, unknown);
+      if (focused !== undefined) this.els[Number(focused)]?.focus({ preventScroll: true });
     }
     const reachable = Math.max(store.contiguous(), model.get("frontier") ?? 0);
     const mode = model.get("shading") === "gradient" ? "gradient" : "alpha";
     const grad = mode === "gradient" && k > 0 ? ctl.sensitivityAt(k) : null;
     // while Play runs, only the slots just before the current one carry their value as text
     const labels = model.get("playing") ? "near" : "all";
-    updateTokens(this.els, { k, alpha: step?.alpha ?? null, reachable, mode, grad, dark, labels });
+    updateTokens(this.els, { k, alpha: step?.alpha ?? null, reachable, mode, grad, dark, labels, hidden });
     setText(
       this.caption,
       mode === "gradient"
         ? gradientCaption(k, grad !== null, ctl.kernelReplied)
-        : shadingCaption(k, tokens, model.get("update_rule") === "eq1"),
+        : shadingCaption(k, tokens, shadingKind(model.get("update_rule"))),
     );
   }
 }
