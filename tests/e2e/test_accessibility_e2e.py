@@ -1,5 +1,6 @@
 """axe-core on the widget in JupyterLab: zero violations in the light and the
-dark theme, at positions 0, k and T, and with the what-if chooser open.
+dark theme, at positions 0, k and T, with a slot hidden from attention in
+knockout mode, and with the what-if chooser open.
 
 axe-core is the npm package in js/node_modules (a dev dependency), put into the
 page from that file with Playwright's ``add_script_tag(path=…)``: nothing comes
@@ -17,6 +18,7 @@ the tables behind "show the numbers".
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -133,6 +135,16 @@ def test_axe_finds_no_violation(nb, theme, results, artifacts):
                 assert sorted(ratios, key=int) == worded, ratios
                 assert min(ratios.values()) >= 4.5, ratios
         goto(nb, root, K)
+        # a slot hidden from attention, in knockout mode (its token is named so)
+        nb.run("w.knockout = [2]")
+        expect(root.locator('.aw-tokens [data-index="2"]')).to_have_class(re.compile("is-hidden"))
+        knockout = root.get_by_role("button", name="Knockout", exact=True)
+        knockout.click()
+        expect(knockout).to_have_attribute("aria-pressed", "true")
+        seen["a slot hidden, knockout mode"] = run_axe(root)
+        knockout.click()
+        nb.run("w.knockout = []")
+        expect(root.locator(".aw-tokens .is-hidden")).to_have_count(0)
         root.get_by_role("button", name="Replace a token").click()
         chooser = root.get_by_role("dialog")
         expect(chooser).to_be_visible()
