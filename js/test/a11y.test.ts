@@ -100,6 +100,10 @@ describe("the numbers behind the colours", () => {
     model.set("t", 4);
     view.render();
     expect(cells(root.querySelector(".aw-values-weights")!)).toHaveLength(4);
+    // a slot hidden from attention says so, as its token's name does
+    model.set("knockout", [2]);
+    view.render();
+    expect(cells(root.querySelector(".aw-values-weights")!).map((r) => r[1])).toEqual(["⟨start⟩", "the", "cat: hidden from attention", "sat"]);
     toggle.click();
     expect(root.querySelector(".aw-values-table")).toBeNull();
   });

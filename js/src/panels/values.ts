@@ -12,7 +12,7 @@
 import { el, setText } from "../dom";
 import { formatFloat32 } from "../format";
 import { stripValues } from "../heatmap";
-import { START_LABEL } from "../tokens";
+import { HIDDEN_NOTE, START_LABEL } from "../tokens";
 import type { Frame } from "./frame";
 
 let panels = 0;
@@ -64,7 +64,7 @@ export class ValuesPanel {
     return this.opened;
   }
 
-  render({ ctl, k, T, step, tokens, attends }: Frame): void {
+  render({ ctl, k, T, step, tokens, attends, hidden }: Frame): void {
     if (!this.opened) return;
     const playing = !!ctl.model.get("playing");
     if (playing && this.body.childElementCount > 1) {
@@ -82,15 +82,16 @@ export class ValuesPanel {
     setText(this.note, "");
     const gradient = ctl.model.get("shading") === "gradient";
     const tables: HTMLElement[] = [];
-    if (k > 0 && (attends || gradient)) tables.push(this.weights(ctl, k, step?.alpha ?? null, tokens, gradient));
+    if (k > 0 && (attends || gradient)) tables.push(this.weights(ctl, k, step?.alpha ?? null, tokens, gradient, hidden));
     const vectors = this.vectors(k, T);
     if (vectors) tables.push(vectors);
     if (tables.length === 0) tables.push(el("p", "aw-values-none", k === 0 ? "nothing read yet: h_0 = 0" : "this step has not arrived yet"));
     this.body.replaceChildren(this.note, ...tables);
   }
 
-  /** Slot i, its token and its weight α_{k-1,i} (or ‖∂h_k/∂x_i‖), as the tokens show them. */
-  private weights(ctl: Frame["ctl"], k: number, alpha: Float32Array | null, tokens: string[], gradient: boolean): HTMLElement {
+  /** Slot i, its token and its weight α_{k-1,i} (or ‖∂h_k/∂x_i‖), as the tokens show them;
+   * a slot hidden from attention (a knockout) says so after its token, as its token's name does. */
+  private weights(ctl: Frame["ctl"], k: number, alpha: Float32Array | null, tokens: string[], gradient: boolean, hidden: ReadonlySet<number>): HTMLElement {
     const table = el("table", "aw-values-table aw-values-weights");
     const grad = gradient ? ctl.sensitivityAt(k) : null;
     const head = gradient ? `‖∂h_${k}/∂x_i‖` : `α_${k - 1},i`;
@@ -102,7 +103,8 @@ export class ValuesPanel {
     );
     for (let i = gradient ? 1 : 0; i < k; i++) {
       const value = gradient ? (grad && i - 1 < grad.length ? grad[i - 1] : null) : alpha && i < alpha.length ? alpha[i] : null;
-      table.append(bodyRow([String(i), i === 0 ? START_LABEL : tokens[i - 1] ?? "", value === null ? "…" : formatFloat32(value)]));
+      const token = i === 0 ? START_LABEL : (tokens[i - 1] ?? "");
+      table.append(bodyRow([String(i), hidden.has(i) ? `${token}: ${HIDDEN_NOTE}` : token, value === null ? "…" : formatFloat32(value)]));
     }
     return table;
   }
