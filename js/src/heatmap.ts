@@ -28,6 +28,14 @@ function showValue(event: MouseEvent): void {
   strip.title = `${data.name}[${i}] = ${formatFloat32(data.values[i])}`;
 }
 
+/** What a strip shows now: its name and its values (null while it has none),
+ * as its tooltip gives them cell by cell; the values table (panels/values.ts)
+ * lists them, so that a keyboard reaches every value a pointer does. */
+export function stripValues(strip: HTMLElement): { name: string; values: ArrayLike<number> } | null {
+  const data = shown.get(strip);
+  return data && data.values && data.values.length > 0 ? { name: data.name, values: data.values } : null;
+}
+
 const watched = new WeakSet<HTMLElement>();
 
 function watch(el: HTMLElement): void {

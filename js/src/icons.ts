@@ -4,7 +4,7 @@
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
-export type IconName = "reset" | "back" | "play" | "pause" | "forward" | "edit" | "undo";
+export type IconName = "reset" | "back" | "play" | "pause" | "forward" | "edit" | "undo" | "close";
 
 // 16 × 16 paths: a bar is a rectangle, an arrow a triangle.
 const PATHS: Record<IconName, string> = {
@@ -17,6 +17,8 @@ const PATHS: Record<IconName, string> = {
   edit: "M10.5 2.5l3 3L6 13H3v-3z M2 14h3l-3-3z",
   // a hooked arrow back to the left
   undo: "M2 6l4-4v2.5h4a4 4 0 0 1 0 8H6v-2h4a2 2 0 0 0 0-4H6V9z",
+  // a cross
+  close: "M3.5 2.1L8 6.6l4.5-4.5 1.4 1.4L9.4 8l4.5 4.5-1.4 1.4L8 9.4l-4.5 4.5-1.4-1.4L6.6 8 2.1 3.5z",
 };
 
 /** An inline SVG icon drawn in the text colour. */

@@ -6,10 +6,20 @@
 // taking them, so they keep their own meaning); keys with Ctrl, Alt or Meta
 // go on to Jupyter (save, run the cell).  K on a focused token hides its slot
 // from attention (a knockout), or shows it again; K elsewhere in the view, the
-// red token's.
+// red token's.  The same holds where the view lives in a shadow root (marimo's
+// <marimo-anywidget>).
 
 import type { Controller } from "./controller";
 import type { Chooser } from "./whatif";
+
+/** The node a key event went to: the first in its composed path, which is the
+ * focused element even inside an open shadow root (where `event.target`, seen
+ * from the window, is the shadow host). */
+export function keyTarget(event: Event): Node | null {
+  const path = typeof event.composedPath === "function" ? event.composedPath() : [];
+  const first = path.length > 0 ? path[0] : event.target;
+  return first instanceof Node ? first : null;
+}
 
 /** Listen for the view's keys on the window; returns the function that stops listening.
  * `act` runs an action and draws at once; `canEdit` says whether E may open the chooser. */
@@ -31,9 +41,12 @@ export function listenForKeys(
     },
   };
   const onKey = (event: KeyboardEvent) => {
-    if (!(event.target instanceof Node) || !root.contains(event.target)) return;
+    // Where the key went: inside a shadow root (marimo draws a widget in one)
+    // the window sees the shadow host as the event's target, so the element
+    // with the focus is read from the event's path instead.
+    const t = keyTarget(event);
+    if (!t || !root.contains(t)) return;
     if (event.ctrlKey || event.altKey || event.metaKey) return;
-    const t = event.target;
     if (chooser.isOpen && chooser.el.contains(t)) {
       // The chooser's own keys (its listeners would not hear them: this
       // listener stops them on the window, before they reach the target).
@@ -50,7 +63,8 @@ export function listenForKeys(
       chooser.close();
       return;
     }
-    if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLButtonElement) {
+    const ownKeys = t instanceof Element && t.closest("[data-own-keys]") !== null; // a region that scrolls
+    if (ownKeys || t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLButtonElement) {
       // A control keeps its own keys (a button presses on Space, the scrubber
       // moves on the arrows, a menu opens): Jupyter only is kept from them.
       if (event.key in keys || event.key === "Enter") event.stopPropagation();

@@ -17,6 +17,7 @@ import { PredictionPanel } from "./panels/prediction";
 import { StatesPanel } from "./panels/states";
 import { StatusLine } from "./panels/status";
 import { TokenStrip } from "./panels/token_strip";
+import { ValuesPanel } from "./panels/values";
 import { watchTheme } from "./theme";
 import { Chooser } from "./whatif";
 
@@ -37,6 +38,7 @@ export class View {
   private readonly prediction = new PredictionPanel();
   private readonly attention: AttentionPanel;
   private readonly equation = new EquationPanel();
+  private readonly values: ValuesPanel;
   private kindShown = "";
   private dark = false;
   private themeChecked = false;
@@ -63,7 +65,9 @@ export class View {
   constructor(readonly ctl: Controller, host: HTMLElement) {
     const root = (this.root = el("div", "attn-widget"));
     root.tabIndex = 0;
-    root.setAttribute("role", "group");
+    // A named region: it takes the focus (its keys step it), and a focusable
+    // element needs a role that may be focused (a landmark or a widget, not group).
+    root.setAttribute("role", "region");
     root.setAttribute("aria-label", "Self-attention RNN stepper");
 
     // Draw at once after the user's own action, so the next click between
@@ -86,7 +90,8 @@ export class View {
     const panels = el("div", "aw-panels");
     panels.append(this.states.el, this.prediction.el, this.attention.el);
     const { controls, status, tokens, equation } = this;
-    root.append(controls.title, controls.bar, controls.read, status.el, tokens.el, chooser.el, tokens.caption, panels, equation.el);
+    this.values = new ValuesPanel(() => Array.from(root.querySelectorAll<HTMLElement>(".aw-strip")), () => this.render());
+    root.append(controls.title, controls.bar, controls.read, status.el, tokens.el, chooser.el, tokens.caption, panels, equation.el, this.values.el);
     host.appendChild(root);
 
     this.cleanups.push(listenForKeys(root, ctl, chooser, () => this.canEdit, (act) => now(act)()));
@@ -175,5 +180,6 @@ export class View {
     this.prediction.render(frame);
     this.attention.render(frame, this.tokens.els);
     this.equation.render(frame);
+    this.values.render(frame); // after the strips: it lists what they now show
   }
 }

@@ -5,7 +5,7 @@
 // are user data and reach the DOM only as text (docs/design.md §4).
 
 import type { Controller } from "./controller";
-import { el } from "./dom";
+import { button, el } from "./dom";
 import { MAX_TEXT_CHARS, ZERO_INPUT } from "./protocol";
 
 /** The most words the chooser lists at once; typing narrows the list. */
@@ -32,6 +32,8 @@ export function matchWords(vocabulary: readonly string[], query: string, limit =
   return { words: all.slice(0, limit), total: all.length };
 }
 
+let choosers = 0;
+
 /** The chooser: a searchable list of replacements for one token, inside the widget. */
 export class Chooser {
   readonly el: HTMLElement;
@@ -41,6 +43,7 @@ export class Chooser {
   private readonly more: HTMLElement;
   private options: HTMLElement[] = [];
   private active = 0;
+  private readonly idPrefix = `aw-option-${++choosers}-`;
   /** The input being replaced (1 … T), or 0 while closed. */
   index = 0;
   /** The data version the chooser was opened on: an edit of inputs that have
@@ -53,11 +56,11 @@ export class Chooser {
     root.hidden = true;
     const head = el("div", "aw-chooser-head");
     this.heading = el("span", "aw-chooser-title");
-    const close = el("button", "aw-chooser-close", "×");
-    close.type = "button";
-    close.setAttribute("aria-label", "Close");
+    // An icon, not the glyph ×: a visible text that is not its name ("Close")
+    // is what assistive speech input cannot match.
+    const close = button("Close", "close", () => this.close());
+    close.classList.add("aw-chooser-close");
     close.title = "Close (Esc)";
-    close.addEventListener("click", () => this.close());
     head.append(this.heading, close);
     const search = (this.search = el("input", "aw-chooser-search"));
     search.type = "search";
@@ -69,6 +72,8 @@ export class Chooser {
     const list = (this.list = el("ul", "aw-chooser-list"));
     list.setAttribute("role", "listbox");
     list.setAttribute("aria-label", "Replacements");
+    // It scrolls: it takes the focus too, and its keys are the chooser's.
+    list.tabIndex = 0;
     list.addEventListener("click", (event) => {
       const option = (event.target as HTMLElement).closest?.(".aw-chooser-option") as HTMLElement | null;
       if (option) this.pick(option);
@@ -110,7 +115,7 @@ export class Chooser {
     this.options = rows.map(([token, label], n) => {
       const li = el("li", "aw-chooser-option", label);
       li.setAttribute("role", "option");
-      li.id = `aw-option-${n}`;
+      li.id = `${this.idPrefix}${n}`; // unique in the page: several widgets may have a chooser
       if (token === null) li.dataset.zero = "true";
       else li.dataset.token = token;
       return li;
@@ -131,6 +136,7 @@ export class Chooser {
     this.active = Math.max(0, Math.min(this.options.length - 1, n));
     this.options.forEach((o, m) => o.setAttribute("aria-selected", String(m === this.active)));
     this.search.setAttribute("aria-activedescendant", this.options[this.active].id);
+    this.list.setAttribute("aria-activedescendant", this.options[this.active].id);
     this.options[this.active].scrollIntoView?.({ block: "nearest" });
   }
 

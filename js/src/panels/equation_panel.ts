@@ -75,12 +75,14 @@ export class EquationPanel {
     }
     const blocks = step ? blocksOf(step, layout) : layout.map(([name]) => ({ name, values: null as Float32Array | null }));
     const zScale = step?.z ? maxAbs(step.z) || 1 : 1;
+    // each piece named with its step's indices: step t = k-1 reads h_t, x_{t+1}, c_t into h_{t+1}
+    const blockName = (name: string) => (k === 0 ? name : `${name}_${name === "x" ? k : k - 1}`);
     blocks.forEach((b, i) => {
       const strip = strips.z[i];
-      if (strip) renderStrip(strip, b.values, { scale: b.name === "x" ? zScale : 1, name: b.name, dark });
+      if (strip) renderStrip(strip, b.values, { scale: b.name === "x" ? zScale : 1, name: blockName(b.name), dark });
     });
     if (strips.pre) renderStrip(strips.pre, step?.pre ?? null, { scale: step?.pre ? maxAbs(step.pre) || 1 : 1, name: strips.preName, dark });
-    renderStrip(strips.h, step?.h ?? null, { scale: 1, name: "h", dark });
+    renderStrip(strips.h, step?.h ?? null, { scale: 1, name: `h_${k}`, dark });
   }
 
   /** `own`: a model of the user's own (an update rule the widget does not know): its
