@@ -133,13 +133,18 @@ class Compare(ipywidgets.Box):
         before = self.t
         try:
             self.children[0].goto(k)
-        except Exception:
+        except BaseException:
             # Back where they were; a panel whose model now fails altogether falls
-            # back to its last good step, and the links take the others there too.
+            # back to its last good step, and the others join it there.
             for panel in self.children:
                 if panel.t != before:
                     with contextlib.suppress(Exception):
                         panel.goto(before)
+            low = min(panel.t for panel in self.children)
+            for panel in self.children:
+                if panel.t != low:
+                    with contextlib.suppress(Exception):
+                        panel.goto(low)
             raise
 
     def reset(self) -> None:

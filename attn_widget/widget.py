@@ -41,6 +41,37 @@ def _bundle() -> tuple[str, str]:
     return js, css
 
 
+class _Position(tl.Int):
+    """The trait ``t``: a value becomes the widget's only once its session stands
+    there.  The move runs in ``validate``, which traitlets calls before it stores a
+    value (also inside ``hold_trait_notifications``, where cross-validation waits),
+    so whatever is raised on the way, a failing step or a KeyboardInterrupt, the
+    trait and the stepper never disagree (docs/design.md §2, "Interrupts")."""
+
+    def validate(self, obj, value):
+        # obj is the AttentionWidget below: the trait and its widget are one thing
+        return obj._move(super().validate(obj, value))  # noqa: SLF001
+
+
+def check_speed(speed) -> float:
+    """Play's speed: a number of steps per second (not a bool, not NaN) in
+    MIN_SPEED … MAX_SPEED."""
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed != speed:
+        raise TypeError(f"speed must be a number of steps per second, got {speed!r}")
+    if not MIN_SPEED <= speed <= MAX_SPEED:
+        raise ValueError(
+            f"speed must be in {MIN_SPEED} … {MAX_SPEED} steps per second, got {speed}"
+        )
+    return float(speed)
+
+
+class _Speed(tl.Float):
+    """The trait ``speed``, checked before traitlets' Float turns True into 1.0."""
+
+    def validate(self, obj, value):
+        return super().validate(obj, check_speed(value))
+
+
 class AttentionWidget(anywidget.AnyWidget):
     """Step a :class:`SelfAttentionRNN` or an :class:`~attn_widget.core.LSTMN` through a
     sequence and watch h, c (for the LSTMN: h̃, m̃, the gates and m) and α change.
@@ -79,7 +110,7 @@ class AttentionWidget(anywidget.AnyWidget):
         1
     """
 
-    t = tl.Int(0).tag(sync=True)
+    t = _Position(0).tag(sync=True)
     T = tl.Int(0).tag(sync=True)
     tokens = tl.List(tl.Unicode()).tag(sync=True)
     update_rule = tl.Unicode("eq4").tag(sync=True)
@@ -90,7 +121,7 @@ class AttentionWidget(anywidget.AnyWidget):
     frontier = tl.Int(0).tag(sync=True)
     version = tl.Int(0).tag(sync=True)
     playing = tl.Bool(False).tag(sync=True)
-    speed = tl.Float(4.0).tag(sync=True)
+    speed = _Speed(4.0).tag(sync=True)
     shading = tl.Unicode("alpha").tag(sync=True)
     status = tl.Unicode("").tag(sync=True)
     _snapshot = tl.Bytes(b"").tag(sync=True)
@@ -118,6 +149,7 @@ class AttentionWidget(anywidget.AnyWidget):
     edits = tl.List().tag(sync=True)
 
     MIN_SPEED, MAX_SPEED = MIN_SPEED, MAX_SPEED
+    _built = False  # until __init__ ends: t then follows the session
     FRONT_END_TRAITS = FRONT_END_TRAITS
     SHADINGS = SHADINGS
 
@@ -144,7 +176,7 @@ class AttentionWidget(anywidget.AnyWidget):
             raise TypeError(
                 "give a session, or a model with its inputs (and tokens, head, labels), not both"
             )
-        speed = self._check_speed(speed)
+        speed = check_speed(speed)
         if not isinstance(precompute, bool):
             raise TypeError(f"precompute must be True or False, got {precompute!r}")
         owned = sorted(set(kwargs) & (set(self.class_traits(sync=True)) - {"layout"}))
@@ -173,6 +205,8 @@ class AttentionWidget(anywidget.AnyWidget):
         session.subscribe(self._hear)
         self.on_msg(self._on_custom_msg)
         self._snapshots.rebuild()
+        self._built = True
+        self.t = session.position  # a session given may stand anywhere
         refresh_after_each_cell(self._snapshot_after_cell)
 
     @classmethod
@@ -391,17 +425,16 @@ class AttentionWidget(anywidget.AnyWidget):
     # -- the session's news: a new version, a problem ---------------------------
 
     def _hear(self, event: NewVersion | Problem) -> None:
+        """The session's news.  A new version's traits are set, then its own message
+        goes out.  If anything is raised meanwhile, the session's change is undone
+        and this hears of the state it is back in (session/change.py)."""
         if isinstance(event, Problem):
             self.status = f"error: {event.message}"[:300]
             return
-        s = self.session
-        described = s.describe()
         # Setting t here moves nothing (the session stands there already) and
         # sends nothing: the new version's own message follows the traits.
         with self._outbox.held(), self.hold_sync():
-            for name in ("version", "tokens", "T", "unknown", "edits"):
-                setattr(self, name, described[name])
-            self.t = event.position
+            self._show_session()
             self.status = ""
         if event.complete and event.snapshot:
             self._snapshots.new_version()
@@ -409,6 +442,26 @@ class AttentionWidget(anywidget.AnyWidget):
         self._outbox.push(self.t, reason=event.reason, always=True)
         if event.complete:
             self._ahead.queue()
+
+    def _show_session(self) -> None:
+        """Set the traits that describe the session's data to what it holds now."""
+        s = self.session
+        described = s.describe()
+        for name in ("version", "tokens", "T", "unknown", "edits", "frontier"):
+            if getattr(self, name) != described[name]:
+                setattr(self, name, described[name])
+        self.t = s.position
+
+    def _settle(self) -> None:
+        """After something was raised on the way (a failing step, a KeyboardInterrupt):
+        the traits say what the session holds, and the front end is sent what its
+        position needs, of a new version if the session has one it was not told of."""
+        s = self.session
+        with s.lock:
+            with self._outbox.held(), self.hold_sync():
+                self._show_session()
+            behind = self._outbox.is_behind()
+            self._outbox.push(self.t, reason="reset" if behind else "step", always=behind)
 
     def _write_snapshot(self, blob: bytes) -> None:
         self._snapshot = blob
@@ -421,23 +474,6 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- the front end's side --------------------------------------------------
 
-    @staticmethod
-    def _check_speed(speed) -> float:
-        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed != speed:
-            raise TypeError(f"speed must be a number of steps per second, got {speed!r}")
-        lo, hi = AttentionWidget.MIN_SPEED, AttentionWidget.MAX_SPEED
-        if not lo <= speed <= hi:
-            raise ValueError(f"speed must be in {lo} … {hi} steps per second, got {speed}")
-        return float(speed)
-
-    @tl.validate("t")
-    def _validate_t(self, proposal):
-        return check_position(proposal["value"], self.T)
-
-    @tl.validate("speed")
-    def _validate_speed(self, proposal):
-        return self._check_speed(proposal["value"])
-
     @tl.validate("shading")
     def _valid_shading(self, proposal):
         if proposal["value"] not in self.SHADINGS:
@@ -446,22 +482,31 @@ class AttentionWidget(anywidget.AnyWidget):
             )
         return proposal["value"]
 
+    def _move(self, k) -> int:
+        """Move the session to position k, before ``t`` takes the value (see
+        :class:`_Position`).  A move completes or leaves the position as it was
+        (the steps that did run are kept: they are valid); if it fails, Play
+        stops, or it would ask for the failing step at every tick."""
+        k = check_position(k, self.T)
+        if not self._built:
+            return k  # traitlets checks the default value while the widget is built
+        s = self.session
+        with s.lock:
+            try:
+                s.goto(k)  # the latest value: another thread may have moved it since
+                self.frontier = s.frontier
+                if k == self.t:  # no change for the observer: send what k lacks, if anything
+                    self._outbox.push(k, reason="step")
+                return k
+            except BaseException:
+                self.playing = False
+                self._settle()
+                raise
+
     @tl.observe("t")
     @serialised
-    def _on_t(self, change) -> None:
-        s = self.session
-        version = s.version
-        try:
-            s.goto(self.t)  # the latest value: another thread may have moved it since
-        except BaseException:
-            # A move completes or leaves the position as it was; the steps that
-            # did run before the failure are valid, so they are kept and sent.
-            # (A new version that failed has put the position where its steps end.)
-            if s.version == version:
-                self._outbox.push(s.frontier, reason="step")
-                self.playing = False  # or Play would ask for the failing step at every tick
-                self.t = change["old"]
-            raise
+    def _on_t(self, _change) -> None:
+        """The position moved (the session stands there): send what it needs."""
         if self.t >= self.T and self.playing:
             self.playing = False
         self._outbox.push(self.t, reason="step")

@@ -8,7 +8,8 @@ version exists.  The widget, the HTML export and the figure all read it.
 
 from .checks import check_edit_index, check_position, check_token, check_tokens, check_top
 from .head import Head, Predicted, head_labels, make_head
-from .session import NewVersion, Problem, Session, describe_model
+from .model import describe_model
+from .session import NewVersion, Problem, Session
 from .words import Words, embed_words, read_words
 
 __all__ = [

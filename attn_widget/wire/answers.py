@@ -167,7 +167,9 @@ class Answers:
     def _edit(self, content: dict) -> None:
         """A what-if from the view: x_i becomes a vocabulary word, or zero."""
         self._refuse_view_edits(content)
-        i, token = content.get("i"), content.get("token")
+        if "token" not in content:  # null is the zero vector: a missing token is not
+            raise ValueError("edit.token is missing: give a word of the vocabulary, or null")
+        i, token = content.get("i"), content["token"]
         if token is None:
             self.session.zero_input(i)
         elif isinstance(token, str):

@@ -34,16 +34,16 @@ class Snapshots:
         self.session, self.host, self.write = session, host, write
         self.precompute = precompute
         self._holds: tuple[int, int] | None = None  # (version, steps computed) it was made of
-        self._paused = 0
+        self._paused = False
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
         """No rebuild meanwhile: a message from the front end is being answered."""
-        self._paused += 1
+        self._paused = True  # a flag: the next pause starts afresh (see Outbox.held)
         try:
             yield
         finally:
-            self._paused -= 1
+            self._paused = False
 
     def new_version(self) -> None:
         """A new version in a cell: the saved state follows it."""
