@@ -85,9 +85,11 @@ class AttentionWidget(anywidget.AnyWidget):
         inputs: x_1 … x_T, shape (T, D), a float tensor matching the model.
         session: a :class:`~attn_widget.session.Session` to show, instead of
             ``model``, ``tokens``, ``inputs`` and the head's arguments.
-        precompute: run every step now and store the whole trace in the
-            saved-state snapshot (a reader without a kernel can then step through
-            it all); by default steps run on demand.
+        precompute: run now, and after each new version, the steps the saved
+            state can hold and store them there (a reader without a kernel can
+            step through them): every step of a sentence of a few hundred tokens,
+            the first ``STEP_DATA_LIMIT`` bytes of them on a longer one, whose
+            later steps run on demand; by default every step runs on demand.
         speed: play speed in steps per second.
         head: an output head, h (…, H) → logits (…, C) (``from_text`` passes a
             ``TextRNN``'s): each step then shows softmax(head(h))'s top ``top_k``

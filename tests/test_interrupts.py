@@ -9,6 +9,7 @@ the wire or the stepper runs, and afterwards
 - the steps held are what the model computes now from the inputs shown (no old
   weights or old inputs mixed in), and the inputs are the embedding of the words
   shown where the session says they are;
+- torch's grad mode is as it was (on);
 - ``w.current`` works, and a later move works: the front end then holds every
   step of the version it is told of, with the model's numbers.
 
@@ -53,6 +54,8 @@ TEXT = "the key to the cabinets is on the table"
 @pytest.fixture(autouse=True)
 def _stub_bundle(monkeypatch):
     monkeypatch.setattr(widget_module, "_bundle", lambda: ("export default {};", ""))
+    yield
+    torch.set_grad_enabled(True)  # whatever a failure left, the next test file gets grad
 
 
 class Interrupt:
@@ -118,6 +121,9 @@ def nudge(module) -> None:
 def check(w: AttentionWidget, front: FrontEnd) -> None:
     """The invariants of the module docstring, at the position the widget stands."""
     s = w.session
+    # an interrupt as a `with torch.no_grad()` block ends skips its exit: grad mode
+    # must still come back, or a later train() fails far from here
+    assert torch.is_grad_enabled()
     assert w.t == s.position == s.stepper.k
     assert 0 <= s.position <= s.frontier <= s.T == len(s.tokens)
     assert w.frontier == s.frontier == len(s.steps)

@@ -6,13 +6,23 @@ head, the what-if edits and their history, and tells subscribers when a new
 version exists.  The widget, the HTML export and the figure all read it.
 """
 
-from .checks import check_edit_index, check_position, check_token, check_tokens, check_top
+from .checks import (
+    MAX_INPUTS,
+    check_edit_index,
+    check_length,
+    check_position,
+    check_token,
+    check_tokens,
+    check_top,
+)
+from .events import NewVersion, Problem
 from .head import Head, Predicted, head_labels, make_head
 from .model import describe_model
-from .session import NewVersion, Problem, Session
+from .session import Session
 from .words import Words, embed_words, read_words
 
 __all__ = [
+    "MAX_INPUTS",
     "Head",
     "NewVersion",
     "Predicted",
@@ -20,6 +30,7 @@ __all__ = [
     "Session",
     "Words",
     "check_edit_index",
+    "check_length",
     "check_position",
     "check_token",
     "check_tokens",

@@ -1,30 +1,44 @@
 """A change of a session's data, all or nothing (docs/design.md §2, "Interrupts").
 
-Every path that changes what a session shows (a move that makes a new version,
-an edit, undo, new inputs or text, a training push, following new weights) runs
-as one :class:`Change`.  It is made before anything changes and keeps what the
-data was: the stepper and its inputs, the tokens, the words behind them, the
-unknown words, the edits and their history, the position and the version.
+Every path that changes what a session shows (a move, a new version, an edit,
+undo, new inputs or text, a training push, following new weights) runs as one
+:class:`Change`, under the session's lock.  It is made before anything changes
+and keeps what the data was: the stepper and its inputs, the tokens, the words
+behind them, the unknown words, the edits and their history, the position, the
+number of steps and the version.  A change within a change is part of it.
 
 A change ends in one of two ways:
 
-- it reaches its end: the session *commits* it (:meth:`Change.commit`) just
-  before telling subscribers of the new version; from then on the session is
-  the new one, whatever a subscriber does;
+- it reaches its end: subscribers are told of the new version, and once they
+  all heard of it the change is *committed*;
 - anything is raised before that, an error or a ``KeyboardInterrupt`` on any
-  line (Ctrl-C during ``train(widget=w)``): :meth:`Change.undo` puts the data
-  back as it was and keeps only the steps that are still valid for it, and the
-  position falls back to where its steps end.  If subscribers may hold steps
-  that are no longer the session's (the version moved on, or steps were
-  dropped), the session tells them of a new version (``complete=False``).
+  line (Ctrl-C during ``train(widget=w)``), a subscriber's included: the data
+  is put back as it was, the steps the change computed are dropped with those
+  no longer valid for the data, and the position falls back to where the steps
+  end.  If subscribers may hold steps that are no longer the session's (the
+  version moved on, or steps were dropped), they are told of a new version
+  (``complete=False``), with a number of its own if they may have seen the one
+  that was undone.
 
 Nothing is recomputed on the way back: an interrupt stops the work it
-interrupted, and the next move computes what it needs.
+interrupted, and the next move computes what it needs.  Torch's grad mode is put
+back too: an interrupt as a ``torch.no_grad()`` block ends skips its exit.  :class:`AllOrNothing`
+is how a :class:`~.session.Session` runs its changes.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+
+import torch
 from torch import Tensor
+
+from ..core import WeightsChangedError
+from .events import NewVersion
+
+# How many times a move recomputes after weights that changed while it ran.
+_ATTEMPTS = 5
 
 
 def first_difference(a: Tensor, b: Tensor) -> int:
@@ -49,7 +63,7 @@ class Change:
 
     Attributes:
         told: True once subscribers are being told of the new version (they may
-            have seen some of it, so undoing it needs a version of its own).
+            have seen some of it, so undoing it needs a number of its own).
         committed: True once they all heard of it: the change is done.
         reason, snapshot: what a new version of this change is told with.
     """
@@ -81,3 +95,75 @@ class Change:
     def dropped_steps(self) -> bool:
         """Whether steps subscribers may hold are no longer the stepper's."""
         return self.stepper.frontier < self.frontier
+
+
+class AllOrNothing:
+    """How a :class:`~.session.Session` runs its changes (see the module docstring):
+    a mixin, for the session's own fields."""
+
+    _change: Change | None = None  # the change under way, if any
+
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[Change]:
+        """Hold the lock and run a change of the data all or nothing (see the module
+        docstring).  A change within a change is part of it."""
+        with self.lock:
+            if self._change is not None:
+                yield self._change
+                return
+            change = Change(
+                self.stepper,
+                self.version,
+                (self.tokens, self.words, self.unknown, self.edits, list(self._history)),
+            )
+            grad = torch.is_grad_enabled()
+            try:
+                self._change = change
+                yield change
+            except BaseException:
+                # An interrupt that lands as a `with torch.no_grad()` block ends skips
+                # its __exit__: grad would stay off for the rest of the kernel (and a
+                # later train() would fail far from here).
+                torch.set_grad_enabled(grad)
+                self._change = None
+                self._undo_change(change)
+                raise
+            finally:
+                self._change = None
+
+    def _undo_change(self, change: Change) -> None:
+        """Put back what an unfinished change altered (see :mod:`.change`)."""
+        if change.committed:
+            return
+        self.stepper = change.restore_stepper()
+        self.tokens, self.words, self.unknown, self.edits, history = change.data
+        self._history[:] = history
+        if self.version != change.version or change.dropped_steps():
+            if self.version == change.version or change.told:
+                self.version += 1  # a number subscribers may have seen with other data
+            change.commit()
+            self._tell(
+                NewVersion(
+                    self.version, self.position, change.reason, change.snapshot, complete=False
+                )
+            )
+
+    def _with_one_set_of_weights(self, run: Callable[[], object], k: int) -> None:
+        """``run()`` (the stepper's goto or compute) on steps that all read the same
+        weights.  A training loop on another thread changes them without this
+        session's lock, even while a step runs: then every step is recomputed
+        with the new ones (a new version at k), a few times at most."""
+        for _ in range(_ATTEMPTS):
+            try:
+                if self.stale():
+                    self._new_version(k, reason="reset")
+                run()
+                if not self.stepper.weights_changed():  # not even during the last step
+                    return
+            except WeightsChangedError:
+                pass
+        raise WeightsChangedError(
+            f"the model's weights changed {_ATTEMPTS} times while this session computed "
+            "its steps (is a training loop running on another thread?); try again when "
+            "it pauses, or let train(widget=...) push its updates"
+        )

@@ -6,6 +6,22 @@ from __future__ import annotations
 
 import numpy as np
 
+#: The most inputs a session shows.  Its step records grow as T² (α and the scores
+#: of step t hold t+1 values each: about 4·T² bytes in float32, 400 MB at T =
+#: 10,000, and a view's α matrix has T² cells), and one click on the last position
+#: asks for all of them; past this a sequence is refused, not computed for minutes.
+MAX_INPUTS = 10_000
+
+
+def check_length(T: int, what: str = "the sequence") -> None:
+    """At most MAX_INPUTS inputs (see there)."""
+    if T > MAX_INPUTS:
+        raise ValueError(
+            f"{what} has T = {T:,} inputs; a widget shows at most MAX_INPUTS = "
+            f"{MAX_INPUTS:,}: its steps take about 4·T² bytes ({4 * T * T / 1e9:.1f} GB "
+            "here) and T² cells of α; show a part of it"
+        )
+
 
 def check_token(token, what: str) -> str:
     """``token`` as text the browser can receive: a str that UTF-8 can carry."""
@@ -22,7 +38,8 @@ def check_token(token, what: str) -> str:
 
 
 def check_tokens(tokens, T: int) -> list[str]:
-    """One token per input: a list of T strs."""
+    """One token per input: a list of T strs, T at most MAX_INPUTS."""
+    check_length(T)
     if isinstance(tokens, str):
         raise TypeError(
             "tokens must be a list of str, one per input, got a single str; "

@@ -33,10 +33,8 @@ see two at once, whatever thread each comes from.
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -44,8 +42,16 @@ from torch import Tensor
 
 from ..core import Stepper, input_sensitivity
 from ..protocol import ZERO_INPUT
-from .change import Change
-from .checks import check_edit_index, check_position, check_token, check_tokens, check_top
+from .change import AllOrNothing
+from .checks import (
+    check_edit_index,
+    check_length,
+    check_position,
+    check_token,
+    check_tokens,
+    check_top,
+)
+from .events import Listener, NewVersion, Problem
 from .head import Head, first_param, head_labels, make_head
 from .model import check_model, describe_model
 from .words import Words, read_words, vocabulary_of
@@ -57,40 +63,7 @@ _FREE = object()
 _OWN_HEAD = object()
 
 
-@dataclass(frozen=True)
-class NewVersion:
-    """What a subscriber hears when a session has a new version of its data.
-
-    Attributes:
-        version: the new data version.
-        position: the position k the session stands at now.
-        reason: ``"reset"`` (new inputs, an edit, new weights) or ``"trace"``
-            (a training loop's push).
-        snapshot: whether a saved copy of the steps should follow (False for a
-            training push, which happens many times a cell).
-        complete: False when a step failed: the position fell back to the last
-            step that ran, and the error is being raised.
-    """
-
-    version: int
-    position: int
-    reason: str
-    snapshot: bool = True
-    complete: bool = True
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something went wrong that does not stop the session (the head could not
-    predict, say): a subscriber may show ``message``."""
-
-    message: str
-
-
-Listener = Callable[[NewVersion | Problem], None]
-
-
-class Session:
+class Session(AllOrNothing):
     """A model stepping through one sequence, as a widget shows it.
 
     Args:
@@ -149,7 +122,7 @@ class Session:
         self._history: list[tuple] = []
         self._held_by: str | None = None  # why the inputs cannot change alone
         self._listeners: list[Listener] = []
-        self._change: Change | None = None  # the change under way, if any
+        self._change = None  # the change under way, if any (AllOrNothing)
 
     @classmethod
     def from_text(cls, text_model, text: str | Sequence[str], *, head=_OWN_HEAD, **kwargs):
@@ -251,17 +224,13 @@ class Session:
         version).  A step that fails leaves the position where it was."""
         with self._changing():
             k = check_position(k, self.T, "goto position")
-            if self.stale():
-                self._new_version(k, reason="reset")
-            else:
-                self.stepper.goto(k)
+            self._with_one_set_of_weights(lambda: self.stepper.goto(k), k)
 
     def compute(self, n: int) -> None:
         """Make sure steps 0 … n-1 are computed with the model as it is now,
         without moving."""
         with self._changing():
-            self.follow()
-            self.stepper.compute(n)
+            self._with_one_set_of_weights(lambda: self.stepper.compute(n), self.position)
 
     def follow(self) -> None:
         """If the model, its head or its embedding changed, recompute every step
@@ -347,6 +316,8 @@ class Session:
             i = int(i)
             if not 1 <= i <= T + 1:
                 raise ValueError(f"edit index must be in 1 … T+1 = {T + 1}, got {i}")
+            if i == T + 1:
+                check_length(T + 1, "the sequence with one more input")
             if token is None:
                 if i == T + 1:
                     raise ValueError("appending an input needs its token text: token=...")
@@ -359,7 +330,7 @@ class Session:
         """A what-if: x_i (1 … T) becomes the embedding of ``word``, a word of the
         text model's vocabulary.  Steps from step i-1 on are recomputed; earlier
         steps stay as they were.  :meth:`undo` takes it back."""
-        with self.lock:
+        with self._changing():  # the embedding runs under no_grad: see change.py
             self._refuse_if_held()
             i = check_edit_index(i, self.T)
             if not self.vocabulary:
@@ -506,49 +477,6 @@ class Session:
             change.told = True
             self._tell(NewVersion(self.version, s.k, reason, snapshot))
             change.commit()
-
-    @contextlib.contextmanager
-    def _changing(self) -> Iterator[Change]:
-        """Hold the lock and run a change of the data all or nothing: if anything is
-        raised before it is committed (subscribers told), the data is put back, the
-        position falls back to where the valid steps end, and subscribers hear of a
-        new version if the steps they may hold are no longer the session's.  A change
-        within a change is part of it."""
-        with self.lock:
-            if self._change is not None:
-                yield self._change
-                return
-            change = Change(
-                self.stepper,
-                self.version,
-                (self.tokens, self.words, self.unknown, self.edits, list(self._history)),
-            )
-            try:
-                self._change = change
-                yield change
-            except BaseException:
-                self._change = None
-                self._undo_change(change)
-                raise
-            finally:
-                self._change = None
-
-    def _undo_change(self, change: Change) -> None:
-        """Put back what an unfinished change altered (see :mod:`.change`)."""
-        if change.committed:
-            return
-        self.stepper = change.restore_stepper()
-        self.tokens, self.words, self.unknown, self.edits, history = change.data
-        self._history[:] = history
-        if self.version != change.version or change.dropped_steps():
-            if self.version == change.version or change.told:
-                self.version += 1  # a number subscribers may have seen with other data
-            change.commit()
-            self._tell(
-                NewVersion(
-                    self.version, self.position, change.reason, change.snapshot, complete=False
-                )
-            )
 
     def _follow_the_weights(self) -> None:
         """After the weights changed (a training update, an in-place edit,

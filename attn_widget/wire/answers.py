@@ -147,7 +147,13 @@ class Answers:
                 raise ValueError(f"sensitivity.{name} must be an int, got {value!r}")
         if version != self.session.version:
             return  # asked about data that has since changed: the front end asks again
-        values = self.session.sensitivity(k).detach().to("cpu", torch.float32).contiguous()
+        try:
+            values = self.session.sensitivity(k)
+        except ValueError as error:  # past the core's bounds (CHUNK_BYTES, MAX_SECONDS)
+            raise ValueError(
+                f"gradient shading at position {k}: {error}; shading by α works at every position"
+            ) from error
+        values = values.detach().to("cpu", torch.float32).contiguous()
         reply = {"type": "sensitivity", "version": version, "k": k}
         if k == 0:
             self.host.send({**reply, "values": None})
