@@ -280,16 +280,26 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Te
     return model
 
 
+# The shipped demo models: for each task, the updates it ships.  ``lookup`` is the
+# headline demo (a task eq1 fails); the LSTMN is shipped where it learns the task.
+SHIPPED = {
+    "lookup": ("eq1", "eq3", "eq4"),
+    "recall": ("eq1", "eq3", "eq4", "lstmn"),
+    "agreement": ("eq1", "eq3", "eq4", "lstmn"),
+}
+# The file of a shipped model is CHECKPOINT_DIR / f"{task}-{STEMS[update]}.pt".
+STEMS = {"eq4": "eq4-dot", "eq3": "eq3-additive", "eq1": "eq1", "lstmn": "lstmn"}
+
+
 def builtin_checkpoint(task: str, update: str = "eq4") -> Path:
-    """Path of a shipped demo model: ``task`` agreement or recall, ``update`` eq1, eq3,
-    eq4, or (agreement only) ``"lstmn"``, the LSTMN of Cheng et al. (2016)."""
-    names = {"eq4": "eq4-dot", "eq3": "eq3-additive", "eq1": "eq1", "lstmn": "lstmn"}
-    if task not in ("agreement", "recall"):
-        raise ValueError(f"task must be 'agreement' or 'recall', got {task!r}")
-    if update not in names or (update == "lstmn" and task != "agreement"):
-        choices = tuple(names) if task == "agreement" else tuple(names)[:3]
-        raise ValueError(f"update must be one of {choices} for {task}, got {update!r}")
-    path = CHECKPOINT_DIR / f"{task}-{names[update]}.pt"
+    """Path of a shipped demo model: ``task`` one of :data:`SHIPPED` (lookup, recall,
+    agreement), ``update`` eq1, eq3 (additive align), eq4 (dot align) or, where
+    shipped, ``"lstmn"``, the LSTMN of Cheng et al. (2016)."""
+    if task not in SHIPPED:
+        raise ValueError(f"task must be one of {tuple(SHIPPED)}, got {task!r}")
+    if update not in SHIPPED[task]:
+        raise ValueError(f"update must be one of {SHIPPED[task]} for {task}, got {update!r}")
+    path = CHECKPOINT_DIR / f"{task}-{STEMS[update]}.pt"
     if not path.is_file():
         raise FileNotFoundError(
             f"the shipped checkpoint {path.name} is missing from {CHECKPOINT_DIR}; "

@@ -15,19 +15,29 @@ is copied here.  What makes them one comparison:
   (``ipywidgets.jslink``), so a click or a Play beat moves every view in the
   same frame, and in the kernel (``traitlets.link``), so ``goto`` from Python
   moves them all even with no view open.  Each panel then fetches its own
-  step, as it does for any move.
+  step, as it does for any move;
+- the panels read the same sentence, so they hide the same slots from
+  attention: every panel's ``knockout`` is linked to the first's in the
+  kernel (a click in any panel's view, ``cmp.knockout = [3]`` or
+  ``panel.knockout = [3]`` sets it for all), and each panel recomputes its
+  own steps.  If a panel's model takes no knockout mask, no panel may hide
+  a slot, and saying so beats a comparison in which the panels differ in
+  more than their models.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import ipywidgets
 import traitlets as tl
 from torch import Tensor
 
-from .render.export import Presentation, export_page
+from .core import supports_knockout
+from .render.export import check_page_path, export_page
 from .session import check_position
 from .widget import AttentionWidget
 
@@ -36,6 +46,12 @@ _HELD = (
     "this widget is a panel of a comparison, whose panels read the same inputs "
     "in lockstep: its inputs cannot change alone; build a new compare(...) instead"
 )
+# Why a comparison's panels refuse a knockout.
+_NO_KNOCKOUT = (
+    "a comparison's panels hide the same slots from attention, and {name}'s model "
+    "takes no knockout mask, so no panel can; show the other models in a compare(...) "
+    "of their own"
+)
 
 
 class Compare(ipywidgets.Box):
@@ -43,10 +59,12 @@ class Compare(ipywidgets.Box):
 
     Use :func:`compare` to build one.  ``t`` is the shared position (0 … T);
     ``step()``, ``back()``, ``goto(k)``, ``reset()``, ``play()`` and ``pause()``
-    act on all panels; ``panels`` are the widgets themselves.
+    act on all panels; ``panels`` are the widgets themselves.  ``knockout``
+    (the slots hidden from attention) is every panel's, set for all at once.
     """
 
     t = tl.Int(0)
+    knockout = tl.List()
 
     def __init__(self, panels: Sequence[AttentionWidget], *, direction: str = "row"):
         panels = list(panels)
@@ -83,25 +101,53 @@ class Compare(ipywidgets.Box):
             panel.layout.min_width = "0"
         self.t = start
         self._links.append(tl.link((leader, "t"), (self, "t")))
+        self._share_knockout(leader, followers)
+
+    def _share_knockout(self, leader: AttentionWidget, followers: list[AttentionWidget]) -> None:
+        """One knockout for all panels (the module docstring says why), or none."""
+        panels = [leader, *followers]
+        unable = [p for p in panels if not supports_knockout(p.model)]
+        if unable:
+            reason = _NO_KNOCKOUT.format(name=unable[0].title or type(unable[0].model).__name__)
+            for panel in panels:
+                panel.knockout = []
+                panel.session.hold_knockout(reason)
+                panel.can_knockout = False
+            return
+        for panel in followers:
+            panel.knockout = leader.knockout
+            self._links.append(tl.link((leader, "knockout"), (panel, "knockout")))
+        self.knockout = leader.knockout
+        self._links.append(tl.link((leader, "knockout"), (self, "knockout")))
 
     @property
     def panels(self) -> list[AttentionWidget]:
         return list(self.children)
 
-    def save_html(self, path=None, *, all_steps: bool = True, title: str | None = None) -> str:
-        """Write the comparison as one HTML page whose panels step together offline
-        (see :func:`attn_widget.render.export.export_page`).  Returns the page's text."""
+    @property
+    def direction(self) -> str:
+        """How the panels are laid out: ``"row"`` (side by side where there is
+        room) or ``"column"``."""
         flow = str(getattr(self.layout, "flex_flow", "") or "")
+        return "column" if flow.startswith("column") else "row"
+
+    def save_html(
+        self, path: str | os.PathLike, *, all_steps: bool = True, title: str | None = None
+    ) -> Path:
+        """Write the comparison to ``path`` as one HTML page whose panels step
+        together offline (see :func:`attn_widget.render.export.export_page`).
+        Returns the path written; ``attn_widget.to_html(cmp)`` gives the page's text."""
+        path = check_page_path(path)
         panels = self.panels
-        looks: list[Presentation] = [panel.presentation() for panel in panels]
-        return export_page(
+        export_page(
             [panel.session for panel in panels],
             path,
-            presentations=looks,
-            direction="column" if flow.startswith("column") else "row",
+            presentations=[panel.presentation() for panel in panels],
+            direction=self.direction,
             all_steps=all_steps,
             title=title,
         )
+        return path
 
     @property
     def T(self) -> int:
@@ -124,6 +170,11 @@ class Compare(ipywidgets.Box):
     @tl.validate("t")
     def _validate_t(self, proposal):
         return check_position(proposal["value"], self.T)
+
+    @tl.validate("knockout")
+    def _validate_knockout(self, proposal):
+        # Checked as the panels check it, before any of them changes.
+        return list(self.children[0].session.check_knockout(proposal["value"]))
 
     def goto(self, k: int) -> None:
         """Move every panel to position k (0 … T), computing what each needs.  If a

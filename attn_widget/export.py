@@ -2,7 +2,7 @@
 kernel and no network.
 
     from attn_widget.export import to_html
-    to_html(w, "step.html")        # a widget, or a compare(...) box
+    to_html(w, "step.html")        # a widget, or a compare(...) box: returns the path
     html = to_html(w)              # the page as a str
 
 The page is made by :mod:`attn_widget.render.export` from the widgets'
@@ -12,6 +12,7 @@ sessions; see there for what it holds and its limits.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from .comparison import Compare
 from .render.export import EXPORT_FORMAT, Presentation, export_page
@@ -26,7 +27,7 @@ def to_html(
     *,
     all_steps: bool = True,
     title: str | None = None,
-) -> str:
+) -> str | Path:
     """Export ``widget`` (an :class:`AttentionWidget` or a :class:`Compare`) as one
     HTML page that steps, plays and scrubs offline, opened from a file.
 
@@ -39,7 +40,9 @@ def to_html(
         title: the page's title, also shown as a heading.
 
     Returns:
-        The page's text.
+        The page's text when ``path`` is None; otherwise the path written, as a
+        :class:`~pathlib.Path` (as ``w.save_html(path)`` returns it), so a cell
+        that ends with the call does not print the page.
 
     The page holds at most ``STEP_DATA_LIMIT`` bytes of steps (all panels
     together); a longer trace is cut and the page says so.  The position is
@@ -49,4 +52,13 @@ def to_html(
         raise TypeError(
             f"to_html exports an AttentionWidget or a Compare, got {type(widget).__name__}"
         )
-    return widget.save_html(path, all_steps=all_steps, title=title)
+    if path is not None:
+        return widget.save_html(path, all_steps=all_steps, title=title)
+    panels = widget.panels if isinstance(widget, Compare) else [widget]
+    return export_page(
+        [panel.session for panel in panels],
+        presentations=[panel.presentation() for panel in panels],
+        direction=widget.direction if isinstance(widget, Compare) else None,
+        all_steps=all_steps,
+        title=title,
+    )

@@ -40,6 +40,10 @@ Front end → kernel (``FRONT_END_MESSAGES``)
     ``{"type": "undo", "version": v}``: take back the last edit.
     ``{"type": "text", "text": str}``: read this sentence instead (a text
     model's widget, trait ``accepts_text``), at most ``MAX_TEXT_CHARS`` long.
+    ``{"type": "knockout", "version": v, "slots": [i, …]}``: hide these slots
+    (0 … T; slot 0 is ⟨start⟩, h_0) from attention, and show the others, as
+    setting the trait ``knockout`` does (trait ``can_knockout``).  Refused when
+    v is not the current version.
 
 Data of an older ``version`` is stale: the front end drops it.
 """
@@ -58,7 +62,7 @@ from .core import LSTMNStep, Step
 
 #: Message types the kernel sends, and those it answers.
 KERNEL_MESSAGES = ("steps", "sensitivity", "error", "pong")
-FRONT_END_MESSAGES = ("sync", "sensitivity", "ping", "edit", "undo", "text")
+FRONT_END_MESSAGES = ("sync", "sensitivity", "ping", "edit", "undo", "text", "knockout")
 #: Why a "steps" message was sent.
 STEP_REASONS = ("step", "sync", "ahead", "reset", "trace")
 

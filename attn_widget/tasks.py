@@ -4,9 +4,14 @@ Every generator returns a :class:`TaskData`: readable token lists and labels,
 the :class:`~attn_widget.text.Vocab`, and padded tensors ready for
 :func:`attn_widget.train.train`.
 
+- :func:`lookup`: associative recall.  ``k3 v7 k1 v2 k6 v0 ? k1 .`` → ``v2``.
+  Key-value pairs, then a query key; the answer is the value paired with it,
+  read at the ``.`` after the query.  Finding it means matching the query
+  against every pair by content, which a plain SimpleRNN (eq1) cannot do
+  in its one state and attention can.  Chance is 1 / ``n_values``.
 - :func:`recall`: long-range recall.  ``d2 k3 d0 d7 … d5 ?`` → ``k3``.  The key
-  sits near the start, ``distance`` distractors separate it from ``?``, and
-  the answer is read at ``?``.  Chance is 1 / ``n_keys``.
+  sits after up to ``max_prefix`` distractors, ``distance`` distractors
+  separate it from ``?``, and the answer is read at ``?``.  Chance is 1 / ``n_keys``.
 - :func:`agreement`: subject-verb number agreement in a small English-like
   grammar with distractor nouns in prepositional phrases and relative
   clauses (``the key to the cabinets is rusty .``).  The model predicts the
@@ -18,6 +23,19 @@ Positions.  A model reading ids (B, T) gives logits over h_1 … h_T, shape
 (B, T, C); ``logits[:, j]`` has read tokens 0 … j.  A classification task
 reads its answer at ``logits[n, positions[n]]``; a language-model task scores
 every position against ``targets`` (B, T), with ``IGNORE`` on padding.
+
+Answering step and answer-bearing slot.  ``logits[n, t]`` is read from
+h_{t+1}, which step t made while reading token t (0-based; x_{t+1} in the
+notation of docs/design.md §1) with the weights α_{t,0 … t} over the states
+h_0 … h_t.  So ``positions[n]`` is also the *answering step*: the row of
+``trace.alpha`` that weighs the past for the answer, shown by the widget at
+position k = t + 1 (the current word, red, is token t).  The states are
+numbered by *slot*: slot i is h_i, made after reading token i - 1 (0-based),
+the i-th token; slot 0 is h_0 = 0.  ``answer_slots[n]`` is the slot whose
+state holds what the answer needs (the key, the subject, the value paired
+with the query): hiding it from attention (knockout, see
+:mod:`attn_widget.lesson`) should break the answer, and a model that
+looks the answer up weights it most at the answering step.
 """
 
 from __future__ import annotations
@@ -55,6 +73,10 @@ class TaskData:
         chance: accuracy of guessing uniformly among the classes.
         info: task-specific per-example facts (key or subject positions, …)
             and the settings that made the data.
+        answer_slots: (N,) the answer-bearing slot of each example: the i of
+            the state h_i that holds what the answer needs (slot i is made
+            after reading the i-th token, 1-based; slot 0 is h_0), in
+            1 … positions[n].  None for language modelling.
     """
 
     name: str
@@ -68,6 +90,7 @@ class TaskData:
     positions: Tensor | None
     chance: float
     info: dict = field(default_factory=dict)
+    answer_slots: Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -107,6 +130,7 @@ class TaskData:
             None if self.positions is None else self.positions[index],
             self.chance,
             info,
+            None if self.answer_slots is None else self.answer_slots[index],
         )
 
     def split(self, n_test: int) -> tuple[TaskData, TaskData]:
@@ -133,6 +157,116 @@ def check_count(name: str, value, minimum: int = 1) -> int:
         kind = "a positive int" if minimum == 1 else f"an int ≥ {minimum}"
         raise ValueError(f"{name} must be {kind}, got {value!r}")
     return int(value)
+
+
+# -- associative recall (lookup) ------------------------------------------------
+
+
+def lookup_vocab(n_keys: int = 8, n_values: int = 8) -> Vocab:
+    """The lookup vocabulary: keys ``k0 …``, values ``v0 …``, ``?`` and ``.``; by its sizes."""
+    return Vocab([f"k{i}" for i in range(n_keys)] + [f"v{i}" for i in range(n_values)] + ["?", "."])
+
+
+def lookup(
+    n: int = 1000,
+    *,
+    n_pairs: int = 6,
+    n_keys: int = 8,
+    n_values: int = 8,
+    query_last: bool = False,
+    seed: int = 0,
+) -> TaskData:
+    """Associative recall: report the value paired with the query key.
+
+    Each sequence is ``n_pairs`` key-value pairs (distinct keys, values drawn
+    with replacement), then ``?``, a query key (one of the pairs' keys, drawn
+    uniformly) and ``.``::
+
+        k3 v7 k1 v2 k6 v0 ? k1 .      label v2,  length 2·n_pairs + 3
+
+    The answer is read at ``.``, the last token (``positions = lengths - 1``).
+    Its answer-bearing slot is the value's: the state made after reading
+    ``v2`` (slot 2j + 2 for pair j = 0 …), the first state that holds the key
+    and its value together.  Which pair it is depends on the query, so the
+    model must find it by content; its place in the sequence is uniform.
+
+    Why the ``.``.  eq3 and eq4 choose step t's weights from h_t, the state
+    *before* the step reads its token (docs/design.md §1).  At the ``.`` the
+    state h_t has read the query key, so the weights can look for its pair.
+    With ``query_last=True`` the sequence ends at the query key and the answer
+    is read there: its weights are chosen from a state that has read only
+    ``?``, so eq4 cannot find the pair and scores about as eq1 does
+    (benchmarks/results/lesson.md: 0.33 against 1.00).
+
+    Which models can learn it.  eq4 keeps h_t in its update, so the state
+    made after reading a value also holds the key before it.  eq3 and the
+    LSTMN update from the attended summary and the token, without h_t: a
+    value's state holds its key only if that step's attention read the
+    key's state, and with the budgets tried they learn which values occur
+    but not which key each belongs to.
+
+    Args:
+        n: number of sequences.
+        n_pairs: key-value pairs per sequence (1 … ``n_keys``).
+        n_keys: number of keys.
+        n_values: number of values, so chance accuracy is 1 / n_values.
+        query_last: end at the query key, without the ``.`` (see above).
+        seed: the generator's seed; the same arguments give the same data.
+
+    Returns:
+        :class:`TaskData` with ``classes`` = the value tokens, ``answer_slots``
+        the value's slot, ``info["pair"]`` the queried pair's index (0-based)
+        and ``info["value_pos"]`` its value's 0-based token index.
+    """
+    check_count("n", n)
+    check_count("n_keys", n_keys)
+    check_count("n_values", n_values, 2)
+    check_count("n_pairs", n_pairs)
+    if n_pairs > n_keys:
+        raise ValueError(
+            f"n_pairs must be at most n_keys = {n_keys} (keys are distinct), got {n_pairs}"
+        )
+    if not isinstance(query_last, bool):
+        raise TypeError(f"query_last must be a bool, got {type(query_last).__name__}")
+    rng = random.Random(seed)
+    vocab = lookup_vocab(n_keys, n_values)
+    values = [f"v{i}" for i in range(n_values)]
+    tokens, labels, pair = [], [], []
+    for _ in range(n):
+        keys = rng.sample(range(n_keys), n_pairs)
+        paired = [rng.randrange(n_values) for _ in keys]
+        seq = [token for k, v in zip(keys, paired, strict=True) for token in (f"k{k}", f"v{v}")]
+        j = rng.randrange(n_pairs)
+        seq += ["?", f"k{keys[j]}"] + ([] if query_last else ["."])
+        tokens.append(seq)
+        labels.append(values[paired[j]])
+        pair.append(j)
+    ids, lengths = _pad([vocab.encode(s) for s in tokens])
+    targets = torch.tensor([values.index(label) for label in labels], dtype=torch.long)
+    value_pos = [2 * j + 1 for j in pair]
+    info = {
+        "pair": pair,
+        "value_pos": value_pos,
+        "n_pairs": n_pairs,
+        "n_keys": n_keys,
+        "n_values": n_values,
+        "query_last": query_last,
+        "seed": seed,
+    }
+    return TaskData(
+        "lookup",
+        tokens,
+        labels,
+        vocab,
+        values,
+        ids,
+        lengths,
+        targets,
+        lengths - 1,
+        1 / n_values,
+        info,
+        torch.tensor(value_pos, dtype=torch.long) + 1,
+    )
 
 
 # -- long-range recall ---------------------------------------------------------
@@ -173,8 +307,10 @@ def recall(
         seed: the generator's seed; the same arguments give the same data.
 
     Returns:
-        :class:`TaskData` with ``classes`` = the key tokens and
-        ``info["key_pos"]`` = the key's 0-based token index.
+        :class:`TaskData` with ``classes`` = the key tokens,
+        ``info["key_pos"]`` = the key's 0-based token index and
+        ``answer_slots`` = the key's slot, ``key_pos + 1`` (the state made
+        after reading the key).
     """
     check_count("n", n)
     check_count("distance", distance, 0)
@@ -205,8 +341,20 @@ def recall(
         "max_prefix": max_prefix,
         "seed": seed,
     }
+    slots = torch.tensor(key_pos, dtype=torch.long) + 1
     return TaskData(
-        "recall", tokens, labels, vocab, keys, ids, lengths, targets, lengths - 1, 1 / n_keys, info
+        "recall",
+        tokens,
+        labels,
+        vocab,
+        keys,
+        ids,
+        lengths,
+        targets,
+        lengths - 1,
+        1 / n_keys,
+        info,
+        slots,
     )
 
 
@@ -298,7 +446,8 @@ def agreement(
     Returns:
         :class:`TaskData` with ``classes = ["sg", "pl"]``, labels the verb's
         number, ``info["subject_pos"]`` (index of the subject noun) and
-        ``info["verb_pos"]`` (index of the verb), both 0-based token indices.
+        ``info["verb_pos"]`` (index of the verb), both 0-based token indices,
+        and ``answer_slots`` = the subject's slot, ``subject_pos + 1``.
     """
     check_count("n", n)
     check_count("min_attractors", min_attractors, 0)
@@ -338,6 +487,7 @@ def agreement(
         positions,
         0.5,
         info,
+        torch.tensor(subject_pos, dtype=torch.long) + 1,
     )
 
 
@@ -422,3 +572,7 @@ def language_model(
     info = {"tokenizer": tokenizer, "seq_len": seq_len, "stride": stride, "starts": starts}
     chance = 1 / max(1, len(vocab) - 2)
     return TaskData("lm", tokens, labels, vocab, None, ids, lengths, targets, None, chance, info)
+
+
+# The classification tasks by name, as a checkpoint's metadata records them.
+GENERATORS = {"lookup": lookup, "recall": recall, "agreement": agreement}

@@ -18,8 +18,10 @@ messages run, and when the saved state is refreshed, in :mod:`attn_widget.kernel
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 import anywidget
 import traitlets as tl
@@ -28,7 +30,7 @@ from torch import Tensor, nn
 from .kernel import cell_loop, defer_to_loop, refresh_after_each_cell, serialised
 from .protocol import FRONT_END_TRAITS, MAX_SPEED, MIN_SPEED, SHADINGS
 from .render.bundle import STATIC, read_static
-from .render.export import Presentation, export_page
+from .render.export import Presentation, check_page_path, export_page
 from .session import NewVersion, Problem, Session, check_position, check_token
 from .wire import Answers, ComputeAhead, Outbox, Snapshots, screen_state
 
@@ -51,6 +53,15 @@ class _Position(tl.Int):
     def validate(self, obj, value):
         # obj is the AttentionWidget below: the trait and its widget are one thing
         return obj._move(super().validate(obj, value))  # noqa: SLF001
+
+
+class _Knockout(tl.List):
+    """The trait ``knockout``: as ``t``, a value becomes the widget's only once its
+    session holds it, so a failing step or a KeyboardInterrupt never leaves the
+    trait and the session's knockout apart."""
+
+    def validate(self, obj, value):
+        return obj._hide(super().validate(obj, value))  # noqa: SLF001
 
 
 def check_speed(speed) -> float:
@@ -95,14 +106,29 @@ class AttentionWidget(anywidget.AnyWidget):
             ``TextRNN``'s): each step then shows softmax(head(h))'s top ``top_k``
             classes, named by ``labels`` (C strings, shown as text).
         title: a name shown above the view (the panels of :func:`compare` use it).
+        knockout: slots to hide from attention from the start (see ``knockout``
+            below).
 
     Traits synced with the front end: ``t`` (the position k, 0 … T, written by
     both sides), ``T``, ``tokens``, ``update_rule``, ``align_name``,
-    ``z_layout``, ``hidden_size``, ``input_size``, ``frontier`` (steps
+    ``z_layout``, ``hidden_size``, ``input_size``, ``zero_slot`` (whether
+    attention reads slot 0, h_0), ``frontier`` (steps
     computed), ``version`` (bumped when inputs or weights change),
     ``playing``, ``speed``, ``shading`` ("alpha": tokens shaded by the weights
     α_{k-1,i}; "gradient": by ‖∂h_k/∂x_i‖, see :meth:`sensitivity`), ``status``
     and ``_snapshot`` (binary, for saved state).
+
+    **Knockout.** ``knockout`` is the list of slots hidden from attention
+    (slot 0 is ⟨start⟩, h_0; slot i is h_i, made after reading x_i; each in
+    0 … T): no step may attend to them, so their α is exactly 0 and the other
+    weights renormalise (docs/design.md §1), and the prediction shows what the
+    model does without them.  Set it from Python (``w.knockout = [3]``;
+    ``w.knockout = []`` shows all again; a bad value raises and leaves it as it
+    was), or in the view: a click on a token's slot in knockout mode, or K on
+    the focused token (``can_knockout`` says whether the view offers it).  It
+    drops the steps from the first changed slot on and makes a new version,
+    keeping the position; ``w.observe(f, names="knockout")`` hears it.  It is
+    not an edit: :meth:`undo` leaves it alone.
 
     Example::
 
@@ -120,6 +146,9 @@ class AttentionWidget(anywidget.AnyWidget):
     z_layout = tl.List().tag(sync=True)
     hidden_size = tl.Int(0).tag(sync=True)
     input_size = tl.Int(0).tag(sync=True)
+    # Whether attention may read slot 0 (h_0 = 0): the equations' sums start at
+    # i = 0, or at i = 1 for an LSTMN(zero_slot=False), the paper's cell.
+    zero_slot = tl.Bool(True).tag(sync=True)
     frontier = tl.Int(0).tag(sync=True)
     version = tl.Int(0).tag(sync=True)
     playing = tl.Bool(False).tag(sync=True)
@@ -149,6 +178,10 @@ class AttentionWidget(anywidget.AnyWidget):
     accepts_text = tl.Bool(False).tag(sync=True)
     unknown = tl.List().tag(sync=True)
     edits = tl.List().tag(sync=True)
+    # Knockout (see the class docstring): the hidden slots, sorted, set from
+    # Python or by the "knockout" message; whether the view offers to hide slots.
+    knockout = _Knockout().tag(sync=True)
+    can_knockout = tl.Bool(False).tag(sync=True)
 
     MIN_SPEED, MAX_SPEED = MIN_SPEED, MAX_SPEED
     _built = False  # until __init__ ends: t then follows the session
@@ -168,6 +201,7 @@ class AttentionWidget(anywidget.AnyWidget):
         labels: Sequence[str] | None = None,
         top_k: int = 5,
         title: str = "",
+        knockout: Sequence[int] | None = None,
         **kwargs,
     ):
         if session is None:
@@ -187,6 +221,8 @@ class AttentionWidget(anywidget.AnyWidget):
                 f"{owned} describe the model and its data and are set by the widget; "
                 "to start at a position call goto(k) after building it"
             )
+        if knockout is not None:
+            session.set_knockout(knockout)
         self.session = session
         self._esm, self._css = _bundle()
         super().__init__(
@@ -405,19 +441,24 @@ class AttentionWidget(anywidget.AnyWidget):
         """How this widget shows its session: position, title, speed, controls."""
         return Presentation(self.t, self.title, self.speed, self.show_controls, self._widget_id)
 
-    def save_html(self, path=None, *, all_steps: bool = True, title: str | None = None) -> str:
-        """Write this widget as one HTML page that steps, plays and scrubs offline,
-        opened from a file, with no kernel: the same view, from the steps computed
-        here (all of them, unless ``all_steps=False``), at most ``STEP_DATA_LIMIT``
-        bytes of them.  Returns the page's text.  See
-        :func:`attn_widget.render.export.export_page`."""
-        return export_page(
+    def save_html(
+        self, path: str | os.PathLike, *, all_steps: bool = True, title: str | None = None
+    ) -> Path:
+        """Write this widget to ``path`` as one HTML page that steps, plays and
+        scrubs offline, opened from a file, with no kernel: the same view, from
+        the steps computed here (all of them, unless ``all_steps=False``), at most
+        ``STEP_DATA_LIMIT`` bytes of them.  Returns the path written, so the call
+        can end a cell without printing the page (``attn_widget.to_html(w)``
+        gives the page's text).  See :func:`attn_widget.render.export.export_page`."""
+        path = check_page_path(path)
+        export_page(
             [self.session],
             path,
             presentations=[self.presentation()],
             all_steps=all_steps,
             title=title,
         )
+        return path
 
     def __repr__(self) -> str:
         rule = self.update_rule + (f"/{self.align_name}" if self.align_name else "")
@@ -449,7 +490,7 @@ class AttentionWidget(anywidget.AnyWidget):
         """Set the traits that describe the session's data to what it holds now."""
         s = self.session
         described = s.describe()
-        for name in ("version", "tokens", "T", "unknown", "edits", "frontier"):
+        for name in ("version", "tokens", "T", "unknown", "edits", "knockout", "frontier"):
             if getattr(self, name) != described[name]:
                 setattr(self, name, described[name])
         self.t = s.position
@@ -502,6 +543,22 @@ class AttentionWidget(anywidget.AnyWidget):
                 return k
             except BaseException:
                 self.playing = False
+                self._settle()
+                raise
+
+    def _hide(self, slots) -> list[int]:
+        """Set the session's knockout, before ``knockout`` takes the value (see
+        :class:`_Knockout`): the session's checks (ints in 0 … T, a model that
+        takes a mask) refuse a bad value before anything changes."""
+        new = list(self.session.check_knockout(slots))
+        if not self._built:
+            return new  # the constructor's knockout= is the session's already
+        s = self.session
+        with s.lock:
+            try:
+                s.set_knockout(new)  # a no-op when the session holds it already
+                return new
+            except BaseException:
                 self._settle()
                 raise
 

@@ -23,6 +23,8 @@ SUITES: list[tuple[str, list[str], list[str]]] = [
     ("benchmarks.step_cost", [], ["--T", "1000"]),
     ("benchmarks.memory", [], ["--T", "1000"]),
     ("benchmarks.widget", [], ["--quick"]),
+    ("benchmarks.lesson", [], ["--quick"]),
+    ("benchmarks.probe", [], ["--quick"]),
 ]
 
 

@@ -40,16 +40,13 @@ def machine() -> str:
     )
 
 
-def time_interleaved(
+def time_samples(
     fns: dict[str, Callable[[], object]],
     repeats: int,
     warmup: int = 1,
     at_most: dict[str, int] | None = None,
-    statistic: Callable[[list[float]], float] = min,
-) -> dict[str, float]:
-    """Seconds per call of each function, run round-robin: the fastest repeat by
-    default (on a shared machine other work only ever adds time, so the fastest
-    repeat is the least disturbed), or another ``statistic`` such as the median.
+) -> dict[str, list[float]]:
+    """Seconds of every call of each function, run round-robin.
 
     Every function is warmed up first; then each repeat calls every function
     once, rotating the order, so that drift in the machine's load (the box is
@@ -69,6 +66,21 @@ def time_interleaved(
             start = time.perf_counter()
             fns[name]()
             samples[name].append(time.perf_counter() - start)
+    return samples
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], object]],
+    repeats: int,
+    warmup: int = 1,
+    at_most: dict[str, int] | None = None,
+    statistic: Callable[[list[float]], float] = min,
+) -> dict[str, float]:
+    """Seconds per call of each function, run round-robin (``time_samples``): the
+    fastest repeat by default (on a shared machine other work only ever adds
+    time, so the fastest repeat is the least disturbed), or another
+    ``statistic`` such as the median."""
+    samples = time_samples(fns, repeats, warmup, at_most)
     return {name: statistic(s) for name, s in samples.items()}
 
 

@@ -12,21 +12,35 @@ Models (all hidden size H, embedding size D, Adam, gradient clipping):
 - ``eq3/<align>``    h_{t+1} = tanh(A·[x_{t+1}; c_t] + b)
 - ``eq4/<align>``    h_{t+1} = tanh(A·[h_t; x_{t+1}; c_t] + b)
 - ``LSTM``           ``torch.nn.LSTM``, the usual gated reference
+- ``LSTMN``          the LSTMN of Cheng et al. (2016), attending over its tapes
 
 with ``<align>`` one of ``additive``, ``dot``, ``scaled_dot``.  Each of these
-rows trains at the distance it is tested on.  The last row is the project's
-default recipe (notebook 03 uses it): eq4 with dot align, the library's
-default model, trained with the same budget at ``DEFAULT_TRAIN_DISTANCE``
-distractors and then tested at every distance.  Run::
+rows trains at the distance it is tested on.  Two rows train once and are
+tested at every distance:
+
+- ``default``: the earlier default recipe (notebook 03 used it): eq4 with
+  dot align, the library's default model, trained with the same budget at
+  ``DEFAULT_TRAIN_DISTANCE`` distractors, the key in the first 3 positions;
+- ``demo``: eq4/dot trained with the recall demo's recipe
+  (``attn_widget.lesson.DEMO_RECIPES["recall"]``: the key anywhere in the
+  first 21 positions, 20 distractors, 600 steps at lr 0.003), as the
+  shipped recall demo is.
+
+Every cell is measured twice: with the key among the first 3 positions, as
+the rows train, and *displaced*, anywhere in the first ``DISPLACED_PREFIX``
+positions (a second table).  A model that learnt where the key sits rather
+than what it is fails the second.  Run::
 
     python benchmarks/forgetting.py --jobs 2                 # every model, 10 seeds (about an hour)
     python benchmarks/forgetting.py --models eq4/additive eq4/dot --distances 40
     python benchmarks/forgetting.py --quick                  # a smoke test, under a minute
+    python benchmarks/forgetting.py --models eq1 eq4/dot LSTMN default demo \\
+        --distances 5 20 50 --seeds 3 --jobs 2          # benchmarks/results/lesson.md
 
-It prints each run's accuracy as it goes, then a Markdown table: for each
-model and distance, how many seeds reached 0.9 and the mean accuracy
-(chance = 1 / n_keys).  A run's result depends only on its model, distance
-and seed, never on ``--jobs``.
+It prints each run's accuracy as it goes, then two Markdown tables (key near
+the start, key displaced): for each model and distance, how many seeds
+reached 0.9 and the mean accuracy (chance = 1 / n_keys).  A run's result
+depends only on its model, distance and seed, never on ``--jobs``.
 """
 
 from __future__ import annotations
@@ -43,6 +57,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
+from attn_widget.lesson import DEMO_RECIPES, train_demo_model
 from attn_widget.tasks import recall
 from attn_widget.text import TextRNN, Vocab
 from attn_widget.train import evaluate, train
@@ -72,26 +87,39 @@ MODELS = {
     **{f"eq3/{a}": dict(update="eq3", align=a) for a in ALIGNS},
     **{f"eq4/{a}": dict(update="eq4", align=a) for a in ALIGNS},
     "LSTM": None,
+    "LSTMN": dict(update="lstmn"),
 }
 DEFAULT = "default"  # eq4/dot trained at DEFAULT_TRAIN_DISTANCE, tested at every distance
 DEFAULT_TRAIN_DISTANCE = 10
+DEMO = "demo"  # eq4/dot trained with the recall demo's recipe, tested at every distance
+TRAIN_ONCE = (DEFAULT, DEMO)
+DISPLACED_PREFIX = 60  # the second table: the key anywhere in the first 60 positions
 GOOD = 0.9  # a run "remembers" when its held-out accuracy reaches this
 
 
 def row_name(name: str) -> str:
     if name == DEFAULT:
-        return f"eq4/dot trained at d = {DEFAULT_TRAIN_DISTANCE} (default)"
+        return f"eq4/dot trained at d = {DEFAULT_TRAIN_DISTANCE}, key in first 3 (earlier default)"
+    if name == DEMO:
+        args = DEMO_RECIPES["recall"]["task_args"]
+        return (
+            f"eq4/dot trained at d = {args['distance']}, key in first {args['max_prefix'] + 1} "
+            "(recall demo)"
+        )
     return name
 
 
-def run_one(name, distances, seed, args) -> dict[int, float]:
-    """Train one model with one seed; return its held-out accuracy at each distance.
+def run_one(name, distances, seed, args) -> dict[int, tuple[float, float]]:
+    """Train one model with one seed; return its held-out accuracy at each distance,
+    (key in the first 3 positions, key displaced).
 
     A table row trains at the distance it is tested on (``distances`` has one
-    entry); the default row trains once at DEFAULT_TRAIN_DISTANCE and is tested
-    at every distance.
+    entry); the default and demo rows train once and are tested at every distance.
     """
     torch.set_num_threads(args.threads)
+    if name == DEMO:
+        model = train_demo_model("recall", "eq4", seed=seed)
+        return {d: test(model, d, args) for d in distances}
     train_distance = DEFAULT_TRAIN_DISTANCE if name == DEFAULT else distances[0]
     train_data = recall(
         args.steps * args.batch,
@@ -123,21 +151,28 @@ def run_one(name, distances, seed, args) -> dict[int, float]:
         seed=seed,
         progress=False,
     )
-    return {
-        d: evaluate(model, recall(500, distance=d, n_keys=args.keys, seed=10**6 + d))
-        for d in distances
-    }
+    return {d: test(model, d, args) for d in distances}
 
 
-def table(results, models, distances, chance) -> str:
-    """Markdown: one row per model, one column per distance: seeds ≥ 0.9 and the mean."""
+def test(model, d: int, args) -> tuple[float, float]:
+    """Held-out accuracy at distance d: key in the first 3 positions, key displaced."""
+    near = recall(500, distance=d, n_keys=args.keys, seed=10**6 + d)
+    displaced = recall(
+        500, distance=d, n_keys=args.keys, max_prefix=DISPLACED_PREFIX, seed=2 * 10**6 + d
+    )
+    return evaluate(model, near), evaluate(model, displaced)
+
+
+def table(results, models, distances, chance, which: int = 0) -> str:
+    """Markdown: one row per model, one column per distance: seeds ≥ 0.9 and the mean;
+    ``which`` 0: the key near the start, 1: displaced."""
     head = "| model | " + " | ".join(f"d = {d}" for d in distances) + " |"
     rule = "|---|" + "---:|" * len(distances)
     rows = [head, rule]
     for name in models:
         cells = []
         for d in distances:
-            accs = results[name, d]
+            accs = [pair[which] for pair in results[name, d]]
             good = sum(a >= GOOD for a in accs)
             cells.append(f"{good}/{len(accs)} ({statistics.mean(accs):.2f})")
         rows.append(f"| {row_name(name)} | " + " | ".join(cells) + " |")
@@ -147,7 +182,7 @@ def table(results, models, distances, chance) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    choices = [*MODELS, DEFAULT]
+    choices = [*MODELS, *TRAIN_ONCE]
     parser.add_argument("--models", nargs="+", default=choices, choices=choices)
     parser.add_argument("--distances", type=int, nargs="+", default=[5, 20, 50, 100])
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0 … N-1")
@@ -168,14 +203,14 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.quick:
         args.distances, args.seeds, args.steps = [5, 20], 1, 60
-        args.models = ["eq1", "eq4/additive", "LSTM", DEFAULT]
+        args.models = ["eq1", "eq4/additive", "LSTM", "LSTMN", DEFAULT]
     seeds = args.seed_list or list(range(args.seeds))
 
     # One task per training run: a row at one distance and seed, or the default
     # row at one seed (trained once, tested at every distance).
     tasks = []
     for name in args.models:
-        if name == DEFAULT:
+        if name in TRAIN_ONCE:
             tasks += [(name, tuple(args.distances), seed) for seed in seeds]
         else:
             tasks += [(name, (d,), seed) for d in args.distances for seed in seeds]
@@ -190,7 +225,7 @@ def main(argv=None) -> None:
                 for d in ds:
                     print(
                         f"  d={d:<4} {row_name(name):<36} "
-                        + " ".join(f"{a:.2f}" for a in results[name, d])
+                        + " ".join(f"{a:.2f}/{b:.2f}" for a, b in results[name, d])
                         + f"   ({time.perf_counter() - start:.0f} s)",
                         flush=True,
                     )
@@ -201,13 +236,16 @@ def main(argv=None) -> None:
         f"(mean accuracy); H = {args.hidden}, D = {args.embed}, {args.keys} keys, "
         f"{args.steps} Adam steps of batch {args.batch} (lr {args.lr}, {args.schedule}, "
         f"clip 1.0{f', starting weights nudged by {args.nudge:g}' if args.nudge else ''}), "
-        f"d = distractors between key and '?'.  The default row trains at d = "
-        f"{DEFAULT_TRAIN_DISTANCE}, every other row at the distance it is tested on.  "
-        f"{minutes:.1f} min on CPU, {args.jobs} job(s) "
-        f"of {args.threads} thread(s)."
+        f"d = distractors between key and '?'.  The default and demo rows train once "
+        f"(see their names; the demo row with its own recipe), every other row at the "
+        f"distance it is tested on.  {minutes:.1f} min on CPU, {args.jobs} job(s) "
+        f"of {args.threads} thread(s).  Runs above: key near the start / displaced."
     )
     print()
+    print("Key among the first 3 positions, as every row but the demo row trains:\n")
     print(table(results, args.models, args.distances, 1 / args.keys))
+    print(f"\nKey displaced: anywhere in the first {DISPLACED_PREFIX} positions:\n")
+    print(table(results, args.models, args.distances, 1 / args.keys, which=1))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ LAYERS = [
     ["attn_widget.wire"],  # what was sent, computing ahead, the snapshot, the answers
     ["attn_widget.widget"],  # traits and a thin API
     ["attn_widget.comparison"],
-    ["attn_widget.export", "attn_widget.demo", "attn_widget"],  # the public faces
+    # the public faces
+    ["attn_widget.export", "attn_widget.demo", "attn_widget.nbconvert", "attn_widget"],
 ]
 
 #: Packages that need Jupyter (a kernel, a comm, ipywidgets' traits).

@@ -19,12 +19,14 @@ from attn_widget.checkpoint import (
     CHECKPOINT_DIR,
     FORMAT,
     PICKLE_LIMIT,
+    STEMS,
     CheckpointError,
     builtin_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
-from attn_widget.tasks import ADJECTIVES, agreement, recall
+from attn_widget.checkpoint import SHIPPED as SHIPPED_UPDATES
+from attn_widget.tasks import ADJECTIVES, agreement, lookup, recall
 from attn_widget.text import TextRNN
 from attn_widget.train import evaluate
 
@@ -80,19 +82,22 @@ def test_round_trip_gives_identical_outputs(tmp_path, update, align):
 # -- the shipped models -------------------------------------------------------------
 
 
-def test_seven_shipped_models_load_with_weights_only_and_are_small():
+def test_the_shipped_models_load_with_weights_only_and_are_small():
     names = {p.name for p in SHIPPED}
-    for task in ("agreement", "recall"):
-        for stem in ("eq4-dot", "eq3-additive", "eq1"):
-            assert f"{task}-{stem}.pt" in names
-    assert "agreement-lstmn.pt" in names and len(names) == 7
+    expected = {
+        f"{task}-{STEMS[u]}.pt" for task, updates in SHIPPED_UPDATES.items() for u in updates
+    }
+    assert names == expected and len(names) == 11
     for path in SHIPPED:
-        assert path.stat().st_size < 1_000_000
+        assert path.stat().st_size < 100_000
         blob = torch.load(path, weights_only=True)
         assert set(blob) >= {"config", "state_dict", "metadata"}
         meta = blob["metadata"]
-        assert meta["accuracy"] > meta["chance"] + 0.3, path.name
         assert meta["demo_text"] and isinstance(meta["demo_position"], int)
+        # Each says how its sentence was chosen and what was measured on held-out data.
+        assert meta["demo_pick"].split(":")[0] in ("typical", "picked, not typical")
+        assert meta["held_out"]["n"] == meta["test_size"] == 1000
+        assert 0 <= meta["held_out"]["accuracy"] <= 1
 
 
 def test_the_shipped_lstmn_solves_agreement_on_fresh_data_and_reads_the_demo_sentence():
@@ -101,17 +106,22 @@ def test_the_shipped_lstmn_solves_agreement_on_fresh_data_and_reads_the_demo_sen
     assert evaluate(model, agreement(300, seed=77)) > 0.9
     eq4 = load_checkpoint(builtin_checkpoint("agreement", "eq4")).metadata
     assert model.metadata["demo_text"] == eq4["demo_text"]
-    with pytest.raises(ValueError, match="for recall"):
-        builtin_checkpoint("recall", "lstmn")
+    with pytest.raises(ValueError, match="for lookup"):
+        builtin_checkpoint("lookup", "lstmn")
+    with pytest.raises(ValueError, match="task must be one of"):
+        builtin_checkpoint("translation")
 
 
 @pytest.mark.parametrize("update", CELLS)
-def test_shipped_models_still_solve_their_tasks_on_fresh_data(update):
+def test_shipped_models_that_learn_their_task_still_solve_it_on_fresh_data(update):
+    # agreement: every cell, eq1 too (it needs no attention: the control task)
     model = load_checkpoint(builtin_checkpoint("agreement", update))
     assert evaluate(model, agreement(300, seed=77)) > 0.9
-    model = load_checkpoint(builtin_checkpoint("recall", update))
-    args = model.metadata["task_args"]
-    assert evaluate(model, recall(300, seed=77, **args)) > 0.8
+    if update != "eq1":  # eq1 fails recall and lookup: tests/test_lesson.py holds that claim
+        model = load_checkpoint(builtin_checkpoint("recall", update))
+        assert evaluate(model, recall(300, seed=77, **model.metadata["task_args"])) > 0.9
+    model = load_checkpoint(builtin_checkpoint("lookup", "eq4"))
+    assert evaluate(model, lookup(300, seed=77, **model.metadata["task_args"])) > 0.9
 
 
 def _verb_step_attention(model, tokens):
@@ -143,18 +153,24 @@ def test_agreement_demo_sentence_attends_to_its_subject_at_the_verb():
 
 
 def test_demo_works_offline_and_opens_at_the_step_that_matters(offline, no_bundle_needed):
-    w = attn_widget.demo("agreement")
+    w = attn_widget.demo()  # the headline: lookup, eq4
     tokens = list(w.tokens)
-    verb = tokens.index("is") if "is" in tokens else tokens.index("are")
-    assert w.t == verb  # the step that reads the word before the verb
-    subject = 1 if tokens[1] not in ADJECTIVES else 2
-    assert tokens[int(w.current.alpha.argmax()) - 1] == tokens[subject]
+    assert w.t == w.T and tokens[-1] == "." and tokens[-3] == "?"  # the step that reads '.'
+    shipped = load_checkpoint(builtin_checkpoint("lookup", "eq4")).metadata
+    assert " ".join(tokens) == shipped["demo_text"]
+    # The picture shows the weights the metadata records for this (typical) sequence.
+    slot = shipped["answer_slot"]
+    assert tokens[slot - 2] == tokens[-2]  # the answer's slot holds the queried key's value
+    assert float(w.current.alpha[slot]) == pytest.approx(shipped["demo_alpha"], abs=1e-3)
     r = attn_widget.demo("recall")
     assert r.t == r.T and r.tokens[-1] == "?"
     key = next(i for i, tok in enumerate(r.tokens) if tok.startswith("k"))
-    assert int(r.current.alpha.argmax()) == key + 1
-    for update in ("eq3", "eq1"):
-        for task in ("agreement", "recall"):
+    assert key == load_checkpoint(builtin_checkpoint("recall", "eq4")).metadata["key_pos"]
+    a = attn_widget.demo("agreement")
+    verb = a.tokens.index("is") if "is" in a.tokens else a.tokens.index("are")
+    assert a.t == verb  # the step that reads the word before the verb
+    for task, updates in SHIPPED_UPDATES.items():
+        for update in updates:
             w = attn_widget.demo(task, update=update)
             assert w.update_rule == update
     assert attn_widget.demo("agreement", text="the keys near the cabinet are lost .").t == 8

@@ -89,8 +89,9 @@ def snapshot_of(panel: dict) -> tuple[int, list[dict], int]:
 def test_one_file_that_fetches_nothing(tmp_path):
     w = small_widget()
     path = tmp_path / "page.html"
-    page = to_html(w, path)
-    assert path.read_bytes() == page.encode("utf-8")
+    assert to_html(w, path) == path
+    page = path.read_text(encoding="utf-8")
+    assert page == to_html(w)  # the same page, as text
     assert list(tmp_path.iterdir()) == [path]  # no side files
     parsed = Page(page)
     tags = {t for t, _ in parsed.tags}
@@ -163,6 +164,7 @@ def test_snapshot_holds_the_cores_steps():
     assert panel["t"] == 3 and panel["T"] == 7 and panel["frontier"] == 7
     assert panel["playing"] is False and panel["status"] == "" and panel["shading"] == "alpha"
     assert panel["tokens"] == list(w.tokens) and panel["hidden_size"] == 4
+    assert panel["zero_slot"] is True  # the sums of its equations start at i = 0
     assert panel["z_layout"] == [list(b) for b in w.z_layout]
     for name in ("_esm", "_css", "_anywidget_id", "layout", "_model_name", "_view_name"):
         assert name not in panel
@@ -252,7 +254,9 @@ def test_a_comparison_panel_exported_alone_shows_controls():
 def test_path_may_be_a_str_or_a_path(tmp_path):
     w = small_widget()
     a, b = tmp_path / "a.html", tmp_path / "b.html"
-    assert to_html(w, str(a)) == to_html(w, Path(b)) == a.read_text(encoding="utf-8")
+    assert to_html(w, str(a)) == a and to_html(w, b) == b
+    assert isinstance(to_html(w, str(a)), Path)
+    assert a.read_text(encoding="utf-8") == b.read_text(encoding="utf-8") == to_html(w)
 
 
 @pytest.mark.parametrize(
@@ -279,16 +283,34 @@ def test_a_missing_bundle_names_the_build(monkeypatch, tmp_path):
         to_html(w)
 
 
-def test_save_html_methods_write_the_same_page(tmp_path):
+def test_save_html_methods_write_the_same_page_and_return_its_path(tmp_path):
+    """save_html returns the path it wrote, never the page: as a cell's last line
+    it must not print 77 kB of HTML into the output."""
     torch.manual_seed(0)
     model = SelfAttentionRNN(3, 4)
     w = AttentionWidget(model, tokens=["a", "b"], inputs=torch.randn(2, 3))
-    page = w.save_html(tmp_path / "w.html", title="two tokens")
-    assert (tmp_path / "w.html").read_text(encoding="utf-8") == page
-    assert page == to_html(w, title="two tokens")
+    written = w.save_html(str(tmp_path / "w.html"), title="two tokens")
+    assert written == tmp_path / "w.html" and isinstance(written, Path)
+    assert written.read_text(encoding="utf-8") == to_html(w, title="two tokens")
     cmp = compare(model, SelfAttentionRNN(3, 4, update="eq1"), inputs=torch.randn(2, 3))
-    page = cmp.save_html(tmp_path / "c.html")
-    assert page == to_html(cmp) == (tmp_path / "c.html").read_text(encoding="utf-8")
+    assert cmp.direction == "row"
+    assert cmp.save_html(tmp_path / "c.html") == tmp_path / "c.html"
+    page = (tmp_path / "c.html").read_text(encoding="utf-8")
+    assert page == to_html(cmp)
+    assert state_of(page)["direction"] == "row"
+    column = compare(model, SelfAttentionRNN(3, 4), inputs=torch.randn(2, 3), direction="column")
+    assert column.direction == "column" and state_of(to_html(column))["direction"] == "column"
+
+
+@pytest.mark.parametrize("path", [None, 3, b"w.html"])
+def test_save_html_needs_a_path(path):
+    w = small_widget()
+    with pytest.raises(TypeError, match=r"path must be a str or a path.*to_html\(w\)"):
+        w.save_html(path)
+    with pytest.raises(TypeError, match="path must be a str or a path"):
+        compare(SelfAttentionRNN(3, 4), SelfAttentionRNN(3, 4), inputs=torch.randn(2, 3)).save_html(
+            path
+        )
 
 
 def test_a_title_that_utf8_cannot_carry_is_refused_clearly(tmp_path):

@@ -5,7 +5,7 @@ the wire or the stepper runs, and afterwards
 
 - the position is the stepper's (``t == stepper.k``), with its steps computed
   (``k ≤ frontier``), and the trait ``frontier`` is the number of steps held;
-- the traits (version, T, tokens, edits, unknown) are the session's;
+- the traits (version, T, tokens, edits, unknown, knockout) are the session's;
 - the steps held are what the model computes now from the inputs shown (no old
   weights or old inputs mixed in), and the inputs are the embedding of the words
   shown where the session says they are;
@@ -128,7 +128,7 @@ def check(w: AttentionWidget, front: FrontEnd) -> None:
     assert 0 <= s.position <= s.frontier <= s.T == len(s.tokens)
     assert w.frontier == s.frontier == len(s.steps)
     described = s.describe()
-    for name in ("version", "T", "tokens", "edits", "unknown"):
+    for name in ("version", "T", "tokens", "edits", "unknown", "knockout"):
         assert getattr(w, name) == described[name], name
     current = w.current
     assert (current is None) == (w.t == 0)
@@ -159,8 +159,10 @@ def later_moves_work(w: AttentionWidget, front: FrontEnd) -> None:
     w.goto(w.T)
     check(w, front)
     assert front.version == w.version and sorted(front.steps) == list(range(w.T))
+    hidden = torch.zeros(w.T + 1, dtype=torch.bool)
+    hidden[list(w.knockout)] = True
     with torch.no_grad():
-        trace = w.model(w.inputs)
+        trace = w.model(w.inputs, knockout=hidden)
     for t, step in front.steps.items():  # float32 on the wire, float64 batched
         np.testing.assert_allclose(step["h"], trace.h[t + 1].numpy(), rtol=1e-6, atol=1e-7)
     w.goto(1)
@@ -208,6 +210,16 @@ def _front_end_text(w):
     return lambda: w._answer({"type": "text", "text": "the cabinets are on the key"}, [])  # noqa: SLF001
 
 
+def _knockout_again(w):
+    w.knockout = [3]
+    return lambda: setattr(w, "knockout", [1, 5])
+
+
+def _front_end_knockout(w):
+    message = {"type": "knockout", "version": w.version, "slots": [2]}
+    return lambda: w._answer(message, [])  # noqa: SLF001
+
+
 def _front_end_move(w):
     return lambda: w.set_state({"t": w.T})
 
@@ -234,6 +246,11 @@ CHANGES = {
     "front-end edit": (text_widget, _front_end_edit),
     "front-end text": (text_widget, _front_end_text),
     "front-end move": (vector_widget, _front_end_move),
+    "knockout": (vector_widget, lambda w: lambda: setattr(w, "knockout", [2])),
+    "knockout changed": (vector_widget, _knockout_again),
+    "session knockout": (vector_widget, lambda w: lambda: w.session.set_knockout([0, 3])),
+    "front-end knockout": (vector_widget, _front_end_knockout),
+    "edit under a knockout": (lambda: vector_widget(knockout=[2]), lambda w: lambda: _edit(w)),
 }
 
 

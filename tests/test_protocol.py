@@ -78,12 +78,13 @@ def test_kernel_answers_each_front_end_message(monkeypatch):
         "edit": lambda: {"type": "edit", "version": w.version, "i": 2, "token": "door"},
         "undo": lambda: {"type": "undo", "version": w.version},
         "text": lambda: {"type": "text", "text": "the door"},
+        "knockout": lambda: {"type": "knockout", "version": w.version, "slots": [1]},
     }
     assert set(requests) == set(protocol.FRONT_END_MESSAGES)
     for request in requests.values():
         w._answer(request(), [])  # noqa: SLF001
-    # an edit, an undo and a new sentence each answer with a new version's steps
-    assert [m["type"] for m in sent] == ["steps", "sensitivity", "pong", "steps", "steps", "steps"]
-    assert [m.get("reason") for m in sent[3:]] == ["reset"] * 3
-    assert w.tokens == ["the", "door"] and w.status == ""
+    # an edit, an undo, a new sentence and a knockout each answer with a new version's steps
+    assert [m["type"] for m in sent] == ["steps", "sensitivity", "pong"] + ["steps"] * 4
+    assert [m.get("reason") for m in sent[3:]] == ["reset"] * 4
+    assert w.tokens == ["the", "door"] and w.knockout == [1] and w.status == ""
     assert {m["type"] for m in sent} <= set(protocol.KERNEL_MESSAGES)

@@ -5,6 +5,7 @@ tells its subscribers of each new version, and whose one lock every path takes
 from __future__ import annotations
 
 import json
+import os
 import threading
 
 import anywidget
@@ -171,6 +172,8 @@ def _blocks_until_released(lock, call) -> None:
         "trace",
         "zero_input",
         "sync",
+        "knockout",
+        "knockout_message",
     ],
 )
 def test_every_path_takes_the_one_lock(path):
@@ -185,13 +188,17 @@ def test_every_path_takes_the_one_lock(path):
         "prediction": lambda: w.prediction(4),
         "sensitivity": lambda: w.sensitivity(3),
         "figure": lambda: w.figure(4),
-        "save_html": w.save_html,
+        "save_html": lambda: w.save_html(os.devnull),
         "push_trace": w.push_trace,
         "refresh": w.refresh,
         "snapshot": w.snapshot,
         "trace": w.trace,
         "zero_input": lambda: w.zero_input(1),
         "sync": lambda: w._answer({"type": "sync", "version": 0, "have": 0}, []),  # noqa: SLF001
+        "knockout": lambda: setattr(w, "knockout", [1]),
+        "knockout_message": lambda: w._answer(  # noqa: SLF001
+            {"type": "knockout", "version": w.version, "slots": [2]}, []
+        ),
     }
     if path == "figure":
         pytest.importorskip("matplotlib")

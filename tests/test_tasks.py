@@ -14,6 +14,7 @@ from attn_widget.tasks import (
     PREPOSITIONS,
     agreement,
     language_model,
+    lookup,
     recall,
 )
 from attn_widget.text import char_tokenize, word_tokenize
@@ -35,6 +36,8 @@ def test_recall_label_is_the_one_key_and_sits_distance_before_the_query(distance
         assert data.labels[n] == tokens[pos]
         assert data.classes[int(data.targets[n])] == tokens[pos]
         assert data.info["key_pos"][n] == pos
+        # Slot i is h_i, made after reading the i-th token (1-based): the key's is pos + 1.
+        assert int(data.answer_slots[n]) == pos + 1
         L = int(data.lengths[n])
         assert len(tokens) == L and int(data.positions[n]) == L - 1
         assert data.vocab.decode(data.ids[n, :L].tolist()) == tokens
@@ -57,6 +60,76 @@ def test_recall_rejects_bad_settings():
         recall(10, distance=-1)
     with pytest.raises(ValueError, match="n_keys"):
         recall(10, n_keys=1)
+
+
+# -- lookup (associative recall) ----------------------------------------------------
+
+
+def _read_pairs(tokens):
+    """Parse ``k v k v … ? k .`` by spelling: (dict key -> (value, value index), query key)."""
+    assert tokens[-1] == "." and tokens[-3] == "?"
+    pairs = {}
+    for i in range(0, len(tokens) - 3, 2):
+        key, value = tokens[i], tokens[i + 1]
+        assert key.startswith("k") and value.startswith("v"), tokens
+        assert key not in pairs  # the keys of a sequence are distinct
+        pairs[key] = (value, i + 1)
+    return pairs, tokens[-2]
+
+
+def test_lookup_label_is_the_value_paired_with_the_query_and_its_slot_holds_it():
+    data = lookup(300, n_pairs=5, n_keys=7, n_values=6, seed=4)
+    first_pair = [0] * 5
+    for n, tokens in enumerate(data.tokens):
+        pairs, query = _read_pairs(tokens)
+        assert len(pairs) == 5 and query in pairs
+        value, value_pos = pairs[query]
+        assert data.labels[n] == value == data.classes[int(data.targets[n])]
+        L = int(data.lengths[n])
+        assert L == len(tokens) == 13
+        # Answered at the '.', the step after the query; the answer-bearing slot is
+        # the state made after reading the value, the first to hold key and value.
+        assert int(data.positions[n]) == L - 1
+        assert int(data.answer_slots[n]) == value_pos + 1
+        assert tokens[int(data.answer_slots[n]) - 1] == value
+        assert tokens[int(data.answer_slots[n]) - 2] == query
+        assert data.vocab.decode(data.ids[n, :L].tolist()) == tokens
+        first_pair[data.info["pair"][n]] += 1
+    # The queried pair sits anywhere: each of the 5 places is asked about often.
+    assert min(first_pair) > 0.1 * len(data)
+    assert data.chance == pytest.approx(1 / 6) and data.n_outputs == 6
+
+
+def test_lookup_hand_made_example():
+    data = lookup(2, n_pairs=3, seed=0)
+    # Read by hand: "k6 v0 k7 v4 k3 v7 ? k7 ." asks for k7, paired with v4, the 4th
+    # token: slot 4 (h_4).  The '.' is token 9, read by step 8.
+    assert data.tokens[0] == ["k6", "v0", "k7", "v4", "k3", "v7", "?", "k7", "."]
+    assert data.labels[0] == "v4" and int(data.answer_slots[0]) == 4
+    assert int(data.positions[0]) == 8
+    # "k4 v3 k3 v2 k2 v4 ? k4 ." asks for the first pair: v3, slot 2.
+    assert data.tokens[1] == ["k4", "v3", "k3", "v2", "k2", "v4", "?", "k4", "."]
+    assert data.labels[1] == "v3" and int(data.answer_slots[1]) == 2
+
+
+def test_lookup_query_last_ends_at_the_query_and_answers_there():
+    data = lookup(50, n_pairs=4, query_last=True, seed=1)
+    for n, tokens in enumerate(data.tokens):
+        pairs, query = _read_pairs([*tokens, "."])
+        assert tokens[-1] == query and int(data.positions[n]) == len(tokens) - 1
+        assert tokens[int(data.answer_slots[n]) - 1] == pairs[query][0] == data.labels[n]
+
+
+def test_lookup_is_seeded_and_rejects_bad_settings():
+    a, b, c = lookup(100, seed=1), lookup(100, seed=1), lookup(100, seed=2)
+    assert a.tokens == b.tokens and torch.equal(a.answer_slots, b.answer_slots)
+    assert a.tokens != c.tokens
+    with pytest.raises(ValueError, match="n_pairs"):
+        lookup(10, n_pairs=9, n_keys=8)
+    with pytest.raises(ValueError, match="n_values"):
+        lookup(10, n_values=1)
+    with pytest.raises(TypeError, match="query_last"):
+        lookup(10, query_last=1)
 
 
 # -- agreement ---------------------------------------------------------------------
@@ -120,6 +193,7 @@ def test_agreement_label_is_the_subjects_number_and_the_verb_agrees():
         assert data.classes[int(data.targets[n])] == number
         assert data.info["subject_pos"][n] == subject
         assert data.info["verb_pos"][n] == verb
+        assert int(data.answer_slots[n]) == subject + 1  # h after reading the subject noun
         # The answer is read from the state that has read everything before the verb.
         assert int(data.positions[n]) == verb - 1
         assert data.vocab.decode([int(data.ids[n, verb])]) == [tokens[verb]]
@@ -194,5 +268,6 @@ def test_subset_and_split_trim_the_padding():
     assert test.tokens == data.tokens[20:]
     assert test.ids.shape[1] == int(test.lengths.max())
     assert test.info["verb_pos"] == data.info["verb_pos"][20:]
+    assert torch.equal(test.answer_slots, data.answer_slots[20:])
     with pytest.raises(ValueError, match="n_test"):
         data.split(30)

@@ -837,6 +837,20 @@ def test_an_lstmn_steps_in_the_widget_with_the_batched_numbers_and_its_own_field
     assert w.current is w.stepper.steps[1]
 
 
+def test_the_widget_says_whether_attention_reads_slot_0():
+    """``zero_slot`` tells the front end where the equations' sums start: i = 0 for the
+    SimpleRNN models and the default LSTMN, i = 1 for the paper's cell, whose steps
+    never weight slot 0."""
+    x = torch.randn(4, D)
+    assert AttentionWidget(SelfAttentionRNN(D, H), inputs=x).zero_slot is True
+    assert AttentionWidget(LSTMN(D, H), inputs=x).zero_slot is True
+    paper = AttentionWidget(LSTMN(D, H, zero_slot=False), inputs=x)
+    assert paper.zero_slot is False and paper.get_state()["zero_slot"] is False
+    assert all(float(paper.goto(k).alpha[0]) == 0.0 for k in range(1, 5))
+    with pytest.raises(TypeError, match="set by the widget"):
+        AttentionWidget(LSTMN(D, H), inputs=x, zero_slot=False)
+
+
 def test_an_lstmn_widget_saves_its_steps_in_the_snapshot_and_follows_weight_changes():
     torch.manual_seed(5)
     model = LSTMN(D, H)

@@ -14,6 +14,11 @@ and never projected again:
 - ``additive``:   score_i = v·tanh(W·[h_i; h_t]) = v·tanh(W_← h_i + W_→ h_t),
   where W = [W_← | W_→] is split by columns.
 
+A bilinear score can also be *folded*: s·(W_K h_i)·(W_Q h_t) = h_i·(F h_t)
+with F = s·W_Kᵀ W_Q (H×H), so that the states themselves serve as keys
+(``DotAlign.fold_weight``, ``fold_backward``; the model folds where
+d_k ≥ H/2, see docs/design.md §1).  Additive does not fold.
+
 Knockout (docs/design.md §3) hides some states from attention; the one place
 that turns scores and a mask into weights is :func:`softmax_visible`.
 """
@@ -90,21 +95,38 @@ class DotAlign(nn.Module):
         """Parameters the score reads besides keys and queries: none."""
         return ()
 
+    @property
+    def folds(self) -> bool:
+        """Whether the batched run and the stepper fold W_K into the query (``fold_weight``):
+        where d_k ≥ H/2, reading the states twice is cheaper than keeping keys."""
+        return 2 * self.W_k.out_features >= self.W_k.in_features
+
     def score(self, keys: Tensor, query: Tensor) -> Tensor:
         """score_i = k_i·q · scale.  keys (B, t+1, d_k), query (B, d_k) -> (B, t+1)"""
+        return self.score_rows(keys, query.unsqueeze(1)).squeeze(1)
+
+    def score_rows(self, keys: Tensor, query: Tensor) -> Tensor:
+        """``score`` on a query row: keys (B, t+1, d_k), query (B, 1, d_k) -> (B, 1, t+1)."""
         # A row times a matrix: CPU bmm is many times slower with a (d_k, 1) right factor.
-        scores = torch.bmm(query.unsqueeze(1), keys.transpose(1, 2)).squeeze(1)  # (B, t+1)
+        scores = torch.bmm(query, keys.transpose(1, 2))  # (B, 1, t+1)
         return scores * self.scale if self.scale != 1.0 else scores
 
-    def score_backward(
-        self, d_scores: Tensor, keys: Tensor, query: Tensor, d_keys: Tensor, params: tuple = ()
-    ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """Backward of ``score``: adds ∂L/∂k_i = scale·∂s_i·q into d_keys (B, t+1, d_k)
-        and returns ∂L/∂q = scale·Σ_i ∂s_i·k_i, shape (B, d_k), and no parameter grads."""
-        if self.scale != 1.0:
-            d_scores = d_scores * self.scale
-        d_keys.addcmul_(d_scores.unsqueeze(2), query.unsqueeze(1))
-        return (d_scores.unsqueeze(1) @ keys).squeeze(1), ()
+    def fold_weight(self, kq_weight: Tensor) -> Tensor:
+        """F = scale·W_Kᵀ W_Q, shape (H, H), from kq_weight = [W_K; W_Q] (2·d_k, H), so that
+
+            score_i = scale·(W_K h_i)·(W_Q h_t) = h_i · (F h_t):
+
+        the score of h_i against the folded query u_t = F h_t, with no key."""
+        d = kq_weight.shape[0] // 2
+        return (kq_weight[:d].t() * self.scale) @ kq_weight[d:]
+
+    def fold_backward(self, d_fold: Tensor, kq_weight: Tensor) -> Tensor:
+        """∂L/∂[W_K; W_Q] (2·d_k, H) from ∂L/∂F (H, H), for F = scale·W_Kᵀ W_Q:
+
+        ∂L/∂W_K = scale·W_Q (∂L/∂F)ᵀ      ∂L/∂W_Q = scale·W_K ∂L/∂F"""
+        d = kq_weight.shape[0] // 2
+        W_k, W_q = kq_weight[:d] * self.scale, kq_weight[d:] * self.scale
+        return torch.cat([W_q @ d_fold.t(), W_k @ d_fold])
 
 
 class AdditiveAlign(nn.Module):
@@ -149,21 +171,25 @@ class AdditiveAlign(nn.Module):
 
     def score(self, keys: Tensor, query: Tensor) -> Tensor:
         """v·tanh(k_i + q).  keys (B, t+1, d_a), query (B, d_a) -> (B, t+1)"""
-        return self.v(torch.tanh(keys + query.unsqueeze(1))).squeeze(-1)
+        return self.score_rows(keys, query.unsqueeze(1)).squeeze(1)
+
+    def score_rows(self, keys: Tensor, query: Tensor) -> Tensor:
+        """``score`` on a query row: keys (B, t+1, d_a), query (B, 1, d_a) -> (B, 1, t+1)."""
+        return self.v(torch.tanh(keys + query)).transpose(1, 2)
 
     def score_backward(
         self, d_scores: Tensor, keys: Tensor, query: Tensor, d_keys: Tensor, params: tuple
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """Backward of ``score``, given the ``score_params()`` the forward read.
-        With u_i = tanh(k_i + q) and s_i = v·u_i:
+        """Backward of ``score_rows``, given the ``score_params()`` the forward read.
+        With u_i = tanh(k_i + q) and s_i = v·u_i, for d_scores (B, 1, t+1):
         ∂L/∂(k_i + q) = (∂s_i v) ⊙ (1 − u_i²), added into d_keys (B, t+1, d_a) and
-        summed over i for ∂L/∂q (B, d_a); ∂L/∂v = Σ ∂s_i u_i, shape (1, d_a)."""
+        summed over i for ∂L/∂q (B, 1, d_a); ∂L/∂v = Σ ∂s_i u_i, shape (1, d_a)."""
         (v,) = params  # the forward's v, also under torch.func.functional_call
-        u = torch.tanh(keys + query.unsqueeze(1))  # (B, t+1, d_a)
-        d_inner = (d_scores.unsqueeze(2) * v) * (1 - u * u)  # (B, t+1, d_a)
+        u = torch.tanh(keys + query)  # (B, t+1, d_a)
+        d_inner = (d_scores.transpose(1, 2) * v) * (1 - u * u)  # (B, t+1, d_a)
         d_keys.add_(d_inner)
-        d_v = (d_scores.unsqueeze(1) @ u).sum(0)  # (1, d_a)
-        return d_inner.sum(1), (d_v,)
+        d_v = (d_scores @ u).sum(0)  # (1, d_a)
+        return d_inner.sum(1, keepdim=True), (d_v,)
 
 
 def make_align(name: str, hidden_size: int, attn_size: int) -> nn.Module:

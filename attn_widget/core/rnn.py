@@ -19,9 +19,19 @@ projected once, when the state is born, never again.  A·z + b is computed by
 blocks of z, and the batched run does the input block A_x·x + b for every
 step in one matmul before the loop (docs/design.md §1 keeps z's order).
 
+**The fold.**  For dot and scaled dot with d_k ≥ H/2 the cache keeps no keys:
+
+    score_{t,i} = s·(W_K h_i)·(W_Q h_t) = h_i · u_t,     u_t = F h_t,  F = s·W_Kᵀ W_Q
+
+so a state is projected to its folded query u_i (and A_h h_i), and both
+attention products of a step, h_i·u_t and Σ_i α_{t,i} h_i, read the states
+buffer alone.  The path is chosen once per run (``fold``; docs/design.md §1).
+
 With gradients, ``forward`` runs that same loop inside ``bptt.Recurrence``,
 whose backward is backpropagation through time written out, so autograd keeps
-O(T·(H+d)) for the history (plus α, an output) instead of a graph per step.
+O(T·(H+d)) for the history (plus α, an output) instead of a graph per step;
+its updates to the whole history's gradients are applied once per block of
+steps (see ``Recurrence``).
 
 The stepper reaches the model through the public :class:`~attn_widget.core.StepModel`
 methods, ``new_cache``, ``step_record`` and ``trace_of_steps``.
@@ -115,16 +125,28 @@ class Step:
 class _PastStates:
     """Past states h_0 … h_n with all a later step reads of them, each computed once.
 
-        states  (B, cap, H)   h_i
-        keys    (B, cap, d)   k_i
-        proj    (cap, B, P)   [k_i; q_i; A_h h_i]
+    Two layouts, one chosen per run (docs/design.md §1, "The fold"):
 
-    ``proj`` is one matmul of h_i with [W_K; W_Q; A_h] (``key_query_weight``
-    stacked on the block of A that multiplies h_t in z), done when h_i is
-    born: no state is ever projected twice.  eq1 keeps only A_h h_i, eq3 only
-    the key and query.  ``proj`` is time-major so the matmul writes its slot
-    directly; the states and keys, which every later step reads whole, are
-    kept batch-major, so each sequence's history is one contiguous block (a
+    - **keyed** (additive, and dot or scaled dot with d_k < H/2):
+
+          states  (B, cap, H)   h_i
+          keys    (B, cap, d)   k_i
+          proj    (cap, B, P)   [k_i; q_i; A_h h_i]
+
+    - **folded** (dot and scaled dot with d_k ≥ H/2): W_K moves into the query,
+
+          score_{t,i} = s·(W_K h_i)·(W_Q h_t) = h_i · u_t,   u_t = F h_t,   F = s·W_Kᵀ W_Q
+
+      so the keys are the states themselves and there is no key cache:
+
+          states  (B, cap, H)   h_i          (read by both attention products)
+          proj    (cap, B, P)   [u_i; A_h h_i]
+
+    ``proj`` is one matmul of h_i with the stacked weights, done when h_i is
+    born: no state is ever projected twice.  eq1 keeps only A_h h_i, eq3 no
+    A_h h_i.  ``proj`` is time-major so the matmul writes its slot directly;
+    the states and keys, which every later step reads whole, are kept
+    batch-major, so each sequence's history is one contiguous block (a
     time-major history, strided by B rows, read 1.4× slower at T = 1024 when
     tried).
 
@@ -143,19 +165,29 @@ class _PastStates:
         A_weight,
         A_bias,
         kq_weight,
+        align=None,
+        fold: bool = False,
     ):
         self.bias = A_bias  # (H,)
         self.A_x = A_weight[:, columns["x"]]  # (H, D)
         self.A_c_t = A_weight[:, columns["c"]].t() if "c" in columns else None  # (H, H)
-        self.d = 0 if kq_weight is None else kq_weight.shape[0] // 2
-        blocks = [] if kq_weight is None else [kq_weight]
+        self.align, self.folded = align, fold
+        self.fold_weight = None  # F (H, H), folded only
+        if kq_weight is None:
+            blocks, self.key_size, self.query_size = [], 0, 0
+        elif fold:
+            self.fold_weight = align.fold_weight(kq_weight)
+            blocks, self.key_size, self.query_size = [self.fold_weight], 0, hidden
+        else:
+            d = kq_weight.shape[0] // 2
+            blocks, self.key_size, self.query_size = [kq_weight], d, d
         if "h" in columns:
             blocks.append(A_weight[:, columns["h"]])
-        self.reads_h = "h" in columns
+        self.reads_h, self.attends = "h" in columns, "c" in columns
         self.proj_weight_t = torch.cat(blocks).t().contiguous()  # (H, P)
         # Slots are written before they are read, so the buffers start empty.
         self.states = like.new_empty(batch, capacity, hidden)  # (B, cap, H)
-        self.keys = like.new_empty(batch, capacity, self.d)  # (B, cap, d)
+        self.keys = like.new_empty(batch, capacity, self.key_size)  # (B, cap, d); keyed
         self.proj = like.new_empty(capacity, batch, self.proj_weight_t.shape[1])  # (cap, B, P)
         self._make_views()
         # h_0 = 0, so its projections are 0 for every align here; computed, not assumed.
@@ -168,14 +200,16 @@ class _PastStates:
     def _make_views(self) -> None:
         """Views a step reads, made once per buffer rather than once per step:
         the loop's own overhead is a large part of a step at these sizes."""
-        d = self.d
+        k, q = self.key_size, self.key_size + self.query_size
         self.state_rows = self.states.unbind(1)  # h_i, (B, H) each
-        self.key_rows = self.keys.unbind(1)  # k_i, (B, d) each
-        self.proj_rows = self.proj.unbind(0)  # [k_i; q_i; A_h h_i], (B, P) each
-        self.projected_key_rows = self.proj[:, :, :d].unbind(0)  # k_i, (B, d) each
-        self.query_rows = self.proj[:, :, d : 2 * d].unbind(0)  # q_i, (B, d) each
-        self.state_part_rows = self.proj[:, :, 2 * d :].unbind(0)  # A_h h_i, (B, H) each
-        self.queries = self.proj[:, :, d : 2 * d].transpose(0, 1)  # (B, cap, d)
+        self.proj_rows = self.proj.unbind(0)  # [k_i; q_i; A_h h_i] or [u_i; A_h h_i], (B, P)
+        self.state_part_rows = self.proj[:, :, q:].unbind(0)  # A_h h_i, (B, H) each
+        self.queries = self.proj[:, :, k:q].transpose(0, 1)  # q_i or u_i, (B, cap, d or H)
+        self.query_rows = self.proj[:, :, None, k:q].unbind(0)  # q_i or u_i, (B, 1, ·) each
+        self.states_by_column = self.states.transpose(1, 2)  # (B, H, cap): h_i as columns
+        if k:
+            self.key_rows = self.keys.unbind(1)  # k_i, (B, d) each
+            self.projected_key_rows = self.proj[:, :, :k].unbind(0)  # k_i, (B, d) each
 
     def grow(self, capacity: int) -> None:
         """Make room for ``capacity`` states (the stepper's sequence can grow)."""
@@ -191,12 +225,20 @@ class _PastStates:
         self._make_views()
 
     def write(self, i: int, h: Tensor) -> None:
-        """Store h_i (B, H) and compute its [k_i; q_i; A_h h_i].  h comes contiguous
-        (the slot itself is strided, and a matmul or tanh writing there is slower)."""
+        """Store h_i (B, H) and compute its [k_i; q_i; A_h h_i] or [u_i; A_h h_i].  h
+        comes contiguous (the slot itself is strided, and a matmul or tanh writing
+        there is slower)."""
         self.state_rows[i].copy_(h)
         torch.mm(h, self.proj_weight_t, out=self.proj_rows[i])
-        if self.d:
+        if self.key_size:
             self.key_rows[i].copy_(self.projected_key_rows[i])
+
+    def score(self, t: int) -> Tensor:
+        """score_{t,i} = align(h_i, h_t) for i = 0 … t, shape (B, 1, t+1)."""
+        n = t + 1
+        if self.folded:  # h_i · u_t: the states are the keys, the scale is in F
+            return torch.bmm(self.query_rows[t], self.states_by_column[:, :, :n])
+        return self.align.score_rows(self.keys[:, :n], self.query_rows[t])
 
     def input_part(self, x: Tensor) -> Tensor:
         """A_x·x + b for inputs x (…, D): the part of A·z + b that needs no state.
@@ -224,6 +266,10 @@ class SelfAttentionRNN(nn.Module):
     Attributes:
         A: ``nn.Linear(|z|, H)``; ``A.bias`` is b.
         align: the align module (``W_q``, ``W_k`` or ``W``, ``v``); None for eq1.
+        fold: whether dot and scaled-dot attention fold W_K into the query,
+            score_i = h_i·(scale·W_Kᵀ W_Q h_t) (docs/design.md §1, "The fold"): None,
+            the default, folds where d_k ≥ H/2; True or False forces a path.  It
+            changes the speed and the rounding, not the numbers; additive never folds.
 
     Shapes:
         x: (T, D) or (B, T, D), floating point.  ``model(x)`` returns a
@@ -256,6 +302,7 @@ class SelfAttentionRNN(nn.Module):
         self.attn_size = attn_size or hidden_size
         self.z_layout = z_layout(update, input_size, hidden_size)
         self.A = nn.Linear(sum(size for _, size in self.z_layout), hidden_size)
+        self.fold: bool | None = None
         if uses_attention(update):
             self.align: nn.Module | None = make_align(align, hidden_size, self.attn_size)
             self.align_name: str | None = align
@@ -276,35 +323,40 @@ class SelfAttentionRNN(nn.Module):
         t: int,
         pre: Tensor,
         past: _PastStates,
-        c_out: Tensor | None = None,
+        out: tuple | None = None,
         hidden: Tensor | None = None,
     ):
         """Step t for a batch.
 
         ``pre`` (B, H) holds A_x·x_{t+1} + b and is completed in place to
         A·z + b = pre + A_h h_t + A_c c_t, block by block (z itself is never
-        built); h_t, its key and query and A_h h_t are read from ``past``, and
-        h_{t+1} is written there.  ``c_out`` (B, 1, H), if given, receives c_t.
-        ``hidden`` (B or 1, t+1), bool, if given, hides slots from this step's
-        attention (knockout); the scores stay raw.
-        Returns scores (B, t+1), α (B, t+1), c (B, H) (None for eq1), pre and
-        h_{t+1} (its own tensor; the cache holds a copy).
+        built); h_t, its key and query (or folded query) and A_h h_t are read
+        from ``past``, and h_{t+1} is written there.  ``out``, if given, is
+        (α (B, 1, t+1), c (B, 1, H), c (B, H)): where the batched run keeps α
+        and c (the last two are views of one row).  ``hidden`` (B or 1, 1, t+1),
+        bool, if given, hides slots from this step's attention (knockout); the
+        scores stay raw.
+        Returns scores (B, 1, t+1), α (B, 1, t+1), c (B, H) (None for eq1), pre
+        and h_{t+1} (its own tensor; the cache holds a copy).
         """
         scores = alpha = c = None
-        n = t + 1  # states h_0 … h_t
-        if self.align is not None:
-            scores = self.align.score(past.keys[:, :n], past.query_rows[t])  # (B, t+1)
+        if past.attends:
+            alpha_out, c_out, c = (None, None, None) if out is None else out
+            scores = past.score(t)  # (B, 1, t+1)
             if hidden is None:
-                alpha = torch.softmax(scores, dim=-1)  # (B, t+1)
-            else:
-                alpha = softmax_visible(scores, hidden)  # (B, t+1), 0 at hidden slots
-            c = torch.bmm(alpha.unsqueeze(1), past.states[:, :n], out=c_out).squeeze(1)
+                alpha = torch.softmax(scores, -1, out=alpha_out)
+            else:  # 0 at hidden slots
+                alpha = softmax_visible(scores, hidden)
+                if alpha_out is not None:
+                    alpha = alpha_out.copy_(alpha)
+            c3 = torch.bmm(alpha, past.states[:, : t + 1], out=c_out)  # (B, 1, H)
+            c = c3.squeeze(1) if c is None else c  # (B, H)
         if past.reads_h:
             pre.add_(past.state_part_rows[t])
         if c is not None:
             pre.addmm_(c, past.A_c_t)
         h_next = torch.tanh(pre)  # (B, H)
-        past.write(n, h_next)
+        past.write(t + 1, h_next)
         return scores, alpha, c, pre, h_next
 
     def weight_shapes(self) -> dict[str, tuple[int, ...] | None]:
@@ -330,6 +382,13 @@ class SelfAttentionRNN(nn.Module):
             return self.A.weight, self.A.bias, None
         return self.A.weight, self.A.bias, self.align.key_query_weight(), *self.align.score_params()
 
+    def _folds(self) -> bool:
+        """Whether this run folds W_K into the query (``_PastStates``): ``fold`` if set,
+        else wherever the align says it pays (dot and scaled dot with d_k ≥ H/2)."""
+        if self.align is None or not hasattr(self.align, "fold_weight"):
+            return False
+        return self.align.folds if self.fold is None else bool(self.fold)
+
     def _z_columns(self) -> dict[str, slice]:
         """The columns of A that multiply each block of z."""
         columns, start = {}, 0
@@ -337,6 +396,21 @@ class SelfAttentionRNN(nn.Module):
             columns[name] = slice(start, start + size)
             start += size
         return columns
+
+    def _past(self, x: Tensor, batch: int, capacity: int, A_weight, A_bias, kq_weight):
+        """An empty cache for ``batch`` sequences, on the path this run takes."""
+        return _PastStates(
+            self._z_columns(),
+            self.hidden_size,
+            batch,
+            capacity,
+            x,
+            A_weight,
+            A_bias,
+            kq_weight,
+            self.align,
+            self._folds(),
+        )
 
     def _run(
         self,
@@ -351,30 +425,38 @@ class SelfAttentionRNN(nn.Module):
         α (B, T, T+1) (None, None for eq1) and the past.
 
         The input part A_x·x + b of every step is one matmul before the loop,
-        time-major like c, so each step completes and writes contiguous rows."""
+        time-major like c, so each step completes and writes contiguous rows;
+        each step writes its α and c straight into the trace's buffers."""
         B, T, _ = x.shape
         with torch.no_grad():
-            past = _PastStates(
-                self._z_columns(), self.hidden_size, B, T + 1, x, A_weight, A_bias, kq_weight
-            )
+            past = self._past(x, B, T + 1, A_weight, A_bias, kq_weight)
             pre_all = past.input_part(x.transpose(0, 1))  # (T, B, H), completed by each step
             c_all = alpha_all = None
+            outs = [None] * T
             if self.align is not None:
                 c_all = x.new_empty(T, B, self.hidden_size)  # (T, B, H)
-                alpha_all = x.new_zeros(B, T, T + 1)  # (B, T, T+1); stays 0 for i > t
-            c_rows = [None] * T if c_all is None else c_all.unsqueeze(2).unbind(0)  # (B, 1, H)
-            alpha_rows = [None] * T if alpha_all is None else alpha_all.unbind(1)  # (B, T+1)
+                alpha_all = x.new_zeros(B, T, 1, T + 1)  # stays 0 for i > t
+                outs = [
+                    (alpha_row[:, :, : t + 1], c3, c2)  # (B, 1, t+1), (B, 1, H), (B, H)
+                    for t, (alpha_row, c3, c2) in enumerate(
+                        zip(
+                            alpha_all.unbind(1),
+                            c_all.unsqueeze(2).unbind(0),
+                            c_all.unbind(0),
+                            strict=True,
+                        )
+                    )
+                ]
             if hidden is None or self.align is None:
                 hidden_rows = [None] * T
             else:
-                hidden_rows = [hidden[:, : t + 1] for t in range(T)]  # (B or 1, t+1)
+                hidden_rows = [hidden[:, None, : t + 1] for t in range(T)]  # (B or 1, 1, t+1)
             for t, pre in enumerate(pre_all.unbind(0)):
-                _, alpha, _, _, _ = self._advance(t, pre, past, c_rows[t], hidden_rows[t])
-                if alpha is not None:
-                    alpha_rows[t][:, : t + 1] = alpha
+                self._advance(t, pre, past, outs[t], hidden_rows[t])
             h_all = past.states  # (B, T+1, H)
             if c_all is not None:
                 c_all = c_all.transpose(0, 1).contiguous()
+                alpha_all = alpha_all.squeeze(2)  # (B, T, T+1)
         return h_all, c_all, alpha_all, past
 
     # -- batched ------------------------------------------------------------
@@ -415,9 +497,8 @@ class SelfAttentionRNN(nn.Module):
         if torch.is_grad_enabled() and any(
             w is not None and w.requires_grad for w in (x, *weights)
         ):
-            score_backward = None if self.align is None else self.align.score_backward
             outputs = Recurrence.apply(
-                self._run, self._z_columns(), score_backward, x, hidden, *weights
+                self._run, self._z_columns(), self.align, x, hidden, *weights
             )
             h_all, c_all, alpha_all = (*outputs, None, None)[:3]
         else:
@@ -462,10 +543,7 @@ class SelfAttentionRNN(nn.Module):
 
     def new_cache(self, x: Tensor, capacity: int) -> _PastStates:
         """The stepper's cache for one sequence, holding the weights as they are now."""
-        A_weight, A_bias, kq_weight = self._weights()[:3]
-        return _PastStates(
-            self._z_columns(), self.hidden_size, 1, capacity, x, A_weight, A_bias, kq_weight
-        )
+        return self._past(x, 1, capacity, *self._weights()[:3])
 
     def step_record(
         self, t: int, x_next: Tensor, past: _PastStates, hidden: Tensor | None = None
@@ -476,11 +554,12 @@ class SelfAttentionRNN(nn.Module):
             past.grow(2 * (t + 2))
         h_t = past.state_rows[t]  # (1, H)
         pre = past.input_part(x_next[None])  # (1, H)
-        hidden = None if hidden is None else hidden[None]  # (1, t+1)
+        hidden = None if hidden is None else hidden[None, None]  # (1, 1, t+1)
         scores, alpha, c, pre, h = self._advance(t, pre, past, None, hidden)
         z = concat(self.update, h_t, x_next[None], c)  # (1, |z|), for the record
         x_next = x_next.clone()  # the record does not share the stepper's inputs
-        return Step(t, x_next, _unbatch(scores), _unbatch(alpha), _unbatch(c), z[0], pre[0], h[0])
+        scores, alpha = _unbatch(scores, 2), _unbatch(alpha, 2)
+        return Step(t, x_next, scores, alpha, _unbatch(c), z[0], pre[0], h[0])
 
     def trace_of_steps(self, steps: list[Step], x: Tensor) -> Trace:
         """The stepper's steps 0 … n-1 as a :class:`Trace`, like ``model(x[:n])``."""
@@ -492,6 +571,7 @@ class SelfAttentionRNN(nn.Module):
         return Trace(h, c, alpha_of_steps(steps, x))
 
 
-def _unbatch(v: Tensor | None) -> Tensor | None:
-    """Drop the batch of one the stepper runs with: (1, …) -> (…)."""
-    return None if v is None else v[0]
+def _unbatch(v: Tensor | None, dims: int = 1) -> Tensor | None:
+    """Drop the batch of one the stepper runs with (and the row of a row vector):
+    (1, …) -> (…), or with ``dims=2``, (1, 1, …) -> (…)."""
+    return None if v is None else v.reshape(v.shape[dims:])

@@ -30,8 +30,10 @@ Limits:
   bytes (4 MB of float32) in all, from step 0 on.  A longer trace is cut: the
   page says which positions it holds, and the position cannot go past them.
   A comparison's panels share the bound and are cut at the same position.
-- Nothing is computed in the page: the gradient shading, edits and new text
-  need a kernel and are not offered; the shading is α.
+- Nothing is computed in the page: the gradient shading, edits, new text
+  and a new knockout need a kernel and are not offered; the shading is α.
+  A session's knockout (``knockout``, the slots hidden from attention) goes
+  with the steps computed with it, and the page marks those slots.
 """
 
 from __future__ import annotations
@@ -41,23 +43,32 @@ import hashlib
 import html
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..protocol import STEP_DATA_LIMIT, pack_snapshot, step_bytes
+from ..protocol import STEP_DATA_LIMIT, pack_snapshot, step_bytes, unpack_snapshot
 from ..session import Session, check_token
 from .bundle import read_static
 
-__all__ = ["EXPORT_FORMAT", "Presentation", "export_page"]
+__all__ = [
+    "EXPORT_FORMAT",
+    "Presentation",
+    "check_page_path",
+    "export_page",
+    "notebook_fragment",
+    "saved_panel",
+]
 
 #: The ``format`` of the data block, checked by js/src/standalone.ts.
 EXPORT_FORMAT = "attn_widget export 1"
 STATE_CLASS = "attn-widget-state"
 
 # Traits that ask a kernel for something: an exported page has none to ask.
-_NO_KERNEL = {"editable": False, "accepts_text": False, "vocabulary": []}
+# The knockout the steps were computed with stays (the page marks the hidden
+# slots); changing it needs a kernel.
+_NO_KERNEL = {"editable": False, "accepts_text": False, "vocabulary": [], "can_knockout": False}
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,9 @@ body {
 main { max-width: 1280px; margin: 0 auto; padding: 20px 24px 40px; }
 h1 { font-size: 1.35em; margin: 0 0 4px; }
 .attn-export-note { color: #57606a; font-size: 0.9em; margin: 0 0 14px; }
+"""
+# What a comparison's panels and a failed draw look like, in a page or a notebook's.
+_PANELS_CSS = """\
 .attn-export-compare { display: flex; gap: 16px; align-items: flex-start; }
 .attn-export-compare.is-row { flex-flow: row wrap; }
 .attn-export-compare.is-column { flex-flow: column nowrap; }
@@ -153,12 +167,23 @@ def export_page(
     return page
 
 
-def _standalone_bundle() -> tuple[str, str]:
+def check_page_path(path) -> Path:
+    """``path`` (a str or an ``os.PathLike``) as a :class:`~pathlib.Path`, for the
+    ``save_html`` methods, which write a file and return where."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"save_html writes a file: path must be a str or a path, got {type(path).__name__} "
+            "(attn_widget.to_html(w) gives the page as text)"
+        )
+    return Path(path)
+
+
+def _standalone_bundle(page_css: str = _PAGE_CSS) -> tuple[str, str]:
     """standalone.js and widget.css, as they go into the page."""
     script, css = read_static(
         ("standalone.js", "widget.css"), "the attn_widget front end for exported pages"
     )
-    style = _PAGE_CSS + css
+    style = page_css + _PANELS_CSS + css
     # The CSP hashes the text the browser's parser hands over: it turns CR and CRLF
     # into LF, and a closing tag inside the text would end the element early.
     script, style = (_lf(script), _lf(style))
@@ -269,3 +294,78 @@ def _page(state: dict, script: str, style: str, title: str | None) -> str:
         f"<script>{script}</script>\n"
         "</body>\n</html>\n"
     )
+
+
+# -- a widget as a saved notebook keeps it ----------------------------------------
+
+#: Traits every ipywidgets DOM widget (and anywidget) syncs for the widget manager:
+#: how it finds, loads and styles the view, not what the view shows.
+_MANAGER_TRAITS = frozenset(
+    {"_dom_classes", "_esm", "_css", "_anywidget_id", "layout", "tabbable", "tooltip"}
+)
+
+
+def saved_panel(traits: Mapping[str, Any], snapshot: bytes, *, alone: bool = True) -> dict:
+    """The traits an exported page's model holds, made from a widget as a saved
+    notebook keeps it (the widget manager's state of an AttentionWidget, and the
+    bytes of its ``_snapshot``) rather than from a session: what the saved view
+    showed, with what only a kernel could serve switched off, as
+    :func:`export_page` writes a session's.
+
+    The steps are the snapshot's, as saved (the notebook's own bound,
+    ``STEP_DATA_LIMIT``, holds); the position is the saved one, or the last the
+    snapshot holds.  A snapshot that is not one (see :func:`unpack_snapshot`) is
+    a ValueError."""
+    if not isinstance(traits, Mapping):
+        raise TypeError(f"traits must be a mapping of trait names, got {type(traits).__name__}")
+    if not isinstance(snapshot, (bytes, bytearray, memoryview)):
+        raise TypeError(f"snapshot must be bytes, got {type(snapshot).__name__}")
+    _, steps, _ = unpack_snapshot(snapshot)
+    kept = len(steps)
+    position = traits.get("t", 0)
+    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+        raise ValueError(f"a saved widget's t must be an int ≥ 0, got {position!r}")
+    state = {
+        name: value
+        for name, value in traits.items()
+        if name not in _MANAGER_TRAITS and not name.startswith(("_model_", "_view_"))
+    }
+    state.update(
+        _snapshot=_Binary(base64.b64encode(bytes(snapshot)).decode("ascii")),
+        t=min(position, kept),
+        frontier=kept,
+        playing=False,
+        status="",
+        shading="alpha",
+        show_controls=True if alone else bool(traits.get("show_controls", True)),
+        **_NO_KERNEL,
+    )
+    return state
+
+
+def notebook_fragment(
+    panels: Sequence[dict], *, direction: str | None = None, bundle: bool = True
+) -> str:
+    """HTML that shows saved panels (:func:`saved_panel`) in a notebook's own page
+    (an nbconvert export), offline: their data block, and with ``bundle`` the
+    front end (``standalone.js``, ``widget.css``), which a page needs once however
+    many widgets it shows.  The script waits for the whole page to be parsed, so
+    one copy draws the data blocks that come after it.  Several panels are a
+    comparison, moving together."""
+    panels = list(panels)
+    if not panels:
+        raise ValueError("notebook_fragment needs at least one panel")
+    if direction not in (None, "row", "column"):
+        raise ValueError(f"direction must be 'row', 'column' or None, got {direction!r}")
+    binary = sorted({n for st in panels for n, v in st.items() if isinstance(v, _Binary)})
+    state = {"format": EXPORT_FORMAT, "binary": binary, "direction": direction, "panels": panels}
+    block = _data_block(state)
+    try:
+        block.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"a saved trait holds text UTF-8 cannot carry: {error}") from None
+    html_ = f'<script type="application/json" class="{STATE_CLASS}">{block}</script>'
+    if not bundle:
+        return html_
+    script, style = _standalone_bundle(page_css="")
+    return f"<style>{style}</style>\n{html_}\n<script>{script}</script>"

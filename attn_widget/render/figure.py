@@ -5,11 +5,13 @@
     fig = step_figure(session, k)   # the same, from a Session
 
 The figure shows what the widget shows at position k, drawn from the same
-step records, under the session's lock: the tokens with x_k in red and every earlier slot shaded by
-α_{k-1,i}; the α matrix up to step k-1, labelled by the tokens, with the
-current row outlined; and, optionally, the state strips (h_k, h_{k-1} and
-c_{k-1}; for an LSTMN h̃_{k-1}, m̃_{k-1} and m_k, the last two divided by
-the largest |m|, as the widget scales them).  The colour scales are the
+step records, under the session's lock: the tokens with x_k in red and every
+earlier slot shaded by α_{k-1,i}; the α matrix up to step k-1, labelled by
+the tokens, with the current row outlined; the slots hidden from attention
+(the session's knockout) hatched, in the tokens and in the matrix's columns;
+and, optionally, the state strips (h_k, h_{k-1} and c_{k-1}; for an LSTMN
+h̃_{k-1}, m̃_{k-1} and m_k, the last two divided by the largest |m|, as the
+widget scales them).  The colour scales are the
 widget's own (``js/src/format.ts``; ``tests/test_figure.py`` checks that the
 stops agree): white to purple for a weight, purple–white–orange for a state.
 
@@ -32,6 +34,8 @@ WEIGHT = [(255, 255, 255), (203, 201, 226), (117, 107, 177), (63, 0, 125)]
 NEG = [(247, 247, 247), (178, 171, 210), (128, 115, 172), (84, 39, 136)]
 POS = [(247, 247, 247), (253, 184, 99), (224, 130, 20), (179, 88, 6)]
 CURRENT = "#d62728"  # the current token's red (--aw-current)
+HATCH = "////"  # a slot hidden from attention (a knockout): its α is 0 by construction
+HIDDEN_EDGE = "#6e7781"
 START = "⟨start⟩"
 
 
@@ -87,6 +91,7 @@ def step_figure(session: Session, position: int | None = None, *, strips: bool =
 def _draw(session: Session, steps: list, k: int, strips: bool) -> Figure:
     step = steps[-1] if steps else None
     T, tokens = session.T, [START, *session.tokens]
+    hidden = set(session.knockout)
     attends = step is None or step.alpha is not None
     lstmn = describe_model(session.model)["update_rule"] == "lstmn"
 
@@ -119,6 +124,8 @@ def _draw(session: Session, steps: list, k: int, strips: bool) -> Figure:
             style["fc"], colour = face, _ink(face)
         elif i > k:
             colour = "#aaaaaa"
+        if i in hidden:
+            style.update(hatch=HATCH, ec=HIDDEN_EDGE, lw=0.8)
         ax.text(
             i,
             0,
@@ -148,6 +155,11 @@ def _draw(session: Session, steps: list, k: int, strips: bool) -> Figure:
         )
         ax.set_xticks(range(T + 1), [_text(t) for t in tokens], rotation=90, fontsize=8)
         ax.set_yticks(range(T), [_text(t) for t in tokens[1:]], fontsize=8)
+        for i in sorted(hidden):
+            if i < T:  # slot i is read by steps i … T-1
+                ax.add_patch(
+                    Rectangle((i - 0.5, i - 0.5), 1, T - i, fill=False, hatch=HATCH, ec=HIDDEN_EDGE)
+                )
         if k > 0:
             ax.get_yticklabels()[k - 1].set_color(CURRENT)
             ax.add_patch(Rectangle((-0.5, k - 1.5), k, 1, fill=False, ec=CURRENT, lw=2))
@@ -177,8 +189,17 @@ def _draw(session: Session, steps: list, k: int, strips: bool) -> Figure:
 
 def _caption(session: Session, k: int) -> str:
     if k == 0:
-        return f"read 0 of {session.T}: nothing read yet, h_0 = 0"
-    return f"read {k} of {session.T}: “{session.tokens[k - 1]}” (red) is x_{k}; shading α_{k - 1},i"
+        caption = f"read 0 of {session.T}: nothing read yet, h_0 = 0"
+    else:
+        caption = (
+            f"read {k} of {session.T}: “{_text(session.tokens[k - 1])}” (red) is x_{k}; "
+            f"shading α_{k - 1},i"
+        )
+    hidden = session.knockout
+    if hidden:
+        caption += f"\nhidden from attention: slot{'s' if len(hidden) > 1 else ''} "
+        caption += ", ".join(str(i) for i in hidden) + " (hatched, α = 0)"
+    return caption
 
 
 def _strips(session: Session, steps, k: int, lstmn: bool) -> list[tuple[str, np.ndarray | None]]:

@@ -9,6 +9,7 @@ version exists.  The widget, the HTML export and the figure all read it.
 from .checks import (
     MAX_INPUTS,
     check_edit_index,
+    check_knockout_slots,
     check_length,
     check_position,
     check_token,
@@ -30,6 +31,7 @@ __all__ = [
     "Session",
     "Words",
     "check_edit_index",
+    "check_knockout_slots",
     "check_length",
     "check_position",
     "check_token",

@@ -1,9 +1,9 @@
 """A change of a session's data, all or nothing (docs/design.md §2, "Interrupts").
 
 Every path that changes what a session shows (a move, a new version, an edit,
-undo, new inputs or text, a training push, following new weights) runs as one
+undo, new inputs or text, a knockout, a training push, following new weights) runs as one
 :class:`Change`, under the session's lock.  It is made before anything changes
-and keeps what the data was: the stepper and its inputs, the tokens, the words
+and keeps what the data was: the stepper, its inputs and its knockout, the tokens, the words
 behind them, the unknown words, the edits and their history, the position, the
 number of steps and the version.  A change within a change is part of it.
 
@@ -71,6 +71,7 @@ class Change:
     def __init__(self, stepper, version: int, data: tuple):
         self.stepper, self.version, self.data = stepper, version, data
         self.x = stepper.x  # replaced, never written in place, by every change
+        self.knockout = stepper.knockout  # a tuple: replaced, never written in place
         self.frontier = stepper.frontier
         self.position = stepper.k
         self.told = self.committed = False
@@ -87,9 +88,14 @@ class Change:
         keep = self.frontier
         if stepper.x is not self.x:
             keep = min(keep, first_difference(stepper.x, self.x))
+        if stepper.knockout != self.knockout:  # step t reads slots 0 … t
+            keep = min(keep, *(set(stepper.knockout) ^ set(self.knockout)))
         stepper.truncate(min(keep, stepper.frontier))  # before the inputs change
         stepper.x = self.x
         stepper.k = min(self.position, stepper.frontier, stepper.T)
+        # After the truncation no kept step reads a changed slot: this drops and
+        # computes nothing.
+        stepper.set_knockout(self.knockout)
         return stepper
 
     def dropped_steps(self) -> bool:

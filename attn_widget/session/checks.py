@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.checks import knockout_slots
+
 #: The most inputs a session shows.  Its step records grow as T² (α and the scores
 #: of step t hold t+1 values each: about 4·T² bytes in float32, 400 MB at T =
 #: 10,000, and a view's α matrix has T² cells), and one click on the last position
@@ -82,3 +84,16 @@ def check_top(top) -> int | None:
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
         raise ValueError(f"top must be a positive int, got {top!r}")
     return int(top)
+
+
+def check_knockout_slots(slots, T: int) -> tuple[int, ...]:
+    """Slots to hide from attention: distinct ints in 0 … T (slot 0 is ⟨start⟩,
+    h_0; slot i is h_i, made after reading x_i), or a 1-D bool mask; sorted."""
+    new = knockout_slots(slots)
+    outside = [i for i in new if i > T]
+    if outside:
+        raise ValueError(
+            f"knockout slots must be in 0 … T = {T} (slot 0 is ⟨start⟩, h_0; slot i is h_i, "
+            f"made after reading x_i), got {outside}"
+        )
+    return new

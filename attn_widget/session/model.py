@@ -26,11 +26,15 @@ def check_model(model) -> None:
 def describe_model(model) -> dict:
     """What names the model's equations for a front end: ``update_rule``,
     ``align_name``, ``z_layout`` (the model's own, or the class name, "" and []
-    for a model that names none), ``hidden_size`` and ``input_size``."""
+    for a model that names none), ``hidden_size``, ``input_size`` and
+    ``zero_slot``: whether attention may read slot 0, h_0 = 0, so the sums run
+    over i = 0 … t (the SimpleRNN models; an LSTMN unless made with
+    ``zero_slot=False``, whose sums run over i = 1 … t)."""
     return {
         "update_rule": str(getattr(model, "update_rule", None) or type(model).__name__),
         "align_name": str(getattr(model, "align_name", None) or ""),
         "z_layout": [[str(name), int(size)] for name, size in getattr(model, "z_layout", ())],
         "hidden_size": model.hidden_size,
         "input_size": model.input_size,
+        "zero_slot": bool(getattr(model, "zero_slot", True)),
     }

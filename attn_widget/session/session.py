@@ -10,14 +10,15 @@ The widget (``widget.py``), the HTML export and the figure
 (``render/``) are peer consumers of it: each reads the same step records,
 under the same lock.
 
-**Versions.** The steps shown were computed from the inputs and the weights
-as they were.  An edit, new inputs, or a change of the weights (of the model,
-of the head, or, over a text model, of the embedding) drops the steps that
-depended on them and makes a new version: the version number goes up, the
-steps the position needs are computed again, and every subscriber hears a
-:class:`NewVersion`.  If a step fails on the way, the position falls back to
-the last step that ran, subscribers still hear of the new version
-(``complete=False``), and the error is raised.
+**Versions.** The steps shown were computed from the inputs, the weights and
+the knockout as they were.  An edit, new inputs, a new knockout, or a change
+of the weights (of the model, of the head, or, over a text model, of the
+embedding) drops the steps that depended on them and makes a new version: the
+version number goes up, the steps the position needs are computed again, and
+every subscriber hears a :class:`NewVersion`.  If a step fails on the way, the
+position falls back to the last step that ran, subscribers still hear of the
+new version (``complete=False``), and the error is raised.  The knockout is
+``session/knockout.py``'s.
 
 **All or nothing.** Each change of the data is one :class:`~.change.Change`:
 if anything is raised before subscribers are told of it, an error or a
@@ -53,6 +54,7 @@ from .checks import (
 )
 from .events import Listener, NewVersion, Problem
 from .head import Head, first_param, head_labels, make_head
+from .knockout import Knockout
 from .model import check_model, describe_model
 from .words import Words, read_words, vocabulary_of
 
@@ -63,7 +65,7 @@ _FREE = object()
 _OWN_HEAD = object()
 
 
-class Session(AllOrNothing):
+class Session(AllOrNothing, Knockout):
     """A model stepping through one sequence, as a widget shows it.
 
     Args:
@@ -83,6 +85,7 @@ class Session(AllOrNothing):
         vocabulary: the words an input may be replaced by (a text model's).
         unknown: ``[i, word]`` for each input read as ``<unk>``.
         edits: ``[i, old token, new token]`` for each edit undo takes back.
+        knockout: the slots hidden from attention (sorted), see :meth:`set_knockout`.
 
     Example::
 
@@ -183,7 +186,9 @@ class Session(AllOrNothing):
     def describe(self) -> dict:
         """The session as a front end is told of it: the model's equations and
         sizes, ``T``, ``tokens``, ``version``, ``frontier``, ``prediction_labels``,
-        ``vocabulary``, ``accepts_text``, ``unknown`` and ``edits``."""
+        ``vocabulary``, ``accepts_text``, ``unknown``, ``edits``, ``knockout``
+        (the hidden slots) and ``can_knockout`` (whether a view should offer to
+        hide slots: the model attends and takes a mask, and nothing holds it)."""
         with self.lock:
             return {
                 **describe_model(self.model),
@@ -196,6 +201,8 @@ class Session(AllOrNothing):
                 "accepts_text": self.text_model is not None,
                 "unknown": [list(pair) for pair in self.unknown],
                 "edits": [list(edit) for edit in self.edits],
+                "knockout": list(self.knockout),
+                "can_knockout": self.can_knockout,
             }
 
     def trace(self):
@@ -386,7 +393,7 @@ class Session(AllOrNothing):
                     "AttentionWidget.from_text(text_model, text)"
                 )
             tokens, x, unknown = read_words(self.text_model, text)
-            probe = Stepper(self.model, x.to(self._param()), knockout=self.stepper.knockout)
+            probe = self._new_stepper(x.to(self._param()))
             tokens = check_tokens(tokens, probe.T)  # before anything changes
             self.stepper = probe
             self.words = Words.of(self.text_model, tokens)
@@ -399,8 +406,7 @@ class Session(AllOrNothing):
         """Show a new sequence: x (T, D) with its tokens; back to position 0."""
         with self._changing():
             self._refuse_if_held()
-            # validates before anything changes; a knockout belongs to the stepper and stays
-            probe = Stepper(self.model, x, knockout=self.stepper.knockout)
+            probe = self._new_stepper(x)  # validates before anything changes
             if tokens is None:
                 tokens = [f"x{i}" for i in range(1, probe.T + 1)]
             tokens = check_tokens(tokens, probe.T)
@@ -416,6 +422,14 @@ class Session(AllOrNothing):
     def _param(self) -> Tensor:
         """A parameter of the model: what new inputs take their dtype and device from."""
         return first_param(self.model)
+
+    def _new_stepper(self, x: Tensor) -> Stepper:
+        """A stepper over new inputs x, checked.  It keeps the knockout: a knockout
+        belongs to the stepper, not to the inputs; less the slots past the new T,
+        which name states the new sequence does not have."""
+        probe = Stepper(self.model, x)
+        probe.set_knockout([i for i in self.stepper.knockout if i <= probe.T])
+        return probe
 
     def _refuse_if_held(self) -> None:
         if self._held_by is not None:

@@ -102,6 +102,7 @@ class Answers:
             "edit": self._edit,
             "undo": self._undo,
             "text": self._text,
+            "knockout": self._knockout,
         }
         assert set(self._answers) == set(FRONT_END_MESSAGES)
 
@@ -200,3 +201,22 @@ class Answers:
                 f"the sentence is {len(text)} characters long; at most {MAX_TEXT_CHARS} are read"
             )
         self.session.read_text(text)
+
+    def _knockout(self, content: dict) -> None:
+        """The view hides slots from attention (or shows them again): ``slots`` is
+        the whole new knockout, for the version the view shows.  A request made
+        for other data is refused, never applied to the data there is now."""
+        if not self.host.can_knockout:
+            raise ValueError(
+                "this widget cannot hide slots from attention (its model attends to no "
+                "past state or takes no knockout mask)"
+            )
+        version = content.get("version")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ValueError(f"knockout.version must be an int, got {version!r}")
+        if version != self.session.version:
+            raise ValueError("the data changed before this knockout arrived; it was not applied")
+        slots = content.get("slots")
+        if not isinstance(slots, list):
+            raise ValueError(f"knockout.slots must be a list of slot indices, got {slots!r}")
+        self.host.knockout = slots  # the trait checks them (ints in 0 … T) and applies them

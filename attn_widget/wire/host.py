@@ -17,6 +17,8 @@ class Host(Protocol):
     playing: bool
     editable: bool
     accepts_text: bool
+    knockout: list  # the hidden slots; setting it validates and makes a new version
+    can_knockout: bool
     comm: Any  # None once the widget is closed
 
     @property

@@ -1,14 +1,18 @@
 // The controller: one per widget model, however many views show it
-// (index.ts keeps them).  It holds the step store, talks to the kernel and runs
-// the play timer; the views only draw what it holds.  JS never recomputes the
-// model: a position whose step is missing asks the kernel (by writing t) and is
-// drawn when the step arrives.
+// (index.ts keeps them).  It holds the step store, talks to the kernel, and
+// owns the play timer (play.ts), the connection watchdog (connection.ts) and
+// the sensitivities asked for (sensitivity.ts); the views only draw what it
+// holds.  JS never recomputes the model: a position whose step is missing asks
+// the kernel (by writing t) and is drawn when the step arrives.
 
+import { BEHIND_BYTES, Refill, STORE_LIMIT, STORE_TRIM_TO } from "./budget";
+import { CHECK_MS, ConnectionWatch, type Connection } from "./connection";
+import { MatrixLevels } from "./matrix";
+import { exportedMessage, savedOnlyMessage } from "./notices";
+import { Player } from "./play";
 import {
   decodeArray,
   decodeSteps,
-  MAX_SPEED,
-  MIN_SPEED,
   STEP_DATA_LIMIT,
   unpackSnapshot,
   type BufferLike,
@@ -19,33 +23,18 @@ import {
   type StepData,
   type StepLimits,
 } from "./protocol";
+import { Sensitivities } from "./sensitivity";
 import { StepStore } from "./store";
 
-export type Connection = "ok" | "waiting" | "disconnected";
+export type { Connection } from "./connection";
 
-const WAITING_MS = 1500;
-/** How often a Play beat that waits for its step looks again. */
-const PLAY_POLL_MS = 5;
-const DISCONNECTED_MS = 15000;
-const SAVED_ONLY = "this step is not in the saved notebook: run its cells to compute more";
-
-/** What a reader without a kernel is told when the position is past the saved steps. */
-export function savedOnlyMessage(saved: number, computed: number): string {
-  if (computed <= saved) return SAVED_ONLY;
-  return (
-    `the saved notebook holds positions 0 … ${saved} of the ${computed} steps computed ` +
-    `(a saved widget keeps at most ${STEP_DATA_LIMIT / 1e6} MB of steps): run its cells to see more`
-  );
-}
-
-/** What an exported page says when it holds fewer than T steps ("" when it holds all). */
-export function exportedMessage(saved: number, computed: number, T: number): string {
-  if (saved >= T) return "";
-  const held = `this page holds positions 0 … ${saved} of ${T}`;
-  if (computed > saved) return `${held}: an export keeps at most ${STEP_DATA_LIMIT / 1e6} MB of steps`;
-  if (saved === 0) return `${held}: no step was computed when it was exported`;
-  return `${held}: only ${saved} steps were computed when it was exported`;
-}
+/** While playing, the kernel hears the position when one of the next PLAY_LEAD
+ * steps is missing (it computes AHEAD_STEPS = 8 past what it hears), and at
+ * least every PLAY_SAVE_MS, so Python's `t` follows Play. */
+const PLAY_LEAD = 4;
+const PLAY_SAVE_MS = 500;
+/** How long after steps arrive the store is trimmed to its budget. */
+const SETTLE_MS = 100;
 
 export interface ControllerOptions {
   /** An exported page (standalone.ts): no kernel will ever answer, so nothing is
@@ -58,27 +47,50 @@ export class Controller {
   readonly store = new StepStore();
   /** How many steps the saved state holds, of how many the kernel had computed. */
   private saved = { steps: 0, computed: 0 };
-  connection: Connection = "ok";
   message = "";
   messageIsError = false;
-  private waitingSince: number | null = null;
-  /** Whether a kernel has answered this widget yet: a saved notebook opened
-   * without running it has only its snapshot, and no kernel will answer. */
-  kernelReplied = false;
-  /** ‖∂h_k/∂x_i‖ (i = 1 … k) by position k, for data version sensitivityVersion. */
-  private sensitivities = new Map<number, Float32Array>();
-  private sensitivityAsked = new Set<number>();
-  private sensitivityVersion = -1;
+  private readonly watch = new ConnectionWatch();
+  private readonly sensitivities = new Sensitivities();
+  private readonly player: Player;
+  private readonly refill = new Refill();
+  private budgetTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The α matrix at pixel resolution, every row that arrived (the views paint from it). */
+  private readonly rows = new MatrixLevels();
+  private rowsFed = 0; // how many of the store's arrivals `rows` holds
+  private rowsKey = "";
   private timer: ReturnType<typeof setInterval> | null = null;
-  private playTimer: ReturnType<typeof setTimeout> | null = null;
+  private savedAt = -Infinity; // when the front end's traits last went to the kernel (Date.now() ms)
+  private savedT = -1; // the position the kernel last heard from this front end
+  private unsavedT: number | null = null; // where Play moved that the kernel has not heard yet
+  private writing = false; // t is being written by this controller (not heard from the kernel)
   private listeners = new Set<() => void>();
   private cleanups: (() => void)[] = [];
+  /** The knockout asked of the kernel and not yet heard back (null: none), and
+   * the data version it was asked for. */
+  private pendingKnockout: { slots: number[]; version: number } | null = null;
+  /** A knockout asked for while another was on its way: sent once that one is heard. */
+  private queuedKnockout: number[] | null = null;
+  private hiddenOf: { from: number[] | undefined; set: ReadonlySet<number> } = { from: undefined, set: new Set() };
 
   /** Whether this controller draws an exported page, with no kernel behind it. */
   readonly standalone: boolean;
 
   constructor(readonly model: Model, options: ControllerOptions = {}) {
     this.standalone = options.standalone === true;
+    this.player = new Player({
+      model,
+      position: () => this.k,
+      last: () => this.last,
+      ready: (k) => k === 0 || this.store.has(k - 1),
+      watched: () => this.listeners.size > 0,
+      advance: (k) => this.advance(k),
+      stop: () => {
+        model.set("playing", false);
+        this.save();
+        this.emit();
+      },
+      emit: () => this.emit(),
+    });
     const on = (event: string, fn: (...args: any[]) => void) => {
       model.on(event, fn);
       this.cleanups.push(() => model.off(event, fn));
@@ -87,31 +99,52 @@ export class Controller {
     on("change:version", () => {
       const v = model.get("version");
       if (v > this.store.version) this.store.reset(v);
+      this.settleKnockout();
       this.heard();
     });
     on("change:_snapshot", () => this.hydrate());
+    on("change:knockout", () => this.settleKnockout());
     on("change:frontier", () => this.heard());
-    on("change:t", () => this.watchT());
-    on("change:playing", () => this.syncPlay());
-    on("change:speed", () => this.retime());
+    on("change:T", () => this.feedRows());
+    on("change:t", () => {
+      const t = this.k;
+      if (!this.writing && this.unsavedT !== null && t === this.savedT && t !== this.unsavedT && model.get("playing")) {
+        // The echo of our own last save: ipywidgets sends each write back once
+        // the kernel has it, and applies it unless a newer write is on its way.
+        // Play has moved on since without saving, so the echo is a step back
+        // in time: Play's position stands.
+        model.set("t", this.unsavedT);
+        return;
+      }
+      this.watchT();
+    });
+    on("change:playing", () => {
+      if (!model.get("playing") && this.unsavedT !== null) this.save(); // stopped from Python: it hears where Play got to
+      this.player.sync();
+    });
+    on("change:speed", () => this.player.retime());
     on("change:shading", () => this.emit());
     this.store.reset(model.get("version") ?? 0);
     this.hydrate();
-    this.store.onChange(() => this.emit());
+    this.store.onChange(() => {
+      this.feedRows(); // before any trim drops what arrived
+      this.emit();
+    });
     if (this.standalone) {
       // the page says for good where its steps end: nothing will bring more
       if (!this.messageIsError) this.setMessage(exportedMessage(this.saved.steps, this.saved.computed, this.T), false);
     } else {
       this.requestSync();
-      this.timer = setInterval(() => this.checkConnection(), 500);
+      this.timer = setInterval(() => this.checkConnection(), CHECK_MS);
     }
-    this.syncPlay();
+    this.player.sync();
   }
 
   dispose(): void {
     this.cleanups.forEach((f) => f());
     if (this.timer) clearInterval(this.timer);
-    if (this.playTimer) clearTimeout(this.playTimer);
+    if (this.budgetTimer) clearTimeout(this.budgetTimer);
+    this.player.dispose();
   }
 
   get T(): number {
@@ -126,6 +159,17 @@ export class Controller {
    * its saved steps (a kernel computes what is missing; a page has only what it holds). */
   get last(): number {
     return this.standalone ? Math.min(this.T, this.store.contiguous()) : this.T;
+  }
+
+  /** "ok", "waiting" or "disconnected": how long the kernel has kept us waiting. */
+  get connection(): Connection {
+    return this.watch.state;
+  }
+
+  /** Whether a kernel has answered this widget yet: a saved notebook opened
+   * without running it has only its snapshot, and no kernel will answer. */
+  get kernelReplied(): boolean {
+    return this.watch.kernelReplied;
   }
 
   /** What to say where the saved state ends and no kernel answers. */
@@ -156,13 +200,48 @@ export class Controller {
     }
   }
 
+  // -- moving ------------------------------------------------------------------
+
   /** Move to position k (clamped to 0 … last).  The kernel computes what is missing. */
   goto(k: number): void {
     const target = Math.max(0, Math.min(this.last, Math.round(k)));
     if (target === this.k) return;
-    this.model.set("t", target);
+    this.setT(target);
     this.save();
     this.emit();
+  }
+
+  private setT(t: number): void {
+    this.writing = true;
+    try {
+      this.model.set("t", t);
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  /**
+   * Play's move to position k.  Every view (and a comparison's linked panel)
+   * follows t at once, but the kernel hears it only when it has steps to
+   * compute (one of the next PLAY_LEAD steps is missing here) or PLAY_SAVE_MS
+   * after it last heard t, and when Play stops.  Each message to the kernel
+   * costs the page more than the step's own draw: JupyterLab shows the kernel
+   * busy, then idle, and its toolbar measures its items for each status (a
+   * forced layout of the whole page).  At 30 steps/s that was a message per beat.
+   */
+  private advance(k: number): void {
+    const target = Math.max(0, Math.min(this.last, Math.round(k)));
+    if (target === this.k) return;
+    this.setT(target);
+    if (Date.now() - this.savedAt >= PLAY_SAVE_MS || !this.holds(target - 1, PLAY_LEAD)) this.save();
+    else this.unsavedT = target;
+    this.emit();
+  }
+
+  /** Whether steps s … s+n-1 (those below T) are all here. */
+  private holds(s: number, n: number): boolean {
+    for (let i = Math.max(0, s); i < Math.min(this.T, s + n); i++) if (!this.store.has(i)) return false;
+    return true;
   }
 
   step(): void {
@@ -181,10 +260,15 @@ export class Controller {
 
   togglePlay(): void {
     const playing = !this.model.get("playing");
-    if (playing && this.k >= this.last) this.model.set("t", 0);
+    if (playing && this.k >= this.last) this.setT(0);
     this.model.set("playing", playing);
     this.save();
     this.emit();
+  }
+
+  setSpeed(speed: number): void {
+    this.model.set("speed", speed);
+    this.save();
   }
 
   setShading(mode: Shading): void {
@@ -193,26 +277,18 @@ export class Controller {
     this.emit();
   }
 
+  /** A view drew position k (View.render); Play moves on only from a drawn one. */
+  drew(k: number): void {
+    this.player.drew(k);
+  }
+
+  // -- asking the kernel ---------------------------------------------------------
+
   /** ‖∂h_k/∂x_i‖ for i = 1 … k if it is here; otherwise asks the kernel (once) and
    * returns null.  Every number comes from the kernel: the browser computes none. */
   sensitivityAt(k: number): Float32Array | null {
-    if (this.sensitivityVersion !== this.store.version) {
-      this.sensitivities.clear();
-      this.sensitivityAsked.clear();
-      this.sensitivityVersion = this.store.version;
-    }
-    const have = this.sensitivities.get(k);
-    if (have) return have;
-    if (!this.sensitivityAsked.has(k)) {
-      this.sensitivityAsked.add(k);
-      this.send({ type: "sensitivity", version: this.store.version, k });
-    }
-    return null;
-  }
-
-  setSpeed(speed: number): void {
-    this.model.set("speed", speed);
-    this.save();
+    const version = this.store.version;
+    return this.sensitivities.at(version, k, () => this.send({ type: "sensitivity", version, k }));
   }
 
   /** A what-if: x_i becomes `token`'s embedding (a word of `vocabulary`), or
@@ -232,18 +308,110 @@ export class Controller {
     this.send({ type: "text", text });
   }
 
-  requestSync(): void {
-    if (this.standalone) return;
-    this.send({ type: "sync", version: this.store.version, have: this.store.contiguous() });
-    this.waitingSince ??= Date.now();
+  // -- knockout --------------------------------------------------------------------
+
+  /** The slots shown as hidden from attention: the kernel's `knockout`, or the one
+   * asked of it and not yet heard back, so a click shows at once.  The steps drawn
+   * are always the kernel's: until its new version arrives they are the old ones. */
+  get knockout(): ReadonlySet<number> {
+    const from = this.queuedKnockout ?? this.pendingKnockout?.slots ?? this.model.get("knockout");
+    if (from !== this.hiddenOf.from) this.hiddenOf = { from, set: new Set(Array.isArray(from) ? from : []) };
+    return this.hiddenOf.set;
   }
 
-  /** The last position a view drew; Play moves on only from a drawn one. */
-  private drawnK = -1;
+  /** Whether slots can be hidden from this view: the kernel says so (a model that
+   * attends and takes a mask); never on an exported page. */
+  get canKnockout(): boolean {
+    return !this.standalone && this.model.get("can_knockout") === true;
+  }
 
-  /** A view drew position k (View.render). */
-  drew(k: number): void {
-    this.drawnK = k;
+  /** Hide slot i (0 … T) from attention, or show it again if it is hidden.  The
+   * kernel recomputes the steps from the slot on and sends a new data version. */
+  toggleKnockout(i: number): void {
+    if (!this.canKnockout || !Number.isInteger(i) || i < 0 || i > this.T) return;
+    const slots = new Set(this.knockout);
+    if (slots.has(i)) slots.delete(i);
+    else slots.add(i);
+    this.setKnockout([...slots]);
+  }
+
+  /** Ask the kernel to hide exactly `slots` (the whole new knockout).  The kernel
+   * refuses a request made for a version it has moved past, so while one request
+   * is on its way the next waits for its answer and goes with the new version. */
+  setKnockout(slots: number[]): void {
+    if (!this.canKnockout) return;
+    const sorted = [...new Set(slots)].sort((a, b) => a - b);
+    if (this.pendingKnockout) {
+      this.queuedKnockout = sorted;
+    } else {
+      const now: number[] = this.model.get("knockout") ?? [];
+      if (sameSlots(now, sorted)) return void this.emit();
+      // the kernel's version: the traits of a new one arrive together, before its steps
+      const version = Math.max(this.store.version, Number(this.model.get("version") ?? 0));
+      this.pendingKnockout = { slots: sorted, version };
+      this.send({ type: "knockout", version, slots: sorted });
+      this.watch.expect();
+    }
+    this.emit();
+  }
+
+  /** Whether the kernel answered the knockout on its way: a new version, or the
+   * knockout asked for (`refused`: an error reply).  Then a queued one goes. */
+  private settleKnockout(refused = false): void {
+    const pending = this.pendingKnockout;
+    const answered =
+      pending !== null &&
+      (refused || Number(this.model.get("version") ?? 0) !== pending.version || sameSlots(this.model.get("knockout") ?? [], pending.slots));
+    if (answered) {
+      this.pendingKnockout = null;
+      const queued = this.queuedKnockout;
+      this.queuedKnockout = null;
+      if (queued && !refused) return this.setKnockout(queued);
+    }
+    this.emit();
+  }
+
+  /** Ask the kernel for what the position needs that is not here: the steps
+   * from `have` on (by default from the first missing one, so that the α
+   * matrix gets every row once; the store keeps what fits its budget). */
+  requestSync(have = this.store.contiguous()): void {
+    if (this.standalone) return;
+    // The kernel takes `have` as "steps 0 … have-1 are here" and will not send
+    // them by itself: those missing are asked for again when needed, as dropped ones are.
+    this.store.forgo(0, have);
+    this.send({ type: "sync", version: this.store.version, have });
+    this.watch.expect();
+  }
+
+  /** The α matrix of this widget at pixel resolution, up to date with the store. */
+  matrixRows(): MatrixLevels {
+    this.feedRows();
+    return this.rows;
+  }
+
+  private feedRows(): void {
+    const key = `${this.store.version}|${this.T}`;
+    if (key !== this.rowsKey) {
+      this.rowsKey = key;
+      this.rows.reset(this.T);
+      this.rowsFed = 0;
+    }
+    const arrived = this.store.arrived;
+    for (; this.rowsFed < arrived.length; this.rowsFed++) {
+      const s = this.store.get(arrived[this.rowsFed]);
+      if (s) this.rows.addStep(s);
+    }
+  }
+
+  /** Keep the store within STORE_LIMIT, and ask again for dropped steps the
+   * position needs or will need stepping back (budget.ts).  Only with a kernel
+   * that answers: an exported page or a saved notebook keeps what it has. */
+  private keepInBudget(): void {
+    if (this.standalone || !this.kernelReplied) return;
+    // the window behind is twice the push ahead (budget.ts): steps ahead go first, at half the distance
+    this.store.trim(this.k - 1, STORE_LIMIT, STORE_TRIM_TO, BEHIND_BYTES / STEP_DATA_LIMIT);
+    const have = this.refill.need(this.store, this.k, this.T);
+    if (have !== null) this.requestSync(have);
   }
 
   onChange(fn: () => void): () => void {
@@ -256,6 +424,9 @@ export class Controller {
   }
 
   private save(): void {
+    this.savedAt = Date.now();
+    this.savedT = this.k;
+    this.unsavedT = null;
     try {
       this.model.save_changes();
     } catch (error) {
@@ -272,8 +443,10 @@ export class Controller {
     }
   }
 
+  // -- the connection -------------------------------------------------------------
+
   private disconnected(error: unknown): void {
-    this.connection = "disconnected";
+    this.watch.state = "disconnected";
     this.setMessage(`disconnected from the kernel (${(error as Error)?.message ?? error})`, true);
   }
 
@@ -285,36 +458,29 @@ export class Controller {
 
   /** Anything from the kernel proves it is alive. */
   private heard(): void {
-    this.kernelReplied = true;
-    this.waitingSince = null;
-    if (this.connection !== "ok") {
-      this.connection = "ok";
-      if (!this.messageIsError || this.message.startsWith("disconnected")) this.setMessage("", false);
+    if (this.watch.heard() && (!this.messageIsError || this.message.startsWith("disconnected"))) {
+      this.setMessage("", false);
     }
     this.emit();
   }
 
   private watchT(): void {
     const k = this.k;
-    if (k > 0 && !this.store.has(k - 1)) this.waitingSince ??= Date.now();
+    if (k > 0 && !this.store.has(k - 1)) this.watch.expect();
+    this.keepInBudget();
     this.emit();
   }
 
   private checkConnection(): void {
     const k = this.k;
-    if (k > 0 && this.store.has(k - 1) && this.waitingSince !== null && this.connection === "ok") {
-      this.waitingSince = null;
-    }
-    if (this.waitingSince === null) return;
-    const waited = Date.now() - this.waitingSince;
-    const next: Connection = waited > DISCONNECTED_MS ? "disconnected" : waited > WAITING_MS ? "waiting" : this.connection;
-    if (next !== this.connection) {
-      this.connection = next;
-      if (next === "disconnected" && !this.kernelReplied) this.setMessage(this.savedOnly, false);
-      else if (next === "disconnected") this.setMessage("disconnected: no reply from the kernel (restart it and re-run the cell)", true);
-      else this.emit();
-    }
+    const next = this.watch.check(k > 0 && this.store.has(k - 1));
+    if (next === null) return;
+    if (next === "disconnected" && !this.kernelReplied) this.setMessage(this.savedOnly, false);
+    else if (next === "disconnected") this.setMessage("disconnected: no reply from the kernel (restart it and re-run the cell)", true);
+    else this.emit();
   }
+
+  // -- what the kernel sends ----------------------------------------------------------
 
   private onMessage(raw: unknown, buffers: BufferLike[]): void {
     this.heard();
@@ -324,15 +490,19 @@ export class Controller {
       if (msg.type === "steps") {
         const steps = decodeSteps(msg.steps, buffers, this.limits);
         this.store.accept(msg.version, steps);
+        // Not at once: the kernel sends a move's steps before the new t, and the
+        // trim keeps the steps near the position.
+        this.budgetTimer ??= setTimeout(() => {
+          this.budgetTimer = null;
+          this.keepInBudget();
+        }, SETTLE_MS);
         if (this.messageIsError && msg.reason !== "step") this.setMessage("", false);
       } else if (msg.type === "sensitivity") {
-        if (msg.version === this.store.version && msg.version === this.sensitivityVersion) {
-          const values = msg.values ? decodeArray(msg.values, buffers) : new Float32Array(0);
-          this.sensitivities.set(Number(msg.k), values);
-          this.emit();
-        }
+        const values = () => (msg.values ? decodeArray(msg.values, buffers) : new Float32Array(0));
+        if (msg.version === this.store.version && this.sensitivities.receive(msg.version, Number(msg.k), values)) this.emit();
       } else if (msg.type === "error") {
         this.setMessage(`kernel: ${String(msg.message)}`, true);
+        if (msg.request === "knockout") this.settleKnockout(true); // a queued one was asked on top of it: dropped too
       } else if (msg.type !== "pong") {
         throw new TypeError(`unknown message type ${JSON.stringify((raw as { type?: unknown }).type)}`);
       }
@@ -340,77 +510,8 @@ export class Controller {
       this.setMessage(`bad message from the kernel: ${(error as Error).message}`, true);
     }
   }
-
-  // Playing advances one position per beat of 1000/speed ms, but only once
-  // the step on screen has arrived, so the animation never runs ahead of the
-  // kernel.  The beats keep time (they do not drift by the time each draw
-  // takes); a beat that had to wait for a step restarts the count from then,
-  // so Play never bursts to catch up.
-  private playDue = 0; // when the next beat is due (Date.now() ms)
-  private lastBeat = -Infinity; // when the last beat moved the position
-
-  private syncPlay(): void {
-    if (this.playTimer) clearTimeout(this.playTimer);
-    this.playTimer = null;
-    if (!this.model.get("playing")) {
-      this.emit();
-      return;
-    }
-    this.playDue = Date.now();
-    this.lastBeat = -Infinity;
-    this.playTimer = setTimeout(this.beat, 0);
-    this.emit();
-  }
-
-  private readonly beat = (): void => {
-    this.playTimer = null;
-    if (!this.model.get("playing")) return;
-    const k = this.k;
-    if (k >= this.last) {
-      this.model.set("playing", false);
-      this.save();
-      this.emit();
-      return;
-    }
-    if (k > 0 && !this.store.has(k - 1)) {
-      this.playTimer = setTimeout(this.beat, PLAY_POLL_MS); // the step on screen is still coming
-      return;
-    }
-    if (this.listeners.size > 0 && this.drawnK !== k) {
-      // No view has drawn this position yet: at a speed near the frame rate two
-      // beats could fall in one frame, and a position would never be seen.
-      this.playTimer = setTimeout(this.beat, PLAY_POLL_MS);
-      return;
-    }
-    const interval = 1000 / clampSpeed(this.model.get("speed"));
-    const now = Date.now();
-    this.lastBeat = now;
-    // A beat up to one interval late (a busy frame) keeps the count, so the
-    // rate holds; later than that (it waited for a step), a new count starts.
-    if (now - this.playDue > interval) this.playDue = now;
-    this.goto(k + 1);
-    this.playDue += interval;
-    // at least half a beat apart, so every position gets a frame of its own
-    this.playTimer = setTimeout(this.beat, Math.max(interval / 2, this.playDue - Date.now()));
-  };
-
-  /** A new speed while playing: the next beat comes one new interval after
-   * the last, never at once (a speed menu fires a change per arrow key). */
-  private retime(): void {
-    if (!this.model.get("playing") || !this.playTimer) {
-      this.emit();
-      return;
-    }
-    clearTimeout(this.playTimer);
-    const interval = 1000 / clampSpeed(this.model.get("speed"));
-    const now = Date.now();
-    this.playDue = Math.max(now, this.lastBeat + interval);
-    this.playTimer = setTimeout(this.beat, this.playDue - now);
-    this.emit();
-  }
 }
 
-/** Play's speed in steps per second, within the shared bounds (4 if unreadable). */
-function clampSpeed(speed: unknown): number {
-  return Math.max(MIN_SPEED, Math.min(MAX_SPEED, Number(speed) || 4));
+function sameSlots(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

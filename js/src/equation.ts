@@ -86,8 +86,17 @@ function math(body: Element[], tex: string, display: boolean): Element {
 
 const Z_TEX: Record<string, string> = { h: "h_t", x: "x_{t+1}", c: "c_t" };
 
+/** The update rules whose equation the widget draws: a SimpleRNN's (the LSTMN has its own). */
+export const KNOWN_UPDATES = ["eq1", "eq3", "eq4"];
+
+/** What a model of the user's own is called beside its update (the GRU of examples/gru_attention.py). */
+export const OWN_UPDATE_NOTE = "your own model's update, which the widget does not know";
+
 export function updateTex(update: string, layout: [string, number][]): string {
   const blocks = layout.map(([name]) => Z_TEX[name] ?? name).join(" \\\\ ");
+  if (!KNOWN_UPDATES.includes(update)) {
+    return `h_{t+1} = F\\!\\left(h_t, \\begin{bmatrix} ${blocks} \\end{bmatrix}\\right)\\qquad\\text{(${update}: ${OWN_UPDATE_NOTE})}`;
+  }
   return `h_{t+1} = \\tanh\\!\\left(A \\begin{bmatrix} ${blocks} \\end{bmatrix} + b\\right)` +
     (update === "eq1" ? "\\qquad\\text{(eq1: plain SimpleRNN, no attention)}" : `\\qquad\\text{(${update})}`);
 }
@@ -105,8 +114,18 @@ export function alignTex(align: string): string {
 
 // ---- MathML ----
 
-/** h_{t+1} = tanh(A [z blocks] + b)   (eqN) */
+/** h_{t+1} = tanh(A [z blocks] + b)   (eqN); for an update rule the widget does not
+ * know, h_{t+1} = F(h_t, [z blocks]) and says it is the model's own: drawing the
+ * SimpleRNN's tanh(A·z + b) there would name an update the model does not make. */
 export function updateMath(update: string, layout: [string, number][]): Element {
+  if (!KNOWN_UPDATES.includes(update)) {
+    return math([
+      subNext("h"), mo("="), mi("F"),
+      parens([sub("h", "t"), mo(","), columnVector(layout.map(([name]) => zBlock(name)))]),
+      space("2em"),
+      mtext(`(${update}: ${OWN_UPDATE_NOTE})`),
+    ], updateTex(update, layout), true);
+  }
   const note = update === "eq1" ? "(eq1: plain SimpleRNN, no attention)" : `(${update})`;
   return math([
     subNext("h"), mo("="),
@@ -167,6 +186,11 @@ export function zBlockMath(name: string): Element {
 /** Inline "A z + b". */
 export function affineMath(): Element {
   return math([mi("A"), mo(TIMES), mi("z"), mo("+"), mi("b")], "A z + b", false);
+}
+
+/** Inline "pre": a model of one's own's pre-activation, whatever it computes it from. */
+export function ownPreMath(): Element {
+  return math([mi("pre")], "\\mathrm{pre}", false);
 }
 
 /** Inline "h_{t+1}". */
@@ -230,10 +254,15 @@ export function lstmnCellMath(): Element {
   ], LSTMN_CELL_TEX, true);
 }
 
-/** What departs from the paper, in words (shown under the LSTMN's equations). */
-export const LSTMN_DEPARTURES =
-  "Departures from the paper: the tapes start with a slot h₀ = m₀ = 0 (so the first step has a slot to attend to), " +
-  "and the gates have a bias b, as in torch's LSTM.";
+/** What departs from the paper, in words (shown under the LSTMN's equations):
+ * the zero slot where the model has it (LSTMN(zero_slot=True), core/lstmn.py), and the gate bias. */
+export function lstmnDepartures(zeroSlot: boolean): string {
+  return zeroSlot
+    ? "Departures from the paper: the tapes start with a slot h₀ = m₀ = 0, which takes a share of the weight " +
+        "and adds nothing (both summaries shrink by 1 − α_t,0), and the gates have a bias b, as in torch's LSTM."
+    : "Departure from the paper: the gates have a bias b, as in torch's LSTM (no zero slot: the tapes hold " +
+        "h₁ … h_t, α_t,0 = 0, and the first step reads nothing).";
+}
 
 /** Inline labels of the LSTMN's per-step pieces, by StepData field name. */
 export function lstmnPieceMath(name: string): Element {

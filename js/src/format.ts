@@ -80,6 +80,18 @@ function ramp(stops: RGB[], u: number): RGB {
   return [0, 1, 2].map((j) => Math.round(a[j] + (b[j] - a[j]) * f)) as RGB;
 }
 
+/** ramp, packed as 0xRRGGBB: the same numbers, with no array made (a draw asks for one per token). */
+function rampKey(stops: RGB[], u: number): number {
+  const x = Math.min(Math.max(u, 0), 1) * (stops.length - 1);
+  const i = Math.min(Math.floor(x), stops.length - 2);
+  const f = x - i;
+  const a = stops[i];
+  const b = stops[i + 1];
+  const r = Math.round(a[0] + (b[0] - a[0]) * f);
+  const g = Math.round(a[1] + (b[1] - a[1]) * f);
+  return (r << 16) | (g << 8) | Math.round(a[2] + (b[2] - a[2]) * f);
+}
+
 /** Colour of v on a symmetric scale [-maxAbs, maxAbs]; values beyond saturate. */
 export function divergingRGB(v: number, maxAbs: number, dark = false): RGB {
   if (!Number.isFinite(v)) return [128, 128, 128];
@@ -95,6 +107,11 @@ export function divergingColor(v: number, maxAbs: number, dark = false): string 
 /** Attention weight in [0, 1] as an RGB: white to purple, or on a dark background dark to pale violet. */
 export function weightRGB(a: number, dark = false): RGB {
   return ramp(dark ? WEIGHT_DARK : WEIGHT, a);
+}
+
+/** weightRGB packed as 0xRRGGBB. */
+export function weightKey(a: number, dark = false): number {
+  return rampKey(dark ? WEIGHT_DARK : WEIGHT, a);
 }
 
 /** Whether an element sits on a dark background (JupyterLab's dark theme, VS Code's, …):

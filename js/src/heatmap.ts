@@ -59,14 +59,21 @@ export function renderStrip(el: HTMLElement, values: ArrayLike<number> | null, o
   el.style.backgroundImage = n === 0 ? "" : stripGradient(values!, scale, dark);
 }
 
-/** `linear-gradient(to right, c0 0% w%, c1 w% 2w%, …)`: value i fills [i/n, (i+1)/n) of the width. */
+/** `linear-gradient(to right, c0 0% w%, c1 w% 2w%, …)`: value i fills [i/n, (i+1)/n) of the width.
+ * Neighbours of one colour share a stop: the browser parses the string at every step. */
 export function stripGradient(values: ArrayLike<number>, scale: number, dark = false): string {
   const n = values.length;
   const at = edges(n);
   const colour = palette(dark);
-  const stops = new Array<string>(n);
-  for (let i = 0; i < n; i++) stops[i] = `${colour(values[i], scale)} ${at[i]} ${at[i + 1]}`;
-  return `linear-gradient(to right, ${n === 1 ? `${stops[0]}, ${stops[0]}` : stops.join(", ")})`;
+  const stops: string[] = [];
+  for (let i = 0; i < n; ) {
+    const c = colour(values[i], scale);
+    let j = i + 1;
+    while (j < n && colour(values[j], scale) === c) j++;
+    stops.push(`${c} ${at[i]} ${at[j]}`);
+    i = j;
+  }
+  return `linear-gradient(to right, ${stops.length === 1 ? `${stops[0]}, ${stops[0]}` : stops.join(", ")})`;
 }
 
 // A strip is redrawn at every step, so its colours come from a table: the

@@ -6,6 +6,12 @@
 // For long sequences several rows and columns share a pixel (the pixel keeps
 // the largest weight), so memory and drawing stay bounded by MAX_PIXELS²
 // whatever T is.
+//
+// The weights at pixel resolution (MatrixLevels) are one per widget, kept by
+// its controller: a row is added once, when its step arrives, and stays after
+// the store drops the step (store.ts, trim), so every view, even one opened
+// later, shows every row that ever arrived.  Each view's AlphaMatrix paints
+// its own canvas from them.
 
 import { weightRGB } from "./format";
 import type { StepData } from "./protocol";
@@ -16,14 +22,58 @@ export const BAR_PIXELS = 48;
 /** The least room an axis label needs along its axis, in CSS pixels. */
 export const LABEL_PX = 13;
 
+/** The α matrix of one widget at pixel resolution: -1 where no weight is yet. */
+export class MatrixLevels {
+  /** Pixels per side. */
+  n = 1;
+  T = 0;
+  levels = new Float32Array(1).fill(-1);
+  /** Bumped by each reset: a view that painted another epoch paints everything again. */
+  epoch = 0;
+  /** Pixel rows in the order their weights changed, this epoch. */
+  readonly changed: number[] = [];
+  private rows = new Set<number>();
+
+  /** Start over for a sequence of T steps (T rows, T+1 columns). */
+  reset(T: number): void {
+    this.T = T;
+    this.n = Math.max(1, Math.min(T + 1, MAX_PIXELS));
+    this.levels = new Float32Array(this.n * this.n).fill(-1);
+    this.rows.clear();
+    this.changed.length = 0;
+    this.epoch++;
+  }
+
+  /** The pixel column (or row) of slot i. */
+  pixel(i: number): number {
+    return Math.min(this.n - 1, Math.floor((i * this.n) / (this.T + 1)));
+  }
+
+  addStep(step: StepData): void {
+    if (!step.alpha || this.rows.has(step.t) || step.t >= this.T) return;
+    this.rows.add(step.t);
+    const y = this.pixel(step.t + 1); // row t sits level with h_{t+1}, so the diagonal is h_t
+    const a = step.alpha;
+    const { levels, n } = this;
+    let changed = false;
+    for (let i = 0; i < a.length; i++) {
+      const p = y * n + this.pixel(i);
+      const u = a[i]; // absolute, as on the tokens: a spread-out row stays pale
+      if (u <= levels[p]) continue; // a shared pixel keeps the strongest weight
+      levels[p] = u;
+      changed = true;
+    }
+    if (changed) this.changed.push(y);
+  }
+}
+
 export class AlphaMatrix {
   readonly canvas: HTMLCanvasElement;
   private ctx: CanvasRenderingContext2D | null;
   private image: ImageData | null = null;
-  private levels = new Float32Array(0);
-  private n = 0; // pixels per side
-  private T = 0;
-  private rows = new Set<number>();
+  private source = new MatrixLevels();
+  private epoch = -1; // the source's epoch the image holds
+  private seen = 0; // how many of the source's changed rows the image holds
   private dirty = true; // everything must be drawn again
   private dirtyFrom = Infinity; // pixel rows dirtyFrom … dirtyTo-1 have new weights
   private dirtyTo = 0;
@@ -41,6 +91,14 @@ export class AlphaMatrix {
     this.ctx = safeContext(canvas);
   }
 
+  private get n(): number {
+    return this.source.n;
+  }
+
+  private get T(): number {
+    return this.source.T;
+  }
+
   /** The step t and slot i under a point of the displayed canvas (fractions 0 … 1 of its size);
    * only shown rows count. */
   cellAt(fx: number, fy: number): { t: number; i: number } | null {
@@ -49,21 +107,30 @@ export class AlphaMatrix {
     return t >= 0 && t < this.T && t <= this.current && i >= 0 && i <= t ? { t, i } : null;
   }
 
-  /** Start over for a sequence of T steps (T rows, T+1 columns). */
-  reset(T: number): void {
-    this.T = T;
-    this.n = Math.max(1, Math.min(T + 1, MAX_PIXELS));
-    this.canvas.width = this.n;
-    this.canvas.height = this.n;
-    this.rows.clear();
-    this.levels = new Float32Array(this.n * this.n).fill(-1);
-    this.image = this.ctx ? this.ctx.createImageData(this.n, this.n) : null;
-    this.dirty = true;
+  /** Take the weights from `source` (the widget's MatrixLevels): only the pixel
+   * rows that changed since the last sync are painted into the image. */
+  sync(source: MatrixLevels): void {
+    if (source !== this.source || source.epoch !== this.epoch) {
+      this.source = source;
+      this.epoch = source.epoch;
+      this.seen = 0;
+      this.canvas.width = source.n;
+      this.canvas.height = source.n;
+      this.image = this.ctx ? this.ctx.createImageData(source.n, source.n) : null;
+      this.dirty = true;
+    }
+    const { changed } = source;
+    for (; this.seen < changed.length; this.seen++) {
+      const y = changed[this.seen];
+      this.paintRow(y);
+      this.dirtyFrom = Math.min(this.dirtyFrom, y);
+      this.dirtyTo = Math.max(this.dirtyTo, y + 1);
+    }
   }
 
   /** The pixel column (or row) of slot i. */
   pixel(i: number): number {
-    return Math.min(this.n - 1, Math.floor((i * this.n) / (this.T + 1)));
+    return this.source.pixel(i);
   }
 
   /** Colours for a dark background: empty and near-zero cells dark, strong weights light. */
@@ -71,34 +138,23 @@ export class AlphaMatrix {
     if (dark === this.dark) return;
     this.dark = dark;
     if (!this.image) return;
-    for (let p = 0; p < this.levels.length; p++) if (this.levels[p] >= 0) this.paint(p, this.levels[p]);
+    for (let y = 0; y < this.n; y++) this.paintRow(y);
     this.dirty = true;
   }
 
-  addStep(step: StepData): void {
-    if (!step.alpha || this.rows.has(step.t) || step.t >= this.T) return;
-    this.rows.add(step.t);
-    const y = this.pixel(step.t + 1); // row t sits level with h_{t+1}, so the diagonal is h_t
-    const a = step.alpha;
-    for (let i = 0; i < a.length; i++) {
-      const p = y * this.n + this.pixel(i);
-      const u = a[i]; // absolute, as on the tokens: a spread-out row stays pale
-      if (u <= this.levels[p]) continue; // a shared pixel keeps the strongest weight
-      this.levels[p] = u;
-      this.paint(p, u);
-    }
-    this.dirtyFrom = Math.min(this.dirtyFrom, y);
-    this.dirtyTo = Math.max(this.dirtyTo, y + 1);
-  }
-
-  private paint(p: number, u: number): void {
+  private paintRow(y: number): void {
     if (!this.image) return;
+    const { levels, n } = this.source;
     const d = this.image.data;
-    const [r, g, b] = weightRGB(u, this.dark);
-    d[4 * p] = r;
-    d[4 * p + 1] = g;
-    d[4 * p + 2] = b;
-    d[4 * p + 3] = 255;
+    for (let p = y * n; p < (y + 1) * n; p++) {
+      const u = levels[p];
+      if (u < 0) continue;
+      const [r, g, b] = weightRGB(u, this.dark);
+      d[4 * p] = r;
+      d[4 * p + 1] = g;
+      d[4 * p + 2] = b;
+      d[4 * p + 3] = 255;
+    }
   }
 
   /** Show the rows of steps 0 … current and outline the current one.  Only
@@ -132,6 +188,19 @@ export class AlphaMatrix {
     this.marker.style.top = pct(this.pixel(this.current + 1));
     this.marker.style.height = pct(1);
     this.marker.style.width = pct(this.pixel(this.current) + 1);
+  }
+
+  /** Where column i's shown cells lie, as percentages of the matrix's side: from
+   * row i (the first step that could read slot i) down to the current row; null
+   * where no shown row reads it.  A hidden slot's mark (a knockout) covers them. */
+  columnBox(i: number): { left: number; width: number; top: number; height: number } | null {
+    if (this.current < i || i < 0 || i > this.T) return null;
+    const x = this.pixel(i);
+    const end = i + 1 > this.T ? this.n : Math.max(x + 1, this.pixel(i + 1));
+    const top = this.pixel(i + 1 > this.T ? this.T : i + 1);
+    const bottom = this.pixel(Math.min(this.T, this.current + 1)) + 1;
+    const pct = (pixels: number) => (100 * pixels) / this.n;
+    return { left: pct(x), width: pct(end - x), top: pct(top), height: pct(Math.max(1, bottom - top)) };
   }
 
   /** Bars of one α row on the matrix's columns: slot i over column i, full height = 1. */

@@ -14,7 +14,7 @@ import type { AnyModel } from "@anywidget/types";
 
 /** Message types the kernel sends, and those it answers. */
 export const KERNEL_MESSAGES = ["steps", "sensitivity", "error", "pong"] as const;
-export const FRONT_END_MESSAGES = ["sync", "sensitivity", "ping", "edit", "undo", "text"] as const;
+export const FRONT_END_MESSAGES = ["sync", "sensitivity", "ping", "edit", "undo", "text", "knockout"] as const;
 /** Why a "steps" message was sent. */
 export const STEP_REASONS = ["step", "sync", "ahead", "reset", "trace"] as const;
 /** The per-step arrays, in wire order: a SelfAttentionRNN step has scores, α, c, z,
@@ -75,6 +75,12 @@ export interface Traits {
   unknown: [number, string][];
   /** The edits that undo takes back, oldest first: [i, old token, new token]. */
   edits: [number, string, string][];
+  /** The slots hidden from attention (0 … T; slot i is h_i), sorted: the steps were computed without them. */
+  knockout: number[];
+  /** Whether the view may offer to hide slots (a model that attends and takes a mask; a kernel). */
+  can_knockout: boolean;
+  /** Whether attention may read slot 0 (h_0 = 0): false only for an LSTMN(zero_slot=False), the paper's cell. */
+  zero_slot: boolean;
 }
 
 /** The widget model as anywidget hands it over. */
@@ -96,7 +102,8 @@ export type FrontEndMessage =
   | { type: "ping" }
   | { type: "edit"; version: number; i: number; token: string | null }
   | { type: "undo"; version: number }
-  | { type: "text"; text: string };
+  | { type: "text"; text: string }
+  | { type: "knockout"; version: number; slots: number[] };
 
 // The message types above are the shared constants' values, no more and no
 // fewer, and the traits the front end writes are traits: tsc fails otherwise.

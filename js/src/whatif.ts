@@ -5,6 +5,7 @@
 // are user data and reach the DOM only as text (docs/design.md §4).
 
 import type { Controller } from "./controller";
+import { el } from "./dom";
 import { MAX_TEXT_CHARS, ZERO_INPUT } from "./protocol";
 
 /** The most words the chooser lists at once; typing narrows the list. */
@@ -29,13 +30,6 @@ export function matchWords(vocabulary: readonly string[], query: string, limit =
   }
   const all = [...exact, ...starts, ...contains];
   return { words: all.slice(0, limit), total: all.length };
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
 }
 
 /** The chooser: a searchable list of replacements for one token, inside the widget. */

@@ -1,7 +1,7 @@
 // The equations are MathML Core built element by element (no KaTeX, no markup).
 import { describe, expect, it } from "vitest";
 import {
-  MATHML_NS, affineMath, alignMath, alignTex, nextHiddenMath, splitZ, typeset, updateMath, updateTex, zBlockMath,
+  MATHML_NS, affineMath, alignMath, alignTex, nextHiddenMath, OWN_UPDATE_NOTE, splitZ, typeset, updateMath, updateTex, zBlockMath,
 } from "../src/equation";
 
 const HOSTILE = '<img src=x onerror=alert(1)><b>bold</b>&amp;';
@@ -25,6 +25,15 @@ function expectMathML(m: Element) {
 
 describe("updateMath", () => {
   const layout4: [string, number][] = [["h", 3], ["x", 2], ["c", 3]];
+
+  it("a model of one's own (the GRU example): h_{t+1} = F(h_t, [x_{t+1}; c_t]), named as its own, no tanh(A·z + b)", () => {
+    const m = updateMath("gru", [["x", 2], ["c", 3]]);
+    expectMathML(m);
+    expect(shown(m)).toBe(`ht+1=F(ht,[xt+1ct])(gru: ${OWN_UPDATE_NOTE})`);
+    expect([...m.querySelectorAll("mi")].some((e) => e.textContent === "tanh" || e.textContent === "A")).toBe(false);
+    expect(updateTex("gru", [["x", 2], ["c", 3]])).not.toMatch(/tanh/);
+    for (const known of ["eq1", "eq3", "eq4"]) expect(shown(updateMath(known, layout4))).toMatch(/^ht\+1=tanh\(A/);
+  });
 
   it("eq4: h_{t+1} = tanh(A [h_t; x_{t+1}; c_t] + b), display block, all MathML", () => {
     const m = updateMath("eq4", layout4);
@@ -176,7 +185,7 @@ describe("hostile strings", () => {
       }
     }
     const [update, , block] = formulas;
-    expect(update.querySelector("mtext")!.textContent).toBe(`(${HOSTILE})`);
+    expect(update.querySelector("mtext")!.textContent).toBe(`(${HOSTILE}: ${OWN_UPDATE_NOTE})`); // not a rule it knows
     expect(rows(update.querySelector("mtable")!)).toEqual([HOSTILE, "ht"]);
     expect(block.querySelector("mi")!.textContent).toBe(HOSTILE);
     expect(update.querySelector("annotation")!.textContent).toContain(HOSTILE);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { divergingRGB, formatFloat32, formatShort, inkFor, maxAbs, weightRGB } from "../src/format";
+import { divergingRGB, formatFloat32, formatShort, inkFor, maxAbs, weightKey, weightRGB } from "../src/format";
 
 describe("formatFloat32", () => {
   it("gives the shortest decimal that reads back as the same float32", () => {
@@ -63,6 +63,16 @@ describe("colour maps", () => {
       expect(formatFloat32(v)).toBe(linear(v));
     }
     for (const v of [0, 1, 0.1, 1 / 3, 1e-45, 3.4028234663852886e38, -0.0625]) expect(formatFloat32(v)).toBe(linear(v));
+  });
+
+  it("weightKey packs exactly weightRGB's colour, light and dark", () => {
+    for (let j = -3; j <= 1003; j++) {
+      const a = j / 1000 + 1e-7 * (j % 7);
+      for (const dark of [false, true]) {
+        const [r, g, b] = weightRGB(a, dark);
+        expect(weightKey(a, dark)).toBe((r << 16) | (g << 8) | b);
+      }
+    }
   });
 });
 

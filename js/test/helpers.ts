@@ -110,8 +110,11 @@ export class FakeModel {
     this.state[name] = value;
     if (old !== value) this.fire(`change:${name}`);
   }
+  /** t at each save_changes: what the kernel heard of the position. */
+  savedT: number[] = [];
   save_changes() {
     this.saves++;
+    this.savedT.push(this.state.t);
   }
   on(event: string, fn: (...a: any[]) => void) {
     if (!this.handlers.has(event)) this.handlers.set(event, new Set());

@@ -1,10 +1,23 @@
 import { describe, expect, it } from "vitest";
-import { AlphaMatrix, isUpright, LABEL_PX, layAxisLabels, UPRIGHT_CHARS } from "../src/matrix";
+import {
+  AlphaMatrix,
+  isUpright,
+  LABEL_PX,
+  layAxisLabels,
+  MatrixLevels,
+  UPRIGHT_CHARS,
+} from "../src/matrix";
+
+function levels(T: number): MatrixLevels {
+  const rows = new MatrixLevels();
+  rows.reset(T);
+  return rows;
+}
 
 describe("attention matrix", () => {
   it("maps a point to the step and slot under it (row t level with h_{t+1})", () => {
     const m = new AlphaMatrix(document.createElement("canvas"));
-    m.reset(4); // 4 steps, 5 slots: a 5 × 5 grid
+    m.sync(levels(4)); // 4 steps, 5 slots: a 5 × 5 grid
     m.current = 3;
     expect(m.cellAt(0.1, 0.1)).toBeNull(); // the top row is h_0: no step ends there
     expect(m.cellAt(0.1, 0.3)).toEqual({ t: 0, i: 0 });
@@ -15,7 +28,7 @@ describe("attention matrix", () => {
   it("outlines the current row instead of painting over its weights", () => {
     const marker = document.createElement("div");
     const m = new AlphaMatrix(document.createElement("canvas"), marker);
-    m.reset(4);
+    m.sync(levels(4));
     m.current = 2; // step 2: row level with h_3, slots 0 … 2
     m.draw();
     expect(marker.style.display).toBe("");
@@ -29,10 +42,43 @@ describe("attention matrix", () => {
 
   it("shows only the rows up to the current step", () => {
     const m = new AlphaMatrix(document.createElement("canvas"));
-    m.reset(4);
+    m.sync(levels(4));
     m.current = 1;
     expect(m.cellAt(0.1, 0.5)).toEqual({ t: 1, i: 0 });
     expect(m.cellAt(0.1, 0.7)).toBeNull(); // step 2 may be computed ahead, but is not shown yet
+  });
+});
+
+describe("the matrix's rows at pixel resolution (one per widget)", () => {
+  const step = (t: number, alpha: number[]) => ({ t, alpha: Float32Array.from(alpha) }) as any;
+
+  it("keep each pixel's largest weight, list the pixel rows that changed, and start over on reset", () => {
+    const rows = levels(3); // 3 steps, 4 slots: one pixel each
+    rows.addStep(step(0, [1]));
+    rows.addStep(step(1, [0.25, 0.75]));
+    rows.addStep(step(1, [0.9, 0.1])); // a step arrives twice: the first stays
+    expect(rows.changed).toEqual([1, 2]); // row t sits level with h_{t+1}
+    expect(rows.levels[2 * 4 + 1]).toBeCloseTo(0.75, 6);
+    expect(rows.levels[0]).toBe(-1); // no step ends at h_0
+    const wide = levels(2000); // 2001 slots on 768 pixels: slots share pixels, the largest weight shows
+    wide.addStep(step(10, Array.from({ length: 11 }, (_, i) => (i === 1 ? 0.6 : 0.04))));
+    expect(wide.levels[wide.pixel(11) * wide.n + wide.pixel(1)]).toBeCloseTo(0.6, 6);
+    const epoch = rows.epoch;
+    rows.reset(3);
+    expect(rows.epoch).toBe(epoch + 1);
+    expect(rows.changed).toEqual([]);
+    expect(rows.levels.every((v) => v === -1)).toBe(true);
+  });
+
+  it("a view synced later takes every row already there", () => {
+    const rows = levels(3);
+    rows.addStep(step(0, [1]));
+    const canvas = document.createElement("canvas");
+    const m = new AlphaMatrix(canvas);
+    m.sync(rows);
+    expect(canvas.width).toBe(4);
+    m.current = 0;
+    expect(m.cellAt(0.1, 0.3)).toEqual({ t: 0, i: 0 });
   });
 });
 

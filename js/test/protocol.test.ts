@@ -85,7 +85,7 @@ describe("codec", () => {
 
 describe("a snapshot cut at the bound", () => {
   it("says how many steps were computed, and the reader is told where the saved ones end", async () => {
-    const { savedOnlyMessage } = await import("../src/controller");
+    const { savedOnlyMessage } = await import("../src/notices");
     const snap = unpackSnapshot(snapshot(3, [rawStep(0), rawStep(1)]));
     expect(snap!.computed).toBe(2); // no "computed" in the header: all of them
     expect(unpackSnapshot(snapshot(3, [rawStep(0)], 40))!.computed).toBe(40);

@@ -1,7 +1,8 @@
 // An exported page: the page model, the controller's standalone mode, and the
 // entry that mounts the views from the page's data blocks.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Controller, exportedMessage } from "../src/controller";
+import { Controller } from "../src/controller";
+import { exportedMessage } from "../src/notices";
 import { linkPositions, PageModel } from "../src/page_model";
 import { EXPORT_FORMAT, mountAll, readState } from "../src/standalone";
 import { View } from "../src/view";
@@ -160,8 +161,9 @@ describe("Controller, standalone", () => {
     const host = document.createElement("div");
     document.body.appendChild(host);
     const view = new View(ctl, host);
-    expect(view.parts.status.textContent).toContain("positions 0 … 6 of 10");
-    expect(view.parts.status.className).not.toContain("is-error");
+    const status = view.root.querySelector(".aw-status")!;
+    expect(status.textContent).toContain("positions 0 … 6 of 10");
+    expect(status.className).not.toContain("is-error");
     view.dispose();
   });
 });

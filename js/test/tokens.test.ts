@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildTokens, updateTokens } from "../src/tokens";
+import { buildTokens, LABEL_WINDOW, updateTokens } from "../src/tokens";
 import { formatFloat32, gradLevel, GRAD_DECADES, weightRGB } from "../src/format";
 
 const HOSTILE = ['<img src=x onerror="window.__pwned=1">', "<b>bold</b>", "&amp;"];
@@ -122,6 +122,29 @@ describe("tokens", () => {
     updateTokens(els, { k: 3, alpha: new Float32Array([0.5, 0.125, 0.375]), reachable: 3 });
     expect(els[1].title).toBe("α(2,1) = 0.125");
     expect(els[0].hasAttribute("title")).toBe(false); // not hovered: written when it is
+  });
+
+  it("while Play runs, only the slots just before the current one carry data-alpha; at rest all do, never a stale one", () => {
+    const box = document.createElement("div");
+    const n = 40;
+    const els = buildTokens(box, Array.from({ length: n }, (_, i) => `w${i}`));
+    const row = (k: number) => Float32Array.from({ length: k }, (_, i) => (i + 1) / ((k * (k + 1)) / 2));
+    const labelled = () => els.filter((e) => e.hasAttribute("data-alpha")).map((e) => Number(e.dataset.index));
+    updateTokens(els, { k: 30, alpha: row(30), reachable: n });
+    expect(labelled()).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    updateTokens(els, { k: 31, alpha: row(31), reachable: n, labels: "near" });
+    const near = Array.from({ length: LABEL_WINDOW }, (_, i) => 31 - LABEL_WINDOW + i);
+    expect(labelled()).toEqual(near); // the others' labels are gone, not left at step 29's values
+    for (const i of near) expect(els[i].dataset.alpha).toBe(formatFloat32(row(31)[i]));
+    // the colours and the tooltip follow every slot all the same
+    const [r, g, b] = weightRGB(row(31)[3]);
+    expect(els[3].style.backgroundColor).toBe(`rgb(${r}, ${g}, ${b})`);
+    els[3].dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
+    expect(els[3].title).toBe(`α(30,3) = ${formatFloat32(row(31)[3])}`);
+    updateTokens(els, { k: 32, alpha: row(32), reachable: n, labels: "all" }); // Play stopped
+    expect(labelled()).toEqual(Array.from({ length: 32 }, (_, i) => i));
+    expect(els[3].dataset.alpha).toBe(formatFloat32(row(32)[3]));
+    expect(els[3].title).toBe(`α(31,3) = ${formatFloat32(row(32)[3])}`); // still under the pointer
   });
 });
 

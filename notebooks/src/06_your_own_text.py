@@ -145,9 +145,9 @@ import pathlib
 import tempfile
 
 page = pathlib.Path(tempfile.mkdtemp()) / "lamp.html"
-html = w.save_html(page, title="the lamp was older than the keeper")
-print(page.name, "written:", page.is_file(), "· every step in it:", w.stepper.frontier == w.T)
-assert page.read_text(encoding="utf-8") == html
+written = w.save_html(page, title="the lamp was older than the keeper")  # returns the path
+print(written.name, "written:", written.is_file(), "· all steps:", w.stepper.frontier == w.T)
+assert written == page
 
 # %% [markdown]
 # ## Exercise

@@ -246,6 +246,62 @@ def start_lab(workdir: Path, *, ready_timeout: float = 90.0) -> LabServer:
         time.sleep(0.25)
 
 
+@dataclass
+class AppServer:
+    """Another front end's server (Voilà, marimo) on 127.0.0.1, in its own session."""
+
+    port: int
+    log_path: Path
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return "<no server log>"
+
+    stop = LabServer.stop
+
+
+def start_app(
+    command, workdir: Path, *, env: dict | None = None, ready_timeout: float = 90.0
+) -> AppServer:
+    """Start ``command(port)`` (an argv list) on a free port in ``workdir`` and wait
+    until the port takes a connection (a request could start a kernel, as
+    Voilà's ``/`` does); ``env`` is added to this process's."""
+    server = AppServer(port=free_port(), log_path=workdir / "server.log")
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    log = server.log_path.open("wb")
+    server.proc = subprocess.Popen(
+        command(server.port),
+        cwd=workdir,
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+    log.close()
+    atexit.register(server.stop)
+    deadline = time.monotonic() + ready_timeout
+    while True:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{command(server.port)[:3]} exited:\n{server.log_tail()}")
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", server.port), timeout=2),
+        ):
+            return server
+        if time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"not ready after {ready_timeout:.0f}s:\n{server.log_tail()}")
+        time.sleep(0.25)
+
+
 def write_notebook(root: Path, name: str, cells: list[str]) -> Path:
     """A notebook of code cells with a python3 kernelspec, so Lab starts the kernel
     without asking."""

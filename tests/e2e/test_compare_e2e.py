@@ -81,7 +81,9 @@ def test_goto_from_python_moves_both_and_each_shows_its_own_prediction(nb, artif
                 assert shown == pytest.approx(p, abs=1e-6)
 
         eventually(check, timeout=10)
-    key = nb.run_json("print(json.dumps(eq4.metadata['demo_text'].split()[0]))")
+    key = nb.run_json(
+        "print(json.dumps(next(w for w in eq4.metadata['demo_text'].split() if w[0] == 'k')))"
+    )
     top = panels(nb).nth(1).locator(".aw-prediction-row").first
     expect(top).to_have_attribute("data-label", key)  # eq4 recalls the key
     nb.cell(CELL).screenshot(path=artifacts / "compare-widget-end.png")

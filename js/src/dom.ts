@@ -1,0 +1,50 @@
+// Element helpers shared by the view's panels and the what-if controls, and
+// the one frame scheduler.  Token text and every other user string reach the
+// DOM only through textContent (docs/design.md §4): nothing here parses HTML.
+
+import { icon, type IconName } from "./icons";
+
+/** A new element with a class and text (as text, never markup). */
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// Writes that only happen when the value changes: writing the same text
+// again still replaces the text node, and the browser lays the widget out anew.
+export function setText(e: HTMLElement, text: string): void {
+  if (e.textContent !== text) e.textContent = text;
+}
+
+export function setClass(e: HTMLElement, cls: string): void {
+  if (e.className !== cls) e.className = cls;
+}
+
+export function setDisplay(e: HTMLElement, shown: boolean): void {
+  const display = shown ? "" : "none";
+  if (e.style.display !== display) e.style.display = display;
+}
+
+/** An icon button, named for screen readers (aria-label) and on hover (title). */
+export function button(label: string, glyph: IconName, onClick: () => void): HTMLButtonElement {
+  const b = el("button", "aw-button");
+  b.append(icon(glyph));
+  b.type = "button";
+  b.setAttribute("aria-label", label);
+  b.title = label;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+/** The next animation frame (a 16 ms timer where there are none, as in jsdom without them). */
+export function requestFrame(fn: () => void): number {
+  if (typeof requestAnimationFrame === "function") return requestAnimationFrame(fn);
+  return setTimeout(fn, 16) as unknown as number;
+}
+
+export function cancelFrame(id: number): void {
+  if (typeof cancelAnimationFrame === "function") cancelAnimationFrame(id);
+  else clearTimeout(id);
+}

@@ -1,0 +1,30 @@
+// The status line: the kernel's errors, the connection, a wait for a step.
+
+import { el, setClass, setText } from "../dom";
+import type { Frame } from "./frame";
+
+export class StatusLine {
+  readonly el = el("div", "aw-status");
+
+  constructor() {
+    this.el.setAttribute("role", "status");
+  }
+
+  render({ ctl, k, step }: Frame): void {
+    const status = String(ctl.model.get("status") ?? "");
+    let text = ctl.message || status;
+    let cls = ctl.messageIsError || status.startsWith("error") ? "is-error" : "";
+    if (k > 0 && !step && !ctl.kernelReplied && ctl.connection !== "ok") {
+      text = ctl.savedOnly; // a saved notebook, opened but not run: nothing will answer
+      cls = "is-waiting";
+    } else if (ctl.connection === "disconnected") {
+      cls = "is-disconnected";
+      if (!text.startsWith("disconnected")) text = "disconnected: no reply from the kernel";
+    } else if (k > 0 && !step) {
+      text = ctl.connection === "waiting" ? "waiting for the kernel… (a running cell delays it)" : "computing…";
+      cls = "is-waiting";
+    }
+    setText(this.el, text);
+    setClass(this.el, `aw-status ${cls}`.trim());
+  }
+}
