@@ -37,6 +37,7 @@ import traitlets as tl
 from torch import Tensor
 
 from .core import supports_knockout
+from .kernel import made_by_this_cell
 from .render.export import check_page_path, export_page
 from .session import check_position
 from .widget import AttentionWidget
@@ -102,6 +103,7 @@ class Compare(ipywidgets.Box):
         self.t = start
         self._links.append(tl.link((leader, "t"), (self, "t")))
         self._share_knockout(leader, followers)
+        made_by_this_cell(self)  # closed when its cell runs again, unless a name holds it
 
     def _share_knockout(self, leader: AttentionWidget, followers: list[AttentionWidget]) -> None:
         """One knockout for all panels (the module docstring says why), or none."""

@@ -18,6 +18,7 @@ messages run, and when the saved state is refreshed, in :mod:`attn_widget.kernel
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Sequence
@@ -27,11 +28,18 @@ import anywidget
 import traitlets as tl
 from torch import Tensor, nn
 
-from .kernel import cell_loop, defer_to_loop, refresh_after_each_cell, serialised
+from .kernel import (
+    cell_loop,
+    defer_to_loop,
+    made_by_this_cell,
+    refresh_after_each_cell,
+    serialised,
+)
 from .protocol import FRONT_END_TRAITS, MAX_SPEED, MIN_SPEED, SHADINGS
 from .render.bundle import STATIC, read_static
 from .render.export import Presentation, check_page_path, export_page
 from .session import NewVersion, Problem, Session, check_position, check_token
+from .widget_traits import KnockoutTrait, PositionTrait, SpeedTrait, check_speed
 from .wire import Answers, ComputeAhead, Outbox, Snapshots, screen_state
 
 __all__ = ["STATIC", "AttentionWidget"]
@@ -41,46 +49,6 @@ def _bundle() -> tuple[str, str]:
     """The widget's JS and CSS, read from ``attn_widget/static/``."""
     js, css = read_static(("widget.js", "widget.css"), "the attn_widget front end")
     return js, css
-
-
-class _Position(tl.Int):
-    """The trait ``t``: a value becomes the widget's only once its session stands
-    there.  The move runs in ``validate``, which traitlets calls before it stores a
-    value (also inside ``hold_trait_notifications``, where cross-validation waits),
-    so whatever is raised on the way, a failing step or a KeyboardInterrupt, the
-    trait and the stepper never disagree (docs/design.md §2, "Interrupts")."""
-
-    def validate(self, obj, value):
-        # obj is the AttentionWidget below: the trait and its widget are one thing
-        return obj._move(super().validate(obj, value))  # noqa: SLF001
-
-
-class _Knockout(tl.List):
-    """The trait ``knockout``: as ``t``, a value becomes the widget's only once its
-    session holds it, so a failing step or a KeyboardInterrupt never leaves the
-    trait and the session's knockout apart."""
-
-    def validate(self, obj, value):
-        return obj._hide(super().validate(obj, value))  # noqa: SLF001
-
-
-def check_speed(speed) -> float:
-    """Play's speed: a number of steps per second (not a bool, not NaN) in
-    MIN_SPEED … MAX_SPEED."""
-    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed != speed:
-        raise TypeError(f"speed must be a number of steps per second, got {speed!r}")
-    if not MIN_SPEED <= speed <= MAX_SPEED:
-        raise ValueError(
-            f"speed must be in {MIN_SPEED} … {MAX_SPEED} steps per second, got {speed}"
-        )
-    return float(speed)
-
-
-class _Speed(tl.Float):
-    """The trait ``speed``, checked before traitlets' Float turns True into 1.0."""
-
-    def validate(self, obj, value):
-        return super().validate(obj, check_speed(value))
 
 
 class AttentionWidget(anywidget.AnyWidget):
@@ -138,7 +106,7 @@ class AttentionWidget(anywidget.AnyWidget):
         1
     """
 
-    t = _Position(0).tag(sync=True)
+    t = PositionTrait(0).tag(sync=True)
     T = tl.Int(0).tag(sync=True)
     tokens = tl.List(tl.Unicode()).tag(sync=True)
     update_rule = tl.Unicode("eq4").tag(sync=True)
@@ -152,7 +120,7 @@ class AttentionWidget(anywidget.AnyWidget):
     frontier = tl.Int(0).tag(sync=True)
     version = tl.Int(0).tag(sync=True)
     playing = tl.Bool(False).tag(sync=True)
-    speed = _Speed(4.0).tag(sync=True)
+    speed = SpeedTrait(4.0).tag(sync=True)
     shading = tl.Unicode("alpha").tag(sync=True)
     status = tl.Unicode("").tag(sync=True)
     _snapshot = tl.Bytes(b"").tag(sync=True)
@@ -180,7 +148,7 @@ class AttentionWidget(anywidget.AnyWidget):
     edits = tl.List().tag(sync=True)
     # Knockout (see the class docstring): the hidden slots, sorted, set from
     # Python or by the "knockout" message; whether the view offers to hide slots.
-    knockout = _Knockout().tag(sync=True)
+    knockout = KnockoutTrait().tag(sync=True)
     can_knockout = tl.Bool(False).tag(sync=True)
 
     MIN_SPEED, MAX_SPEED = MIN_SPEED, MAX_SPEED
@@ -246,6 +214,21 @@ class AttentionWidget(anywidget.AnyWidget):
         self._built = True
         self.t = session.position  # a session given may stand anywhere
         refresh_after_each_cell(self._snapshot_after_cell)
+        made_by_this_cell(self)  # closed when its cell runs again, unless a name holds it
+
+    def close(self) -> None:
+        """Close the widget: its views go, and it lets go of its steps and saved
+        state (the steps are computed again if it is used from Python after).
+        Running again the cell that made a widget closes it, unless a name of the
+        notebook holds it (:mod:`attn_widget.kernel`)."""
+        s = self.session
+        with s.lock:
+            super().close()
+            with contextlib.suppress(ValueError):  # closed before: unsubscribed already
+                s.unsubscribe(self._hear)
+            if s.release():  # no other widget shows this session
+                self._snapshot = b""
+                self._show_session()
 
     @classmethod
     def from_text(cls, text_model, text: str | Sequence[str], **kwargs) -> AttentionWidget:
@@ -527,9 +510,10 @@ class AttentionWidget(anywidget.AnyWidget):
 
     def _move(self, k) -> int:
         """Move the session to position k, before ``t`` takes the value (see
-        :class:`_Position`).  A move completes or leaves the position as it was
-        (the steps that did run are kept: they are valid); if it fails, Play
-        stops, or it would ask for the failing step at every tick."""
+        :class:`~attn_widget.widget_traits.PositionTrait`).  A move completes or
+        leaves the position as it was (the steps that did run are kept: they are
+        valid); if it fails, Play stops, or it would ask for the failing step at
+        every tick."""
         k = check_position(k, self.T)
         if not self._built:
             return k  # traitlets checks the default value while the widget is built
@@ -548,8 +532,9 @@ class AttentionWidget(anywidget.AnyWidget):
 
     def _hide(self, slots) -> list[int]:
         """Set the session's knockout, before ``knockout`` takes the value (see
-        :class:`_Knockout`): the session's checks (ints in 0 … T, a model that
-        takes a mask) refuse a bad value before anything changes."""
+        :class:`~attn_widget.widget_traits.KnockoutTrait`): the session's checks
+        (ints in 0 … T, a model that takes a mask) refuse a bad value before
+        anything changes."""
         new = list(self.session.check_knockout(slots))
         if not self._built:
             return new  # the constructor's knockout= is the session's already

@@ -42,7 +42,15 @@ PACKAGE = Path(attn_widget.__file__).parent
 # count of lines by the size of the model.
 WATCHED = tuple(
     str(PACKAGE / name)
-    for name in ("widget.py", "kernel.py", "protocol.py", "session", "wire", "core/stepper.py")
+    for name in (
+        "widget.py",
+        "widget_traits.py",
+        "kernel.py",
+        "protocol.py",
+        "session",
+        "wire",
+        "core/stepper.py",
+    )
 )
 # How many lines of each change are interrupted: a spread of them by default (the
 # suite's time), every one with ATTN_WIDGET_EVERY_LINE=1.

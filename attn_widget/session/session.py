@@ -219,6 +219,16 @@ class Session(AllOrNothing, Knockout):
     def unsubscribe(self, listener: Listener) -> None:
         self._listeners.remove(listener)
 
+    def release(self) -> bool:
+        """Forget every computed step if no one listens any more (what a closed
+        widget does: its steps are most of its memory), back at position 0; the
+        next move computes what it needs.  Returns whether it did."""
+        with self._changing():
+            if self._listeners:
+                return False
+            self.stepper.truncate(0)
+            return True
+
     def _tell(self, event: NewVersion | Problem) -> None:
         for listener in list(self._listeners):
             listener(event)
