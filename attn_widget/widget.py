@@ -292,6 +292,7 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- moving ----------------------------------------------------------------
 
+    @serialised  # the move and the step it returns are one: another thread waits
     def step(self, x_next: Tensor | None = None, *, token: str | None = None):
         """Move to t+1 and return the step shown there.
 
@@ -310,23 +311,27 @@ class AttentionWidget(anywidget.AnyWidget):
         self.t += 1
         return self.current
 
+    @serialised
     def back(self):
         """Move to t-1 (no-op at 0)."""
         if self.t > 0:
             self.t -= 1
         return self.current
 
+    @serialised
     def goto(self, k: int):
         """Move to position k (0 … T), computing any steps not yet run."""
         self.t = check_position(k, self.T, "goto position")
         return self.current
 
+    @serialised
     def reset(self) -> None:
         """Back to position 0 and stop playing.  Computed steps stay."""
         with self.hold_sync():
             self.playing = False
             self.t = 0
 
+    @serialised
     def play(self) -> None:
         """Ask the front end to play forward at ``speed`` steps per second."""
         if self.t >= self.T:

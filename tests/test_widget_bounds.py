@@ -15,6 +15,7 @@ the small refusals (docs/design.md §2 and README "Errors and limits").
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import subprocess
@@ -266,3 +267,36 @@ def test_an_edit_message_without_its_token_is_refused_not_read_as_zero():
     assert torch.equal(w.inputs, x) and w.edits == [] and w.version == 0
     w._answer({"type": "edit", "version": w.version, "i": 2, "token": None}, [])  # noqa: SLF001
     assert w.tokens[1] == "⟨0⟩" and not w.inputs[1].any()
+
+
+def test_steps_from_two_threads_are_never_lost_or_mixed():
+    """``w.t += 1`` read and wrote t outside the lock: two threads stepping at once
+    lost steps, and a step returned could be another position's."""
+    torch.manual_seed(0)
+    T, n = 400, 150
+    model = SelfAttentionRNN(4, 16).double()
+    w = AttentionWidget(model, inputs=torch.randn(T, 4, dtype=torch.float64))
+    w.send = lambda content, buffers=None: None
+    failures: list[BaseException] = []
+    returned: list[list[int]] = [[], []]
+
+    def stepping(mine: list[int]):
+        try:
+            for _ in range(n):
+                mine.append(w.step().t)
+        except BaseException as error:  # every one is a failure
+            failures.append(error)
+
+    threads = [threading.Thread(target=stepping, args=(r,)) for r in returned]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert time.perf_counter() - start < 60 and not failures, failures[:3]
+    assert w.t == w.stepper.k == 2 * n  # no step lost
+    # each call returned the step of the position it moved to: all distinct, in order
+    assert sorted(returned[0] + returned[1]) == list(range(2 * n))
+    assert all(a < b for r in returned for a, b in itertools.pairwise(r))
+    with torch.no_grad():  # stepped against batched: float64, the sizes' tolerance
+        torch.testing.assert_close(w.trace().h, model(w.inputs).h[: 2 * n + 1], rtol=0, atol=1e-12)
