@@ -3,8 +3,9 @@ the small refusals (docs/design.md §2 and README "Errors and limits").
 
 - A precomputed widget computes and sends what the saved state can hold, not
   T² numbers (T = 3000: every step, 37 MB, used to go out after a sync).
-- ``read_text`` of a long text answers: past ``MAX_INPUTS`` it is refused at
-  once; below it a precomputed widget computes what fits, not every step.
+- ``read_text`` of a long text answers: past ``MAX_TEXT_CHARS_READ`` characters
+  or ``MAX_INPUTS`` tokens it is refused at once; below it a precomputed widget
+  computes what fits, not every step.
 - The gradient shading asked past the core's bounds is refused by name.
 - ``w.goto()`` on the main thread while ``train(widget=w)`` runs on another:
   no IndexError, no WeightsChangedError, steps in order, with the numbers of the
@@ -30,7 +31,7 @@ import torch
 import attn_widget.widget as widget_module
 from attn_widget.core import SelfAttentionRNN
 from attn_widget.protocol import STEP_DATA_LIMIT, step_bytes
-from attn_widget.session import MAX_INPUTS
+from attn_widget.session import MAX_INPUTS, MAX_TEXT_CHARS_READ
 from attn_widget.tasks import recall
 from attn_widget.text import TextRNN
 from attn_widget.train import train
@@ -115,7 +116,7 @@ def test_read_text_of_a_long_text_answers_on_a_precomputed_demo():
     out = json.loads(result.stdout.strip().splitlines()[-1])
     refused, message, seconds = out["100000"]
     assert refused == "refused" and f"MAX_INPUTS = {MAX_INPUTS:,}" in message
-    assert "T = 100,000" in message and seconds < 30
+    assert "419,999 characters" in message and seconds < 1  # before it is tokenized
     read, T, frontier, saved, seconds = out["5000"]
     assert read == "read" and T == 5000 and 0 < frontier < T and saved <= STEP_DATA_LIMIT + 200_000
     assert seconds < 30
@@ -300,3 +301,29 @@ def test_steps_from_two_threads_are_never_lost_or_mixed():
     assert all(a < b for r in returned for a, b in itertools.pairwise(r))
     with torch.no_grad():  # stepped against batched: float64, the sizes' tolerance
         torch.testing.assert_close(w.trace().h, model(w.inputs).h[: 2 * n + 1], rtol=0, atol=1e-12)
+
+
+def test_a_huge_text_from_python_is_refused_before_it_is_tokenized():
+    """read_text of a 100,000-word string never answered; the 2,000-character cap
+    guarded only the text box.  From Python the cap is MAX_TEXT_CHARS_READ."""
+    vocab = ["<pad>", "<unk>", "the", "key", "is", "here"]
+    config = {"vocab": vocab, "embed_size": 3, "hidden_size": 4, "n_outputs": 2,
+              "update": "eq4", "align": "dot", "attn_size": None, "tokenizer": "word"}  # fmt: skip
+    torch.manual_seed(0)
+    model = TextRNN.from_config(config)
+    w = AttentionWidget.from_text(model, "the key is here", precompute=True)
+    huge = "the key " * 5_000_000  # 40 MB
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=f"MAX_TEXT_CHARS_READ = {MAX_TEXT_CHARS_READ:,}"):
+        w.read_text(huge)
+    with pytest.raises(ValueError, match="40,000,000 characters"):
+        AttentionWidget.from_text(model, huge)
+    with pytest.raises(ValueError, match=f"MAX_INPUTS = {MAX_INPUTS:,}"):
+        w.read_text(["the"] * (MAX_INPUTS + 1))
+    assert time.perf_counter() - start < 2  # refused before a tokenizer runs
+    assert w.tokens == ["the", "key", "is", "here"] and w.version == 0
+    # At the cap it is read (and held to MAX_INPUTS tokens): a one-character-word
+    # text of the cap's length has too many tokens, refused by that count instead.
+    assert len(" ".join(["the"] * (MAX_INPUTS // 2))) <= MAX_TEXT_CHARS_READ
+    w.read_text(" ".join(["the", "key"] * (MAX_INPUTS // 4)))
+    assert w.T == MAX_INPUTS // 2

@@ -8,10 +8,12 @@ version exists.  The widget, the HTML export and the figure all read it.
 
 from .checks import (
     MAX_INPUTS,
+    MAX_TEXT_CHARS_READ,
     check_edit_index,
     check_knockout_slots,
     check_length,
     check_position,
+    check_text,
     check_token,
     check_tokens,
     check_top,
@@ -24,6 +26,7 @@ from .words import Words, embed_words, read_words
 
 __all__ = [
     "MAX_INPUTS",
+    "MAX_TEXT_CHARS_READ",
     "Head",
     "NewVersion",
     "Predicted",
@@ -34,6 +37,7 @@ __all__ = [
     "check_knockout_slots",
     "check_length",
     "check_position",
+    "check_text",
     "check_token",
     "check_tokens",
     "check_top",

@@ -25,6 +25,27 @@ def check_length(T: int, what: str = "the sequence") -> None:
         )
 
 
+#: The longest text a session reads from Python, checked before it is tokenized
+#: (the view's text box reads at most protocol.MAX_TEXT_CHARS).  A word and its
+#: space take two characters or more, so a text of MAX_INPUTS words fits; the
+#: tokens are then held to MAX_INPUTS.
+MAX_TEXT_CHARS_READ = 20 * MAX_INPUTS
+
+
+def check_text(text) -> None:
+    """A text to read, at most MAX_TEXT_CHARS_READ characters, or a list of at most
+    MAX_INPUTS words: refused before a tokenizer spends time on it."""
+    if isinstance(text, str):
+        if len(text) > MAX_TEXT_CHARS_READ:
+            raise ValueError(
+                f"the text is {len(text):,} characters long; a widget reads at most "
+                f"MAX_TEXT_CHARS_READ = {MAX_TEXT_CHARS_READ:,} (and shows at most MAX_INPUTS = "
+                f"{MAX_INPUTS:,} tokens): show a part of it"
+            )
+    elif isinstance(text, (list, tuple)):
+        check_length(len(text), "the list of words")
+
+
 def check_token(token, what: str) -> str:
     """``token`` as text the browser can receive: a str that UTF-8 can carry."""
     if not isinstance(token, str):
