@@ -37,6 +37,7 @@ import traitlets as tl
 from torch import Tensor
 
 from .core import supports_knockout
+from .kernel import made_by_this_cell
 from .render.export import check_page_path, export_page
 from .session import check_position
 from .widget import AttentionWidget
@@ -91,6 +92,7 @@ class Compare(ipywidgets.Box):
             panel.goto(start)
             self._links.append(tl.link((leader, "t"), (panel, "t")))
             self._links.append(ipywidgets.jslink((leader, "t"), (panel, "t")))
+        self._panels = tuple(panels)  # its children, for good (see set_state)
         wrap = "row wrap" if direction == "row" else "column nowrap"
         super().__init__(
             children=panels,
@@ -102,6 +104,7 @@ class Compare(ipywidgets.Box):
         self.t = start
         self._links.append(tl.link((leader, "t"), (self, "t")))
         self._share_knockout(leader, followers)
+        made_by_this_cell(self)  # closed when its cell runs again, unless a name holds it
 
     def _share_knockout(self, leader: AttentionWidget, followers: list[AttentionWidget]) -> None:
         """One knockout for all panels (the module docstring says why), or none."""
@@ -122,7 +125,36 @@ class Compare(ipywidgets.Box):
 
     @property
     def panels(self) -> list[AttentionWidget]:
-        return list(self.children)
+        return list(self._panels)
+
+    @tl.validate("children")
+    def _fixed_children(self, proposal):
+        """The panels are the comparison's children, for good: every step goes
+        through all of them (a Box left without them raised IndexError everywhere)."""
+        value = tuple(proposal["value"])
+        panels = getattr(self, "_panels", value)  # during __init__ they are being set
+        if len(value) != len(panels) or any(
+            a is not b for a, b in zip(value, panels, strict=False)
+        ):
+            raise tl.TraitError(
+                f"a comparison's children are its {len(panels)} panels, fixed when it was "
+                f"made; got {len(value)} widgets.  Make a new comparison with compare(...)"
+            )
+        return value
+
+    def set_state(self, sync_data):
+        """The front end's changes, less a change of ``children`` (a forged message:
+        no view offers one), which is refused before anything changes, and every
+        view is sent the panels again."""
+        if "children" in sync_data:
+            mine = [f"IPY_MODEL_{panel.model_id}" for panel in self._panels]
+            if sync_data["children"] != mine:
+                self.send_state("children")
+                raise ValueError(
+                    f"a comparison's children are its {len(mine)} panels, fixed when it "
+                    f"was made; the front end sent {str(sync_data['children'])[:200]}"
+                )
+        super().set_state(sync_data)
 
     @property
     def direction(self) -> str:
@@ -151,7 +183,7 @@ class Compare(ipywidgets.Box):
 
     @property
     def T(self) -> int:
-        return self.children[0].T
+        return self._panels[0].T
 
     @property
     def position(self) -> int:
@@ -174,7 +206,7 @@ class Compare(ipywidgets.Box):
     @tl.validate("knockout")
     def _validate_knockout(self, proposal):
         # Checked as the panels check it, before any of them changes.
-        return list(self.children[0].session.check_knockout(proposal["value"]))
+        return list(self._panels[0].session.check_knockout(proposal["value"]))
 
     def goto(self, k: int) -> None:
         """Move every panel to position k (0 … T), computing what each needs.  If a
@@ -183,14 +215,19 @@ class Compare(ipywidgets.Box):
         k = check_position(k, self.T)
         before = self.t
         try:
-            self.children[0].goto(k)
-        except Exception:
+            self._panels[0].goto(k)
+        except BaseException:
             # Back where they were; a panel whose model now fails altogether falls
-            # back to its last good step, and the links take the others there too.
-            for panel in self.children:
+            # back to its last good step, and the others join it there.
+            for panel in self._panels:
                 if panel.t != before:
                     with contextlib.suppress(Exception):
                         panel.goto(before)
+            low = min(panel.t for panel in self._panels)
+            for panel in self._panels:
+                if panel.t != low:
+                    with contextlib.suppress(Exception):
+                        panel.goto(low)
             raise
 
     def reset(self) -> None:
@@ -199,13 +236,13 @@ class Compare(ipywidgets.Box):
 
     def play(self) -> None:
         """Play from the first panel's controls; the others follow its position."""
-        self.children[0].play()
+        self._panels[0].play()
 
     def pause(self) -> None:
-        self.children[0].pause()
+        self._panels[0].pause()
 
     def __repr__(self) -> str:
-        names = ", ".join(p.title or p.update_rule for p in self.children)
+        names = ", ".join(p.title or p.update_rule for p in self._panels)
         return f"Compare({names}: read {self.t} of {self.T})"
 
 

@@ -10,12 +10,22 @@ each cell (docs/design.md §4).
 - **Saved state follows the cells.** :func:`refresh_after_each_cell` asks every
   live widget, after each cell, to refresh its saved-state snapshot if the cell
   computed new steps.
+- **A re-run cell closes what its last run made.** Students re-run cells all the
+  time, and ipywidgets keeps every widget (and IPython's ``Out`` every cell's
+  value) until it is closed.  :func:`made_by_this_cell` records which cell made
+  a widget (the cell id JupyterLab, Notebook 7 and VS Code send with each
+  execution); when that cell runs again, the widgets of its previous run that
+  no name of the notebook holds (directly, or inside a list, a dict or a
+  Box's children) are closed after it, and a closed widget lets go of its
+  steps.  A widget made where no cell id is sent (a terminal IPython, a script)
+  is never closed by this.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import threading
 import weakref
 from collections.abc import Callable
@@ -111,3 +121,86 @@ def refresh_after_each_cell(hook: Callable[[], None]) -> None:
         return
     shell.events.register("post_run_cell", _after_cell)
     _HOOKED_SHELL = shell
+
+
+# -- a re-run cell closes the widgets its previous run made -----------------------
+
+# What each cell made, weakly held: in its last run that ended, and in the run now.
+_MADE: dict[str, list[weakref.ref]] = {}
+_MAKING: dict[str, list[weakref.ref]] = {}
+_CELL_SHELL = None
+# IPython's own names for cell values and inputs (Out, _, __, _12, _i12, …): they do
+# not count as the notebook holding a widget.
+_HISTORY_NAME = re.compile(r"_+|_\d+|_i+|_i\d+|_oh|_ih|_dh|Out|In|_exit_code")
+
+
+def made_by_this_cell(widget) -> None:
+    """Record that the cell running now made ``widget`` (an object with ``close()``),
+    so that running that cell again closes it unless a name holds it (see the
+    module docstring).  Nothing is recorded outside a cell with an id."""
+    shell = _hook_cells()
+    # IPython keeps the running cell's result, and so its id, on the displayhook
+    result = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+    cell = getattr(getattr(result, "info", None), "cell_id", None)
+    if cell is not None:
+        _MAKING.setdefault(cell, []).append(weakref.ref(widget))
+
+
+def _after_run(shell, result) -> None:
+    """After a cell ran: the widgets its previous run made are closed, unless a
+    name holds them (then a later run may close them)."""
+    cell = getattr(getattr(result, "info", None), "cell_id", None)
+    if cell is None:
+        return
+    made = [w for w in (ref() for ref in _MAKING.pop(cell, [])) if w is not None]
+    previous = [w for w in (ref() for ref in _MADE.pop(cell, [])) if w is not None]
+    held = _held_by_names(getattr(shell, "user_ns", {})) if previous else set()
+    kept = [w for w in previous if id(w) in held or any(w is m for m in made)]
+    if made or kept:
+        _MADE[cell] = [weakref.ref(w) for w in made + kept]
+    failed = None
+    for widget in previous:
+        if not any(widget is k for k in kept):
+            try:
+                widget.close()
+            except Exception as error:  # the others are closed all the same
+                failed = failed or error
+    if failed is not None:
+        raise failed
+
+
+def _held_by_names(namespace: dict) -> set[int]:
+    """The ids of the objects the notebook's names hold: each name's value, and
+    what lists, tuples, sets, dicts and Boxes (``children``) hold, a few levels
+    down."""
+    held: set[int] = set()
+    todo = [(value, 0) for name, value in list(namespace.items())
+            if not _HISTORY_NAME.fullmatch(name)]  # fmt: skip
+    while todo:
+        value, depth = todo.pop()
+        if id(value) in held or depth > 4:
+            continue
+        held.add(id(value))
+        if isinstance(value, (list, tuple, set, frozenset)):
+            inside = list(value)
+        elif isinstance(value, dict):
+            inside = list(value.values())
+        else:
+            children = getattr(value, "children", None)
+            inside = list(children) if isinstance(children, (list, tuple)) else []
+        todo.extend((item, depth + 1) for item in inside[:1000])
+    return held
+
+
+def _hook_cells():
+    """The shell, with the hook after each cell registered once (None outside IPython)."""
+    global _CELL_SHELL
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return None
+    shell = get_ipython()
+    if shell is not None and shell is not _CELL_SHELL:
+        shell.events.register("post_run_cell", functools.partial(_after_run, shell))
+        _CELL_SHELL = shell
+    return shell

@@ -18,6 +18,7 @@ messages run, and when the saved state is refreshed, in :mod:`attn_widget.kernel
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Sequence
@@ -27,11 +28,18 @@ import anywidget
 import traitlets as tl
 from torch import Tensor, nn
 
-from .kernel import cell_loop, defer_to_loop, refresh_after_each_cell, serialised
+from .kernel import (
+    cell_loop,
+    defer_to_loop,
+    made_by_this_cell,
+    refresh_after_each_cell,
+    serialised,
+)
 from .protocol import FRONT_END_TRAITS, MAX_SPEED, MIN_SPEED, SHADINGS
 from .render.bundle import STATIC, read_static
 from .render.export import Presentation, check_page_path, export_page
 from .session import NewVersion, Problem, Session, check_position, check_token
+from .widget_traits import KnockoutTrait, PositionTrait, SpeedTrait, check_speed
 from .wire import Answers, ComputeAhead, Outbox, Snapshots, screen_state
 
 __all__ = ["STATIC", "AttentionWidget"]
@@ -56,9 +64,11 @@ class AttentionWidget(anywidget.AnyWidget):
         inputs: x_1 … x_T, shape (T, D), a float tensor matching the model.
         session: a :class:`~attn_widget.session.Session` to show, instead of
             ``model``, ``tokens``, ``inputs`` and the head's arguments.
-        precompute: run every step now and store the whole trace in the
-            saved-state snapshot (a reader without a kernel can then step through
-            it all); by default steps run on demand.
+        precompute: run now, and after each new version, the steps the saved
+            state can hold and store them there (a reader without a kernel can
+            step through them): every step of a sentence of a few hundred tokens,
+            the first ``STEP_DATA_LIMIT`` bytes of them on a longer one, whose
+            later steps run on demand; by default every step runs on demand.
         speed: play speed in steps per second.
         head: an output head, h (…, H) → logits (…, C) (``from_text`` passes a
             ``TextRNN``'s): each step then shows softmax(head(h))'s top ``top_k``
@@ -96,7 +106,7 @@ class AttentionWidget(anywidget.AnyWidget):
         1
     """
 
-    t = tl.Int(0).tag(sync=True)
+    t = PositionTrait(0).tag(sync=True)
     T = tl.Int(0).tag(sync=True)
     tokens = tl.List(tl.Unicode()).tag(sync=True)
     update_rule = tl.Unicode("eq4").tag(sync=True)
@@ -110,7 +120,7 @@ class AttentionWidget(anywidget.AnyWidget):
     frontier = tl.Int(0).tag(sync=True)
     version = tl.Int(0).tag(sync=True)
     playing = tl.Bool(False).tag(sync=True)
-    speed = tl.Float(4.0).tag(sync=True)
+    speed = SpeedTrait(4.0).tag(sync=True)
     shading = tl.Unicode("alpha").tag(sync=True)
     status = tl.Unicode("").tag(sync=True)
     _snapshot = tl.Bytes(b"").tag(sync=True)
@@ -138,10 +148,11 @@ class AttentionWidget(anywidget.AnyWidget):
     edits = tl.List().tag(sync=True)
     # Knockout (see the class docstring): the hidden slots, sorted, set from
     # Python or by the "knockout" message; whether the view offers to hide slots.
-    knockout = tl.List().tag(sync=True)
+    knockout = KnockoutTrait().tag(sync=True)
     can_knockout = tl.Bool(False).tag(sync=True)
 
     MIN_SPEED, MAX_SPEED = MIN_SPEED, MAX_SPEED
+    _built = False  # until __init__ ends: t then follows the session
     FRONT_END_TRAITS = FRONT_END_TRAITS
     SHADINGS = SHADINGS
 
@@ -169,7 +180,7 @@ class AttentionWidget(anywidget.AnyWidget):
             raise TypeError(
                 "give a session, or a model with its inputs (and tokens, head, labels), not both"
             )
-        speed = self._check_speed(speed)
+        speed = check_speed(speed)
         if not isinstance(precompute, bool):
             raise TypeError(f"precompute must be True or False, got {precompute!r}")
         owned = sorted(set(kwargs) & (set(self.class_traits(sync=True)) - {"layout"}))
@@ -200,7 +211,24 @@ class AttentionWidget(anywidget.AnyWidget):
         session.subscribe(self._hear)
         self.on_msg(self._on_custom_msg)
         self._snapshots.rebuild()
+        self._built = True
+        self.t = session.position  # a session given may stand anywhere
         refresh_after_each_cell(self._snapshot_after_cell)
+        made_by_this_cell(self)  # closed when its cell runs again, unless a name holds it
+
+    def close(self) -> None:
+        """Close the widget: its views go, and it lets go of its steps and saved
+        state (the steps are computed again if it is used from Python after).
+        Running again the cell that made a widget closes it, unless a name of the
+        notebook holds it (:mod:`attn_widget.kernel`)."""
+        s = self.session
+        with s.lock:
+            super().close()
+            with contextlib.suppress(ValueError):  # closed before: unsubscribed already
+                s.unsubscribe(self._hear)
+            if s.release():  # no other widget shows this session
+                self._snapshot = b""
+                self._show_session()
 
     @classmethod
     def from_text(cls, text_model, text: str | Sequence[str], **kwargs) -> AttentionWidget:
@@ -264,6 +292,7 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- moving ----------------------------------------------------------------
 
+    @serialised  # the move and the step it returns are one: another thread waits
     def step(self, x_next: Tensor | None = None, *, token: str | None = None):
         """Move to t+1 and return the step shown there.
 
@@ -282,23 +311,27 @@ class AttentionWidget(anywidget.AnyWidget):
         self.t += 1
         return self.current
 
+    @serialised
     def back(self):
         """Move to t-1 (no-op at 0)."""
         if self.t > 0:
             self.t -= 1
         return self.current
 
+    @serialised
     def goto(self, k: int):
         """Move to position k (0 … T), computing any steps not yet run."""
         self.t = check_position(k, self.T, "goto position")
         return self.current
 
+    @serialised
     def reset(self) -> None:
         """Back to position 0 and stop playing.  Computed steps stay."""
         with self.hold_sync():
             self.playing = False
             self.t = 0
 
+    @serialised
     def play(self) -> None:
         """Ask the front end to play forward at ``speed`` steps per second."""
         if self.t >= self.T:
@@ -423,17 +456,16 @@ class AttentionWidget(anywidget.AnyWidget):
     # -- the session's news: a new version, a problem ---------------------------
 
     def _hear(self, event: NewVersion | Problem) -> None:
+        """The session's news.  A new version's traits are set, then its own message
+        goes out.  If anything is raised meanwhile, the session's change is undone
+        and this hears of the state it is back in (session/change.py)."""
         if isinstance(event, Problem):
             self.status = f"error: {event.message}"[:300]
             return
-        s = self.session
-        described = s.describe()
         # Setting t here moves nothing (the session stands there already) and
         # sends nothing: the new version's own message follows the traits.
         with self._outbox.held(), self.hold_sync():
-            for name in ("version", "tokens", "T", "unknown", "edits", "knockout"):
-                setattr(self, name, described[name])
-            self.t = event.position
+            self._show_session()
             self.status = ""
         if event.complete and event.snapshot:
             self._snapshots.new_version()
@@ -441,6 +473,26 @@ class AttentionWidget(anywidget.AnyWidget):
         self._outbox.push(self.t, reason=event.reason, always=True)
         if event.complete:
             self._ahead.queue()
+
+    def _show_session(self) -> None:
+        """Set the traits that describe the session's data to what it holds now."""
+        s = self.session
+        described = s.describe()
+        for name in ("version", "tokens", "T", "unknown", "edits", "knockout", "frontier"):
+            if getattr(self, name) != described[name]:
+                setattr(self, name, described[name])
+        self.t = s.position
+
+    def _settle(self) -> None:
+        """After something was raised on the way (a failing step, a KeyboardInterrupt):
+        the traits say what the session holds, and the front end is sent what its
+        position needs, of a new version if the session has one it was not told of."""
+        s = self.session
+        with s.lock:
+            with self._outbox.held(), self.hold_sync():
+                self._show_session()
+            behind = self._outbox.is_behind()
+            self._outbox.push(self.t, reason="reset" if behind else "step", always=behind)
 
     def _write_snapshot(self, blob: bytes) -> None:
         self._snapshot = blob
@@ -453,23 +505,6 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- the front end's side --------------------------------------------------
 
-    @staticmethod
-    def _check_speed(speed) -> float:
-        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed != speed:
-            raise TypeError(f"speed must be a number of steps per second, got {speed!r}")
-        lo, hi = AttentionWidget.MIN_SPEED, AttentionWidget.MAX_SPEED
-        if not lo <= speed <= hi:
-            raise ValueError(f"speed must be in {lo} … {hi} steps per second, got {speed}")
-        return float(speed)
-
-    @tl.validate("t")
-    def _validate_t(self, proposal):
-        return check_position(proposal["value"], self.T)
-
-    @tl.validate("speed")
-    def _validate_speed(self, proposal):
-        return self._check_speed(proposal["value"])
-
     @tl.validate("shading")
     def _valid_shading(self, proposal):
         if proposal["value"] not in self.SHADINGS:
@@ -478,33 +513,49 @@ class AttentionWidget(anywidget.AnyWidget):
             )
         return proposal["value"]
 
-    @tl.validate("knockout")
-    def _validate_knockout(self, proposal):
-        # The session's checks: ints in 0 … T, and a model that takes a mask.  A
-        # refused value raises here, before the trait or anything else changes.
-        return list(self.session.check_knockout(proposal["value"]))
+    def _move(self, k) -> int:
+        """Move the session to position k, before ``t`` takes the value (see
+        :class:`~attn_widget.widget_traits.PositionTrait`).  A move completes or
+        leaves the position as it was (the steps that did run are kept: they are
+        valid); if it fails, Play stops, or it would ask for the failing step at
+        every tick."""
+        k = check_position(k, self.T)
+        if not self._built:
+            return k  # traitlets checks the default value while the widget is built
+        s = self.session
+        with s.lock:
+            try:
+                s.goto(k)  # the latest value: another thread may have moved it since
+                self.frontier = s.frontier
+                if k == self.t:  # no change for the observer: send what k lacks, if anything
+                    self._outbox.push(k, reason="step")
+                return k
+            except BaseException:
+                self.playing = False
+                self._settle()
+                raise
 
-    @tl.observe("knockout")
-    @serialised
-    def _on_knockout(self, change) -> None:
-        self.session.set_knockout(self.knockout)  # a no-op when the session holds it already
+    def _hide(self, slots) -> list[int]:
+        """Set the session's knockout, before ``knockout`` takes the value (see
+        :class:`~attn_widget.widget_traits.KnockoutTrait`): the session's checks
+        (ints in 0 … T, a model that takes a mask) refuse a bad value before
+        anything changes."""
+        new = list(self.session.check_knockout(slots))
+        if not self._built:
+            return new  # the constructor's knockout= is the session's already
+        s = self.session
+        with s.lock:
+            try:
+                s.set_knockout(new)  # a no-op when the session holds it already
+                return new
+            except BaseException:
+                self._settle()
+                raise
 
     @tl.observe("t")
     @serialised
-    def _on_t(self, change) -> None:
-        s = self.session
-        version = s.version
-        try:
-            s.goto(self.t)  # the latest value: another thread may have moved it since
-        except BaseException:
-            # A move completes or leaves the position as it was; the steps that
-            # did run before the failure are valid, so they are kept and sent.
-            # (A new version that failed has put the position where its steps end.)
-            if s.version == version:
-                self._outbox.push(s.frontier, reason="step")
-                self.playing = False  # or Play would ask for the failing step at every tick
-                self.t = change["old"]
-            raise
+    def _on_t(self, _change) -> None:
+        """The position moved (the session stands there): send what it needs."""
         if self.t >= self.T and self.playing:
             self.playing = False
         self._outbox.push(self.t, reason="step")

@@ -29,7 +29,7 @@ LAYERS = [
     ["attn_widget.session"],  # the state a widget shows, no Jupyter
     ["attn_widget.render"],  # export and figure, from sessions
     ["attn_widget.wire"],  # what was sent, computing ahead, the snapshot, the answers
-    ["attn_widget.widget"],  # traits and a thin API
+    ["attn_widget.widget", "attn_widget.widget_traits"],  # traits and a thin API
     ["attn_widget.comparison"],
     # the public faces
     ["attn_widget.export", "attn_widget.demo", "attn_widget.nbconvert", "attn_widget"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import traitlets as tl
 
 import attn_widget.widget as widget_module
 from attn_widget import LSTMN, SelfAttentionRNN, compare
@@ -116,3 +117,31 @@ def test_panels_cannot_change_their_inputs_alone_and_a_failed_move_moves_no_pane
         compare(broken, broken, inputs=x, titles="ab")
     with pytest.raises(TypeError, match="titles="):
         compare(broken, broken, inputs=x, title="X")
+
+
+def test_a_forged_or_wrong_children_list_is_refused_and_every_panel_stays():
+    """A forged ``children=[]`` on a comparison's Box was accepted by the kernel,
+    and the comparison then raised IndexError everywhere."""
+    torch.manual_seed(0)
+    x = torch.randn(5, 3)
+    cmp = compare(SelfAttentionRNN(3, 4, update="eq1"), SelfAttentionRNN(3, 4), inputs=x)
+    panels = cmp.panels
+    sent = []
+    cmp._send = lambda msg, buffers=None: sent.append(msg)  # noqa: SLF001 - what reaches the comm
+    other = AttentionWidget(SelfAttentionRNN(3, 4), inputs=x)
+    for forged in ([], [f"IPY_MODEL_{panels[0].model_id}"],
+                   [f"IPY_MODEL_{p.model_id}" for p in (panels[0], other)],
+                   [f"IPY_MODEL_{p.model_id}" for p in reversed(panels)],
+                   ["IPY_MODEL_nonexistent", "IPY_MODEL_x"]):  # fmt: skip
+        sent.clear()
+        with pytest.raises(ValueError, match="children are its 2 panels"):
+            cmp.set_state({"children": forged})
+        assert cmp.panels == panels and list(cmp.children) == panels
+        # every view is told the panels again
+        (update,) = [m for m in sent if m["method"] == "update"]
+        assert update["state"]["children"] == [f"IPY_MODEL_{p.model_id}" for p in panels]
+    with pytest.raises(tl.TraitError, match="children are its 2 panels"):
+        cmp.children = (panels[0],)
+    cmp.set_state({"children": [f"IPY_MODEL_{p.model_id}" for p in panels]})  # the same: fine
+    cmp.goto(4)
+    assert [p.t for p in cmp.panels] == [4, 4] and cmp.T == 5

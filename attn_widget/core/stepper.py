@@ -307,6 +307,8 @@ class Stepper:
         n = int(n)
         del self.steps[n:]
         self.k = min(self.k, n)
+        if n == 0:
+            self._cache = None  # step 0 builds a new one: let go of its (T+1)-row buffers
 
     def set_inputs(self, x: Tensor) -> None:
         """Replace the whole sequence (T, D); forgets every step and returns to position 0."""

@@ -7,18 +7,26 @@ version exists.  The widget, the HTML export and the figure all read it.
 """
 
 from .checks import (
+    MAX_INPUTS,
+    MAX_TEXT_CHARS_READ,
     check_edit_index,
     check_knockout_slots,
+    check_length,
     check_position,
+    check_text,
     check_token,
     check_tokens,
     check_top,
 )
+from .events import NewVersion, Problem
 from .head import Head, Predicted, head_labels, make_head
-from .session import NewVersion, Problem, Session, describe_model
+from .model import describe_model
+from .session import Session
 from .words import Words, embed_words, read_words
 
 __all__ = [
+    "MAX_INPUTS",
+    "MAX_TEXT_CHARS_READ",
     "Head",
     "NewVersion",
     "Predicted",
@@ -27,7 +35,9 @@ __all__ = [
     "Words",
     "check_edit_index",
     "check_knockout_slots",
+    "check_length",
     "check_position",
+    "check_text",
     "check_token",
     "check_tokens",
     "check_top",

@@ -8,6 +8,43 @@ import numpy as np
 
 from ..core.checks import knockout_slots
 
+#: The most inputs a session shows.  Its step records grow as T² (α and the scores
+#: of step t hold t+1 values each: about 4·T² bytes in float32, 400 MB at T =
+#: 10,000, and a view's α matrix has T² cells), and one click on the last position
+#: asks for all of them; past this a sequence is refused, not computed for minutes.
+MAX_INPUTS = 10_000
+
+
+def check_length(T: int, what: str = "the sequence") -> None:
+    """At most MAX_INPUTS inputs (see there)."""
+    if T > MAX_INPUTS:
+        raise ValueError(
+            f"{what} has T = {T:,} inputs; a widget shows at most MAX_INPUTS = "
+            f"{MAX_INPUTS:,}: its steps take about 4·T² bytes ({4 * T * T / 1e9:.1f} GB "
+            "here) and T² cells of α; show a part of it"
+        )
+
+
+#: The longest text a session reads from Python, checked before it is tokenized
+#: (the view's text box reads at most protocol.MAX_TEXT_CHARS).  A word and its
+#: space take two characters or more, so a text of MAX_INPUTS words fits; the
+#: tokens are then held to MAX_INPUTS.
+MAX_TEXT_CHARS_READ = 20 * MAX_INPUTS
+
+
+def check_text(text) -> None:
+    """A text to read, at most MAX_TEXT_CHARS_READ characters, or a list of at most
+    MAX_INPUTS words: refused before a tokenizer spends time on it."""
+    if isinstance(text, str):
+        if len(text) > MAX_TEXT_CHARS_READ:
+            raise ValueError(
+                f"the text is {len(text):,} characters long; a widget reads at most "
+                f"MAX_TEXT_CHARS_READ = {MAX_TEXT_CHARS_READ:,} (and shows at most MAX_INPUTS = "
+                f"{MAX_INPUTS:,} tokens): show a part of it"
+            )
+    elif isinstance(text, (list, tuple)):
+        check_length(len(text), "the list of words")
+
 
 def check_token(token, what: str) -> str:
     """``token`` as text the browser can receive: a str that UTF-8 can carry."""
@@ -24,7 +61,8 @@ def check_token(token, what: str) -> str:
 
 
 def check_tokens(tokens, T: int) -> list[str]:
-    """One token per input: a list of T strs."""
+    """One token per input: a list of T strs, T at most MAX_INPUTS."""
+    check_length(T)
     if isinstance(tokens, str):
         raise TypeError(
             "tokens must be a list of str, one per input, got a single str; "

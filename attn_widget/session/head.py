@@ -54,14 +54,24 @@ class Head:
 
     def probabilities(self, h: Tensor) -> Tensor:
         """softmax(head(h)) for states h (N, H), with the head in eval mode (no
-        dropout, batch norm's running statistics) and put back as it was."""
+        dropout, batch norm's running statistics) and put back as it was.
+
+        Raises ValueError when a weight of the head, or its output, is NaN or Inf:
+        the probabilities would be NaN, shown as if they were numbers."""
+        check_head_finite(self.module)
         training = self.module.training
         self.module.eval()
         try:
             with torch.no_grad():
-                return torch.softmax(self.module(h.to(first_param(self.module))).float(), dim=-1)
+                logits = self.module(h.to(first_param(self.module))).float()
         finally:
             self.module.train(training)
+        if not bool(torch.isfinite(logits).all()):
+            raise ValueError(
+                "the output head gave NaN or Inf logits for finite states h (its weights "
+                "are too large for float arithmetic)"
+            )
+        return torch.softmax(logits, dim=-1)
 
     def predicted(self, steps: Sequence, top: int | None = None) -> list[Predicted]:
         """Each step with the head's ``top`` (default: top_k) classes from its h."""
@@ -81,6 +91,16 @@ class Head:
     def followed(self) -> None:
         """The steps shown are predicted anew (a new version): watch from now on."""
         self.watch = self.watch.renewed()
+
+
+def check_head_finite(module: nn.Module) -> None:
+    """Raise ValueError naming the first weight of the head that holds NaN or Inf."""
+    for name, p in module.named_parameters():
+        if not bool(torch.isfinite(p).all()):
+            raise ValueError(
+                f"the output head's weight {name} holds NaN or Inf: its predictions would be "
+                "NaN (was it trained with too large a learning rate?)"
+            )
 
 
 def head_labels(text_model) -> list[str]:
@@ -107,6 +127,7 @@ def make_head(head, labels, top_k, model) -> Head | None:
         return None
     if not isinstance(head, nn.Module):
         raise TypeError(f"head must be an nn.Module mapping h to logits, got {type(head).__name__}")
+    check_head_finite(head)
     checked = Head(head, [], top_k)
     try:
         probs = checked.probabilities(first_param(model).new_zeros(2, model.hidden_size))

@@ -6,6 +6,9 @@ and the other weights renormalise.  It is state of the session, like its
 inputs: a change goes through the stepper (which drops exactly the steps
 t ≥ the first changed slot), keeps the position and makes a new version,
 under the session's one lock, so the head's predictions follow the new steps.
+Like every change of a session's data it is all or nothing (session/change.py):
+if a step fails or an interrupt lands on the way, the knockout as it was comes
+back, with the steps still valid for it.
 
 It is not an edit of the inputs and is not on the what-if undo history: it
 is a switch whose state is on screen at every moment (the hidden slots are
@@ -23,7 +26,7 @@ from .checks import check_knockout_slots
 class Knockout:
     """The knockout part of :class:`~attn_widget.session.Session` (a mixin: it
     uses the session's ``lock``, ``stepper``, ``model``, ``T``, ``position`` and
-    its new-version machinery)."""
+    its all-or-nothing changes)."""
 
     _knockout_held_by: str | None = None  # why the knockout cannot change
 
@@ -74,22 +77,14 @@ class Knockout:
         stay.  The position stays; a new version follows, as after an edit, and
         the head's predictions follow the new steps.  A knockout is not an edit
         of the inputs: :meth:`undo` does not take it back (setting it again
-        does), and edits, undo and new inputs keep it.
+        does), and edits, undo and new inputs keep it.  If a step fails (or an
+        interrupt lands) on the way, the knockout as it was comes back.
         """
-        with self.lock:
+        with self._changing():  # all or nothing (session/change.py)
             new = self.check_knockout(slots)
             if new == self.knockout:
                 return
             keep_k = self.position  # before following the weights, which may drop every step
             self._follow_the_weights()
-            s = self.stepper
-            try:
-                s.set_knockout(new)  # drops steps ≥ the first changed slot; recomputes to k
-            except BaseException:
-                if s.knockout != new:
-                    raise  # refused before anything changed
-                # The mask is in place but a step failed: a new version says so
-                # (complete=False, as after an edit whose step fails).
-                self._new_version(keep_k, reason="reset", fallback=keep_k)
-                raise
+            self.stepper.set_knockout(new)  # drops steps ≥ the first changed slot; recomputes to k
             self._new_version(keep_k, reason="reset")

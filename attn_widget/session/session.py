@@ -20,6 +20,12 @@ position falls back to the last step that ran, subscribers still hear of the
 new version (``complete=False``), and the error is raised.  The knockout is
 ``session/knockout.py``'s.
 
+**All or nothing.** Each change of the data is one :class:`~.change.Change`:
+if anything is raised before subscribers are told of it, an error or a
+``KeyboardInterrupt`` on any line, the data is put back as it was, the
+position falls back to where the valid steps end, and subscribers hear of a
+new version if the steps they may hold are no longer the session's.
+
 **The lock.** Every path that computes steps or reads them (moves, edits,
 predictions, sensitivity, figures, exports, training pushes) takes
 :attr:`Session.lock`, a re-entrant lock, so the stepper and the tokens never
@@ -29,24 +35,27 @@ see two at once, whatever thread each comes from.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..core import StepModel, Stepper, input_sensitivity
+from ..core import Stepper, input_sensitivity
 from ..protocol import ZERO_INPUT
+from .change import AllOrNothing
 from .checks import (
     check_edit_index,
+    check_length,
     check_position,
     check_token,
     check_tokens,
     check_top,
 )
+from .events import Listener, NewVersion, Problem
 from .head import Head, first_param, head_labels, make_head
 from .knockout import Knockout
+from .model import check_model, describe_model
 from .words import Words, read_words, vocabulary_of
 
 #: An x given from elsewhere (edit(i, token, x)): the inputs no longer follow the
@@ -56,72 +65,7 @@ _FREE = object()
 _OWN_HEAD = object()
 
 
-@dataclass(frozen=True)
-class NewVersion:
-    """What a subscriber hears when a session has a new version of its data.
-
-    Attributes:
-        version: the new data version.
-        position: the position k the session stands at now.
-        reason: ``"reset"`` (new inputs, an edit, new weights) or ``"trace"``
-            (a training loop's push).
-        snapshot: whether a saved copy of the steps should follow (False for a
-            training push, which happens many times a cell).
-        complete: False when a step failed: the position fell back to the last
-            step that ran, and the error is being raised.
-    """
-
-    version: int
-    position: int
-    reason: str
-    snapshot: bool = True
-    complete: bool = True
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something went wrong that does not stop the session (the head could not
-    predict, say): a subscriber may show ``message``."""
-
-    message: str
-
-
-Listener = Callable[[NewVersion | Problem], None]
-
-
-def check_model(model) -> None:
-    """``model`` as a session steps it: an ``nn.Module`` that is a :class:`StepModel`."""
-    if not (isinstance(model, nn.Module) and isinstance(model, StepModel)):
-        hint = (
-            "; for a TextRNN use AttentionWidget.from_text(text_model, text)"
-            if hasattr(model, "rnn")
-            else ""
-        )
-        raise TypeError(
-            "model must be a SelfAttentionRNN, an LSTMN or another StepModel (an nn.Module "
-            "with input_size, hidden_size, new_cache, step_record and trace_of_steps), "
-            f"got {type(model).__name__}{hint}"
-        )
-
-
-def describe_model(model) -> dict:
-    """What names the model's equations for a front end: ``update_rule``,
-    ``align_name``, ``z_layout`` (the model's own, or the class name, "" and []
-    for a model that names none), ``hidden_size``, ``input_size`` and
-    ``zero_slot``: whether attention may read slot 0, h_0 = 0, so the sums run
-    over i = 0 … t (the SimpleRNN models; an LSTMN unless made with
-    ``zero_slot=False``, whose sums run over i = 1 … t)."""
-    return {
-        "update_rule": str(getattr(model, "update_rule", None) or type(model).__name__),
-        "align_name": str(getattr(model, "align_name", None) or ""),
-        "z_layout": [[str(name), int(size)] for name, size in getattr(model, "z_layout", ())],
-        "hidden_size": model.hidden_size,
-        "input_size": model.input_size,
-        "zero_slot": bool(getattr(model, "zero_slot", True)),
-    }
-
-
-class Session(Knockout):
+class Session(AllOrNothing, Knockout):
     """A model stepping through one sequence, as a widget shows it.
 
     Args:
@@ -181,6 +125,7 @@ class Session(Knockout):
         self._history: list[tuple] = []
         self._held_by: str | None = None  # why the inputs cannot change alone
         self._listeners: list[Listener] = []
+        self._change = None  # the change under way, if any (AllOrNothing)
 
     @classmethod
     def from_text(cls, text_model, text: str | Sequence[str], *, head=_OWN_HEAD, **kwargs):
@@ -227,8 +172,10 @@ class Session(Knockout):
 
     @property
     def steps(self) -> list:
-        """The computed step records, ``steps[t]`` is step t."""
-        return self.stepper.steps
+        """The computed step records, ``steps[t]`` is step t (a copy of the list,
+        taken under the lock: another thread may change the session meanwhile)."""
+        with self.lock:
+            return list(self.stepper.steps)
 
     @property
     def current(self):
@@ -272,6 +219,16 @@ class Session(Knockout):
     def unsubscribe(self, listener: Listener) -> None:
         self._listeners.remove(listener)
 
+    def release(self) -> bool:
+        """Forget every computed step if no one listens any more (what a closed
+        widget does: its steps are most of its memory), back at position 0; the
+        next move computes what it needs.  Returns whether it did."""
+        with self._changing():
+            if self._listeners:
+                return False
+            self.stepper.truncate(0)
+            return True
+
     def _tell(self, event: NewVersion | Problem) -> None:
         for listener in list(self._listeners):
             listener(event)
@@ -282,24 +239,20 @@ class Session(Knockout):
         """Move to position k (0 … T), computing the steps not yet run.  If what the
         steps were computed from has changed, every step is recomputed (a new
         version).  A step that fails leaves the position where it was."""
-        with self.lock:
+        with self._changing():
             k = check_position(k, self.T, "goto position")
-            if self.stale():
-                self._new_version(k, reason="reset")
-            else:
-                self.stepper.goto(k)
+            self._with_one_set_of_weights(lambda: self.stepper.goto(k), k)
 
     def compute(self, n: int) -> None:
         """Make sure steps 0 … n-1 are computed with the model as it is now,
         without moving."""
-        with self.lock:
-            self.follow()
-            self.stepper.compute(n)
+        with self._changing():
+            self._with_one_set_of_weights(lambda: self.stepper.compute(n), self.position)
 
     def follow(self) -> None:
         """If the model, its head or its embedding changed, recompute every step
         with what they are now (a new version)."""
-        with self.lock:
+        with self._changing():
             if self.stale():
                 self._new_version(self.position, reason="reset")
 
@@ -309,16 +262,17 @@ class Session(Knockout):
         with self.lock:
             if self.stepper.weights_changed():
                 return True
+            param = self._param()
+            if self.inputs.dtype != param.dtype or self.inputs.device != param.device:
+                return True  # the model moved (model.double()): the inputs follow it
             if self.head is not None and self.head.changed():
                 return True
             return self.words is not None and self.words.stale()
 
     def recompute(self, *, reason: str = "reset", snapshot: bool = True) -> None:
         """Recompute every step (after a training update), keeping the position."""
-        with self.lock:
-            k = self.position
-            self.stepper.truncate(0)
-            self._new_version(k, reason=reason, snapshot=snapshot)
+        with self._changing():
+            self._new_version(self.position, reason=reason, snapshot=snapshot, drop=True)
 
     # -- what the model predicts, and how much h_k depends on each input ----------
 
@@ -344,7 +298,7 @@ class Session(Knockout):
             if self.head is None or k == 0:
                 return {}
             self.compute(k)
-            (step,) = self.predicted([self.steps[k - 1]], top)
+            (step,) = self.head.predicted([self.stepper.steps[k - 1]], top)  # raises clearly
             labels = self.head.labels
             return {labels[int(i)]: float(p) for p, i in zip(step.pred_p, step.pred_i, strict=True)}
 
@@ -379,6 +333,8 @@ class Session(Knockout):
             i = int(i)
             if not 1 <= i <= T + 1:
                 raise ValueError(f"edit index must be in 1 … T+1 = {T + 1}, got {i}")
+            if i == T + 1:
+                check_length(T + 1, "the sequence with one more input")
             if token is None:
                 if i == T + 1:
                     raise ValueError("appending an input needs its token text: token=...")
@@ -391,7 +347,7 @@ class Session(Knockout):
         """A what-if: x_i (1 … T) becomes the embedding of ``word``, a word of the
         text model's vocabulary.  Steps from step i-1 on are recomputed; earlier
         steps stay as they were.  :meth:`undo` takes it back."""
-        with self.lock:
+        with self._changing():  # the embedding runs under no_grad: see change.py
             self._refuse_if_held()
             i = check_edit_index(i, self.T)
             if not self.vocabulary:
@@ -421,7 +377,7 @@ class Session(Knockout):
     def undo(self) -> bool:
         """Take back the last edit: its tokens and inputs come back, and the steps
         are recomputed.  Returns False when there is nothing to undo."""
-        with self.lock:
+        with self._changing():
             self._refuse_if_held()
             if not self._history:
                 return False
@@ -432,14 +388,14 @@ class Session(Knockout):
             self.words = words  # a new version re-embeds them if the embedding changed since
             self.unknown = unknown
             self.edits = self.edits[:-1]
-            self._new_version(min(k, self.T), tokens=tokens, reason="reset", fallback=k)
+            self._new_version(min(k, self.T), tokens=tokens, reason="reset")
             return True
 
     def read_text(self, text: str | Sequence[str]) -> None:
         """Read a new sentence with the text model's own tokenizer and vocabulary,
         back at position 0.  Words the vocabulary lacks are read as ``<unk>``
         (``unknown`` lists them, as the tokenizer gave them)."""
-        with self.lock:
+        with self._changing():
             self._refuse_if_held()
             if self.text_model is None:
                 raise ValueError(
@@ -458,7 +414,7 @@ class Session(Knockout):
 
     def set_inputs(self, tokens: Sequence[str] | None, x: Tensor) -> None:
         """Show a new sequence: x (T, D) with its tokens; back to position 0."""
-        with self.lock:
+        with self._changing():
             self._refuse_if_held()
             probe = self._new_stepper(x)  # validates before anything changes
             if tokens is None:
@@ -492,35 +448,31 @@ class Session(Knockout):
     def _edit(self, i: int, token: str, x: Tensor, *, move: bool, word) -> None:
         """Put x (D,) and its token at input i, keeping the steps before step i-1.
         ``word``: the word the text model embedded into x, None for a zero input,
-        or _FREE for an x from elsewhere (the inputs no longer follow the embedding)."""
-        s = self.stepper
-        keep_k = self.position  # before following the weights, which may drop every step
-        self._follow_the_weights()
-        before = (list(self.tokens), s.x.clone(), self.words, list(self.unknown))
-        try:
+        or _FREE for an x from elsewhere (the inputs no longer follow the embedding).
+        A step that fails (or an interrupt) puts the inputs and tokens back, as for
+        any change (:meth:`_changing`)."""
+        with self._changing():
+            s = self.stepper
+            keep_k = self.position  # before following the weights, which may drop every step
+            self._follow_the_weights()
+            before = (list(self.tokens), s.x.clone(), self.words, list(self.unknown))
             s.goto(i - 1)
             s.step(x.to(s.x))  # drops steps ≥ i-1; computes step i-1
-        except BaseException:
-            # The inputs may now hold the new x_i (the step after it failed) or not:
-            # a new version with the tokens as they were says so to subscribers.
-            s.set_inputs(before[1])
-            self._new_version(min(keep_k, s.T), reason="reset", fallback=keep_k)
-            raise
-        tokens = list(self.tokens)
-        old = tokens[i - 1] if i <= len(tokens) else ""
-        if i == len(tokens) + 1:
-            tokens.append(token)
-        else:
-            tokens[i - 1] = token
-        if self.words is not None and word is not _FREE:
-            self.words = self.words.with_word(i, word)
-        else:
-            self.words = None  # the inputs are no longer all the text model's embedding
-        self._history.append(before)
-        self.unknown = [pair for pair in self.unknown if pair[0] != i]
-        self.edits = [*self.edits, [i, old, token]]
-        k = i if move else min(keep_k, s.T)
-        self._new_version(k, tokens=tokens, reason="reset", fallback=keep_k)
+            tokens = list(self.tokens)
+            old = tokens[i - 1] if i <= len(tokens) else ""
+            if i == len(tokens) + 1:
+                tokens.append(token)
+            else:
+                tokens[i - 1] = token
+            if self.words is not None and word is not _FREE:
+                self.words = self.words.with_word(i, word)
+            else:
+                self.words = None  # the inputs are no longer all the text model's embedding
+            self._history.append(before)
+            self.unknown = [pair for pair in self.unknown if pair[0] != i]
+            self.edits = [*self.edits, [i, old, token]]
+            k = i if move else min(keep_k, s.T)
+            self._new_version(k, tokens=tokens, reason="reset")
 
     def _new_version(
         self,
@@ -529,24 +481,26 @@ class Session(Knockout):
         reason: str,
         snapshot: bool = True,
         tokens: list[str] | None = None,
-        fallback: int | None = None,
+        drop: bool = False,
     ) -> None:
-        """Bump the version, compute what position k needs and tell subscribers.
-        If a step fails, the position falls back to ``fallback`` (default k) or
-        to the last step that ran, whichever is earlier."""
-        self._follow_the_weights()
-        s = self.stepper
-        if tokens is not None:
-            self.tokens = list(tokens)
-        self.version += 1
-        k = min(k, s.T)
-        try:
-            s.goto(k)
-        except BaseException:
-            s.goto(min(k if fallback is None else fallback, s.frontier, s.T))
-            self._tell(NewVersion(self.version, s.k, reason, snapshot, complete=False))
-            raise
-        self._tell(NewVersion(self.version, s.k, reason, snapshot))
+        """Bump the version (``drop``: forget every step first), compute what
+        position k needs and tell subscribers.  If a step fails (or anything is
+        raised), the change this is part of ends as :meth:`_changing` says."""
+        with self._changing() as change:
+            change.reason, change.snapshot = reason, snapshot
+            self.version += 1  # first: whatever follows, subscribers hear of a new version
+            s = self.stepper
+            if drop:
+                s.truncate(0)
+            self._follow_the_weights()
+            if tokens is not None:
+                self.tokens = list(tokens)
+            s.goto(min(k, s.T))
+            # Told before it is committed: a subscriber interrupted half-way through
+            # is told again, of the data put back, under a version of its own.
+            change.told = True
+            self._tell(NewVersion(self.version, s.k, reason, snapshot))
+            change.commit()
 
     def _follow_the_weights(self) -> None:
         """After the weights changed (a training update, an in-place edit,
@@ -556,8 +510,9 @@ class Session(Knockout):
         s = self.stepper
         param = self._param()
         if self.words is not None and self.words.stale():
-            x, self.words = self.words.embedded(param)
+            x, words = self.words.embedded(param)
             s.set_inputs(x)  # forgets every step
+            self.words = words  # after: until then they say the inputs are stale
         elif s.x.dtype != param.dtype or s.x.device != param.device:
             s.set_inputs(s.x.to(param))  # forgets every step
         elif s.weights_changed():

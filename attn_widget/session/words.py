@@ -15,13 +15,16 @@ from torch import Tensor, nn
 
 from ..core import WeightWatch
 from ..text import PAD, UNK, Vocab
+from .checks import check_text
 from .head import first_param
 
 
 def read_words(text_model, text) -> tuple[list[str], Tensor, list[list]]:
     """What a text model reads from ``text``: the tokens shown (a word its
     vocabulary lacks is shown as the ``<unk>`` it is read as), x (T, D) and the
-    unknown words as ``[i, word]``, the word as the tokenizer gave it (i = 1 … T)."""
+    unknown words as ``[i, word]``, the word as the tokenizer gave it (i = 1 … T).
+    A text too long to show is refused before it is tokenized (:func:`check_text`)."""
+    check_text(text)
     tokens, x = text_model.embed_text(text)
     tokens = list(tokens)
     vocab = getattr(text_model, "vocab", None)

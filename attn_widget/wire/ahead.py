@@ -38,7 +38,11 @@ class ComputeAhead:
         if self._queued or not loop_is_live(self.loop):
             return
         self._queued = True
-        self.loop.call_soon_threadsafe(self.run)
+        try:
+            self.loop.call_soon_threadsafe(self.run)
+        except BaseException:
+            self._queued = False  # or nothing would be computed ahead again
+            raise
 
     def run(self) -> None:
         """Compute up to AHEAD_STEPS steps past the position (for at most

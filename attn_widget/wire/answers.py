@@ -148,7 +148,13 @@ class Answers:
                 raise ValueError(f"sensitivity.{name} must be an int, got {value!r}")
         if version != self.session.version:
             return  # asked about data that has since changed: the front end asks again
-        values = self.session.sensitivity(k).detach().to("cpu", torch.float32).contiguous()
+        try:
+            values = self.session.sensitivity(k)
+        except ValueError as error:  # past the core's bounds (CHUNK_BYTES, MAX_SECONDS)
+            raise ValueError(
+                f"gradient shading at position {k}: {error}; shading by α works at every position"
+            ) from error
+        values = values.detach().to("cpu", torch.float32).contiguous()
         reply = {"type": "sensitivity", "version": version, "k": k}
         if k == 0:
             self.host.send({**reply, "values": None})
@@ -168,7 +174,9 @@ class Answers:
     def _edit(self, content: dict) -> None:
         """A what-if from the view: x_i becomes a vocabulary word, or zero."""
         self._refuse_view_edits(content)
-        i, token = content.get("i"), content.get("token")
+        if "token" not in content:  # null is the zero vector: a missing token is not
+            raise ValueError("edit.token is missing: give a word of the vocabulary, or null")
+        i, token = content.get("i"), content["token"]
         if token is None:
             self.session.zero_input(i)
         elif isinstance(token, str):

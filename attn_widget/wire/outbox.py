@@ -63,27 +63,36 @@ class Outbox:
 
     def __init__(self, session: Session, host: Host):
         self.session, self.host = session, host
-        self.sent = 0  # steps of this version the front end holds, from step 0
-        self._held = 0
+        self.sent = 0  # steps of `version` the front end holds, from step 0
+        self.version = session.version
+        self._held = False
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
         """Send nothing meanwhile: a new version's traits are being set, and its
-        own message follows them."""
-        self._held += 1
+        own message follows them.  A flag, not a count: each hold starts afresh, so
+        one that an interrupt kept from ending is ended by the next
+        (docs/design.md §2, "Interrupts")."""
+        self._held = True
         try:
             yield
         finally:
-            self._held -= 1
+            self._held = False
 
     def restart(self) -> None:
         """A new version: the front end holds none of its steps."""
-        self.sent = 0
+        self.sent, self.version = 0, self.session.version
 
     def front_end_has(self, version: int, have: int) -> None:
         """The front end says it holds steps 0 … have-1 of ``version`` (a sync)."""
         start = have if version == self.session.version else 0
         self.sent = min(max(start, 0), self.session.frontier)
+        self.version = self.session.version
+
+    def is_behind(self) -> bool:
+        """Whether the session has a version whose steps were never counted here (a
+        new version whose own message did not go out: something was raised first)."""
+        return self.version != self.session.version
 
     def push(self, k: int, *, reason: str, always: bool = False) -> None:
         """Send what position k needs that the front end was not sent, and what
@@ -93,6 +102,8 @@ class Outbox:
             return
         s = self.session
         with s.lock:
+            if self.is_behind():
+                self.restart()  # counts of an older version mean nothing now
             self.host.frontier = s.frontier
             lo = min(self.sent, s.frontier)
             if k <= lo and not always:
