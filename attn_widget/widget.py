@@ -91,7 +91,8 @@ class AttentionWidget(anywidget.AnyWidget):
     0 … T): no step may attend to them, so their α is exactly 0 and the other
     weights renormalise (docs/design.md §1), and the prediction shows what the
     model does without them.  Set it from Python (``w.knockout = [3]``;
-    ``w.knockout = []`` shows all again; a bad value raises and leaves it as it
+    ``w.knockout = []`` or ``None`` shows all again; a 1-D bool mask, True at the
+    slots to hide, works too; a bad value raises and leaves it as it
     was), or in the view: a click on a token's slot in knockout mode, or K on
     the focused token (``can_knockout`` says whether the view offers it).  It
     drops the steps from the first changed slot on and makes a new version,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import traitlets as tl
 
+from .core.checks import knockout_slots
 from .protocol import MAX_SPEED, MIN_SPEED
 
 
@@ -27,6 +28,10 @@ class KnockoutTrait(tl.List):
     trait and the session's knockout apart."""
 
     def validate(self, obj, value):
+        # None and a 1-D bool mask mean what they mean to the stepper (nothing
+        # hidden; True hides slot i), and a bad value gets the stepper's clear error
+        if not isinstance(value, list):
+            value = list(knockout_slots(value))
         return obj._hide(super().validate(obj, value))  # noqa: SLF001
 
 

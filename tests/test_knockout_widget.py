@@ -210,7 +210,7 @@ def test_a_bad_trait_value_is_refused_and_left_as_it_was(value, error):
 
 def test_the_trait_refuses_what_is_not_a_list_and_a_model_without_a_mask():
     w, *_ = widget64()
-    with pytest.raises(Exception, match="expected a list"):
+    with pytest.raises(TypeError, match="iterable of slot indices"):
         w.knockout = 3
     assert w.knockout == []
     torch.manual_seed(0)
@@ -358,3 +358,33 @@ def test_a_comparison_with_a_model_that_takes_no_mask_hides_no_slot():
     with pytest.raises(ValueError, match="no panel can"):
         cmp.panels[0].knockout = [1]
     assert [p.knockout for p in cmp.panels] == [[], []] and cmp.knockout == []
+
+
+def test_the_trait_takes_what_the_stepper_takes_and_says_what_is_wrong():
+    """``w.knockout = None`` shows everything and a 1-D bool mask hides its True
+    slots, as for the stepper; a bad value gets the stepper's error, not traitlets'."""
+    w, model, _, x, _ = widget64()
+    w.goto(6)
+    w.knockout = torch.tensor([False, False, True, False, False, False, False, False])
+    assert w.knockout == [2]
+    torch.testing.assert_close(w.trace().h, batched(model, x[:6], [2]).h, rtol=0, atol=1e-12)
+    w.knockout = None
+    assert w.knockout == [] and w.stepper.knockout == ()
+    with pytest.raises(ValueError, match="must be 1-D"):
+        w.knockout = torch.ones(2, 8, dtype=torch.bool)
+    with pytest.raises(TypeError, match="iterable of slot indices"):
+        w.knockout = 3
+    assert w.knockout == []
+
+
+def test_a_forged_list_of_every_slot_gets_a_short_answer():
+    """A message naming a hundred thousand slots is refused with an error that
+    names a few of them and how many there were: nothing echoes megabytes back."""
+    w, *_, sent = widget64()
+    version = w.version
+    sent.clear()
+    w._answer({"type": "knockout", "version": version, "slots": list(range(10**5))}, [])  # noqa: SLF001
+    assert w.knockout == [] and w.version == version
+    (reply,) = sent
+    assert reply["type"] == "error" and "99992 of them" in reply["message"]
+    assert len(reply["message"]) <= 500 and len(w.status) <= 510

@@ -107,6 +107,14 @@ def check_top(top) -> int | None:
     return int(top)
 
 
+def shortened(values: list, most: int = 8) -> str:
+    """A list for an error message, cut after ``most`` items (a forged message may
+    hold a hundred thousand), with how many there were."""
+    if len(values) <= most:
+        return str(values)
+    return f"[{', '.join(map(str, values[:most]))}, …] ({len(values)} of them)"
+
+
 def check_knockout_slots(slots, T: int) -> tuple[int, ...]:
     """Slots to hide from attention: distinct ints in 0 … T (slot 0 is ⟨start⟩,
     h_0; slot i is h_i, made after reading x_i), or a 1-D bool mask; sorted."""
@@ -115,6 +123,6 @@ def check_knockout_slots(slots, T: int) -> tuple[int, ...]:
     if outside:
         raise ValueError(
             f"knockout slots must be in 0 … T = {T} (slot 0 is ⟨start⟩, h_0; slot i is h_i, "
-            f"made after reading x_i), got {outside}"
+            f"made after reading x_i), got {shortened(outside)}"
         )
     return new

@@ -31,6 +31,8 @@ from .outbox import Outbox
 from .snapshot import Snapshots
 
 # What each trait the front end may write must hold.
+#: The longest error text sent back to the front end (and shown in ``status``).
+ERROR_CHARS = 500
 _KINDS = {"t": int, "speed": (int, float), "playing": bool, "shading": str}
 _EXPECTED = {"t": "an int", "speed": "a number (not NaN)", "playing": "a bool", "shading": "a str"}
 
@@ -127,6 +129,8 @@ class Answers:
                 self.reply_error(str(error), request)
 
     def reply_error(self, message: str, request: str | None = None) -> None:
+        if len(message) > ERROR_CHARS:  # a forged message must not echo back megabytes
+            message = message[: ERROR_CHARS - 1] + "…"
         self.host.status = f"error: {message}"
         self.host.send({"type": "error", "message": message, "request": request})
 

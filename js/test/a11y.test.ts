@@ -109,6 +109,21 @@ describe("the numbers behind the colours", () => {
   });
 });
 
+describe("the weights table's caption", () => {
+  it("is the strip's, per model: the LSTMN's weights see the red word, eq4's were chosen before it", () => {
+    for (const [rule, says] of [["eq4", "chosen before reading it"], ["lstmn", "so they react to the red word"]]) {
+      const { root, model, view } = setup(document.body, { update_rule: rule });
+      model.set("t", 3);
+      view.render();
+      [...root.querySelectorAll("button")].find((b) => b.textContent === "show the numbers")!.click();
+      const caption = root.querySelector(".aw-values-weights caption")!.textContent!;
+      expect(caption).toContain(says);
+      expect(root.querySelector(".aw-caption")!.textContent).toBe(`shading: ${caption}`);
+      document.body.replaceChildren();
+    }
+  });
+});
+
 describe("the numbers while Play runs", () => {
   it("stay as they were (no table of k rows written per step), and follow the position once Play stops", () => {
     const { root, model, view } = setup();

@@ -14,6 +14,7 @@ import { formatFloat32 } from "../format";
 import { stripValues } from "../heatmap";
 import { HIDDEN_NOTE, START_LABEL } from "../tokens";
 import type { Frame } from "./frame";
+import { shadingCaption, shadingKind } from "./token_strip";
 
 let panels = 0;
 
@@ -98,7 +99,8 @@ export class ValuesPanel {
     table.append(
       el("caption", undefined, gradient
         ? `how much h_${k} depends on each input read so far`
-        : `the weights h_${k - 1} used to read x_${k}, “${tokens[k - 1] ?? ""}”`),
+        : // the strip's caption, one wording per model (the LSTMN's weights see the red word)
+          shadingCaption(k, tokens, shadingKind(ctl.model.get("update_rule"))).replace(/^shading: /, "")),
       headRow(["i", "token", head]),
     );
     for (let i = gradient ? 1 : 0; i < k; i++) {
