@@ -222,7 +222,10 @@ class AttentionWidget(anywidget.AnyWidget):
         state (the steps are computed again if it is used from Python after).
         Running again the cell that made a widget closes it, unless a name of the
         notebook holds it (:mod:`attn_widget.kernel`)."""
-        s = self.session
+        s = self.__dict__.get("session")
+        if s is None:  # its __init__ refused its arguments: there is nothing to let go of
+            super().close()
+            return
         with s.lock:
             super().close()
             with contextlib.suppress(ValueError):  # closed before: unsubscribed already
