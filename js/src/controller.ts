@@ -106,6 +106,13 @@ export class Controller {
     on("change:version", () => {
       const v = this.syncedVersion;
       if (v > this.store.version) this.store.reset(v);
+      else if (v < this.store.version) {
+        // The kernel's versions only grow: a higher one held here was written in
+        // this page (page code's model.set), and the kernel has just put its own
+        // back.  Its steps were dropped for a version the kernel never had: ask again.
+        this.store.reset(v);
+        this.requestSync(0);
+      }
       this.releaseHeld();
       this.settleKnockout();
       this.heard();

@@ -208,6 +208,21 @@ describe("version trust", () => {
     expect(ctl.store.size).toBe(0);
   });
 
+  it("a version written in the page (not the kernel's) costs a sync once the kernel puts its own back", () => {
+    const { model, ctl } = setup();
+    kernelSends(model, [0, 1, 2]);
+    model.set("version", 99); // page code's model.set: the store is told to expect version 99
+    expect(ctl.store.size).toBe(0);
+    kernelSends(model, [0, 1, 2]); // the kernel's own steps of version 0 would be dropped ...
+    expect(ctl.store.size).toBe(0);
+    model.sent.length = 0;
+    model.set("version", 0); // ... until the kernel's answer puts its version back
+    expect(ctl.store.version).toBe(0);
+    expect(model.sent).toEqual([{ type: "sync", version: 0, have: 0 }]);
+    kernelSends(model, [0, 1, 2]);
+    expect(ctl.store.size).toBe(3);
+  });
+
   it("holds at most a few future messages, the nearest ones", () => {
     const { model, ctl } = setup();
     for (let v = 50; v > 0; v--) kernelSends(model, [0], v);
