@@ -508,7 +508,8 @@ export class Controller {
 
   /** The kernel is gone: Play keeps to the steps here, and the status line says so. */
   private markGone(because: string): void {
-    if (this.standalone || !this.watch.gone(because)) return;
+    // a saved notebook's widget no kernel ever answered has no kernel to lose
+    if (this.standalone || !this.kernelReplied || !this.watch.gone(because)) return;
     this.pendingKnockout = this.queuedKnockout = null;
     if (this.messageIsError) this.setMessage("", false); // the notice says it all
     this.emit();

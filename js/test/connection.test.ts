@@ -83,6 +83,7 @@ describe("the kernel gone", () => {
     const { model, ctl } = setup({}, false);
     (model as any).widget_manager = { kernel };
     const ctl2 = new Controller(model as any);
+    model.receive({ type: "pong" }); // a kernel that has answered
     expect(slots.size).toBe(1);
     for (const f of slots) f(kernel, "busy");
     expect(ctl2.kernelGone).toBe(false);
@@ -97,6 +98,7 @@ describe("the kernel gone", () => {
 
   it("a message from the kernel takes 'gone' back", () => {
     const { model, ctl } = setup();
+    kernelSends(model, [0]);
     model.fire("comm_live_update");
     expect(ctl.kernelGone).toBe(true);
     kernelSends(model, [0]);
@@ -168,6 +170,8 @@ describe("the heartbeat", () => {
     const saved = setup({ _snapshot: snapshot(0, [rawStep(0)]) });
     vi.advanceTimersByTime(3 * PING_MS + SILENT_MS);
     expect(pings(saved.model)).toBe(0);
+    saved.model.fire("comm_live_update"); // a restart while it is open: it had no kernel to lose
+    expect(saved.ctl.kernelGone).toBe(false);
     saved.view!.render();
     expect(status(saved.root)).toBe(""); // no kernel ever answered: no claim about one
   });
