@@ -4,7 +4,17 @@
 // The equations are MathML Core built by src/equation.ts, which the browser
 // renders itself: the bundle ships no maths library and no fonts, and the widget
 // never fetches anything from the network.
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import * as esbuild from "esbuild";
+
+// A hash of the sources: index.ts keeps the first module instance of a build on a
+// page global under it, so a page that loads a newer build does not reuse an older one.
+const sources = createHash("sha256");
+for (const name of readdirSync("src", { recursive: true }).map(String).sort()) {
+  if (/\.(ts|css)$/.test(name)) sources.update(name).update(readFileSync(`src/${name}`));
+}
+const BUILD = sources.digest("hex").slice(0, 16);
 
 const watch = process.argv.includes("--watch");
 const common = {
@@ -16,7 +26,7 @@ const common = {
   logLevel: "info",
 };
 const builds = [
-  { ...common, entryPoints: { widget: "src/index.ts" }, format: "esm" },
+  { ...common, entryPoints: { widget: "src/index.ts" }, format: "esm", define: { __AW_BUILD__: JSON.stringify(BUILD) } },
   // A classic script: an inline <script type="module"> would work too, but a
   // classic one runs the same from file:// in every browser.
   { ...common, entryPoints: { standalone: "src/standalone.ts" }, format: "iife" },

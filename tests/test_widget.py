@@ -209,6 +209,33 @@ def test_ping_pong():
     assert rec.sent == [({"type": "pong"}, [])]
 
 
+def test_a_ping_is_answered_while_another_thread_holds_the_session_lock():
+    """The heartbeat asks only whether the kernel is there: a thread training with
+    the widget (holding its lock) must not make the front end think it silent."""
+    import threading
+
+    w, _, _, rec = make()
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with w.session.lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(5)
+    pinger = threading.Thread(target=w._handle_custom_msg, args=({"type": "ping"}, []))  # noqa: SLF001
+    pinger.start()
+    pinger.join(5)
+    answered = not pinger.is_alive()
+    release.set()
+    holder.join(5)
+    pinger.join(5)
+    assert answered, "the ping waited for the session lock"
+    assert rec.sent == [({"type": "pong"}, [])]
+
+
 # -- changes of data bump the version --------------------------------------------
 
 

@@ -113,6 +113,12 @@ class Answers:
         request = content.get("type") if isinstance(content, dict) else None
         if not isinstance(request, str):
             request = None
+        if request == "ping":
+            # The heartbeat asks only whether the kernel is there: it reads no data, so
+            # it does not wait for the session lock (a thread that holds it, training
+            # with the widget, must not make the front end think the kernel silent).
+            self._answers["ping"](content)
+            return
         with self.session.lock:
             try:
                 if not isinstance(content, dict):

@@ -6,7 +6,7 @@
 // the kernel (by writing t) and is drawn when the step arrives.
 
 import { BEHIND_BYTES, Refill, STORE_LIMIT, STORE_TRIM_TO } from "./budget";
-import { CHECK_MS, ConnectionWatch, type Connection } from "./connection";
+import { CHECK_MS, ConnectionWatch, SILENT_MS, type Connection } from "./connection";
 import { MatrixLevels } from "./matrix";
 import { exportedMessage, savedOnlyMessage } from "./notices";
 import { Player } from "./play";
@@ -35,6 +35,11 @@ const PLAY_LEAD = 4;
 const PLAY_SAVE_MS = 500;
 /** How long after steps arrive the store is trimmed to its budget. */
 const SETTLE_MS = 100;
+/** How many "steps" messages of a version the `version` trait has not reached
+ * are held (see Controller.onSteps); past this, the furthest ahead is dropped. */
+const MAX_HELD = 4;
+/** The kernel statuses that say this widget's kernel is gone (JupyterLab's names). */
+const GONE_STATUSES = new Set(["dead", "restarting", "autorestarting"]);
 
 export interface ControllerOptions {
   /** An exported page (standalone.ts): no kernel will ever answer, so nothing is
@@ -71,6 +76,8 @@ export class Controller {
   /** A knockout asked for while another was on its way: sent once that one is heard. */
   private queuedKnockout: number[] | null = null;
   private hiddenOf: { from: number[] | undefined; set: ReadonlySet<number> } = { from: undefined, set: new Set() };
+  /** "steps" messages of a version the synced `version` trait has not reached yet. */
+  private held: { version: number; msg: KernelMessage & { type: "steps" }; buffers: BufferLike[] }[] = [];
 
   /** Whether this controller draws an exported page, with no kernel behind it. */
   readonly standalone: boolean;
@@ -97,11 +104,23 @@ export class Controller {
     };
     on("msg:custom", (msg: unknown, buffers: BufferLike[]) => this.onMessage(msg, buffers ?? []));
     on("change:version", () => {
-      const v = model.get("version");
+      const v = this.syncedVersion;
       if (v > this.store.version) this.store.reset(v);
+      else if (v < this.store.version) {
+        // The kernel's versions only grow: a higher one held here was written in
+        // this page (page code's model.set), and the kernel has just put its own
+        // back.  Its steps were dropped for a version the kernel never had: ask again.
+        this.store.reset(v);
+        this.requestSync(0);
+      }
+      this.releaseHeld();
       this.settleKnockout();
       this.heard();
     });
+    // ipywidgets marks a model's comm dead (comm_live = false, this event) when
+    // its manager hears that the kernel restarts; nothing else fires it after
+    // the model is made.  anywidget's model passes any event name on.
+    on("comm_live_update", () => this.markGone("restarted"));
     on("change:_snapshot", () => this.hydrate());
     on("change:knockout", () => this.settleKnockout());
     on("change:frontier", () => this.heard());
@@ -136,6 +155,7 @@ export class Controller {
     } else {
       this.requestSync();
       this.timer = setInterval(() => this.checkConnection(), CHECK_MS);
+      this.watchKernelStatus();
     }
     this.player.sync();
   }
@@ -158,12 +178,41 @@ export class Controller {
   /** The furthest position that can be shown: T, or on an exported page the end of
    * its saved steps (a kernel computes what is missing; a page has only what it holds). */
   get last(): number {
-    return this.standalone ? Math.min(this.T, this.store.contiguous()) : this.T;
+    return this.standalone || this.kernelGone ? Math.min(this.T, this.store.contiguous()) : this.T;
   }
 
-  /** "ok", "waiting" or "disconnected": how long the kernel has kept us waiting. */
+  /** "ok", "waiting", "silent" (busy, or gone) or "gone" (known gone): see connection.ts. */
   get connection(): Connection {
     return this.watch.state;
+  }
+
+  /** Whether this widget's kernel is known to be gone (restarted, shut down, or its comm closed). */
+  get kernelGone(): boolean {
+    return this.watch.state === "gone";
+  }
+
+  /** What the status line says once the kernel is gone: what still works, and what waits. */
+  get goneNotice(): string {
+    const because = this.watch.goneBecause ? ` (${this.watch.goneBecause})` : "";
+    const held = Math.min(this.T, this.store.contiguous());
+    return (
+      `the kernel is gone${because}: positions 0 … ${held} still step and play from the steps here; ` +
+      `edits, knockout, new text and new steps need a kernel: run the cell again`
+    );
+  }
+
+  /** What the status line says when the kernel has not answered for SILENT_MS. */
+  get silentNotice(): string {
+    return (
+      `no reply from the kernel for ${SILENT_MS / 1000} s: a running cell keeps it busy, or it is gone ` +
+      `(restarted or shut down); the steps here still step`
+    );
+  }
+
+  /** The data version the kernel's synced trait says: the only version the store accepts. */
+  private get syncedVersion(): number {
+    const v = Number(this.model.get("version") ?? 0);
+    return Number.isInteger(v) ? v : 0;
   }
 
   /** Whether a kernel has answered this widget yet: a saved notebook opened
@@ -191,7 +240,8 @@ export class Controller {
   hydrate(): void {
     try {
       const snap = unpackSnapshot(this.model.get("_snapshot"), this.limits);
-      if (snap && snap.version >= this.store.version) {
+      // a snapshot of a version the `version` trait has not reached is not the kernel's
+      if (snap && snap.version >= this.store.version && snap.version <= this.syncedVersion) {
         this.store.accept(snap.version, snap.steps);
         this.saved = { steps: snap.steps.length, computed: snap.computed };
       }
@@ -322,7 +372,7 @@ export class Controller {
   /** Whether slots can be hidden from this view: the kernel says so (a model that
    * attends and takes a mask); never on an exported page. */
   get canKnockout(): boolean {
-    return !this.standalone && this.model.get("can_knockout") === true;
+    return !this.standalone && !this.kernelGone && this.model.get("can_knockout") === true;
   }
 
   /** Hide slot i (0 … T) from attention, or show it again if it is hidden.  The
@@ -427,6 +477,7 @@ export class Controller {
     this.savedAt = Date.now();
     this.savedT = this.k;
     this.unsavedT = null;
+    if (this.kernelGone) return; // nothing would hear it
     try {
       this.model.save_changes();
     } catch (error) {
@@ -434,20 +485,54 @@ export class Controller {
     }
   }
 
-  private send(content: FrontEndMessage): void {
-    if (this.standalone) return;
+  /** Send to the kernel; false if it cannot go (an export, a kernel known gone, a closed comm). */
+  private send(content: FrontEndMessage): boolean {
+    if (this.standalone) return false;
+    if (this.kernelGone) return void this.emit(), false; // the status line says what waits
     try {
       this.model.send(content);
+      return true;
     } catch (error) {
       this.disconnected(error);
+      return false;
     }
   }
 
   // -- the connection -------------------------------------------------------------
 
+  /** A send threw: JupyterLab disposes a kernel's comms when it restarts or shuts
+   * down, and then every send on them throws. */
   private disconnected(error: unknown): void {
-    this.watch.state = "disconnected";
-    this.setMessage(`disconnected from the kernel (${(error as Error)?.message ?? error})`, true);
+    this.markGone(`its comm is closed: ${(error as Error)?.message ?? error}`);
+  }
+
+  /** The kernel is gone: Play keeps to the steps here, and the status line says so. */
+  private markGone(because: string): void {
+    // a saved notebook's widget no kernel ever answered has no kernel to lose
+    if (this.standalone || !this.kernelReplied || !this.watch.gone(because)) return;
+    this.pendingKnockout = this.queuedKnockout = null;
+    if (this.messageIsError) this.setMessage("", false); // the notice says it all
+    this.emit();
+  }
+
+  /** Hear the kernel's status, where the widget manager has a kernel (JupyterLab's and
+   * Notebook 7's managers do: a kernel connection with a statusChanged signal). */
+  private watchKernelStatus(): void {
+    try {
+      const kernel = (this.model as { widget_manager?: { kernel?: unknown } }).widget_manager?.kernel as
+        | { status?: unknown; statusChanged?: { connect: Function; disconnect: Function } }
+        | null
+        | undefined;
+      const signal = kernel?.statusChanged;
+      if (!signal || typeof signal.connect !== "function" || typeof signal.disconnect !== "function") return;
+      const onStatus = (_sender: unknown, status: unknown) => {
+        if (GONE_STATUSES.has(String(status))) this.markGone(String(status));
+      };
+      signal.connect(onStatus);
+      this.cleanups.push(() => signal.disconnect(onStatus));
+    } catch {
+      // a manager without a kernel to watch: the heartbeat still tells
+    }
   }
 
   private setMessage(text: string, isError: boolean): void {
@@ -458,7 +543,7 @@ export class Controller {
 
   /** Anything from the kernel proves it is alive. */
   private heard(): void {
-    if (this.watch.heard() && (!this.messageIsError || this.message.startsWith("disconnected"))) {
+    if (this.watch.heard() && !this.messageIsError) {
       this.setMessage("", false);
     }
     this.emit();
@@ -472,12 +557,14 @@ export class Controller {
   }
 
   private checkConnection(): void {
+    if (this.watch.pingDue() && !this.model.get("playing") && this.listeners.size > 0 && pageVisible()) {
+      this.watch.pinged();
+      this.send({ type: "ping" });
+    }
     const k = this.k;
     const next = this.watch.check(k > 0 && this.store.has(k - 1));
-    if (next === null) return;
-    if (next === "disconnected" && !this.kernelReplied) this.setMessage(this.savedOnly, false);
-    else if (next === "disconnected") this.setMessage("disconnected: no reply from the kernel (restart it and re-run the cell)", true);
-    else this.emit();
+    // (a saved notebook never run: the status line says where its steps end, not that a kernel is silent)
+    if (next !== null) this.emit();
   }
 
   // -- what the kernel sends ----------------------------------------------------------
@@ -488,6 +575,10 @@ export class Controller {
       if (!raw || typeof raw !== "object") throw new TypeError("message is not an object");
       const msg = raw as KernelMessage; // each branch checks what it reads
       if (msg.type === "steps") {
+        if (!Number.isInteger(msg.version) || msg.version < 0) {
+          throw new TypeError(`a steps message needs an integer version ≥ 0, got ${JSON.stringify(msg.version)}`);
+        }
+        if (msg.version > this.syncedVersion) return this.hold(msg, buffers);
         const steps = decodeSteps(msg.steps, buffers, this.limits);
         this.store.accept(msg.version, steps);
         // Not at once: the kernel sends a move's steps before the new t, and the
@@ -510,6 +601,34 @@ export class Controller {
       this.setMessage(`bad message from the kernel: ${(error as Error).message}`, true);
     }
   }
+
+  /**
+   * A "steps" message of a version the synced `version` trait has not reached.
+   * The kernel sets a new version's traits before it sends the version's steps,
+   * and JupyterLab applies a trait update before it hands on the next message
+   * (its kernel connection awaits each comm message's handler, and ipywidgets'
+   * handler of an update resolves once the state is set), so such a message is
+   * either early (a manager that does not keep that order) or not from the
+   * kernel's sequence at all: Python code's own `w.send`.  Either way it must
+   * not replace the steps here: it waits until the trait reaches its version,
+   * and is dropped once the trait passes it.  At most MAX_HELD wait.
+   */
+  private hold(msg: KernelMessage & { type: "steps" }, buffers: BufferLike[]): void {
+    this.held.push({ version: msg.version, msg, buffers });
+    this.held.sort((a, b) => a.version - b.version);
+    if (this.held.length > MAX_HELD) this.held.length = MAX_HELD; // the furthest ahead go
+  }
+
+  private releaseHeld(): void {
+    const v = this.syncedVersion;
+    const ready = this.held.filter((h) => h.version === v);
+    this.held = this.held.filter((h) => h.version > v);
+    for (const h of ready) this.onMessage(h.msg, h.buffers);
+  }
+}
+
+function pageVisible(): boolean {
+  return typeof document === "undefined" || document.visibilityState !== "hidden";
 }
 
 function sameSlots(a: number[], b: number[]): boolean {

@@ -57,6 +57,7 @@ export class View {
     return (
       !ctl.standalone &&
       ctl.kernelReplied &&
+      !ctl.kernelGone &&
       model.get("editable") !== false &&
       model.get("show_controls") !== false
     );

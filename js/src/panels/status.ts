@@ -1,4 +1,5 @@
-// The status line: the kernel's errors, the connection, a wait for a step.
+// The status line: the kernel's errors, the connection (busy or gone, known
+// gone: connection.ts), a wait for a step.
 
 import { el, setClass, setText } from "../dom";
 import type { Frame } from "./frame";
@@ -17,9 +18,12 @@ export class StatusLine {
     if (k > 0 && !step && !ctl.kernelReplied && ctl.connection !== "ok") {
       text = ctl.savedOnly; // a saved notebook, opened but not run: nothing will answer
       cls = "is-waiting";
-    } else if (ctl.connection === "disconnected") {
+    } else if (ctl.connection === "gone") {
       cls = "is-disconnected";
-      if (!text.startsWith("disconnected")) text = "disconnected: no reply from the kernel";
+      text = ctl.goneNotice; // what still works, and what waits for a kernel
+    } else if (ctl.connection === "silent" && ctl.kernelReplied) {
+      cls = "is-disconnected";
+      text = ctl.silentNotice; // busy or gone: silence alone cannot tell
     } else if (k > 0 && !step) {
       text = ctl.connection === "waiting" ? "waiting for the kernel… (a running cell delays it)" : "computing…";
       cls = "is-waiting";
