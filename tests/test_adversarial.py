@@ -369,3 +369,305 @@ def test_a_replaced_weight_or_the_meta_device_is_named_or_runs_right(
         stepper = model.stepper(x)
         stepper.goto(5)
         torch.testing.assert_close(stepper.trace().h, model(x).h, rtol=0, atol=1e-12)
+
+
+# -- the widget classes of issue 25: forged messages, interrupts, threads ---------
+#
+# Every message is delivered as the comm delivers it, through ipywidgets'
+# ``Widget._handle_msg`` (a "custom" or an "update" message), to the widget kinds a
+# notebook shows: a vector widget with a head, a text widget (edits, undo, typed
+# text), eq1 (no attention), an LSTMN, and a comparison (its panels and its Box).
+# After each one (docs/design.md §2 and §4): either a clear refusal (an error reply
+# or an exception naming what was wrong, bounded in size) or a consistent state:
+# 0 ≤ t ≤ frontier = the steps computed, ``w.current`` is the stepper's record, the
+# steps are what the model computes from the data shown, the version never goes
+# back, and every message obeys the one step-data bound (wire/outbox.py), here made
+# small (a few steps) so that it binds on these small models.
+
+import contextlib  # noqa: E402 - this section's own imports
+import logging  # noqa: E402
+import threading  # noqa: E402
+from unittest import mock  # noqa: E402
+
+import traitlets  # noqa: E402
+
+import attn_widget.wire.outbox as outbox_module  # noqa: E402
+import attn_widget.wire.snapshot as snapshot_module  # noqa: E402
+from attn_widget.comparison import compare  # noqa: E402
+from attn_widget.protocol import (  # noqa: E402
+    STEP_FIELDS,
+    STEP_JSON_BYTES_PER_ARRAY,
+    unpack_snapshot,
+)
+from attn_widget.wire.answers import ERROR_CHARS  # noqa: E402
+
+#: The step-data bound under test: two or three steps of these models per message.
+SMALL_LIMIT = 1500
+CURRENT = object()  # stands for the widget's version at the time a message is sent
+_WORDS = ["the", "key", "is", "are", "nonsense", "<unk>", "<pad>", "\ud800", ""]
+
+
+@contextlib.contextmanager
+def _small_step_data_limit():
+    with (
+        mock.patch.object(outbox_module, "STEP_DATA_LIMIT", SMALL_LIMIT),
+        mock.patch.object(snapshot_module, "STEP_DATA_LIMIT", SMALL_LIMIT),
+    ):
+        yield
+
+
+def _versions():
+    return st.one_of(st.just(CURRENT), st.just(CURRENT), st.integers(-2, 4), json_values)
+
+
+_positions = st.one_of(st.integers(-3, T + 3), st.sampled_from([2**31, -(2**63), 10**30]))
+_huge_slots = st.sampled_from([list(range(100_000)), [2**62] * 3, [-1] * 50_000])
+_slot_lists = st.one_of(
+    st.lists(st.integers(-2, T + 3), max_size=5),
+    st.lists(st.one_of(st.integers(0, T), st.floats(), st.booleans(), st.text(max_size=2)),
+             max_size=4),
+    _huge_slots,
+)  # fmt: skip
+
+
+# Each request as the view sends it (version CURRENT, fields in range), then the same
+# with one field left out or replaced by a hostile value, and free-form ones.
+_VALID = {
+    "sync": {"version": st.just(CURRENT), "have": st.integers(0, T)},
+    "sensitivity": {"version": st.just(CURRENT), "k": st.integers(0, T)},
+    "edit": {"version": st.just(CURRENT), "i": st.integers(1, T),
+             "token": st.one_of(st.none(), st.sampled_from(_WORDS[:4]))},
+    "undo": {"version": st.just(CURRENT)},
+    "text": {"text": st.lists(st.sampled_from(_WORDS[:5]), min_size=1, max_size=9).map(" ".join)},
+    "knockout": {"version": st.just(CURRENT), "slots": st.lists(st.integers(0, T), max_size=4)},
+    "ping": {},
+}  # fmt: skip
+_HOSTILE = {
+    "version": st.one_of(st.integers(-2, 4), json_values),
+    "have": st.one_of(_positions, json_values),
+    "k": st.one_of(_positions, json_values),
+    "i": st.one_of(_positions, json_values),
+    "token": st.one_of(st.sampled_from(_WORDS), json_values),
+    "text": st.one_of(st.sampled_from(["", "the " * 1000, "the key " * 300, "\ud800 key"]),
+                      json_values),
+    "slots": st.one_of(_slot_lists, json_values),
+}  # fmt: skip
+
+
+@st.composite
+def _request(draw, kind: str):
+    fields = {name: draw(value) for name, value in _VALID[kind].items()}
+    how = draw(st.sampled_from(["valid", "drop", "replace", "replace"])) if fields else "valid"
+    name = draw(st.sampled_from(sorted(fields))) if fields else None
+    if how == "drop":
+        del fields[name]
+    elif how == "replace":
+        fields[name] = draw(_HOSTILE[name])
+    return {"type": kind, **fields}
+
+
+widget_messages = st.one_of(
+    *[_request(kind) for kind in _VALID],
+    st.fixed_dictionaries({"type": st.sampled_from(["steps", "pong", "", "__proto__"])},
+                          optional={"version": _versions()}),  # a kernel's, forged
+    st.fixed_dictionaries({"type": st.one_of(st.text(max_size=8), json_values)}),
+    json_values,
+)  # fmt: skip
+widget_states = st.dictionaries(
+    state_keys,
+    st.one_of(_positions, st.floats(), st.sampled_from([True, "gradient", "alpha"]), json_values),
+    max_size=3,
+)
+box_states = st.dictionaries(
+    st.sampled_from(["children", "box_style", "layout", "t", "knockout"]),
+    st.one_of(st.just([]), st.just(["IPY_MODEL_0"] * 3), json_values),
+    min_size=1,
+    max_size=2,
+)
+_custom = st.tuples(st.just("msg"), st.integers(0, 1), widget_messages)
+widget_actions = st.lists(
+    st.one_of(
+        _custom,
+        _custom,
+        _custom,
+        st.tuples(st.just("state"), st.integers(0, 1), widget_states),
+        st.tuples(st.just("box"), st.just(0), box_states),  # to a panel unless a comparison
+    ),
+    min_size=1,
+    max_size=8,
+)
+WIDGET_KINDS = ("vector", "text", "eq1", "lstmn", "compare")
+
+
+def _make(kind: str):
+    """A widget of ``kind``, its panels (itself alone but for a comparison), and the
+    messages each panel sends (its ``send``, as the comm would carry them)."""
+    torch.manual_seed(0)
+    if kind == "text":
+        model = _tiny_text_model({"vocab": _CKPT_VOCAB, **_SIZE, "update": "eq4",
+                                  "align": "additive", "attn_size": None,
+                                  "tokenizer": "word"})  # fmt: skip
+        w = AttentionWidget.from_text(model, "the key is the key are the", precompute=True)
+    elif kind == "compare":
+        x = torch.randn(T, D)
+        w = compare(SelfAttentionRNN(D, H), SelfAttentionRNN(D, H, update="eq1"), inputs=x)
+    else:
+        model = {"vector": lambda: SelfAttentionRNN(D, H, update="eq4", align="dot"),
+                 "eq1": lambda: SelfAttentionRNN(D, H, update="eq1"),
+                 "lstmn": lambda: LSTMN(D, H)}[kind]()  # fmt: skip
+        head = torch.nn.Linear(H, 3) if kind == "vector" else None
+        w = AttentionWidget(model, inputs=torch.randn(T, D), head=head)
+    panels = w.panels if kind == "compare" else [w]
+    sent = {id(p): [] for p in panels}
+    for p in panels:
+        p.send = _recorder(sent[id(p)])
+    return w, panels, sent
+
+
+def _recorder(out: list):
+    return lambda content, buffers=None: out.append((content, list(buffers or [])))
+
+
+class _Raised(logging.Handler):
+    """What ipywidgets caught and logged (outside IPython; inside, it would print a
+    traceback in the notebook): an exception out of a handler."""
+
+    def __init__(self):
+        super().__init__()
+        self.errors: list[BaseException] = []
+
+    def emit(self, record):
+        if record.exc_info:
+            self.errors.append(record.exc_info[1])
+
+
+def _listen(widget) -> _Raised:
+    handler = _Raised()
+    logger = logging.getLogger(f"attn_widget.tests.{id(widget)}")
+    logger.addHandler(handler)
+    logger.propagate = False
+    widget.log = logger  # what _handle_msg catches
+    widget._msg_callbacks.log = logger  # noqa: SLF001 - what a custom message's handler raises
+    return handler
+
+
+def _deliver(widget, method: str, payload) -> None:
+    """As the comm delivers a message from the front end to the widget."""
+    data = {"method": method, ("content" if method == "custom" else "state"): payload}
+    widget._handle_msg({"content": {"data": data}, "buffers": []})  # noqa: SLF001
+
+
+def _expected_trace(session):
+    """What the model computes from the data the session shows, with its knockout."""
+    mask = torch.zeros(session.T + 1, dtype=torch.bool)
+    mask[[i for i in session.knockout if i <= session.T]] = True
+    with torch.no_grad():
+        return session.model(session.inputs, knockout=mask)
+
+
+def _data_bytes(step: dict) -> int:
+    """A decoded step's size on the wire, as protocol.step_bytes counts it."""
+    arrays = [step[name] for name in STEP_FIELDS if step.get(name) is not None]
+    return 4 * sum(a.size for a in arrays) + STEP_JSON_BYTES_PER_ARRAY * len(arrays)
+
+
+def _check_panel(w, sent, seen, raised):
+    """The invariants above, for one panel after one message."""
+    s = w.session
+    assert not raised.errors, raised.errors  # nothing out of the handler into the kernel
+    assert torch.is_grad_enabled()
+    assert 0 <= w.t == s.position <= w.frontier == s.frontier == len(s.steps) <= w.T == s.T
+    current = w.current
+    assert (current is None) if w.t == 0 else (current is s.stepper.steps[w.t - 1])
+    assert w.version >= seen["version"], "the version went back"
+    seen["version"] = w.version
+    assert len(w.status) <= 600
+    blob = w._snapshot  # noqa: SLF001
+    if blob:
+        _, saved, _ = unpack_snapshot(blob)
+        assert sum(_data_bytes(step) for step in saved) <= SMALL_LIMIT
+    expected = _expected_trace(s)
+    if s.frontier:
+        atol = 1e-5  # float32, stepped against batched, H = 4: rounding only
+        torch.testing.assert_close(s.trace().h, expected.h[: s.frontier + 1], rtol=1e-4, atol=atol)
+    for content, buffers in sent[seen["read"] :]:
+        assert isinstance(content, dict) and content.get("type") in KERNEL_TYPES, content
+        if content["type"] == "error":
+            assert 0 < len(content["message"]) <= ERROR_CHARS
+        if content["type"] != "steps":
+            continue
+        assert content["version"] >= seen["sent_version"], "a message of an older version"
+        seen["sent_version"] = content["version"]
+        steps = decode_steps(content["steps"], buffers)
+        # one bound for every path: at most SMALL_LIMIT bytes, or one step alone
+        assert len(steps) <= 1 or sum(map(_data_bytes, steps)) <= SMALL_LIMIT, content["reason"]
+        ts = [step["t"] for step in steps]
+        assert ts == list(range(ts[0], ts[0] + len(ts))) if ts else True
+        if content["version"] == w.version:  # of the data shown now: the model's numbers
+            for step in steps:
+                t = step["t"]
+                np.testing.assert_allclose(step["h"], expected.h[t + 1].numpy(), rtol=1e-4,
+                                           atol=1e-5)  # fmt: skip
+    seen["read"] = len(sent)
+
+
+KERNEL_TYPES = {"steps", "error", "pong", "sensitivity"}
+# The fields each request must carry (a sync may leave them out: it then asks for all).
+REQUIRED = {"sensitivity": ("version", "k"), "edit": ("version", "i", "token"),
+            "undo": ("version",), "text": ("text",), "knockout": ("version", "slots")}  # fmt: skip
+
+
+def _missing_fields(message) -> list[str]:
+    kind = message.get("type") if isinstance(message, dict) else None
+    if not isinstance(kind, str) or kind not in REQUIRED:
+        return []
+    return [name for name in REQUIRED[message["type"]] if name not in message]
+
+
+def _data_of(w) -> tuple:
+    """What a refused request must leave as it was."""
+    return (w.version, tuple(w.tokens), tuple(w.knockout), w.T, len(w.edits))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(WIDGET_KINDS), sequence=widget_actions)
+def test_forged_messages_to_every_widget_kind_are_refused_or_leave_it_consistent(kind, sequence):
+    with _small_step_data_limit():
+        w, panels, sent = _make(kind)
+        raised = {id(p): _listen(p) for p in panels}
+        box_raised = _listen(w) if kind == "compare" else None
+        seen = {id(p): {"version": p.version, "sent_version": -1, "read": 0} for p in panels}
+        for what, which, payload in sequence:
+            panel = panels[which % len(panels)]
+            if what == "msg":
+                if isinstance(payload, dict) and payload.get("version", None) is CURRENT:
+                    payload = {**payload, "version": panel.version}
+                before = _data_of(panel)
+                n_sent = len(sent[id(panel)])
+                _deliver(panel, "custom", payload)
+                replies = [c for c, _ in sent[id(panel)][n_sent:] if c["type"] == "error"]
+                missing = _missing_fields(payload)
+                if missing:  # an edit without token is not a zero edit, and so on
+                    assert replies and replies[-1]["request"] == payload["type"], missing
+                if replies:  # a refusal changes nothing
+                    assert _data_of(panel) == before, replies
+            elif what == "state" or kind != "compare":
+                _deliver(panel, "update", payload)
+            elif kind == "compare":  # a forged update of the comparison's Box
+                children = list(w.children)
+                _deliver(w, "update", payload)
+                # a forged children list is refused, naming what came; the Box keeps
+                # its panels and every step goes through all of them
+                assert list(w.children) == children
+                for error in box_raised.errors:
+                    assert isinstance(error, (ValueError, TypeError, traitlets.TraitError))
+                    assert 0 < len(str(error)) <= 600
+                box_raised.errors.clear()
+            for p in panels:
+                _check_panel(p, sent[id(p)], seen[id(p)], raised[id(p)])
+            if kind == "compare":
+                assert len({p.t for p in panels}) == 1 and w.t == panels[0].t
+                assert len({tuple(p.knockout) for p in panels}) == 1
+        for p in panels:  # and it still works: every step, with the model's numbers
+            p.goto(p.T)
+            _check_panel(p, sent[id(p)], seen[id(p)], raised[id(p)])
