@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import torch
 from forge import Declared, Zeros, as_declared, forge_checkpoint
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import attn_widget.core.checks as core_checks
@@ -385,6 +385,7 @@ def test_a_replaced_weight_or_the_meta_device_is_named_or_runs_right(
 # small (a few steps) so that it binds on these small models.
 
 import contextlib  # noqa: E402 - this section's own imports
+import functools  # noqa: E402
 import logging  # noqa: E402
 import threading  # noqa: E402
 from unittest import mock  # noqa: E402
@@ -629,7 +630,7 @@ def _data_of(w) -> tuple:
     return (w.version, tuple(w.tokens), tuple(w.knockout), w.T, len(w.edits))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kind=st.sampled_from(WIDGET_KINDS), sequence=widget_actions)
 def test_forged_messages_to_every_widget_kind_are_refused_or_leave_it_consistent(kind, sequence):
     with _small_step_data_limit():
@@ -671,3 +672,203 @@ def test_forged_messages_to_every_widget_kind_are_refused_or_leave_it_consistent
         for p in panels:  # and it still works: every step, with the model's numbers
             p.goto(p.T)
             _check_panel(p, sent[id(p)], seen[id(p)], raised[id(p)])
+
+
+# Interrupts: a KeyboardInterrupt (Ctrl-C in a notebook) raised at the n-th call of a
+# function a change runs: the model's step, the step encoder of the outbox, the
+# session telling its widget, the head's predictions, or the widget setting its
+# traits.  test_interrupts.py interrupts every line; here hypothesis chooses the
+# change, the function and n, several changes in a row, messages among them.
+_INTERRUPT_AT = ("step_record", "encode_steps", "_tell", "predicted", "_show_session")
+_changes = st.one_of(
+    st.tuples(st.just("goto"), st.integers(0, T)),
+    st.tuples(st.just("knockout"), st.lists(st.integers(0, T), max_size=3)),
+    st.tuples(st.just("edit message"), st.integers(1, T),
+              st.one_of(st.none(), st.sampled_from(_WORDS[:4]))),
+    st.tuples(st.just("zero_input"), st.integers(1, T)),
+    st.tuples(st.just("undo")),
+    st.tuples(st.just("read_text"),
+              st.lists(st.sampled_from(_WORDS[:5]), min_size=1, max_size=T).map(" ".join)),
+    st.tuples(st.just("push_trace")),  # after a training update, as train(widget=w) does
+    st.tuples(st.just("refresh")),
+    st.tuples(st.just("sync message")),  # a new view: it holds nothing (have = 0)
+)  # fmt: skip
+
+
+def _run_change(w, change) -> None:
+    name, *args = change
+    if name == "goto":
+        w.goto(args[0])
+    elif name == "knockout":
+        w.knockout = args[0]
+    elif name == "edit message":
+        _deliver(w, "custom", {"type": "edit", "version": w.version, "i": args[0],
+                               "token": args[1]})  # fmt: skip
+    elif name == "zero_input":
+        w.zero_input(args[0])
+    elif name == "undo":
+        w.undo()
+    elif name == "read_text":
+        w.read_text(args[0])
+    elif name == "sync message":
+        _deliver(w, "custom", {"type": "sync", "version": w.version, "have": 0})
+    else:
+        with torch.no_grad():  # a training update: every weight moves a little
+            for p in w.session.text_model.parameters():
+                p.mul_(1.01)
+        w.push_trace() if name == "push_trace" else w.refresh()
+
+
+class _InterruptAt:
+    """Calls ``function`` and raises KeyboardInterrupt on its n-th call (1-based),
+    before or after it ran, as Ctrl-C may land on either side."""
+
+    def __init__(self, function, n: int, after: bool):
+        self.function, self.n, self.after, self.calls = function, n, after, 0
+        functools.update_wrapper(self, function)  # the signature stays (supports_knockout)
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.n and not self.after:
+            raise KeyboardInterrupt
+        result = self.function(*args, **kwargs)
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+        return result
+
+
+@contextlib.contextmanager
+def _interrupting(w, where: str, n: int, after: bool):
+    s = w.session
+    owner = {"step_record": s.model, "encode_steps": outbox_module, "_tell": s,
+             "predicted": s.head, "_show_session": w}[where]  # fmt: skip
+    with mock.patch.object(owner, where, _InterruptAt(getattr(owner, where), n, after)):
+        yield
+
+
+@settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(_changes, st.sampled_from(_INTERRUPT_AT), st.integers(1, 4), st.booleans()),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_an_interrupt_anywhere_in_a_change_leaves_the_widget_consistent(changes):
+    with _small_step_data_limit():
+        w, _, sent = _make("text")
+        raised = _listen(w)
+        seen = {"version": w.version, "sent_version": -1, "read": 0}
+        heard = []  # (messages sent before it, version): the trait as the view hears it
+        w.observe(lambda change: heard.append((len(sent[id(w)]), change["new"])), "version")
+        for change, where, n, after in changes:
+            try:
+                with _interrupting(w, where, n, after):
+                    _run_change(w, change)
+            except KeyboardInterrupt:
+                event(f"interrupted in {change[0]} at {where}")
+            except (ValueError, TypeError) as error:  # a refused change (undo of nothing, …)
+                assert str(error)
+            _check_panel(w, sent[id(w)], seen, raised)
+            described = w.session.describe()
+            for name in ("version", "T", "tokens", "edits", "unknown", "knockout", "frontier"):
+                assert getattr(w, name) == described[name], name
+        w.goto(w.T)  # and every later move works, with the model's numbers
+        _check_panel(w, sent[id(w)], seen, raised)
+        # and the front end holds every step of the version it was told of last
+        store = _front_end_store(sent[id(w)], heard)
+        assert store["version"] == w.version and sorted(store["steps"]) == list(range(w.T))
+        expected = _expected_trace(w.session)
+        for t, step in store["steps"].items():
+            np.testing.assert_allclose(step["h"], expected.h[t + 1].numpy(), rtol=1e-4, atol=1e-5)
+
+
+def _front_end_store(sent: list, heard: list) -> dict:
+    """What the browser's store holds after the kernel's messages and trait changes,
+    in the order they went (js/src/store.ts): a newer version drops every step, a
+    steps message of an older version is dropped."""
+    store: dict = {"version": 0, "steps": {}}
+
+    def told(version):
+        if version > store["version"]:
+            store.update(version=version, steps={})
+
+    events = [(at, 0, version) for at, version in heard]
+    events += [(at, 1, message) for at, message in enumerate(sent)]
+    for _, kind, item in sorted(events, key=lambda e: (e[0], e[1])):
+        if kind == 0:
+            told(item)
+            continue
+        content, buffers = item
+        if content.get("type") != "steps" or content["version"] < store["version"]:
+            continue
+        told(content["version"])
+        for step in decode_steps(content["steps"], buffers):
+            store["steps"][step["t"]] = step
+    return store
+
+
+# Threads: train(widget=w) pushes from a thread while the main thread moves and the
+# front end's messages arrive (outside a kernel they run where they arrive).  Each
+# read takes the session's lock; a move never raises, and the steps stay whole.
+_TRAIN_DATA = recall(160, distance=2, n_keys=4, seed=0)
+_main_thread_actions = st.lists(
+    st.one_of(
+        st.tuples(st.just("goto"), st.integers(0, 6)),
+        st.tuples(st.just("msg"), _request("sync")),
+        st.tuples(st.just("msg"), _request("sensitivity")),
+        st.tuples(st.just("msg"), _request("knockout")),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_main_thread_actions)
+def test_moves_and_messages_while_training_in_a_thread_stay_consistent(actions):
+    torch.manual_seed(0)
+    data = _TRAIN_DATA
+    model = TextRNN(data.vocab, 3, 6, update="eq4", align="dot", n_outputs=data.n_outputs)
+    w = AttentionWidget.from_text(model, data.tokens[0])
+    sent: list = []
+    w.send = _recorder(sent)
+    raised = _listen(w)
+    failures: list[BaseException] = []
+
+    def training():
+        try:
+            train(model, data, epochs=1, batch_size=4, max_steps=40, every=1, progress=False,
+                  widget=w)  # fmt: skip
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    thread = threading.Thread(target=training)
+    thread.start()
+    rounds = 0
+    while thread.is_alive() and rounds < 200:
+        for what, payload in actions:
+            try:
+                if what == "goto":
+                    step = w.goto(min(payload, w.T))
+                    assert (step is None) == (w.t == 0) or step.t == payload - 1
+                else:
+                    if payload.get("version", None) is CURRENT:
+                        payload = {**payload, "version": w.version}
+                    _deliver(w, "custom", payload)
+                with w.session.lock:  # a consistent state, read as one
+                    s = w.session
+                    assert w.t == s.position <= s.frontier == len(s.stepper.steps)
+                    assert [step.t for step in s.stepper.steps] == list(range(s.frontier))
+                    current = w.current
+                    assert current is None if w.t == 0 else current is s.stepper.steps[w.t - 1]
+            except BaseException as error:  # every one is a failure
+                failures.append(error)
+        rounds += 1
+    thread.join()
+    assert not failures, [f"{type(e).__name__}: {e}" for e in failures[:3]]
+    assert not raised.errors, raised.errors
+    w.goto(w.T)  # with the weights training left (and the knockout): stepped against batched
+    with torch.no_grad():  # the inputs follow the trained embedding (the same lookup)
+        assert torch.equal(w.inputs, model.embed_text(data.tokens[0])[1])
+    torch.testing.assert_close(w.trace().h, _expected_trace(w.session).h, rtol=1e-4, atol=1e-5)
