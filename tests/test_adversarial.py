@@ -7,6 +7,12 @@ docs/design.md §4 hold: the position is in 0 … T and is the stepper's; the
 kernel-owned traits did not move; every message sent is one the protocol
 knows; and every step sent carries the numbers ``model(x)`` computes.
 
+Then the same for every widget kind of issue 25 (vector, text, eq1, LSTMN, a
+comparison and its Box), with requests as the view sends them made hostile one
+field at a time, delivered through ipywidgets' own message handling; a
+KeyboardInterrupt at a chosen point of a change; and moves and messages while
+``train(widget=w)`` runs in a thread (the last section).
+
 Below the widget's, the same for what reaches the library from files and code:
 hostile checkpoint files (forged archives, wrong vocabularies, tensors in the
 metadata), hostile training data, and the core's sizes, replaced weights and the
