@@ -17,8 +17,12 @@ each cell (docs/design.md §4).
   execution); when that cell runs again, the widgets of its previous run that
   no name of the notebook holds (directly, or inside a list, a dict or a
   Box's children) are closed after it, and a closed widget lets go of its
-  steps.  A widget made where no cell id is sent (a terminal IPython, a script)
-  is never closed by this.
+  steps.  Where no cell id is sent and no front end can show a widget (a
+  terminal IPython, a script run by IPython), the cell is known by its source
+  text: running the same text again is running the cell again.  In a kernel
+  without cell ids (the classic Notebook 6, nbclient, nbval, papermill) two
+  cells of the same text are two views on screen, so nothing is closed there
+  (nbclient and its kind run each cell once: nothing piles up).
 """
 
 from __future__ import annotations
@@ -126,8 +130,8 @@ def refresh_after_each_cell(hook: Callable[[], None]) -> None:
 # -- a re-run cell closes the widgets its previous run made -----------------------
 
 # What each cell made, weakly held: in its last run that ended, and in the run now.
-_MADE: dict[str, list[weakref.ref]] = {}
-_MAKING: dict[str, list[weakref.ref]] = {}
+_MADE: dict[tuple[str, str], list[weakref.ref]] = {}
+_MAKING: dict[tuple[str, str], list[weakref.ref]] = {}
 _CELL_SHELL = None
 # IPython's own names for cell values and inputs (Out, _, __, _12, _i12, …): they do
 # not count as the notebook holding a widget.
@@ -137,19 +141,41 @@ _HISTORY_NAME = re.compile(r"_+|_\d+|_i+|_i\d+|_oh|_ih|_dh|Out|In|_exit_code")
 def made_by_this_cell(widget) -> None:
     """Record that the cell running now made ``widget`` (an object with ``close()``),
     so that running that cell again closes it unless a name holds it (see the
-    module docstring).  Nothing is recorded outside a cell with an id."""
+    module docstring).  Nothing is recorded outside a cell that can be known
+    again (:func:`_cell_key`)."""
     shell = _hook_cells()
     # IPython keeps the running cell's result, and so its id, on the displayhook
     result = getattr(getattr(shell, "displayhook", None), "exec_result", None)
-    cell = getattr(getattr(result, "info", None), "cell_id", None)
+    cell = _cell_key(getattr(result, "info", None))
     if cell is not None:
         _MAKING.setdefault(cell, []).append(weakref.ref(widget))
+
+
+def _cell_key(info) -> tuple[str, str] | None:
+    """How a cell is known when it runs again: by the id its front end sends, or,
+    where there is no id and no front end (no kernel), by its source text; None
+    when it cannot be known (see the module docstring)."""
+    cell = getattr(info, "cell_id", None)
+    if cell is not None:
+        return ("id", str(cell))
+    source = getattr(info, "raw_cell", None)
+    if not isinstance(source, str) or not source.strip() or _in_a_kernel():
+        return None
+    return ("source", source)
+
+
+def _in_a_kernel() -> bool:
+    try:
+        from ipykernel.kernelapp import IPKernelApp
+    except ImportError:  # pragma: no cover - ipykernel comes with ipywidgets
+        return False
+    return bool(IPKernelApp.initialized())
 
 
 def _after_run(shell, result) -> None:
     """After a cell ran: the widgets its previous run made are closed, unless a
     name holds them (then a later run may close them)."""
-    cell = getattr(getattr(result, "info", None), "cell_id", None)
+    cell = _cell_key(getattr(result, "info", None))
     if cell is None:
         return
     made = [w for w in (ref() for ref in _MAKING.pop(cell, [])) if w is not None]

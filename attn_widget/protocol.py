@@ -42,8 +42,8 @@ Front end → kernel (``FRONT_END_MESSAGES``)
     model's widget, trait ``accepts_text``), at most ``MAX_TEXT_CHARS`` long.
     ``{"type": "knockout", "version": v, "slots": [i, …]}``: hide these slots
     (0 … T; slot 0 is ⟨start⟩, h_0) from attention, and show the others, as
-    setting the trait ``knockout`` does (trait ``can_knockout``).  Refused when
-    v is not the current version.
+    setting the trait ``knockout`` does, with its checks (trait ``can_knockout``
+    says whether the view offers it).  Refused when v is not the current version.
 
 Data of an older ``version`` is stale: the front end drops it.
 """

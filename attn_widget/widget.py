@@ -97,7 +97,10 @@ class AttentionWidget(anywidget.AnyWidget):
     the focused token (``can_knockout`` says whether the view offers it).  It
     drops the steps from the first changed slot on and makes a new version,
     keeping the position; ``w.observe(f, names="knockout")`` hears it.  It is
-    not an edit: :meth:`undo` leaves it alone.
+    not an edit: :meth:`undo` leaves it alone.  Under eq1, which attends to no
+    past state, slots set from Python or by a message are kept (so a
+    comparison's panels run one experiment) and change no number; ``status``
+    says so, and the view does not offer knockout (``can_knockout`` is False).
 
     Example::
 
@@ -198,6 +201,7 @@ class AttentionWidget(anywidget.AnyWidget):
             **session.describe(),
             title=check_token(title, "title"),
             speed=speed,
+            status=session.knockout_note,
             _widget_id=uuid.uuid4().hex,
             **kwargs,
         )
@@ -470,7 +474,7 @@ class AttentionWidget(anywidget.AnyWidget):
         # sends nothing: the new version's own message follows the traits.
         with self._outbox.held(), self.hold_sync():
             self._show_session()
-            self.status = ""
+            self.status = self.session.knockout_note
         if event.complete and event.snapshot:
             self._snapshots.new_version()
         self._outbox.restart()

@@ -11,7 +11,7 @@ import torch
 from reference import params_of, reference_run
 
 from attn_widget import SelfAttentionRNN
-from attn_widget.core import ALIGN_NAMES, UPDATE_NAMES, WeightsChangedError
+from attn_widget.core import ALIGN_NAMES, LSTMN, UPDATE_NAMES, WeightsChangedError
 
 COMBOS = list(itertools.product(UPDATE_NAMES, ALIGN_NAMES))
 ATTENTION_COMBOS = [(u, a) for u, a in COMBOS if u != "eq1"]
@@ -87,6 +87,48 @@ def test_every_mask_shape_gives_the_same_numbers(update, align):
     assert not torch.allclose(full.h, plain.h, atol=1e-6)  # the knockout did something
 
 
+# Every shape that broadcasts to (B, T+1) = (3, 6) or, unbatched, to (T+1,) = (6,).
+_BATCHED_SHAPES = [(6,), (1, 6), (3, 6), (3, 1), (1, 1), (1,), ()]
+_UNBATCHED_SHAPES = [(6,), (1,), ()]
+
+
+@pytest.mark.parametrize("kind", ["eq4/dot", "eq3/additive", "lstmn"])
+def test_a_broadcastable_mask_means_the_mask_expanded(kind):
+    torch.manual_seed(7)
+    if kind == "lstmn":
+        model = LSTMN(3, 4).double()
+    else:
+        update, align = kind.split("/")
+        model = make(update, align, seed=7)
+    x = torch.randn(3, 5, 3, dtype=torch.float64, requires_grad=True)
+    generator = torch.Generator().manual_seed(1)
+    for batched, shapes in ((True, _BATCHED_SHAPES), (False, _UNBATCHED_SHAPES)):
+        xs = x if batched else x[1]
+        target = (3, 6) if batched else (6,)
+        for shape in shapes:
+            for _ in range(3):
+                mask = torch.rand(shape, generator=generator) < 0.4
+                explicit = mask.expand(target).clone()  # the mask as the user means it
+                got, want = model(xs, knockout=mask), model(xs, knockout=explicit)
+                # The same computation (one row broadcast, or copied per sequence):
+                # equal to rounding, forward and backward.
+                torch.testing.assert_close(got.h, want.h, rtol=0, atol=1e-13)
+                torch.testing.assert_close(got.alpha, want.alpha, rtol=0, atol=1e-13)
+                (g,) = torch.autograd.grad(got.h.sum(), x)
+                (g_want,) = torch.autograd.grad(want.h.sum(), x)
+                torch.testing.assert_close(g, g_want, rtol=0, atol=1e-12)
+                # and hidden slots get α = 0 exactly, per sequence
+                rows = explicit if batched else explicit[None]
+                alpha = got.alpha if batched else got.alpha[None]
+                for b in range(rows.shape[0]):
+                    assert not alpha[b][:, rows[b]].any()
+    # a (3, 1) mask hides every slot of the sequences it marks: they attend to nothing
+    with torch.no_grad():
+        trace = model(x, knockout=torch.tensor([[True], [False], [False]]))
+    assert not trace.alpha[0].any()
+    torch.testing.assert_close(trace.alpha[1:].sum(-1), torch.ones(2, 5, dtype=torch.float64))
+
+
 def test_hand_worked_knockout():
     # D = H = 1, x = (1, -1), eq4 dot with W_q = W_k = 1, A = [0.5, 1, 2], b = 0.
     # Step 0 reads only h_0 = 0, so c_0 = 0 and h_1 = tanh(1) = 0.7615941559557649
@@ -143,10 +185,11 @@ def test_bad_knockout_is_a_clear_error():
         model(x, knockout=[True, False, False, False, False])
     with pytest.raises(TypeError, match=r"bool tensor .*got dtype torch\.int64"):
         model(x, knockout=torch.zeros(5, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"\(T\+1,\) = \(5,\), \(1, 5\) or \(B, T\+1\) = \(3, 5\)"):
+    with pytest.raises(ValueError, match=r"\(B, T\+1\) = \(3, 5\).*broadcasts.*got \(4,\)"):
         model(x, knockout=torch.zeros(4, dtype=torch.bool))  # T, not T+1
-    with pytest.raises(ValueError, match=r"got \(2, 5\)"):
-        model(x, knockout=torch.zeros(2, 5, dtype=torch.bool))  # neither 1 nor B rows
+    for shape in [(2, 5), (3, 1, 5), (5, 3), (1, 3, 5), (3, 4)]:  # none broadcasts to (3, 5)
+        with pytest.raises(ValueError, match=rf"got \({', '.join(map(str, shape))}\)"):
+            model(x, knockout=torch.zeros(shape, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"must have shape \(T\+1,\) = \(5,\), one entry"):
         model(x[0], knockout=ok[None])  # unbatched x takes (T+1,) only
     with pytest.raises(ValueError, match=r"knockout is on meta but x is on cpu"):

@@ -272,12 +272,45 @@ def test_a_bad_knockout_message_is_refused_with_a_reason(content, match):
     assert re.search(match, sent[0]["message"])
 
 
-def test_a_view_of_eq1_is_not_offered_knockout():
-    w, *_, sent = widget64(update="eq1")
-    assert not w.can_knockout
-    w._answer({"type": "knockout", "version": w.version, "slots": [1]}, [])  # noqa: SLF001
-    assert w.knockout == [] and sent[-1]["type"] == "error"
-    assert "cannot hide slots" in sent[-1]["message"]
+def test_eq1_keeps_slots_from_python_and_from_a_message_alike_and_says_they_do_nothing():
+    """eq1 attends to no past state: knockout cannot change a number.  The slots are
+    kept (a comparison's panels run one experiment), the same way whether set from
+    Python or by a message, the steps are not recomputed, and status says so."""
+    w, model, _, x, sent = widget64(update="eq1")
+    assert not w.can_knockout and w.status == ""  # the view does not offer it
+    w.goto(7)
+    steps = list(w.session.steps)
+    w.knockout = [1, 3]
+    assert w.knockout == [1, 3] and w.session.knockout == (1, 3)
+    assert "eq1 attends to no past state" in w.status and "[1, 3]" in w.status
+    # no step reads a slot: the records are the ones computed before, and the numbers
+    # are model(x)'s (the same records, compared by identity, then stepped vs batched)
+    assert all(a is b for a, b in zip(w.session.steps, steps, strict=True))
+    with torch.no_grad():
+        torch.testing.assert_close(w.trace().h, model(x).h, rtol=0, atol=1e-12)
+    w.knockout = []
+    assert w.status == ""
+    # the message takes the same path, and gets the same answer
+    w._answer({"type": "knockout", "version": w.version, "slots": [2]}, [])  # noqa: SLF001
+    assert w.knockout == [2] and "hiding slots [2] changes no number" in w.status
+    assert not [m for m in sent if m["type"] == "error"]
+    assert all(a is b for a, b in zip(w.session.steps, steps, strict=True))
+    # a widget made with slots says so from the start
+    v = AttentionWidget(model, inputs=x, knockout=[4])
+    assert v.knockout == [4] and "changes no number" in v.status
+
+
+def test_a_model_without_a_mask_refuses_from_python_and_from_a_message_alike():
+    torch.manual_seed(0)
+    v = AttentionWidget(NoMask(D, H), inputs=torch.randn(4, D))
+    sent: list[dict] = []
+    v.send = lambda content, buffers=None: sent.append(content)
+    with pytest.raises(TypeError) as raised:
+        v.knockout = [1]
+    v._answer({"type": "knockout", "version": v.version, "slots": [1]}, [])  # noqa: SLF001
+    assert v.knockout == [] and sent[-1]["type"] == "error"
+    assert sent[-1]["message"] == str(raised.value)
+    assert "NoMask does not support knockout" in sent[-1]["message"]
 
 
 # -- the export and the figure -----------------------------------------------------

@@ -14,11 +14,13 @@ import json
 import subprocess
 import sys
 import textwrap
+import types
 
 import ipykernel.kernelapp  # noqa: F401 - as in a kernel: comms go to its manager
 import pytest
 import torch
 
+import attn_widget.kernel as kernel
 import attn_widget.widget as widget_module
 from attn_widget.core import SelfAttentionRNN
 from attn_widget.widget import AttentionWidget
@@ -37,12 +39,13 @@ _RERUN = textwrap.dedent(
             return int(f.read().split()[1]) * 4096 / 2**20
 
     shell = InteractiveShell.instance()
-    setup, cell, runs = json.loads(sys.argv[1])
+    setup, cells, runs, cell_id = json.loads(sys.argv[1])
     shell.run_cell(setup, store_history=True, cell_id="setup")
     out = []
     for run in range(1, runs + 1):
-        result = shell.run_cell(cell, store_history=True, cell_id="the-cell")
-        assert result.success, result
+        for cell in cells:  # cell_id None: as a terminal IPython runs it, with no id
+            result = shell.run_cell(cell, store_history=True, cell_id=cell_id)
+            assert result.success, result
         if run in (10, runs):
             gc.collect()
             live = [o for o in gc.get_objects() if isinstance(o, AttentionWidget)]
@@ -71,9 +74,12 @@ kept = []
 BIG = "AttentionWidget(model, inputs=x, precompute=True)"
 
 
-def rerun(cell: str, runs: int = 50) -> list[dict]:
+def rerun(cell: str | list[str], runs: int = 50, cell_id: str | None = "the-cell") -> list[dict]:
+    """Run ``cell`` (or each of a list of cells, in turn) ``runs`` times in a fresh
+    IPython shell; what is alive after run 10 and after the last."""
+    cells = [cell] if isinstance(cell, str) else cell
     result = subprocess.run(
-        [sys.executable, "-c", _RERUN, json.dumps([SETUP, cell, runs])],
+        [sys.executable, "-c", _RERUN, json.dumps([SETUP, cells, runs, cell_id])],
         capture_output=True,
         text=True,
         timeout=300,
@@ -95,6 +101,38 @@ def test_re_running_a_cell_50_times_keeps_widgets_and_memory_bounded(cell):
     # Without closing, each run added ~8 MB (its steps and saved state): 40 runs,
     # 320 MB.  What is left per run is a closed widget that Out[n] may still hold.
     assert at_50["rss_mib"] - at_10["rss_mib"] < 40, (at_10, at_50)
+
+
+def test_without_a_cell_id_a_cell_is_known_by_its_text():
+    """A terminal IPython sends no cell id: running the same text again closes what
+    its last run made (50 runs: one widget open, memory bounded), as in a notebook."""
+    at_10, at_50 = rerun(f"w = {BIG}", cell_id=None)
+    assert at_10["open"] == at_50["open"] == 1
+    assert at_50["steps"] == at_10["steps"] <= 400
+    assert at_50["rss_mib"] - at_10["rss_mib"] < 40, (at_10, at_50)
+
+
+def test_without_a_cell_id_other_text_and_names_keep_their_widgets():
+    # Two cells of different text, run in turn: each closes only its own last widget.
+    small = "AttentionWidget(model, inputs=small)"
+    at_10, at_12 = rerun([small, small + "  # another cell"], runs=12, cell_id=None)
+    assert at_10["open"] == at_12["open"] == 2
+    # The same text, but each widget kept in a list: a name holds every one.
+    (at_10, at_12) = rerun("kept.append(AttentionWidget(model, inputs=small))", 12, None)
+    assert at_10["open"] == 10 and at_12["open"] == 12
+
+
+def test_in_a_kernel_without_cell_ids_no_cell_is_known_by_its_text(monkeypatch):
+    """The classic Notebook and nbclient send no id: two cells of the same text there
+    are two views on screen, and closing one would blank it."""
+    info = types.SimpleNamespace(cell_id=None, raw_cell="demo()")
+    monkeypatch.setattr(kernel, "_in_a_kernel", lambda: True)
+    assert kernel._cell_key(info) is None  # noqa: SLF001
+    monkeypatch.setattr(kernel, "_in_a_kernel", lambda: False)
+    assert kernel._cell_key(info) == ("source", "demo()")  # noqa: SLF001
+    assert kernel._cell_key(types.SimpleNamespace(cell_id=None, raw_cell="  \n")) is None  # noqa: SLF001
+    with_id = types.SimpleNamespace(cell_id="abc", raw_cell="demo()")
+    assert kernel._cell_key(with_id) == ("id", "abc")  # noqa: SLF001
 
 
 def test_a_widget_a_name_holds_is_not_closed_by_a_re_run():

@@ -231,15 +231,22 @@ def check_lengths(lengths, B: int, T: int, batched: bool) -> Tensor | None:
 
 
 def check_knockout(knockout, B: int, T: int, batched: bool, device) -> Tensor | None:
-    """The knockout mask as (1, T+1) or (B, T+1) bool, or None when it hides nothing."""
+    """The knockout mask as (1, T+1) or (B, T+1) bool, or None when it hides nothing.
+
+    Any bool tensor that broadcasts (torch's rules) to the slots of x: (B, T+1) for a
+    batch, (T+1,) for one sequence, so (T+1,), (1, T+1), (B, 1) (True hides every
+    slot of that sequence) and () are masks too; it means what the mask expanded to
+    that shape means."""
     if knockout is None:
         return None
     n = T + 1
-    expected = f"(T+1,) = ({n},)" + (f", (1, {n}) or (B, T+1) = ({B}, {n})" if batched else "")
+    target = (B, n) if batched else (n,)
+    expected = f"(B, T+1) = ({B}, {n})" if batched else f"(T+1,) = ({n},)"
     if not isinstance(knockout, Tensor):
         raise TypeError(
-            f"knockout must be a bool torch.Tensor of shape {expected} (True hides the "
-            f"state h_i from attention), got {type(knockout).__name__}"
+            f"knockout must be a bool torch.Tensor of shape {expected} or one that "
+            f"broadcasts to it (True hides the state h_i from attention), got "
+            f"{type(knockout).__name__}"
         )
     if knockout.dtype != torch.bool:
         raise TypeError(
@@ -248,13 +255,22 @@ def check_knockout(knockout, B: int, T: int, batched: bool, device) -> Tensor | 
             "mask[slots] = True"
         )
     shape = tuple(knockout.shape)
-    fits = shape == (n,) or (batched and len(shape) == 2 and shape[0] in (1, B) and shape[1] == n)
+    try:
+        fits = torch.broadcast_shapes(shape, target) == target
+    except RuntimeError:
+        fits = False
     if not fits:
         raise ValueError(
-            f"knockout must have shape {expected}, one entry per state h_0 … h_T, got {shape}"
+            f"knockout must have shape {expected}, one entry per state h_0 … h_T"
+            + (" of each sequence" if batched else "")
+            + f", or a shape that broadcasts to it (e.g. (T+1,) = ({n},)"
+            + (f" or (1, {n})" if batched else "")
+            + f"), got {shape}"
         )
     if knockout.device != device:
         raise ValueError(f"knockout is on {knockout.device} but x is on {device}")
     if not bool(knockout.any()):
         return None  # hides nothing: the plain run, with its plain softmax
-    return knockout.reshape(-1, n)  # (1 or B, T+1)
+    # One row for every sequence unless the mask has a row per sequence.
+    rows = B if batched and len(shape) == 2 and shape[0] == B else 1
+    return knockout.expand(*target).reshape(-1, n)[:rows].contiguous()  # (1 or B, T+1)

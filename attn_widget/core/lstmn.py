@@ -279,7 +279,7 @@ class LSTMN(nn.Module):
         ``lengths`` (B,), for a padded batch: steps past a sequence's length are
         zeroed in the trace and never affect its earlier steps (the model is causal).
 
-        ``knockout``: a bool tensor (T+1,), or (1, T+1) or (B, T+1) for a batch;
+        ``knockout``: a bool tensor that broadcasts to (B, T+1), or (T+1,) unbatched;
         True at slot i hides h_i and m_i from every step's attention (α_{t,i} = 0,
         the rest renormalise; a step that sees no slot has h̃_t = m̃_t = 0), as
         for :meth:`SelfAttentionRNN.forward`.  Gradients follow by autograd.

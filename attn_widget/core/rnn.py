@@ -471,8 +471,8 @@ class SelfAttentionRNN(nn.Module):
             lengths: optional (B,) ints in 1 … T, the true length of each
                 sequence; steps past a sequence's length are zeroed in the
                 trace and never affect its earlier steps (the model is causal).
-            knockout: optional bool tensor of shape (T+1,), or (1, T+1) or
-                (B, T+1) for a batch.  True at slot i hides h_i (h_0 is slot 0)
+            knockout: optional bool tensor that broadcasts to (B, T+1), or to
+                (T+1,) for unbatched x.  True at slot i hides h_i (h_0 is slot 0)
                 from every step's attention: α_{t,i} = 0 exactly and the visible
                 weights renormalise (a softmax over them alone).  A step whose
                 slots 0 … t are all hidden reads nothing: α_t = 0 and c_t = 0,

@@ -47,6 +47,20 @@ class Knockout:
             and bool(getattr(self.model, "attends", True))
         )
 
+    @property
+    def knockout_note(self) -> str:
+        """What a reader must know about the knockout, or "": under a model that
+        attends to no past state (eq1) hidden slots change no number.  They are
+        kept all the same, as ``model(x, knockout=mask)`` accepts a mask there: a
+        comparison's panels, and a loop over models, run one experiment on all."""
+        if not self.knockout or getattr(self.model, "attends", True):
+            return ""
+        name = getattr(self.model, "update_rule", type(self.model).__name__)
+        return (
+            f"{name} attends to no past state: hiding slots {list(self.knockout)} "
+            "changes no number (knockout acts on attention)"
+        )
+
     def hold_knockout(self, reason: str) -> None:
         """From now on the knockout cannot change; an attempt raises
         ValueError(reason) (a comparison whose panels cannot all hide slots)."""

@@ -215,12 +215,10 @@ class Answers:
     def _knockout(self, content: dict) -> None:
         """The view hides slots from attention (or shows them again): ``slots`` is
         the whole new knockout, for the version the view shows.  A request made
-        for other data is refused, never applied to the data there is now."""
-        if not self.host.can_knockout:
-            raise ValueError(
-                "this widget cannot hide slots from attention (its model attends to no "
-                "past state or takes no knockout mask)"
-            )
+        for other data is refused, never applied to the data there is now.  What
+        the trait refuses from Python (a model without a mask, a held knockout) it
+        refuses here, and what it accepts (slots under eq1, which change nothing
+        and are said so in ``status``) it accepts: one check, the session's."""
         version = content.get("version")
         if isinstance(version, bool) or not isinstance(version, int):
             raise ValueError(f"knockout.version must be an int, got {version!r}")
