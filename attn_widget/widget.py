@@ -45,6 +45,18 @@ from .wire import Answers, ComputeAhead, Outbox, Snapshots, screen_state
 __all__ = ["STATIC", "AttentionWidget"]
 
 
+def refuse_pickling(widget, _protocol=None):
+    """A widget is a live conversation with its views (a comm, a lock, a kernel's
+    loop): it cannot be pickled, and saying what to save instead beats pickle's
+    own message (anywidget's per-widget class "is not the same object")."""
+    raise TypeError(
+        f"a {type(widget).__name__} cannot be pickled: it is a live connection to its "
+        "views; save the model instead (save_checkpoint(model, path) for a TextRNN, "
+        "torch.save(model.state_dict(), path) for any model) and the page with "
+        "w.save_html(path)"
+    )
+
+
 def _bundle() -> tuple[str, str]:
     """The widget's JS and CSS, read from ``attn_widget/static/``."""
     js, css = read_static(("widget.js", "widget.css"), "the attn_widget front end")
@@ -216,6 +228,8 @@ class AttentionWidget(anywidget.AnyWidget):
         self.t = session.position  # a session given may stand anywhere
         refresh_after_each_cell(self._snapshot_after_cell)
         made_by_this_cell(self)  # closed when its cell runs again, unless a name holds it
+
+    __reduce_ex__ = refuse_pickling
 
     def close(self) -> None:
         """Close the widget: its views go, and it lets go of its steps and saved
