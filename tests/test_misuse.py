@@ -60,3 +60,26 @@ def test_a_widget_cannot_be_pickled_and_says_what_to_save_instead():
                    inputs=torch.randn(3, 4))  # fmt: skip
     with pytest.raises(TypeError, match=r"Compare cannot be pickled"):
         pickle.dumps(both)
+
+
+@pytest.mark.parametrize("state", [[1, 2], "t", 3, None])
+def test_a_state_update_that_is_not_an_object_gets_an_error_reply(state, caplog):
+    # from the page: {method: "update", state: [1, 2], buffer_paths: []} reached
+    # set_state([1, 2]), whose dict() raised in ipywidgets' comm handler, with no reply
+    w = make()
+    w.goto(2)
+    w.send.sent.clear()
+    message = {"content": {"data": {"method": "update", "state": state, "buffer_paths": []}},
+               "buffers": []}  # fmt: skip
+    w._handle_msg(message)
+    w.set_state(state)  # the same, from Python
+    errors = w.send.of_type("error")
+    assert len(errors) == 2, w.send.sent
+    for error in errors:
+        assert error["request"] == "update"
+        assert error["message"] == (
+            f"a state update must be a JSON object of trait values, got {type(state).__name__}; "
+            "ignored"
+        )
+    assert w.t == 2 and w.status.startswith("error: a state update must be")
+    assert not [r for r in caplog.records if "Exception in widget method" in r.getMessage()]
