@@ -83,3 +83,35 @@ def test_a_state_update_that_is_not_an_object_gets_an_error_reply(state, caplog)
         )
     assert w.t == 2 and w.status.startswith("error: a state update must be")
     assert not [r for r in caplog.records if "Exception in widget method" in r.getMessage()]
+
+
+def test_tokens_and_a_title_are_bounded_in_length_on_every_path():
+    # a 10 MB token or title went into synced traits whole (hostile pass 2)
+    from attn_widget.session import MAX_TEXT_CHARS_READ, MAX_TOKEN_CHARS
+
+    model, x = SelfAttentionRNN(4, 8), torch.randn(2, 4)
+    long = "x" * (MAX_TOKEN_CHARS + 1)
+    with pytest.raises(ValueError, match=r"tokens\[0\] is 1,001 characters long \('xxx.*"
+                       r"at most MAX_TOKEN_CHARS = 1,000"):  # fmt: skip
+        AttentionWidget(model, tokens=[long, "b"], inputs=x)
+    with pytest.raises(ValueError, match=r"title is 10,000,000 characters long"):
+        AttentionWidget(model, inputs=x, title="t" * 10_000_000)
+    at_bound = AttentionWidget(model, tokens=["x" * MAX_TOKEN_CHARS, "b"], inputs=x,
+                               title="t" * MAX_TOKEN_CHARS)  # fmt: skip
+    assert len(at_bound.tokens[0]) == len(at_bound.title) == MAX_TOKEN_CHARS
+    # together: at most MAX_TEXT_CHARS_READ characters, as a text read from Python
+    T = MAX_TEXT_CHARS_READ // MAX_TOKEN_CHARS
+    full = ["y" * MAX_TOKEN_CHARS] * T
+    w = AttentionWidget(model, tokens=full, inputs=torch.randn(T, 4))
+    w.send = Recorder()
+    with pytest.raises(ValueError, match=r"the tokens hold 200,001 characters in all; .*"
+                       r"MAX_TEXT_CHARS_READ = 200,000"):  # fmt: skip
+        w.edit(T + 1, "z", torch.randn(4))
+    with pytest.raises(ValueError, match=r"the tokens hold 200,001 characters"):
+        w.set_inputs([*full, "z"], torch.randn(T + 1, 4))
+    with pytest.raises(ValueError, match="token is 1,001 characters long"):
+        w.edit(1, long, torch.randn(4))
+    assert w.T == T and w.tokens == full  # nothing changed
+    w.edit(1, "short", torch.randn(4))
+    w.edit(T + 1, "z", torch.randn(4))  # room again: appended
+    assert w.T == T + 1 and w.tokens[-1] == "z"

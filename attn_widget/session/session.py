@@ -51,6 +51,7 @@ from .checks import (
     check_token,
     check_tokens,
     check_top,
+    check_total_chars,
 )
 from .events import Listener, NewVersion, Problem
 from .head import Head, first_param, head_labels, make_head
@@ -340,6 +341,7 @@ class Session(AllOrNothing, Knockout):
                     raise ValueError("appending an input needs its token text: token=...")
                 token = self.tokens[i - 1]
             token = check_token(token, "token")
+            check_total_chars([*self.tokens[: i - 1], token, *self.tokens[i:]])
             x = self.stepper.check_input(x)  # before anything moves: a bad x changes nothing
             self._edit(i, token, x, move=move, word=_FREE)
 
