@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -53,11 +54,14 @@ def cell_loop() -> asyncio.AbstractEventLoop | None:
 def _kernel_loop() -> asyncio.AbstractEventLoop | None:
     """The loop the kernel runs cells on, found from the kernel itself, so a widget
     built on any thread (a thread, a subshell cell) hands messages to it; None
-    outside a kernel."""
-    try:
-        from ipykernel.kernelapp import IPKernelApp
-    except ImportError:  # pragma: no cover - ipykernel comes with ipywidgets
+    outside a kernel (where ipykernel was never imported)."""
+    # Looked up, never imported: a kernel has imported it, and importing it outside one
+    # swaps comm.get_comm_manager for ipykernel's, so a widget whose comm was made
+    # before could not be closed (KeyError from unregister_comm in a plain script).
+    kernelapp = sys.modules.get("ipykernel.kernelapp")
+    if kernelapp is None:
         return None
+    IPKernelApp = kernelapp.IPKernelApp
     if not IPKernelApp.initialized():
         return None
     io_loop = getattr(IPKernelApp.instance().kernel, "io_loop", None)  # tornado, main thread

@@ -115,3 +115,28 @@ def test_tokens_and_a_title_are_bounded_in_length_on_every_path():
     w.edit(1, "short", torch.randn(4))
     w.edit(T + 1, "z", torch.randn(4))  # room again: appended
     assert w.T == T + 1 and w.tokens[-1] == "z"
+
+
+def test_close_in_a_plain_script_lets_go_of_the_first_widget_and_its_steps():
+    # The first widget of a process made its comm with comm's own manager; looking for a
+    # kernel then imported ipykernel, which swaps comm.get_comm_manager for its own, and
+    # close() asked that one to unregister a comm it never had: KeyError (hostile pass 2).
+    import subprocess
+    import sys
+
+    script = """
+import sys, torch
+import attn_widget.widget as widget_module
+widget_module._bundle = lambda: ("export default {};", "")
+from attn_widget.core import SelfAttentionRNN
+from attn_widget.widget import AttentionWidget
+w = AttentionWidget(SelfAttentionRNN(4, 8), inputs=torch.randn(5, 4))
+w.goto(5)
+w.close()
+print(w.comm, w.session.frontier, "ipykernel" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    # closed, its steps let go of, and the search for a kernel imported no kernel
+    assert done.stdout.split() == ["None", "0", "False"], done.stdout
