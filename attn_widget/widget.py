@@ -38,7 +38,7 @@ from .kernel import (
 from .protocol import FRONT_END_TRAITS, MAX_SPEED, MIN_SPEED, SHADINGS
 from .render.bundle import STATIC, read_static
 from .render.export import Presentation, check_page_path, export_page
-from .session import NewVersion, Problem, Session, check_position, check_token
+from .session import Moved, NewVersion, Problem, Session, check_position, check_token
 from .widget_traits import KnockoutTrait, PositionTrait, SpeedTrait, check_speed
 from .wire import Answers, ComputeAhead, Outbox, Snapshots, screen_state
 
@@ -166,6 +166,7 @@ class AttentionWidget(anywidget.AnyWidget):
 
     MIN_SPEED, MAX_SPEED = MIN_SPEED, MAX_SPEED
     _built = False  # until __init__ ends: t then follows the session
+    _moving = False  # while this widget moves the session: it hears its own Moved
     FRONT_END_TRAITS = FRONT_END_TRAITS
     SHADINGS = SHADINGS
 
@@ -318,22 +319,24 @@ class AttentionWidget(anywidget.AnyWidget):
         appended at the end, which needs ``token``), later steps are dropped,
         the data version is bumped and the new step runs.
         """
+        k = self.session.position  # where the session stands: another widget may show it
         if x_next is not None:
-            self.session.edit(self.t + 1, token, x_next, move=True)
+            self.session.edit(k + 1, token, x_next, move=True)
             return self.current
-        if self.t >= self.T:
+        if k >= self.T:
             raise ValueError(
-                f"cannot step past the end: t = {self.t} = T; pass step(x_next, token=...) "
+                f"cannot step past the end: t = {k} = T; pass step(x_next, token=...) "
                 "to append an input"
             )
-        self.t += 1
+        self.t = k + 1
         return self.current
 
     @serialised
     def back(self):
         """Move to t-1 (no-op at 0)."""
-        if self.t > 0:
-            self.t -= 1
+        k = self.session.position
+        if k > 0:
+            self.t = k - 1
         return self.current
 
     @serialised
@@ -352,7 +355,7 @@ class AttentionWidget(anywidget.AnyWidget):
     @serialised
     def play(self) -> None:
         """Ask the front end to play forward at ``speed`` steps per second."""
-        if self.t >= self.T:
+        if self.session.position >= self.T:
             self.t = 0
         self.playing = True
 
@@ -473,12 +476,18 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- the session's news: a new version, a problem ---------------------------
 
-    def _hear(self, event: NewVersion | Problem) -> None:
+    def _hear(self, event: NewVersion | Moved | Problem) -> None:
         """The session's news.  A new version's traits are set, then its own message
         goes out.  If anything is raised meanwhile, the session's change is undone
-        and this hears of the state it is back in (session/change.py)."""
+        and this hears of the state it is back in (session/change.py).  A move that
+        another widget (or Python, on the session) made is this widget's move too:
+        ``t`` follows, and its view is sent what the position needs."""
         if isinstance(event, Problem):
             self.status = f"error: {event.message}"[:300]
+            return
+        if isinstance(event, Moved):
+            if not self._moving and self.t != event.position:
+                self.t = event.position  # the session stands there: _move moves nothing
             return
         # Setting t here moves nothing (the session stands there already) and
         # sends nothing: the new version's own message follows the traits.
@@ -543,7 +552,11 @@ class AttentionWidget(anywidget.AnyWidget):
         s = self.session
         with s.lock:
             try:
-                s.goto(k)  # the latest value: another thread may have moved it since
+                self._moving = True  # its own Moved: t takes k when this returns
+                try:
+                    s.goto(k)  # the latest value: another thread may have moved it since
+                finally:
+                    self._moving = False
                 self.frontier = s.frontier
                 if k == self.t:  # no change for the observer: send what k lacks, if anything
                     self._outbox.push(k, reason="step")

@@ -140,3 +140,41 @@ print(w.comm, w.session.frontier, "ipykernel" in sys.modules)
     assert done.returncode == 0, done.stderr[-2000:]
     # closed, its steps let go of, and the search for a kernel imported no kernel
     assert done.stdout.split() == ["None", "0", "False"], done.stdout
+
+
+def test_two_widgets_on_one_session_show_its_position_and_move_from_it():
+    # a.goto(5) left b.t at 0 while the session stood at 5; b.step() then moved the
+    # session back to 1 from b's stale t (hostile pass 2)
+    from attn_widget.session import Session
+
+    torch.manual_seed(0)
+    s = Session(SelfAttentionRNN(4, 8), torch.randn(5, 4))
+    a, b = AttentionWidget(session=s), AttentionWidget(session=s)
+    a.send, b.send = Recorder(), Recorder()
+    heard = []
+    b.observe(lambda change: heard.append(change["new"]), names="t")
+    a.goto(5)
+    assert s.position == a.t == b.t == 5 and heard == [5]
+    assert b.frontier == 5
+    # b's view is sent what its new position needs, as for a move of its own
+    assert sorted(st["t"] for c in b.send.of_type("steps") for st in c["steps"]) == [0, 1, 2, 3, 4]
+    b.back()
+    assert s.position == a.t == b.t == 4
+    a.step()
+    assert s.position == a.t == b.t == 5
+    s.goto(2)  # the session moved directly: both follow
+    assert a.t == b.t == 2
+    b.step()
+    assert s.position == a.t == b.t == 3
+    assert s.current.t == 2 and a.current is b.current is s.current  # one step record
+    # the data's traits follow too: a knockout, an edit, new inputs
+    a.knockout = [1]
+    assert b.knockout == [1] and b.version == a.version == s.version
+    b.edit(2, "two", torch.randn(4))
+    assert a.tokens == b.tokens == s.tokens and a.tokens[1] == "two" and a.edits == b.edits
+    a.set_inputs(["p", "q"], torch.randn(2, 4))
+    assert (a.T, b.T, a.t, b.t, b.tokens) == (2, 2, 0, 0, ["p", "q"])
+    # a closed widget hears nothing more; the other still follows
+    a.close()
+    b.goto(2)
+    assert b.t == s.position == 2

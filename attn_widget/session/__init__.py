@@ -20,7 +20,7 @@ from .checks import (
     check_top,
     check_total_chars,
 )
-from .events import NewVersion, Problem
+from .events import Moved, NewVersion, Problem
 from .head import Head, Predicted, head_labels, make_head
 from .model import describe_model
 from .session import Session
@@ -31,6 +31,7 @@ __all__ = [
     "MAX_TEXT_CHARS_READ",
     "MAX_TOKEN_CHARS",
     "Head",
+    "Moved",
     "NewVersion",
     "Predicted",
     "Problem",
