@@ -71,7 +71,7 @@ def test_a_state_update_that_is_not_an_object_gets_an_error_reply(state, caplog)
     w.send.sent.clear()
     message = {"content": {"data": {"method": "update", "state": state, "buffer_paths": []}},
                "buffers": []}  # fmt: skip
-    w._handle_msg(message)
+    w._handle_msg(message)  # noqa: SLF001 - what ipywidgets calls with a comm message
     w.set_state(state)  # the same, from Python
     errors = w.send.of_type("error")
     assert len(errors) == 2, w.send.sent
@@ -178,3 +178,35 @@ def test_two_widgets_on_one_session_show_its_position_and_move_from_it():
     a.close()
     b.goto(2)
     assert b.t == s.position == 2
+
+
+def test_two_widgets_on_one_session_moved_from_two_threads_agree():
+    import threading
+
+    from attn_widget.session import Session
+
+    torch.manual_seed(0)
+    T = 60
+    s = Session(SelfAttentionRNN(4, 8), torch.randn(T, 4))
+    a, b = AttentionWidget(session=s), AttentionWidget(session=s)
+    a.send, b.send = Recorder(), Recorder()
+    errors = []
+
+    def run(w, ks):
+        for k in ks:
+            try:
+                w.goto(k)
+                assert w.t == k  # a move and the position it leaves are one (the lock)
+            except BaseException as error:  # the test reads it below
+                errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(a, range(T + 1))),
+               threading.Thread(target=run, args=(b, range(T, -1, -1)))]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors
+    assert a.t == b.t == s.position
+    a.step() if s.position < T else a.back()
+    assert a.t == b.t == s.position
