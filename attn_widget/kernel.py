@@ -19,6 +19,8 @@ each cell (docs/design.md §4).
   Box's children) are closed after it, and a closed widget lets go of its
   steps.  A widget made where no cell id is sent (a terminal IPython, a script)
   is never closed by this.
+- **A widget is not pickled.** It is a live conversation with its views:
+  :func:`refuse_pickling` says so, and what to save instead.
 """
 
 from __future__ import annotations
@@ -43,6 +45,18 @@ def serialised(method):
             return method(self, *args, **kwargs)
 
     return locked
+
+
+def refuse_pickling(widget, _protocol=None):
+    """A widget is a live conversation with its views (a comm, a lock, a kernel's
+    loop): it cannot be pickled, and saying what to save instead beats pickle's
+    own message (anywidget's per-widget class "is not the same object")."""
+    raise TypeError(
+        f"a {type(widget).__name__} cannot be pickled: it is a live connection to its "
+        "views; save the model instead (save_checkpoint(model, path) for a TextRNN, "
+        "torch.save(model.state_dict(), path) for any model) and the page with "
+        "w.save_html(path)"
+    )
 
 
 def cell_loop() -> asyncio.AbstractEventLoop | None:

@@ -33,28 +33,17 @@ from .kernel import (
     defer_to_loop,
     made_by_this_cell,
     refresh_after_each_cell,
+    refuse_pickling,
     serialised,
 )
 from .protocol import FRONT_END_TRAITS, MAX_SPEED, MIN_SPEED, SHADINGS
 from .render.bundle import STATIC, read_static
 from .render.export import Presentation, check_page_path, export_page
 from .session import Moved, NewVersion, Problem, Session, check_position, check_token
-from .widget_traits import KnockoutTrait, PositionTrait, SpeedTrait, check_speed
+from .widget_traits import KnockoutTrait, PositionTrait, ShadingTrait, SpeedTrait, check_speed
 from .wire import Answers, ComputeAhead, Outbox, Snapshots, screen_state
 
 __all__ = ["STATIC", "AttentionWidget"]
-
-
-def refuse_pickling(widget, _protocol=None):
-    """A widget is a live conversation with its views (a comm, a lock, a kernel's
-    loop): it cannot be pickled, and saying what to save instead beats pickle's
-    own message (anywidget's per-widget class "is not the same object")."""
-    raise TypeError(
-        f"a {type(widget).__name__} cannot be pickled: it is a live connection to its "
-        "views; save the model instead (save_checkpoint(model, path) for a TextRNN, "
-        "torch.save(model.state_dict(), path) for any model) and the page with "
-        "w.save_html(path)"
-    )
 
 
 def _bundle() -> tuple[str, str]:
@@ -134,7 +123,7 @@ class AttentionWidget(anywidget.AnyWidget):
     version = tl.Int(0).tag(sync=True)
     playing = tl.Bool(False).tag(sync=True)
     speed = SpeedTrait(4.0).tag(sync=True)
-    shading = tl.Unicode("alpha").tag(sync=True)
+    shading = ShadingTrait("alpha").tag(sync=True)
     status = tl.Unicode("").tag(sync=True)
     _snapshot = tl.Bytes(b"").tag(sync=True)
     # Names this widget for the front end, which keeps one controller (store,
@@ -169,6 +158,7 @@ class AttentionWidget(anywidget.AnyWidget):
     _moving = False  # while this widget moves the session: it hears its own Moved
     FRONT_END_TRAITS = FRONT_END_TRAITS
     SHADINGS = SHADINGS
+    __reduce_ex__ = refuse_pickling
 
     def __init__(
         self,
@@ -229,8 +219,6 @@ class AttentionWidget(anywidget.AnyWidget):
         self.t = session.position  # a session given may stand anywhere
         refresh_after_each_cell(self._snapshot_after_cell)
         made_by_this_cell(self)  # closed when its cell runs again, unless a name holds it
-
-    __reduce_ex__ = refuse_pickling
 
     def close(self) -> None:
         """Close the widget: its views go, and it lets go of its steps and saved
@@ -531,14 +519,6 @@ class AttentionWidget(anywidget.AnyWidget):
                 self.snapshot()
 
     # -- the front end's side --------------------------------------------------
-
-    @tl.validate("shading")
-    def _valid_shading(self, proposal):
-        if proposal["value"] not in self.SHADINGS:
-            raise tl.TraitError(
-                f"shading must be one of {self.SHADINGS}, got {proposal['value']!r}"
-            )
-        return proposal["value"]
 
     def _move(self, k) -> int:
         """Move the session to position k, before ``t`` takes the value (see

@@ -16,30 +16,11 @@ import pickle
 
 import pytest
 import torch
+from test_widget import Recorder, _stub_bundle  # noqa: F401 - the fixture, autouse
 
-import attn_widget.widget as widget_module
 from attn_widget.comparison import compare
 from attn_widget.core import SelfAttentionRNN
 from attn_widget.widget import AttentionWidget
-
-
-@pytest.fixture(autouse=True)
-def _stub_bundle(monkeypatch):
-    # The logic under test does not need the built front end.
-    monkeypatch.setattr(widget_module, "_bundle", lambda: ("export default {};", ""))
-
-
-class Recorder:
-    """Stands in for ``widget.send``: keeps every (content, buffers)."""
-
-    def __init__(self):
-        self.sent: list[tuple[dict, list]] = []
-
-    def __call__(self, content, buffers=None):
-        self.sent.append((content, list(buffers or [])))
-
-    def of_type(self, kind):
-        return [c for c, _ in self.sent if c.get("type") == kind]
 
 
 def make(T=5, **kw):
@@ -73,7 +54,7 @@ def test_a_state_update_that_is_not_an_object_gets_an_error_reply(state, caplog)
                "buffers": []}  # fmt: skip
     w._handle_msg(message)  # noqa: SLF001 - what ipywidgets calls with a comm message
     w.set_state(state)  # the same, from Python
-    errors = w.send.of_type("error")
+    errors = [content for content, _ in w.send.of_type("error")]
     assert len(errors) == 2, w.send.sent
     for error in errors:
         assert error["request"] == "update"
@@ -130,6 +111,7 @@ import attn_widget.widget as widget_module
 widget_module._bundle = lambda: ("export default {};", "")
 from attn_widget.core import SelfAttentionRNN
 from attn_widget.widget import AttentionWidget
+from test_widget import Recorder, _stub_bundle  # noqa: F401 - the fixture, autouse
 w = AttentionWidget(SelfAttentionRNN(4, 8), inputs=torch.randn(5, 4))
 w.goto(5)
 w.close()
@@ -157,7 +139,7 @@ def test_two_widgets_on_one_session_show_its_position_and_move_from_it():
     assert s.position == a.t == b.t == 5 and heard == [5]
     assert b.frontier == 5
     # b's view is sent what its new position needs, as for a move of its own
-    assert sorted(st["t"] for c in b.send.of_type("steps") for st in c["steps"]) == [0, 1, 2, 3, 4]
+    assert sorted(b.send.steps_sent()) == [0, 1, 2, 3, 4]
     b.back()
     assert s.position == a.t == b.t == 4
     a.step()
