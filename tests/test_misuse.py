@@ -111,7 +111,6 @@ import attn_widget.widget as widget_module
 widget_module._bundle = lambda: ("export default {};", "")
 from attn_widget.core import SelfAttentionRNN
 from attn_widget.widget import AttentionWidget
-from test_widget import Recorder, _stub_bundle  # noqa: F401 - the fixture, autouse
 w = AttentionWidget(SelfAttentionRNN(4, 8), inputs=torch.randn(5, 4))
 w.goto(5)
 w.close()
