@@ -40,18 +40,22 @@ class CheckpointError(ValueError):
 def save_checkpoint(model: TextRNN, path: str | os.PathLike, metadata: dict | None = None) -> Path:
     """Write ``model`` to ``path`` as ``{format, config, state_dict, metadata}``; return the path.
 
-    ``metadata`` must hold only plain data, so that ``weights_only`` loading accepts it.
+    ``metadata`` must hold only plain data that :func:`load_checkpoint` accepts (str,
+    int, float, bool, None, lists, tuples, dicts; text UTF-8 can encode; at most
+    ``MAX_DEPTH`` levels and ``MAX_VALUES`` values): anything else is refused here,
+    before a file is written, by the same check that loading makes.
     """
     if not isinstance(model, TextRNN):
         raise TypeError(f"model must be a TextRNN, got {type(model).__name__}")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict or None, got {type(metadata).__name__}")
+    metadata = dict(metadata or {})
+    problem = _plain_data_problem(metadata, "metadata")  # what load_checkpoint refuses
+    if problem:
+        raise ValueError(f"{problem}; {_plain_data('metadata')}, which a checkpoint can load")
     path = Path(path)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    blob = {
-        "format": FORMAT,
-        "config": model.config(),
-        "state_dict": state,
-        "metadata": dict(metadata or {}),
-    }
+    blob = {"format": FORMAT, "config": model.config(), "state_dict": state, "metadata": metadata}
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(blob, path)
     return path
@@ -97,34 +101,77 @@ def _unpacked(entries: list[zipfile.ZipInfo]) -> int:
     return sum(entry.file_size for entry in entries)
 
 
+# How deep and how large the config and metadata may be: plain data a person wrote
+# (the shipped metadata is 3 levels deep; a config's vocabulary of 100,000 words is
+# 100,001 values).  A forged file nested 200,000 deep used to load in 19 s and then
+# break repr() and save_checkpoint() with RecursionError.
+MAX_DEPTH = 64
+MAX_VALUES = 2**20
+# The types plain data is made of: what torch.load(weights_only=True) rebuilds as
+# itself (a numpy float is a float subclass that it refuses: checked by exact type).
+_PLAIN = (str, int, float, bool, type(None), list, tuple, dict)
+
+
+def _where(at) -> str:
+    """``metadata['a'][2]`` from the chain of keys on the way down, ``at = (parent,
+    key)`` (built only for an error)."""
+    keys = []
+    while isinstance(at, tuple):
+        at, key = at
+        keys.append(key)
+    text = at
+    for key in reversed(keys):
+        text = f"a key of {text}" if key is _KEY else f"{text}[{key!r}]"
+    return text
+
+
+_KEY = object()  # a step onto a dict's key, not its value
+
+
 def _plain_data_problem(value, where: str) -> str | None:
-    """What makes ``value`` not plain data, or None: a tensor (only the state_dict
-    holds tensors) or a str that UTF-8 cannot encode (it could never be sent to
-    the browser).  Walked without recursion, each container once, so a deep or
-    self-referencing structure is safe."""
-    stack, seen = [(value, where)], set()
+    """What makes ``value`` not plain data, or None: a type other than str, int,
+    float, bool, None, list, tuple and dict (a tensor: only the state_dict holds
+    tensors), a str that UTF-8 cannot encode (it could never be sent to the
+    browser), more than ``MAX_DEPTH`` levels of nesting or more than
+    ``MAX_VALUES`` values.  Walked without recursion, each container once, in
+    time linear in its size, so a deep or self-referencing structure is safe.
+    save_checkpoint and load_checkpoint both ask this, so a file saved loads."""
+    # (value, where it sits: the root's name or (parent, key), its depth)
+    stack, seen, count = [(value, where, 0)], set(), 0
     while stack:
-        item, at = stack.pop()
+        item, at, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            return f"{where} holds more than MAX_VALUES = {MAX_VALUES:,} values"
+        if depth > MAX_DEPTH:
+            return f"{where} is nested more than MAX_DEPTH = {MAX_DEPTH} levels deep"
         if isinstance(item, torch.Tensor):
             return (
-                f"{at} holds a tensor of shape {tuple(item.shape)}; only state_dict holds tensors"
+                f"{_where(at)} holds a tensor of shape {tuple(item.shape)}; "
+                "only state_dict holds tensors"
             )
+        if type(item) not in _PLAIN:
+            return f"{_where(at)} holds a {type(item).__module__}.{type(item).__qualname__}"
         if isinstance(item, str):
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError as error:
                 return (
-                    f"{at} holds the str {item[:40]!r}, whose {item[error.start]!r} at index "
-                    f"{error.start} UTF-8 cannot encode (a lone surrogate)"
+                    f"{_where(at)} holds the str {item[:40]!r}, whose {item[error.start]!r} "
+                    f"at index {error.start} UTF-8 cannot encode (a lone surrogate)"
                 )
-        elif isinstance(item, dict | list | tuple | set | frozenset) and id(item) not in seen:
+        elif isinstance(item, dict | list | tuple) and id(item) not in seen:
             seen.add(id(item))
             if isinstance(item, dict):
                 for key, inner in item.items():
-                    stack += [(key, f"a key of {at}"), (inner, f"{at}[{key!r}]")]
+                    stack += [(key, (at, _KEY), depth + 1), (inner, (at, key), depth + 1)]
             else:
-                stack += [(inner, f"{at}[{i}]") for i, inner in enumerate(item)]
+                stack += [(inner, (at, i), depth + 1) for i, inner in enumerate(item)]
     return None
+
+
+def _plain_data(what: str) -> str:
+    return f"{what} must be plain data (str, int, float, bool, None, lists, tuples, dicts)"
 
 
 def _check_blob(path: Path, blob) -> dict[str, torch.Tensor]:
@@ -154,10 +201,7 @@ def _check_blob(path: Path, blob) -> dict[str, torch.Tensor]:
     for key in ("config", "metadata"):
         problem = _plain_data_problem(blob[key], key)
         if problem:
-            raise CheckpointError(
-                f"{path}: {problem}; {key} must be plain data (str, int, float, bool, None, "
-                "lists, dicts)"
-            )
+            raise CheckpointError(f"{path}: {problem}; {_plain_data(key)}")
     odd_keys = [k for k in state if not isinstance(k, str)]
     if odd_keys:
         raise CheckpointError(f"{path}: state_dict keys must be str, got {odd_keys[:3]!r}")

@@ -40,7 +40,7 @@ from .core import supports_knockout
 from .kernel import made_by_this_cell
 from .render.export import check_page_path, export_page
 from .session import check_position
-from .widget import AttentionWidget
+from .widget import AttentionWidget, refuse_pickling
 
 # Why a comparison's panel refuses an edit of its own.
 _HELD = (
@@ -66,6 +66,7 @@ class Compare(ipywidgets.Box):
 
     t = tl.Int(0)
     knockout = tl.List()
+    __reduce_ex__ = refuse_pickling
 
     def __init__(self, panels: Sequence[AttentionWidget], *, direction: str = "row"):
         panels = list(panels)

@@ -23,6 +23,8 @@ each cell (docs/design.md §4).
   without cell ids (the classic Notebook 6, nbclient, nbval, papermill) two
   cells of the same text are two views on screen, so nothing is closed there
   (nbclient and its kind run each cell once: nothing piles up).
+- **A widget is not pickled.** It is a live conversation with its views:
+  :func:`refuse_pickling` says so, and what to save instead.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -48,6 +51,18 @@ def serialised(method):
     return locked
 
 
+def refuse_pickling(widget, _protocol=None):
+    """A widget is a live conversation with its views (a comm, a lock, a kernel's
+    loop): it cannot be pickled, and saying what to save instead beats pickle's
+    own message (anywidget's per-widget class "is not the same object")."""
+    raise TypeError(
+        f"a {type(widget).__name__} cannot be pickled: it is a live connection to its "
+        "views; save the model instead (save_checkpoint(model, path) for a TextRNN, "
+        "torch.save(model.state_dict(), path) for any model) and the page with "
+        "w.save_html(path)"
+    )
+
+
 def cell_loop() -> asyncio.AbstractEventLoop | None:
     """The loop the kernel runs cells on, or, outside a kernel, the main thread's
     running loop (None if there is none)."""
@@ -57,11 +72,14 @@ def cell_loop() -> asyncio.AbstractEventLoop | None:
 def _kernel_loop() -> asyncio.AbstractEventLoop | None:
     """The loop the kernel runs cells on, found from the kernel itself, so a widget
     built on any thread (a thread, a subshell cell) hands messages to it; None
-    outside a kernel."""
-    try:
-        from ipykernel.kernelapp import IPKernelApp
-    except ImportError:  # pragma: no cover - ipykernel comes with ipywidgets
+    outside a kernel (where ipykernel was never imported)."""
+    # Looked up, never imported: a kernel has imported it, and importing it outside one
+    # swaps comm.get_comm_manager for ipykernel's, so a widget whose comm was made
+    # before could not be closed (KeyError from unregister_comm in a plain script).
+    kernelapp = sys.modules.get("ipykernel.kernelapp")
+    if kernelapp is None:
         return None
+    IPKernelApp = kernelapp.IPKernelApp
     if not IPKernelApp.initialized():
         return None
     io_loop = getattr(IPKernelApp.instance().kernel, "io_loop", None)  # tornado, main thread
@@ -165,11 +183,9 @@ def _cell_key(info) -> tuple[str, str] | None:
 
 
 def _in_a_kernel() -> bool:
-    try:
-        from ipykernel.kernelapp import IPKernelApp
-    except ImportError:  # pragma: no cover - ipykernel comes with ipywidgets
-        return False
-    return bool(IPKernelApp.initialized())
+    # looked up, never imported (see _kernel_loop)
+    kernelapp = sys.modules.get("ipykernel.kernelapp")
+    return kernelapp is not None and bool(kernelapp.IPKernelApp.initialized())
 
 
 def _after_run(shell, result) -> None:

@@ -18,10 +18,12 @@ can watch through ``callback(model, step)``, called on the same schedule.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -329,6 +331,38 @@ def _widget_pusher(widget, model: nn.Module) -> Callable[[], None]:
     return push
 
 
+# The models a train() loop is stepping now, by id, with the thread running it: two
+# loops updating one model's weights in place at once corrupted PyTorch's heap (a
+# segfault in 1 run of 10), so a second is refused.
+_TRAINING: dict[int, tuple[nn.Module, str]] = {}
+_TRAINING_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _training_alone(model: nn.Module) -> Iterator[None]:
+    """Hold ``model`` for one train() loop: a loop started on it meanwhile, from any
+    thread (or from this loop's own callback), is refused by name.  A model that
+    shares a parameter with one being trained counts as that model."""
+    params = {id(p) for p in model.parameters()}
+    with _TRAINING_LOCK:
+        for other, thread in _TRAINING.values():
+            if other is model or params & {id(p) for p in other.parameters()}:
+                shares = (
+                    "" if other is model else f", which shares weights with {type(other).__name__}"
+                )
+                raise ValueError(
+                    f"this {type(model).__name__}{shares} is already being trained by train() "
+                    f"on thread {thread!r}; two loops updating the same weights at once corrupt "
+                    "them: wait for that one to end (or train a copy: copy.deepcopy(model))"
+                )
+        _TRAINING[id(model)] = (model, threading.current_thread().name)
+    try:
+        yield
+    finally:
+        with _TRAINING_LOCK:
+            del _TRAINING[id(model)]
+
+
 def train(
     model: nn.Module,
     data: TaskData,
@@ -402,71 +436,74 @@ def train(
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable as callback(model, step), got {callback!r}")
     device = _check_device(device)
-    model.to(device)
-    push = _widget_pusher(widget, model) if widget is not None else None
+    with _training_alone(model):  # refused if a loop elsewhere trains it now
+        model.to(device)
+        push = _widget_pusher(widget, model) if widget is not None else None
 
-    def notify(step: int) -> None:
-        if push is not None:
-            push()
-        if callback is not None:
-            callback(model, step)
+        def notify(step: int) -> None:
+            if push is not None:
+                push()
+            if callback is not None:
+                callback(model, step)
 
-    generator = torch.Generator().manual_seed(int(seed))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history = History(chance=data.chance)
-    n_batches = -(-len(data) // batch_size)
-    total = epochs * n_batches if max_steps is None else min(max_steps, epochs * n_batches)
-    if schedule == "cosine":
-        cosine = lambda s: 0.5 * (1 + math.cos(math.pi * s / max(total, 1)))  # noqa: E731
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
-    else:
-        scheduler = None
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+        generator = torch.Generator().manual_seed(int(seed))
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        history = History(chance=data.chance)
+        n_batches = -(-len(data) // batch_size)
+        total = epochs * n_batches if max_steps is None else min(max_steps, epochs * n_batches)
+        if schedule == "cosine":
+            cosine = lambda s: 0.5 * (1 + math.cos(math.pi * s / max(total, 1)))  # noqa: E731
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
+        else:
+            scheduler = None
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc=f"train {data.name}", leave=False)
-    start, step = time.perf_counter(), 0
-    model.train()
-    try:
-        for _ in range(epochs):
-            order = torch.randperm(len(data), generator=generator)
-            loss_sum = correct = count = 0
-            for b in range(n_batches):
-                if max_steps is not None and step >= max_steps:
+            bar = tqdm(total=total, desc=f"train {data.name}", leave=False)
+        start, step = time.perf_counter(), 0
+        model.train()
+        try:
+            for _ in range(epochs):
+                order = torch.randperm(len(data), generator=generator)
+                loss_sum = correct = count = 0
+                for b in range(n_batches):
+                    if max_steps is not None and step >= max_steps:
+                        break
+                    ids, lengths, targets, positions = _batch(
+                        data, order[b * batch_size : (b + 1) * batch_size], device
+                    )
+                    logits = model(ids, lengths)[1]  # (B, T, C)
+                    scored, wanted = _answer_logits(logits, targets, positions)
+                    loss = F.cross_entropy(scored, wanted, ignore_index=IGNORE)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    norm = nn.utils.clip_grad_norm_(model.parameters(), clip)
+                    history.grad_norm.append(float(norm))
+                    optimizer.step()
+                    if scheduler is not None:
+                        scheduler.step()
+                    step += 1
+                    c, n = _count_correct(scored.detach(), wanted)
+                    loss_sum, correct, count = loss_sum + loss.item() * n, correct + c, count + n
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(
+                            loss=f"{loss.item():.3f}", acc=f"{correct / max(count, 1):.2f}"
+                        )
+                    if step % every == 0:
+                        notify(step)
+                if count == 0:
                     break
-                ids, lengths, targets, positions = _batch(
-                    data, order[b * batch_size : (b + 1) * batch_size], device
-                )
-                logits = model(ids, lengths)[1]  # (B, T, C)
-                scored, wanted = _answer_logits(logits, targets, positions)
-                loss = F.cross_entropy(scored, wanted, ignore_index=IGNORE)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                norm = nn.utils.clip_grad_norm_(model.parameters(), clip)
-                history.grad_norm.append(float(norm))
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                step += 1
-                c, n = _count_correct(scored.detach(), wanted)
-                loss_sum, correct, count = loss_sum + loss.item() * n, correct + c, count + n
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{correct / max(count, 1):.2f}")
-                if step % every == 0:
-                    notify(step)
-            if count == 0:
-                break
-            history.loss.append(loss_sum / count)
-            history.accuracy.append(correct / count)
-            if eval_data is not None:
-                history.eval_accuracy.append(evaluate(model, eval_data, device=device))
-    finally:
-        if bar is not None:
-            bar.close()
-    history.steps = step
-    history.seconds = time.perf_counter() - start
-    if step % every != 0:
-        notify(step)
-    return history
+                history.loss.append(loss_sum / count)
+                history.accuracy.append(correct / count)
+                if eval_data is not None:
+                    history.eval_accuracy.append(evaluate(model, eval_data, device=device))
+        finally:
+            if bar is not None:
+                bar.close()
+        history.steps = step
+        history.seconds = time.perf_counter() - start
+        if step % every != 0:
+            notify(step)
+        return history

@@ -33,13 +33,14 @@ from .kernel import (
     defer_to_loop,
     made_by_this_cell,
     refresh_after_each_cell,
+    refuse_pickling,
     serialised,
 )
 from .protocol import FRONT_END_TRAITS, MAX_SPEED, MIN_SPEED, SHADINGS
 from .render.bundle import STATIC, read_static
 from .render.export import Presentation, check_page_path, export_page
-from .session import NewVersion, Problem, Session, check_position, check_token
-from .widget_traits import KnockoutTrait, PositionTrait, SpeedTrait, check_speed
+from .session import Moved, NewVersion, Problem, Session, check_position, check_token
+from .widget_traits import KnockoutTrait, PositionTrait, ShadingTrait, SpeedTrait, check_speed
 from .wire import Answers, ComputeAhead, Outbox, Snapshots, screen_state
 
 __all__ = ["STATIC", "AttentionWidget"]
@@ -125,7 +126,7 @@ class AttentionWidget(anywidget.AnyWidget):
     version = tl.Int(0).tag(sync=True)
     playing = tl.Bool(False).tag(sync=True)
     speed = SpeedTrait(4.0).tag(sync=True)
-    shading = tl.Unicode("alpha").tag(sync=True)
+    shading = ShadingTrait("alpha").tag(sync=True)
     status = tl.Unicode("").tag(sync=True)
     _snapshot = tl.Bytes(b"").tag(sync=True)
     # Names this widget for the front end, which keeps one controller (store,
@@ -157,8 +158,10 @@ class AttentionWidget(anywidget.AnyWidget):
 
     MIN_SPEED, MAX_SPEED = MIN_SPEED, MAX_SPEED
     _built = False  # until __init__ ends: t then follows the session
+    _moving = False  # while this widget moves the session: it hears its own Moved
     FRONT_END_TRAITS = FRONT_END_TRAITS
     SHADINGS = SHADINGS
+    __reduce_ex__ = refuse_pickling
 
     def __init__(
         self,
@@ -308,22 +311,24 @@ class AttentionWidget(anywidget.AnyWidget):
         appended at the end, which needs ``token``), later steps are dropped,
         the data version is bumped and the new step runs.
         """
+        k = self.session.position  # where the session stands: another widget may show it
         if x_next is not None:
-            self.session.edit(self.t + 1, token, x_next, move=True)
+            self.session.edit(k + 1, token, x_next, move=True)
             return self.current
-        if self.t >= self.T:
+        if k >= self.T:
             raise ValueError(
-                f"cannot step past the end: t = {self.t} = T; pass step(x_next, token=...) "
+                f"cannot step past the end: t = {k} = T; pass step(x_next, token=...) "
                 "to append an input"
             )
-        self.t += 1
+        self.t = k + 1
         return self.current
 
     @serialised
     def back(self):
         """Move to t-1 (no-op at 0)."""
-        if self.t > 0:
-            self.t -= 1
+        k = self.session.position
+        if k > 0:
+            self.t = k - 1
         return self.current
 
     @serialised
@@ -342,7 +347,7 @@ class AttentionWidget(anywidget.AnyWidget):
     @serialised
     def play(self) -> None:
         """Ask the front end to play forward at ``speed`` steps per second."""
-        if self.t >= self.T:
+        if self.session.position >= self.T:
             self.t = 0
         self.playing = True
 
@@ -463,12 +468,18 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- the session's news: a new version, a problem ---------------------------
 
-    def _hear(self, event: NewVersion | Problem) -> None:
+    def _hear(self, event: NewVersion | Moved | Problem) -> None:
         """The session's news.  A new version's traits are set, then its own message
         goes out.  If anything is raised meanwhile, the session's change is undone
-        and this hears of the state it is back in (session/change.py)."""
+        and this hears of the state it is back in (session/change.py).  A move that
+        another widget (or Python, on the session) made is this widget's move too:
+        ``t`` follows, and its view is sent what the position needs."""
         if isinstance(event, Problem):
             self.status = f"error: {event.message}"[:300]
+            return
+        if isinstance(event, Moved):
+            if not self._moving and self.t != event.position:
+                self.t = event.position  # the session stands there: _move moves nothing
             return
         # Setting t here moves nothing (the session stands there already) and
         # sends nothing: the new version's own message follows the traits.
@@ -513,14 +524,6 @@ class AttentionWidget(anywidget.AnyWidget):
 
     # -- the front end's side --------------------------------------------------
 
-    @tl.validate("shading")
-    def _valid_shading(self, proposal):
-        if proposal["value"] not in self.SHADINGS:
-            raise tl.TraitError(
-                f"shading must be one of {self.SHADINGS}, got {proposal['value']!r}"
-            )
-        return proposal["value"]
-
     def _move(self, k) -> int:
         """Move the session to position k, before ``t`` takes the value (see
         :class:`~attn_widget.widget_traits.PositionTrait`).  A move completes or
@@ -533,7 +536,11 @@ class AttentionWidget(anywidget.AnyWidget):
         s = self.session
         with s.lock:
             try:
-                s.goto(k)  # the latest value: another thread may have moved it since
+                self._moving = True  # its own Moved: t takes k when this returns
+                try:
+                    s.goto(k)  # the latest value: another thread may have moved it since
+                finally:
+                    self._moving = False
                 self.frontier = s.frontier
                 if k == self.t:  # no change for the observer: send what k lacks, if anything
                     self._outbox.push(k, reason="step")

@@ -1,13 +1,14 @@
 """The widget's traits that check or act before traitlets stores a value: the
 position ``t`` and the ``knockout`` move the session in ``validate``, and
-``speed`` is checked before traitlets' Float turns True into 1.0."""
+``speed`` is checked before traitlets' Float turns True into 1.0, ``shading``
+against the shadings the view knows."""
 
 from __future__ import annotations
 
 import traitlets as tl
 
 from .core.checks import knockout_slots
-from .protocol import MAX_SPEED, MIN_SPEED
+from .protocol import MAX_SPEED, MIN_SPEED, SHADINGS
 
 
 class PositionTrait(tl.Int):
@@ -52,3 +53,13 @@ class SpeedTrait(tl.Float):
 
     def validate(self, obj, value):
         return super().validate(obj, check_speed(value))
+
+
+class ShadingTrait(tl.Unicode):
+    """The trait ``shading``: one of ``SHADINGS`` ("alpha", "gradient")."""
+
+    def validate(self, obj, value):
+        value = super().validate(obj, value)
+        if value not in SHADINGS:
+            raise tl.TraitError(f"shading must be one of {SHADINGS}, got {value!r}")
+        return value

@@ -12,6 +12,7 @@ import zipfile
 import pytest
 import torch
 from forge import Declared, Zeros, as_declared, forge_checkpoint, write_zip
+from forge import pickled as pickle_of
 
 import attn_widget
 import attn_widget.widget as widget_module
@@ -522,3 +523,71 @@ def test_a_vocabulary_not_made_by_to_list_is_refused_not_renamed(tmp_path):
         torch.save({"config": config, "state_dict": model.state_dict(), "metadata": {}}, path)
         with pytest.raises(CheckpointError, match=message):
             load_checkpoint(path)
+
+
+def _nested(depth: int):
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_save_refuses_the_metadata_load_refuses_with_the_same_words(tmp_path, monkeypatch):
+    """save_checkpoint wrote a lone surrogate that load_checkpoint then refused (hostile
+    pass 2): one check of plain data serves both, and nothing is written."""
+    import numpy as np
+
+    import attn_widget.checkpoint as checkpoint
+
+    model, _ = _tiny()
+    path = tmp_path / "m.pt"
+    cases = [
+        ({"note": "\udc80"}, r"metadata\['note'\] holds the str '\\udc80'.*lone surrogate"),
+        ({"w": [torch.zeros(3)]}, r"metadata\['w'\]\[0\] holds a tensor of shape \(3,\)"),
+        ({"acc": np.float64(0.5)}, r"metadata\['acc'\] holds a numpy.float64"),
+        ({"deep": _nested(checkpoint.MAX_DEPTH)}, r"metadata is nested more than MAX_DEPTH = 64"),
+    ]
+    for metadata, message in cases:
+        with pytest.raises(ValueError, match=message):
+            save_checkpoint(model, path, metadata=metadata)
+        assert not path.exists()
+        forged = tmp_path / "forged.pt"  # the same metadata written by hand: load says the same
+        torch.save({"config": model.config(), "state_dict": model.state_dict(),
+                    "metadata": metadata}, forged)  # fmt: skip
+        if "numpy" not in message:  # torch's weights_only refuses a numpy scalar by itself
+            with pytest.raises(CheckpointError, match=message):
+                load_checkpoint(forged)
+    with pytest.raises(TypeError, match="metadata must be a dict or None, got list"):
+        save_checkpoint(model, path, metadata=[("a", 1)])
+    # at the bounds it saves and loads back as it was
+    deep = {"deep": _nested(checkpoint.MAX_DEPTH - 1), "t": (1, "a"), "x": None}
+    assert load_checkpoint(save_checkpoint(model, path, metadata=deep)).metadata == deep
+    monkeypatch.setattr(checkpoint, "MAX_VALUES", 1000)
+    with pytest.raises(ValueError, match="metadata holds more than MAX_VALUES = 1,000 values"):
+        save_checkpoint(model, path, metadata={"many": list(range(1000))})
+    many = tmp_path / "many.pt"
+    torch.save({"config": model.config(), "state_dict": model.state_dict(),
+                "metadata": {"many": list(range(1000))}}, many)  # fmt: skip
+    with pytest.raises(CheckpointError, match=r"metadata holds more than MAX_VALUES"):
+        load_checkpoint(many)
+
+
+def test_metadata_nested_two_hundred_thousand_deep_is_refused_at_once(tmp_path):
+    """A 424 kB forged file held a list nested 200,000 deep: it loaded in 19 s and then
+    repr() and save_checkpoint() raised RecursionError (hostile pass 2)."""
+    model, _ = _tiny()
+    blob = {"config": model.config(), "metadata": {"deep": "DEEPMARK"}}
+    blob["state_dict"], records = as_declared(model.state_dict())
+    data = pickle_of(blob)
+    marker = b"X\x08\x00\x00\x00DEEPMARK"  # the str, as pickle writes it
+    assert data.count(marker) == 1
+    n = 200_000  # EMPTY_LIST n times, then APPEND n - 1 times: a list n deep
+    data = data.replace(marker, b"]" * n + b"a" * (n - 1))
+    files = {"archive/data.pkl": data, "archive/byteorder": b"little", "archive/version": b"3\n"}
+    path = write_zip(tmp_path / "deep.pt", files | {f"archive/data/{k}": v
+                                                    for k, v in records.items()})  # fmt: skip
+    start = time.process_time()
+    with pytest.raises(CheckpointError, match=r"metadata is nested more than MAX_DEPTH = 64"):
+        load_checkpoint(path)
+    # torch's own reading of 400,000 opcodes takes about 1.5 s here; the walk is linear
+    assert time.process_time() - start < 15

@@ -100,6 +100,13 @@ def test_bad_input_says_what_was_expected():
     assert all(p.requires_grad for p in model.parameters())  # restored after the error
 
 
+def test_a_readout_that_is_not_callable_is_refused_by_name():
+    # users pass k (a class index) there: say what readout must be, before any step runs
+    model = SelfAttentionRNN(3, 4)
+    with pytest.raises(TypeError, match=r"readout must be a callable .* got int: 3"):
+        input_sensitivity(model, torch.randn(5, 3), 3)
+
+
 # -- chunks and bounds (issue 25) ----------------------------------------------------
 
 

@@ -16,7 +16,7 @@ import attn_widget.widget as widget_module
 from attn_widget.core import SelfAttentionRNN
 from attn_widget.render import bundle
 from attn_widget.render.export import EXPORT_FORMAT, Presentation, export_page
-from attn_widget.session import NewVersion, Problem, Session
+from attn_widget.session import Moved, NewVersion, Problem, Session
 from attn_widget.text import TextRNN, Vocab
 from attn_widget.widget import AttentionWidget
 
@@ -55,7 +55,10 @@ def test_subscribers_hear_each_new_version():
     heard = []
     s.subscribe(heard.append)
     s.goto(4)
-    assert heard == []  # a move is not a new version
+    assert heard == [Moved(4, 4)]  # a move is not a new version: it is told as a move
+    s.goto(4)
+    assert heard == [Moved(4, 4)]  # nor is standing still
+    heard.clear()
     s.edit(2, "new", torch.ones(D, dtype=torch.float64))
     s.zero_input(5)
     assert s.undo()
@@ -73,10 +76,10 @@ def test_subscribers_hear_each_new_version():
     with torch.no_grad():
         model.A.weight.mul_(1.1)  # the weights change: the next move makes a version
     s.goto(1)
-    assert heard[-1] == NewVersion(6, 1, "reset")
+    assert heard[-2:] == [Moved(2, 2), NewVersion(6, 1, "reset")]  # the new version says where
     s.unsubscribe(heard.append)
     s.recompute()
-    assert len(heard) == 6
+    assert len(heard) == 7
 
 
 def test_a_failing_step_is_a_new_version_that_says_so(monkeypatch):
@@ -117,7 +120,7 @@ def test_a_failing_head_is_a_problem_not_an_error():
     s.goto(2)
     shown = s.predicted(s.steps)
     assert [step.t for step in shown] == [0, 1] and not hasattr(shown[0], "pred_p")
-    assert heard == [Problem("the head could not predict: broken head")]
+    assert heard == [Moved(2, 2), Problem("the head could not predict: broken head")]
 
 
 def test_a_text_session_follows_its_embedding():

@@ -414,3 +414,51 @@ def test_ids_past_the_models_embedding_and_a_meta_model_are_refused():
     with pytest.raises(ValueError, match=r"the model's weights \['embed.weight', 'rnn.A.weight', "
                        r"'rnn.A.bias'\] are on the meta device"):  # fmt: skip
         train(ghost, data, progress=False)
+
+
+def test_a_model_already_training_on_another_thread_is_refused_by_name():
+    # Two loops stepping one model's weights in place at once corrupted PyTorch's heap
+    # (hostile pass 2: a segfault in 1 run of 10); the second is refused before any step.
+    import threading
+
+    data = recall(64, distance=1, seed=0)
+    model = _model(data)
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(_model, _step):  # the first loop waits here, mid-training, holding the model
+        inside.set()
+        assert release.wait(60)
+
+    first = threading.Thread(
+        target=train, args=(model, data),
+        kwargs={"epochs": 1, "batch_size": 64, "progress": False, "callback": hold},
+    )  # fmt: skip
+    first.start()
+    try:
+        assert inside.wait(60)
+        before = _flat(model).clone()
+        errors = []
+
+        def second():
+            try:
+                train(model, data, epochs=1, progress=False)
+            except Exception as error:  # the test reads it below
+                errors.append(error)
+
+        other = threading.Thread(target=second)
+        other.start()
+        other.join(60)
+        assert len(errors) == 1 and isinstance(errors[0], ValueError), errors
+        assert re.search(
+            r"this TextRNN is already being trained by train\(\) on thread", str(errors[0])
+        )
+        assert torch.equal(_flat(model), before)  # same computation: no step of the second ran
+    finally:
+        release.set()
+        first.join(60)
+    # once the first loop ends, the model trains again (on this thread, and the same one)
+    assert train(model, data, epochs=1, progress=False).steps == 1
+    with pytest.raises(ValueError, match="already being trained"):  # from its own callback too
+        train(model, data, epochs=1, progress=False,
+              callback=lambda m, s: train(m, data, epochs=1, progress=False))  # fmt: skip
+    assert train(model, data, epochs=1, progress=False).steps == 1  # let go after a failure

@@ -140,6 +140,11 @@ def input_sensitivity(
         raise ValueError("x is empty: the sequence needs at least one input (T >= 1)")
     if not torch.isfinite(x).all():
         raise ValueError("x holds NaN or Inf")
+    if readout is not None and not callable(readout):
+        raise TypeError(
+            "readout must be a callable f(h_T) -> scalar (a logit: lambda h: head(h)[k]), "
+            f"or None for the whole Jacobian; got {type(readout).__name__}: {readout!r}"[:300]
+        )
     if torch.is_inference_mode_enabled():
         raise RuntimeError(
             "input_sensitivity needs autograd, which torch.inference_mode() turns off; "

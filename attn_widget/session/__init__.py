@@ -9,6 +9,7 @@ version exists.  The widget, the HTML export and the figure all read it.
 from .checks import (
     MAX_INPUTS,
     MAX_TEXT_CHARS_READ,
+    MAX_TOKEN_CHARS,
     check_edit_index,
     check_knockout_slots,
     check_length,
@@ -17,8 +18,9 @@ from .checks import (
     check_token,
     check_tokens,
     check_top,
+    check_total_chars,
 )
-from .events import NewVersion, Problem
+from .events import Moved, NewVersion, Problem
 from .head import Head, Predicted, head_labels, make_head
 from .model import describe_model
 from .session import Session
@@ -27,7 +29,9 @@ from .words import Words, embed_words, read_words
 __all__ = [
     "MAX_INPUTS",
     "MAX_TEXT_CHARS_READ",
+    "MAX_TOKEN_CHARS",
     "Head",
+    "Moved",
     "NewVersion",
     "Predicted",
     "Problem",
@@ -41,6 +45,7 @@ __all__ = [
     "check_token",
     "check_tokens",
     "check_top",
+    "check_total_chars",
     "describe_model",
     "embed_words",
     "head_labels",

@@ -4,6 +4,8 @@ what came (docs/design.md §4)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..core.checks import knockout_slots
@@ -32,6 +34,13 @@ def check_length(T: int, what: str = "the sequence") -> None:
 MAX_TEXT_CHARS_READ = 20 * MAX_INPUTS
 
 
+#: The longest token, title or label: text shown on one chip of the view, and sent in
+#: synced traits (a 10 MB token used to go to the browser whole).  The tokens of a
+#: sequence together hold at most MAX_TEXT_CHARS_READ characters, the text a session
+#: reads from Python.
+MAX_TOKEN_CHARS = 1_000
+
+
 def check_text(text) -> None:
     """A text to read, at most MAX_TEXT_CHARS_READ characters, or a list of at most
     MAX_INPUTS words: refused before a tokenizer spends time on it."""
@@ -47,9 +56,15 @@ def check_text(text) -> None:
 
 
 def check_token(token, what: str) -> str:
-    """``token`` as text the browser can receive: a str that UTF-8 can carry."""
+    """``token`` as text the browser can receive: a str that UTF-8 can carry, at most
+    MAX_TOKEN_CHARS long."""
     if not isinstance(token, str):
-        raise TypeError(f"{what} must be a str, got {type(token).__name__}: {token!r}")
+        raise TypeError(f"{what} must be a str, got {type(token).__name__}: {token!r}"[:300])
+    if len(token) > MAX_TOKEN_CHARS:
+        raise ValueError(
+            f"{what} is {len(token):,} characters long ({token[:20]!r}…); a token, title or "
+            f"label holds at most MAX_TOKEN_CHARS = {MAX_TOKEN_CHARS:,}"
+        )
     try:
         token.encode("utf-8")
     except UnicodeEncodeError as error:
@@ -72,12 +87,23 @@ def check_tokens(tokens, T: int) -> list[str]:
         raise TypeError(f"tokens must be a list of str, got {type(tokens).__name__}")
     for i, token in enumerate(tokens):
         check_token(token, f"tokens[{i}]")
+    check_total_chars(tokens)
     if len(tokens) != T:
         raise ValueError(
             f"tokens must have one entry per input: inputs has T = {T} rows, "
             f"got {len(tokens)} tokens"
         )
     return list(tokens)
+
+
+def check_total_chars(tokens: Sequence[str]) -> None:
+    """The tokens of a sequence hold at most MAX_TEXT_CHARS_READ characters in all."""
+    total = sum(len(token) for token in tokens)
+    if total > MAX_TEXT_CHARS_READ:
+        raise ValueError(
+            f"the tokens hold {total:,} characters in all; a sequence's tokens hold at most "
+            f"MAX_TEXT_CHARS_READ = {MAX_TEXT_CHARS_READ:,}, as a text read from Python does"
+        )
 
 
 def check_position(k, T: int, what: str = "position") -> int:

@@ -1,5 +1,5 @@
-"""What a session tells its subscribers: a new version of its data, or a problem
-that does not stop it."""
+"""What a session tells its subscribers: a new version of its data, a move to
+another position, or a problem that does not stop it."""
 
 from __future__ import annotations
 
@@ -30,6 +30,21 @@ class NewVersion:
 
 
 @dataclass(frozen=True)
+class Moved:
+    """What a subscriber hears when a session moved to another position with the
+    same data (``goto``, whoever asked): every widget showing the session stands
+    where it stands.
+
+    Attributes:
+        position: the position k the session stands at now.
+        frontier: how many steps are computed.
+    """
+
+    position: int
+    frontier: int
+
+
+@dataclass(frozen=True)
 class Problem:
     """Something went wrong that does not stop the session (the head could not
     predict, say): a subscriber may show ``message``."""
@@ -37,4 +52,4 @@ class Problem:
     message: str
 
 
-Listener = Callable[[NewVersion | Problem], None]
+Listener = Callable[[NewVersion | Moved | Problem], None]

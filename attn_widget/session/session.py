@@ -51,8 +51,9 @@ from .checks import (
     check_token,
     check_tokens,
     check_top,
+    check_total_chars,
 )
-from .events import Listener, NewVersion, Problem
+from .events import Listener, Moved, NewVersion, Problem
 from .head import Head, first_param, head_labels, make_head
 from .knockout import Knockout
 from .model import check_model, describe_model
@@ -213,7 +214,8 @@ class Session(AllOrNothing, Knockout):
     # -- who listens -------------------------------------------------------------
 
     def subscribe(self, listener: Listener) -> None:
-        """Call ``listener(event)`` with each :class:`NewVersion` and :class:`Problem`."""
+        """Call ``listener(event)`` with each :class:`NewVersion`, :class:`Moved` and
+        :class:`Problem`."""
         self._listeners.append(listener)
 
     def unsubscribe(self, listener: Listener) -> None:
@@ -229,7 +231,7 @@ class Session(AllOrNothing, Knockout):
             self.stepper.truncate(0)
             return True
 
-    def _tell(self, event: NewVersion | Problem) -> None:
+    def _tell(self, event: NewVersion | Moved | Problem) -> None:
         for listener in list(self._listeners):
             listener(event)
 
@@ -238,10 +240,16 @@ class Session(AllOrNothing, Knockout):
     def goto(self, k: int) -> None:
         """Move to position k (0 … T), computing the steps not yet run.  If what the
         steps were computed from has changed, every step is recomputed (a new
-        version).  A step that fails leaves the position where it was."""
-        with self._changing():
-            k = check_position(k, self.T, "goto position")
-            self._with_one_set_of_weights(lambda: self.stepper.goto(k), k)
+        version).  A step that fails leaves the position where it was.  Subscribers
+        hear :class:`Moved` once the move is done, whoever asked for it: two widgets
+        on one session show one position."""
+        with self.lock:
+            before = (self.position, self.version)
+            with self._changing():
+                k = check_position(k, self.T, "goto position")
+                self._with_one_set_of_weights(lambda: self.stepper.goto(k), k)
+            if self.version == before[1] and self.position != before[0]:
+                self._tell(Moved(self.position, self.frontier))  # a new version told its own
 
     def compute(self, n: int) -> None:
         """Make sure steps 0 … n-1 are computed with the model as it is now,
@@ -340,6 +348,7 @@ class Session(AllOrNothing, Knockout):
                     raise ValueError("appending an input needs its token text: token=...")
                 token = self.tokens[i - 1]
             token = check_token(token, "token")
+            check_total_chars([*self.tokens[: i - 1], token, *self.tokens[i:]])
             x = self.stepper.check_input(x)  # before anything moves: a bad x changes nothing
             self._edit(i, token, x, move=move, word=_FREE)
 

@@ -37,13 +37,16 @@ _KINDS = {"t": int, "speed": (int, float), "playing": bool, "shading": str}
 _EXPECTED = {"t": "an int", "speed": "a number (not NaN)", "playing": "a bool", "shading": "a str"}
 
 
-def screen_state(host: Host, sync_data: dict) -> tuple[dict, list[str], list[str]]:
+def screen_state(host: Host, sync_data) -> tuple[dict, list[str], list[str]]:
     """What of a state update from the front end may be applied.
 
     Returns the update to apply (with a position or speed out of range clamped),
     the problems to report, and the traits whose value the front end must hear
     back (refused, or clamped).  Nothing here raises.
     """
+    if not isinstance(sync_data, dict):  # ipywidgets hands on whatever "state" the page sent
+        got = type(sync_data).__name__
+        return {}, [f"a state update must be a JSON object of trait values, got {got}; ignored"], []
     update = dict(sync_data)
     problems: list[str] = []
     resend: list[str] = []
