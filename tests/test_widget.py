@@ -216,8 +216,11 @@ def test_sync_up_to_the_front_ends_position(monkeypatch):
     w._handle_custom_msg({"type": "sync", "version": w.version, "have": 1, "k": 3}, [])  # noqa: SLF001
     assert rec.steps_sent() == [1, 2]  # not 1 … 5, what the kernel's t = 6 needs
     rec.clear()
+    w.t = 5  # a stale write of t arrives: the front end still holds 3 … 5
+    assert rec.steps_sent() == []
+    rec.clear()
     w._handle_custom_msg({"type": "sync", "version": w.version, "have": 1}, [])  # noqa: SLF001
-    assert rec.steps_sent() == [1, 2, 3, 4, 5]  # without k: up to t
+    assert rec.steps_sent() == [1, 2, 3, 4]  # without k: up to t = 5
     for bad in (-1, 7, True, "2"):
         rec.clear()
         w._handle_custom_msg({"type": "sync", "version": w.version, "have": 0, "k": bad}, [])  # noqa: SLF001

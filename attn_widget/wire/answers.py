@@ -144,10 +144,14 @@ class Answers:
                 raise ValueError(f"sync.{name} must be an int, got {value!r}")
         if not 0 <= k <= self.host.T:
             raise ValueError(f"sync.k must be a position 0 … T = {self.host.T}, got {k}")
+        if "k" in content:
+            # A refill, up to the front end's position, not t: while it scrubs, its
+            # writes of t wait behind the answers (ipywidgets holds them while the
+            # kernel is busy), and answers up to a stale t sent thousands of steps
+            # it then dropped.  Nothing is computed ahead of that stale t either.
+            self.outbox.refill(version, have, k)
+            return
         self.outbox.front_end_has(version, have)
-        # The front end's position, not t: while it scrubs, its writes of t wait
-        # behind the answers (ipywidgets holds them while the kernel is busy), and
-        # an answer up to a stale t sent thousands of steps it then dropped.
         self.outbox.push(k, reason="sync", always=True)
         self.ahead.queue()
 
