@@ -26,10 +26,12 @@ Kernel → front end (``KERNEL_MESSAGES``)
     ``{"type": "pong"}``
 
 Front end → kernel (``FRONT_END_MESSAGES``)
-    ``{"type": "sync", "version": v, "have": n}``: the front end holds steps
-    0 … n-1 of data version v (from the saved snapshot, say); the kernel
-    answers with "steps" messages holding the computed steps it lacks (one,
+    ``{"type": "sync", "version": v, "have": n, "k": k}``: the front end holds
+    steps 0 … n-1 of data version v (from the saved snapshot, say); the kernel
+    answers with "steps" messages holding the computed steps it lacks that
+    position k needs (steps n … k-1), then what fits beyond (one message,
     unless they take more than ``STEP_DATA_LIMIT`` bytes: see ``wire/outbox.py``).
+    ``k`` (0 … T) is optional: without it, the kernel's own ``t``.
     ``{"type": "sensitivity", "version": v, "k": k}``: asks for the gradient
     shading at position k (sent while ``shading`` is "gradient").
     ``{"type": "ping"}``

@@ -203,6 +203,31 @@ def test_sync_sends_all_computed_steps_in_one_message():
     assert rec.steps_sent() == [0, 1, 2, 3]  # stale version: everything again
 
 
+def test_sync_up_to_the_front_ends_position(monkeypatch):
+    """A sync with k sends the steps have … k-1 the front end lacks, whatever the
+    kernel's t (a scrubbing front end's writes of t can lag behind its asks)."""
+    import attn_widget.wire.outbox as outbox
+
+    w, _, _, rec = make(T=6)
+    w.goto(6)
+    # a message holds one step: nothing beyond the needed ones fits
+    monkeypatch.setattr(outbox, "STEP_DATA_LIMIT", 1)
+    rec.clear()
+    w._handle_custom_msg({"type": "sync", "version": w.version, "have": 1, "k": 3}, [])  # noqa: SLF001
+    assert rec.steps_sent() == [1, 2]  # not 1 … 5, what the kernel's t = 6 needs
+    rec.clear()
+    w.t = 5  # a stale write of t arrives: the front end still holds 3 … 5
+    assert rec.steps_sent() == []
+    rec.clear()
+    w._handle_custom_msg({"type": "sync", "version": w.version, "have": 1}, [])  # noqa: SLF001
+    assert rec.steps_sent() == [1, 2, 3, 4]  # without k: up to t = 5
+    for bad in (-1, 7, True, "2"):
+        rec.clear()
+        w._handle_custom_msg({"type": "sync", "version": w.version, "have": 0, "k": bad}, [])  # noqa: SLF001
+        ((reply, _),) = rec.sent
+        assert reply["type"] == "error" and "sync.k" in reply["message"], reply
+
+
 def test_ping_pong():
     w, _, _, rec = make()
     w._handle_custom_msg({"type": "ping"}, [])  # noqa: SLF001

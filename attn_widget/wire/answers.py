@@ -144,13 +144,24 @@ class Answers:
         self.host.send({"type": "error", "message": message, "request": request})
 
     def _sync(self, content: dict) -> None:
-        """The front end holds steps 0 … have-1 of ``version``: send what it lacks."""
+        """The front end holds steps 0 … have-1 of ``version``: send what it lacks
+        up to position ``k`` (the front end's; by default the kernel's ``t``)."""
         version, have = content.get("version", -1), content.get("have", 0)
-        for name, value in (("version", version), ("have", have)):
+        k = content.get("k", self.host.t)
+        for name, value in (("version", version), ("have", have), ("k", k)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"sync.{name} must be an int, got {value!r}")
+        if not 0 <= k <= self.host.T:
+            raise ValueError(f"sync.k must be a position 0 … T = {self.host.T}, got {k}")
+        if "k" in content:
+            # A refill, up to the front end's position, not t: while it scrubs, its
+            # writes of t wait behind the answers (ipywidgets holds them while the
+            # kernel is busy), and answers up to a stale t sent thousands of steps
+            # it then dropped.  Nothing is computed ahead of that stale t either.
+            self.outbox.refill(version, have, k)
+            return
         self.outbox.front_end_has(version, have)
-        self.outbox.push(self.host.t, reason="sync", always=True)
+        self.outbox.push(k, reason="sync", always=True)
         self.ahead.queue()
 
     def _sensitivity(self, content: dict) -> None:

@@ -89,6 +89,17 @@ class Outbox:
         self.sent = min(max(start, 0), self.session.frontier)
         self.version = self.session.version
 
+    def refill(self, version: int, have: int, k: int) -> None:
+        """The front end dropped steps have … k-1 to stay within its memory budget
+        and asks for them again (a sync with k): send them, and what fits beyond,
+        but go on counting as sent what it was sent past them, or the next push
+        for the kernel's t would send those again (while the front end scrubs
+        back, that t lags far behind it)."""
+        held = self.sent if version == self.session.version and not self.is_behind() else 0
+        self.front_end_has(version, have)
+        self.push(k, reason="sync", always=True)
+        self.sent = max(self.sent, min(held, self.session.frontier))
+
     def is_behind(self) -> bool:
         """Whether the session has a version whose steps were never counted here (a
         new version whose own message did not go out: something was raised first)."""

@@ -43,15 +43,16 @@ export class Refill {
   private asked: { version: number; from: number; to: number; at: number } | null = null;
 
   /**
-   * What to ask the kernel for (`{type: "sync", have}`: it answers with the
-   * steps from `have` up to the position and on, within STEP_DATA_LIMIT) so
-   * that position k shows at once and stepping back from it meets no dropped
+   * What to ask the kernel for (`{type: "sync", have, k}`: it answers with the
+   * steps `have` … k-1, then what fits beyond within STEP_DATA_LIMIT) so that
+   * position k shows at once and stepping back from it meets no dropped
    * step: null if nothing is missing.  It asks when a dropped step lies in
-   * the nearer half of the window behind the step shown, or among the
+   * the nearer half of the window behind the step shown (for the window up to
+   * the last dropped step: the steps after it are here), or among the
    * AHEAD_STEPS after it, and not again while an earlier request that covers
    * it is on its way.
    */
-  need(store: StepStore, k: number, T: number, now = Date.now()): number | null {
+  need(store: StepStore, k: number, T: number, now = Date.now()): { have: number; k: number } | null {
     if (k <= 0 || !store.anyDropped) return null;
     const shown = k - 1;
     const start = windowStart(shown, (t) => store.stepBytes(t));
@@ -79,8 +80,9 @@ export class Refill {
     if (last && last.version === store.version && last.from <= missing && missing <= last.to && now - last.at < ASK_AGAIN_MS) {
       return null; // asked already: the answer is on its way
     }
-    // the answer holds at least the steps from `have` up to the position
-    this.asked = { version: store.version, from: have, to: Math.max(shown, have), at: now };
-    return have;
+    // behind: the steps have … missing; ahead: from the dropped one on, as far as fits
+    const upTo = missing < shown ? missing + 1 : k;
+    this.asked = { version: store.version, from: have, to: Math.max(upTo - 1, have), at: now };
+    return { have, k: upTo };
   }
 }

@@ -424,12 +424,12 @@ export class Controller {
   /** Ask the kernel for what the position needs that is not here: the steps
    * from `have` on (by default from the first missing one, so that the α
    * matrix gets every row once; the store keeps what fits its budget). */
-  requestSync(have = this.store.contiguous()): void {
+  requestSync(have = this.store.contiguous(), k?: number): void {
     if (this.standalone) return;
     // The kernel takes `have` as "steps 0 … have-1 are here" and will not send
     // them by itself: those missing are asked for again when needed, as dropped ones are.
     this.store.forgo(0, have);
-    this.send({ type: "sync", version: this.store.version, have });
+    this.send(k === undefined ? { type: "sync", version: this.store.version, have } : { type: "sync", version: this.store.version, have, k });
     this.watch.expect();
   }
 
@@ -460,8 +460,8 @@ export class Controller {
     if (this.standalone || !this.kernelReplied) return;
     // the window behind is twice the push ahead (budget.ts): steps ahead go first, at half the distance
     this.store.trim(this.k - 1, STORE_LIMIT, STORE_TRIM_TO, BEHIND_BYTES / STEP_DATA_LIMIT);
-    const have = this.refill.need(this.store, this.k, this.T);
-    if (have !== null) this.requestSync(have);
+    const ask = this.refill.need(this.store, this.k, this.T);
+    if (ask !== null) this.requestSync(ask.have, ask.k);
   }
 
   onChange(fn: () => void): () => void {

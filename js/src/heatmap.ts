@@ -64,11 +64,27 @@ export function renderStrip(el: HTMLElement, values: ArrayLike<number> | null, o
   const n = values ? values.length : 0;
   el.classList.toggle("is-empty", n === 0);
   if (el.getAttribute("data-cells") !== String(n)) el.setAttribute("data-cells", String(n));
-  el.style.backgroundImage = n === 0 ? "" : stripGradient(values!, scale, dark);
+  el.style.backgroundImage = n === 0 ? "" : gradientOf(values!, scale, dark);
+}
+
+// The gradient of one array at one scale, built once however many strips draw
+// it: every view of a widget draws the same step, and one step's h is drawn
+// again as the next step's h_{k-1}.
+const gradients = new WeakMap<object, { scale: number; dark: boolean; css: string }>();
+
+function gradientOf(values: ArrayLike<number>, scale: number, dark: boolean): string {
+  const hit = gradients.get(values);
+  if (hit && hit.scale === scale && hit.dark === dark) return hit.css;
+  const css = stripGradient(values, scale, dark);
+  gradients.set(values, { scale, dark, css });
+  return css;
 }
 
 /** `linear-gradient(to right, c0 0% w%, c1 w% 2w%, …)`: value i fills [i/n, (i+1)/n) of the width.
- * Neighbours of one colour share a stop: the browser parses the string at every step. */
+ * The browser parses the string for each strip at every step (with two views
+ * of H = 256, a third of a Play frame's script), so it is short: neighbours of
+ * one colour share a stop, colours are #rrggbb (half the parse of rgb(…)), and
+ * edges carry no trailing zeros. */
 export function stripGradient(values: ArrayLike<number>, scale: number, dark = false): string {
   const n = values.length;
   const at = edges(n);
@@ -97,13 +113,13 @@ function palette(dark: boolean): (v: number, scale: number) => string {
     table = [];
     for (let j = -LEVELS; j <= LEVELS; j++) {
       const [r, g, b] = divergingRGB(j / LEVELS, 1, dark);
-      table.push(`rgb(${r},${g},${b})`);
+      table.push(`#${((1 << 24) | (r << 16) | (g << 8) | b).toString(16).slice(1)}`);
     }
     palettes.set(dark, table);
   }
   const colours = table;
   return (v, scale) => {
-    if (!Number.isFinite(v)) return "rgb(128,128,128)";
+    if (!Number.isFinite(v)) return "#808080";
     const u = scale > 0 ? Math.max(-1, Math.min(1, v / scale)) : 0;
     return colours[Math.round(u * LEVELS) + LEVELS];
   };
@@ -112,7 +128,7 @@ function palette(dark: boolean): (v: number, scale: number) => string {
 function edges(n: number): string[] {
   let list = edgeLists.get(n);
   if (!list) {
-    list = Array.from({ length: n + 1 }, (_, i) => `${((100 * i) / n).toFixed(4)}%`);
+    list = Array.from({ length: n + 1 }, (_, i) => `${Number(((100 * i) / n).toFixed(4))}%`);
     edgeLists.set(n, list);
   }
   return list;

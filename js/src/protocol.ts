@@ -97,7 +97,7 @@ export type KernelMessage =
 
 /** Front end → kernel. */
 export type FrontEndMessage =
-  | { type: "sync"; version: number; have: number }
+  | { type: "sync"; version: number; have: number; k?: number }
   | { type: "sensitivity"; version: number; k: number }
   | { type: "ping" }
   | { type: "edit"; version: number; i: number; token: string | null }

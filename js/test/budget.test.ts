@@ -31,14 +31,14 @@ describe("the window behind the position", () => {
     expect(refill.need(store, 40, 60, 0)).toBeNull(); // window 31 … 39: nothing dropped
     expect(refill.need(store, 29, 60, 0)).toBeNull(); // window 20 … 28: still whole
     expect(refill.need(store, 25, 60, 0)).toBeNull(); // 16 … 24: the dropped are in its farther half
-    expect(refill.need(store, 23, 60, 0)).toBe(14); // 14 … 22: step 19 is in the nearer half
+    expect(refill.need(store, 23, 60, 0)).toEqual({ have: 14, k: 20 }); // 14 … 22: step 19 is in the nearer half; 20 … 22 are here
     expect(refill.need(store, 23, 60, 100)).toBeNull(); // asked already
     expect(refill.need(store, 22, 60, 200)).toBeNull(); // a step back: the same answer covers it
-    expect(refill.need(store, 23, 60, 5000)).toBe(14); // no answer after 3 s: asked again
+    expect(refill.need(store, 23, 60, 5000)).toEqual({ have: 14, k: 20 }); // no answer after 3 s: asked again
     gone.clear();
     gone.add(45);
     expect(refill.need(store, 10, 60, 6000)).toBeNull(); // 45 is more than AHEAD_STEPS past step 9
-    expect(refill.need(store, 30, 60, 6000)).toBe(45); // ahead, within AHEAD_STEPS
+    expect(refill.need(store, 30, 60, 6000)).toEqual({ have: 45, k: 30 }); // ahead, within AHEAD_STEPS: from 45 on, as far as fits
   });
 });
 
@@ -85,7 +85,7 @@ describe("a widget's store within its budget", () => {
     ctl.goto(500);
     const asks = model.sent.slice(sent).filter((m) => m.type === "sync");
     const have = windowStart(499, (t) => store.stepBytes(t));
-    expect(asks).toEqual([{ type: "sync", version: 0, have }]);
+    expect(asks).toEqual([{ type: "sync", version: 0, have, k: 500 }]); // up to the position: not to a t the kernel heard earlier
     send(range(have, 700)); // the answer: from `have` on
     expect(store.has(499) && store.has(498) && store.has(have)).toBe(true);
     expect(store.bytes).toBeLessThanOrEqual(STORE_LIMIT);

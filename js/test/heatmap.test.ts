@@ -5,8 +5,8 @@ import { stripGradient } from "../src/heatmap";
 /** The colour at each cell's middle, read back from a hard-stop gradient string. */
 function cellColours(gradient: string, n: number): string[] {
   const body = gradient.slice("linear-gradient(to right, ".length, -1);
-  const stops = body.split(/,\s*(?=rgb)/).map((s) => {
-    const m = s.match(/^(rgb\([^)]*\)) ([\d.]+)% ([\d.]+)%$/);
+  const stops = body.split(/,\s*(?=#)/).map((s) => {
+    const m = s.match(/^(#[0-9a-f]{6}) ([\d.]+)% ([\d.]+)%$/);
     if (!m) throw new Error(`not a hard stop: ${s}`);
     return { colour: m[1], from: Number(m[2]), to: Number(m[3]) };
   });
@@ -26,11 +26,11 @@ describe("strips", () => {
     // the palette has 2·256+1 colours: a value takes the nearest level
     const colour = (v: number) => {
       const [r, gg, b] = divergingRGB(Math.round(256 * Math.max(-1, Math.min(1, v))) / 256, 1);
-      return `rgb(${r},${gg},${b})`;
+      return `#${[r, gg, b].map((c) => c.toString(16).padStart(2, "0")).join("")}`;
     };
     const want = values.map(colour);
     expect(cellColours(g, values.length)).toEqual(want);
-    expect(g.match(/rgb\(/g)!.length).toBe(4); // 0.9 ×3, −0.5, 0.2 ×2, the saturated pair
+    expect(g.match(/#/g)!.length).toBe(4); // 0.9 ×3, −0.5, 0.2 ×2, the saturated pair
     const one = stripGradient([0.3], 1);
     expect(cellColours(one, 1)).toEqual([colour(0.3)]);
   });
