@@ -190,6 +190,7 @@ class _PastStates:
         self.keys = like.new_empty(batch, capacity, self.key_size)  # (B, cap, d); keyed
         self.proj = like.new_empty(capacity, batch, self.proj_weight_t.shape[1])  # (cap, B, P)
         self._make_views()
+        self.accumulate = False  # ``prefill`` turns it on
         # h_0 = 0, so its projections are 0 for every align here; computed, not assumed.
         self.write(0, like.new_zeros(batch, hidden))
 
@@ -224,12 +225,41 @@ class _PastStates:
             setattr(self, name, new)
         self._make_views()
 
-    def write(self, i: int, h: Tensor) -> None:
-        """Store h_i (B, H) and compute its [k_i; q_i; A_h h_i] or [u_i; A_h h_i].  h
-        comes contiguous (the slot itself is strided, and a matmul or tanh writing
-        there is slower)."""
-        self.state_rows[i].copy_(h)
-        torch.mm(h, self.proj_weight_t, out=self.proj_rows[i])
+    def prefill(self, x: Tensor) -> tuple[Tensor, ...]:
+        """The batched run's pre-activations, laid where the matmul of ``write`` adds
+        A_h h_t: for x (T, B, D), returns T rows pre_t (B, H) holding A_x·x_{t+1} + b,
+        and, once ``write(t, h_t)`` has run, + A_h h_t.
+
+        Under eq1/eq4 pre_t is the A_h h_t block of ``proj`` row t, pre-filled with
+        the input part (one matmul for all steps) and the rest of ``proj`` zeroed;
+        from then on ``write`` accumulates (addmm with β = 1) instead of overwriting,
+        so one matmul gives a state's [k; q; ·] or [u; ·] and adds A_h h_t to pre_t,
+        with no separate add (measured: 2-8 % of a forward step, issue #27).  Under
+        eq3 there is no A_h block, and pre_t is a row of its own buffer."""
+        T = x.shape[0]
+        inputs = self.input_part(x)  # (T, B, H)
+        q = self.key_size + self.query_size
+        self.proj[:, :, :q].zero_()
+        self.accumulate = True
+        if not self.reads_h:
+            self.write(0, self.state_rows[0], stored=True)
+            return inputs.unbind(0)
+        self.proj[:T, :, q:].copy_(inputs)
+        self.proj[T:, :, q:].zero_()
+        self.write(0, self.state_rows[0], stored=True)  # h_0 = 0: pre_0 stays the input part
+        return self.state_part_rows[:T]
+
+    def write(self, i: int, h: Tensor, stored: bool = False) -> None:
+        """Store h_i (B, H) and compute its [k_i; q_i; A_h h_i] or [u_i; A_h h_i] (added
+        into the row after ``prefill``).  ``stored``: h already is the slot itself
+        (the batched run's tanh writes there); otherwise h comes contiguous and is
+        copied in (the stepper's records must not share the cache's slots)."""
+        if not stored:
+            self.state_rows[i].copy_(h)
+        if self.accumulate:
+            self.proj_rows[i].addmm_(h, self.proj_weight_t)
+        else:
+            torch.mm(h, self.proj_weight_t, out=self.proj_rows[i])
         if self.key_size:
             self.key_rows[i].copy_(self.projected_key_rows[i])
 
@@ -318,6 +348,24 @@ class SelfAttentionRNN(nn.Module):
 
     # -- the one step both paths share ------------------------------------
 
+    @staticmethod
+    def _attend(t: int, past: _PastStates, out: tuple | None, hidden: Tensor | None):
+        """Step t's attention over h_0 … h_t for a batch: scores (B, 1, t+1), α (B, 1, t+1)
+        and c_t (B, H).  ``out``, if given, is (α (B, 1, t+1), c (B, 1, H), c (B, H)):
+        where the batched run keeps α and c (the last two are views of one row).
+        ``hidden`` (B or 1, 1, t+1), bool, if given, hides slots from this step's
+        attention (knockout); the scores stay raw."""
+        alpha_out, c_out, c = (None, None, None) if out is None else out
+        scores = past.score(t)  # (B, 1, t+1)
+        if hidden is None:
+            alpha = torch.softmax(scores, -1, out=alpha_out)
+        else:  # 0 at hidden slots
+            alpha = softmax_visible(scores, hidden)
+            if alpha_out is not None:
+                alpha = alpha_out.copy_(alpha)
+        c3 = torch.bmm(alpha, past.states[:, : t + 1], out=c_out)  # (B, 1, H)
+        return scores, alpha, c3.squeeze(1) if c is None else c  # c: (B, H)
+
     def _advance(
         self,
         t: int,
@@ -326,31 +374,22 @@ class SelfAttentionRNN(nn.Module):
         out: tuple | None = None,
         hidden: Tensor | None = None,
     ):
-        """Step t for a batch.
+        """Step t for a batch, as the stepper runs it.
 
         ``pre`` (B, H) holds A_x·x_{t+1} + b and is completed in place to
         A·z + b = pre + A_h h_t + A_c c_t, block by block (z itself is never
         built); h_t, its key and query (or folded query) and A_h h_t are read
-        from ``past``, and h_{t+1} is written there.  ``out``, if given, is
-        (α (B, 1, t+1), c (B, 1, H), c (B, H)): where the batched run keeps α
-        and c (the last two are views of one row).  ``hidden`` (B or 1, 1, t+1),
-        bool, if given, hides slots from this step's attention (knockout); the
-        scores stay raw.
+        from ``past``, and h_{t+1} is written there.  ``out`` and ``hidden``: as
+        for ``_attend``.
         Returns scores (B, 1, t+1), α (B, 1, t+1), c (B, H) (None for eq1), pre
         and h_{t+1} (its own tensor; the cache holds a copy).
+
+        The batched run (``_run``) makes the same step with ``_attend`` and the
+        same ops, laid out so that no add or copy is needed (``prefill``).
         """
         scores = alpha = c = None
         if past.attends:
-            alpha_out, c_out, c = (None, None, None) if out is None else out
-            scores = past.score(t)  # (B, 1, t+1)
-            if hidden is None:
-                alpha = torch.softmax(scores, -1, out=alpha_out)
-            else:  # 0 at hidden slots
-                alpha = softmax_visible(scores, hidden)
-                if alpha_out is not None:
-                    alpha = alpha_out.copy_(alpha)
-            c3 = torch.bmm(alpha, past.states[:, : t + 1], out=c_out)  # (B, 1, H)
-            c = c3.squeeze(1) if c is None else c  # (B, H)
+            scores, alpha, c = self._attend(t, past, out, hidden)
         if past.reads_h:
             pre.add_(past.state_part_rows[t])
         if c is not None:
@@ -430,7 +469,7 @@ class SelfAttentionRNN(nn.Module):
         B, T, _ = x.shape
         with torch.no_grad():
             past = self._past(x, B, T + 1, A_weight, A_bias, kq_weight)
-            pre_all = past.input_part(x.transpose(0, 1))  # (T, B, H), completed by each step
+            pre_rows = past.prefill(x.transpose(0, 1))  # pre_t (B, H), completed by each step
             c_all = alpha_all = None
             outs = [None] * T
             if self.align is not None:
@@ -451,8 +490,14 @@ class SelfAttentionRNN(nn.Module):
                 hidden_rows = [None] * T
             else:
                 hidden_rows = [hidden[:, None, : t + 1] for t in range(T)]  # (B or 1, 1, t+1)
-            for t, pre in enumerate(pre_all.unbind(0)):
-                self._advance(t, pre, past, outs[t], hidden_rows[t])
+            # ``_advance`` without its add and copy (``prefill``): tanh writes h_{t+1}
+            # into its slot, and one matmul projects it and adds A_h h_{t+1} to pre_{t+1}.
+            attend, A_c_t, states = self._attend, past.A_c_t, past.state_rows
+            for t, pre in enumerate(pre_rows):
+                if A_c_t is not None:
+                    _, _, c = attend(t, past, outs[t], hidden_rows[t])
+                    pre.addmm_(c, A_c_t)
+                past.write(t + 1, torch.tanh(pre, out=states[t + 1]), stored=True)
             h_all = past.states  # (B, T+1, H)
             if c_all is not None:
                 c_all = c_all.transpose(0, 1).contiguous()
