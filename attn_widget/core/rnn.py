@@ -50,6 +50,9 @@ recurrence itself is untouched.  The mask reaches one helper,
 
 from __future__ import annotations
 
+import copy
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -189,7 +192,7 @@ class _PastStates:
         self.states = like.new_empty(batch, capacity, hidden)  # (B, cap, H)
         self.keys = like.new_empty(batch, capacity, self.key_size)  # (B, cap, d); keyed
         self.proj = like.new_empty(capacity, batch, self.proj_weight_t.shape[1])  # (cap, B, P)
-        self._make_views()
+        self.make_views()
         self.accumulate = False  # ``prefill`` turns it on
         # h_0 = 0, so its projections are 0 for every align here; computed, not assumed.
         self.write(0, like.new_zeros(batch, hidden))
@@ -198,7 +201,7 @@ class _PastStates:
     def capacity(self) -> int:
         return self.states.shape[1]
 
-    def _make_views(self) -> None:
+    def make_views(self) -> None:
         """Views a step reads, made once per buffer rather than once per step:
         the loop's own overhead is a large part of a step at these sizes."""
         k, q = self.key_size, self.key_size + self.query_size
@@ -223,12 +226,12 @@ class _PastStates:
             new = old.new_empty(shape)
             new.narrow(dim, 0, old.shape[dim]).copy_(old)
             setattr(self, name, new)
-        self._make_views()
+        self.make_views()
 
-    def prefill(self, x: Tensor) -> tuple[Tensor, ...]:
+    def prefill(self, x: Tensor) -> Tensor:
         """The batched run's pre-activations, laid where the matmul of ``write`` adds
-        A_h h_t: for x (T, B, D), returns T rows pre_t (B, H) holding A_x·x_{t+1} + b,
-        and, once ``write(t, h_t)`` has run, + A_h h_t.
+        A_h h_t: for x (T, B, D), returns pre (T, B, H), whose row t holds
+        A_x·x_{t+1} + b and, once ``write(t, h_t)`` has run, + A_h h_t.
 
         Under eq1/eq4 pre_t is the A_h h_t block of ``proj`` row t, pre-filled with
         the input part (one matmul for all steps) and the rest of ``proj`` zeroed;
@@ -243,11 +246,23 @@ class _PastStates:
         self.accumulate = True
         if not self.reads_h:
             self.write(0, self.state_rows[0], stored=True)
-            return inputs.unbind(0)
+            return inputs
         self.proj[:T, :, q:].copy_(inputs)
         self.proj[T:, :, q:].zero_()
         self.write(0, self.state_rows[0], stored=True)  # h_0 = 0: pre_0 stays the input part
-        return self.state_part_rows[:T]
+        return self.proj[:T, :, q:]
+
+    def lane(self, lo: int, hi: int) -> _PastStates:
+        """The same cache seen through sequences lo … hi−1 of the batch: views of the
+        same buffers, so lanes run side by side write disjoint parts (``_run``)."""
+        view = copy.copy(self)
+        view.states, view.keys, view.proj = (
+            self.states[lo:hi],
+            self.keys[lo:hi],
+            self.proj[:, lo:hi],
+        )
+        view.make_views()
+        return view
 
     def write(self, i: int, h: Tensor, stored: bool = False) -> None:
         """Store h_i (B, H) and compute its [k_i; q_i; A_h h_i] or [u_i; A_h h_i] (added
@@ -469,40 +484,67 @@ class SelfAttentionRNN(nn.Module):
         B, T, _ = x.shape
         with torch.no_grad():
             past = self._past(x, B, T + 1, A_weight, A_bias, kq_weight)
-            pre_rows = past.prefill(x.transpose(0, 1))  # pre_t (B, H), completed by each step
+            pre = past.prefill(x.transpose(0, 1))  # (T, B, H), completed by each step
             c_all = alpha_all = None
-            outs = [None] * T
             if self.align is not None:
                 c_all = x.new_empty(T, B, self.hidden_size)  # (T, B, H)
                 alpha_all = x.new_zeros(B, T, 1, T + 1)  # stays 0 for i > t
-                outs = [
-                    (alpha_row[:, :, : t + 1], c3, c2)  # (B, 1, t+1), (B, 1, H), (B, H)
-                    for t, (alpha_row, c3, c2) in enumerate(
-                        zip(
-                            alpha_all.unbind(1),
-                            c_all.unsqueeze(2).unbind(0),
-                            c_all.unbind(0),
-                            strict=True,
-                        )
-                    )
-                ]
-            if hidden is None or self.align is None:
-                hidden_rows = [None] * T
+            if hidden is not None and self.align is None:
+                hidden = None
+            lanes = _lanes(x)
+            if len(lanes) == 1:
+                self._sweep(past, pre, c_all, alpha_all, hidden)
             else:
-                hidden_rows = [hidden[:, None, : t + 1] for t in range(T)]  # (B or 1, 1, t+1)
-            # ``_advance`` without its add and copy (``prefill``): tanh writes h_{t+1}
-            # into its slot, and one matmul projects it and adds A_h h_{t+1} to pre_{t+1}.
-            attend, A_c_t, states = self._attend, past.A_c_t, past.state_rows
-            for t, pre in enumerate(pre_rows):
-                if A_c_t is not None:
-                    _, _, c = attend(t, past, outs[t], hidden_rows[t])
-                    pre.addmm_(c, A_c_t)
-                past.write(t + 1, torch.tanh(pre, out=states[t + 1]), stored=True)
+                jobs = [
+                    _lane_pool().submit(
+                        self._sweep,
+                        past.lane(lo, hi),
+                        pre[:, lo:hi],
+                        None if c_all is None else c_all[:, lo:hi],
+                        None if alpha_all is None else alpha_all[lo:hi],
+                        hidden if hidden is None or hidden.shape[0] == 1 else hidden[lo:hi],
+                    )
+                    for lo, hi in lanes
+                ]
+                for job in jobs:
+                    job.result()
             h_all = past.states  # (B, T+1, H)
             if c_all is not None:
                 c_all = c_all.transpose(0, 1).contiguous()
                 alpha_all = alpha_all.squeeze(2)  # (B, T, T+1)
         return h_all, c_all, alpha_all, past
+
+    def _sweep(self, past, pre, c_all, alpha_all, hidden) -> None:
+        """Steps 0 … T−1 for the sequences of ``past`` (a batch, or a lane of it):
+        ``_advance`` without its add and copy (``prefill``): tanh writes h_{t+1} into
+        its slot, and one matmul projects it and adds A_h h_{t+1} to pre_{t+1}.
+        pre (T, B, H), c_all (T, B, H) and alpha_all (B, T, 1, T+1) are the run's
+        buffers (or views of them: each step writes its α and c there); hidden
+        (B or 1, T+1) or None."""
+        T = pre.shape[0]
+        outs = [None] * T
+        if c_all is not None:
+            outs = [
+                (alpha_row[:, :, : t + 1], c3, c2)  # (B, 1, t+1), (B, 1, H), (B, H)
+                for t, (alpha_row, c3, c2) in enumerate(
+                    zip(
+                        alpha_all.unbind(1),
+                        c_all.unsqueeze(2).unbind(0),
+                        c_all.unbind(0),
+                        strict=True,
+                    )
+                )
+            ]
+        hidden_rows = [None] * T
+        if hidden is not None:
+            hidden_rows = [hidden[:, None, : t + 1] for t in range(T)]  # (B or 1, 1, t+1)
+        attend, A_c_t, states = self._attend, past.A_c_t, past.state_rows
+        with torch.no_grad():  # grad mode is per thread, and a lane runs in its own
+            for t, pre_t in enumerate(pre.unbind(0)):
+                if A_c_t is not None:
+                    _, _, c = attend(t, past, outs[t], hidden_rows[t])
+                    pre_t.addmm_(c, A_c_t)
+                past.write(t + 1, torch.tanh(pre_t, out=states[t + 1]), stored=True)
 
     # -- batched ------------------------------------------------------------
 
@@ -620,3 +662,52 @@ def _unbatch(v: Tensor | None, dims: int = 1) -> Tensor | None:
     """Drop the batch of one the stepper runs with (and the row of a row vector):
     (1, …) -> (…), or with ``dims=2``, (1, 1, …) -> (…)."""
     return None if v is None else v.reshape(v.shape[dims:])
+
+
+#: Sequences a lane must have for the batched run to split the batch in two lanes
+#: run side by side (``_lanes``).
+LANE_MIN_BATCH = 8
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _lanes(x: Tensor) -> list[tuple[int, int]]:
+    """The batch rows (lo, hi) of each lane of a batched run over x (B, T, D).
+
+    Two lanes, each in its own thread at one intra-op thread, where torch may use
+    two threads or more and the batch is large enough; else one.  A step is some
+    eight small ops on (B, ·) rows, too small for torch's intra-op threads to
+    share well (nn.LSTM's fused loop does), while two halves of the batch are
+    independent sequences: the ops release the GIL, so the lanes run on two cores.
+    """
+    B = x.shape[0]
+    if x.device.type != "cpu" or B < 2 * LANE_MIN_BATCH or torch.get_num_threads() < 2:
+        return [(0, B)]
+    half = (B + 1) // 2
+    return [(0, half), (half, B)]
+
+
+def _lane_pool() -> ThreadPoolExecutor:
+    """Two worker threads, each set to one intra-op thread (torch's thread count is
+    per thread once set; the process-wide default is restored for later threads)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            threads = torch.get_num_threads()
+            started = threading.Barrier(3)
+
+            def one_thread():
+                # A thread takes the process-wide count at its first op; take it
+                # first, then set this thread's own.
+                torch.get_num_threads()
+                torch.set_num_threads(1)
+                started.wait()
+
+            pool = ThreadPoolExecutor(2, thread_name_prefix="attn_widget-lane")
+            for _ in range(2):
+                pool.submit(one_thread)
+            started.wait()
+            torch.set_num_threads(threads)
+            _POOL = pool
+    return _POOL
