@@ -193,7 +193,7 @@ class _PastStates:
         self.keys = like.new_empty(batch, capacity, self.key_size)  # (B, cap, d); keyed
         self.proj = like.new_empty(capacity, batch, self.proj_weight_t.shape[1])  # (cap, B, P)
         self.make_views()
-        self.accumulate = False  # ``prefill`` turns it on
+        self.prefilled = False  # ``prefill`` turns it on
         # h_0 = 0, so its projections are 0 for every align here; computed, not assumed.
         self.write(0, like.new_zeros(batch, hidden))
 
@@ -243,7 +243,7 @@ class _PastStates:
         inputs = self.input_part(x)  # (T, B, H)
         q = self.key_size + self.query_size
         self.proj[:, :, :q].zero_()
-        self.accumulate = True
+        self.prefilled = True
         if not self.reads_h:
             self.write(0, self.state_rows[0], stored=True)
             return inputs
@@ -271,7 +271,7 @@ class _PastStates:
         copied in (the stepper's records must not share the cache's slots)."""
         if not stored:
             self.state_rows[i].copy_(h)
-        if self.accumulate:
+        if self.prefilled:
             self.proj_rows[i].addmm_(h, self.proj_weight_t)
         else:
             torch.mm(h, self.proj_weight_t, out=self.proj_rows[i])
@@ -389,28 +389,29 @@ class SelfAttentionRNN(nn.Module):
         out: tuple | None = None,
         hidden: Tensor | None = None,
     ):
-        """Step t for a batch, as the stepper runs it.
+        """Step t for a batch: the one step both the batched run and the stepper take.
 
-        ``pre`` (B, H) holds A_x·x_{t+1} + b and is completed in place to
-        A·z + b = pre + A_h h_t + A_c c_t, block by block (z itself is never
-        built); h_t, its key and query (or folded query) and A_h h_t are read
+        ``pre`` (B, H) holds A_x·x_{t+1} + b (the stepper's cache) or, after
+        ``past.prefill``, A_x·x_{t+1} + b + A_h h_t (the batched run's); it is
+        completed in place to A·z + b = pre + A_h h_t + A_c c_t, block by block
+        (z itself is never built); h_t and its query (or folded query) are read
         from ``past``, and h_{t+1} is written there.  ``out`` and ``hidden``: as
         for ``_attend``.
         Returns scores (B, 1, t+1), α (B, 1, t+1), c (B, H) (None for eq1), pre
-        and h_{t+1} (its own tensor; the cache holds a copy).
-
-        The batched run (``_run``) makes the same step with ``_attend`` and the
-        same ops, laid out so that no add or copy is needed (``prefill``).
+        and h_{t+1}: for the stepper its own tensor (the cache holds a copy, and a
+        record must not share the cache's slots); after ``prefill``, the slot
+        itself, where tanh writes it, with no copy.
         """
         scores = alpha = c = None
         if past.attends:
             scores, alpha, c = self._attend(t, past, out, hidden)
-        if past.reads_h:
+        if past.reads_h and not past.prefilled:
             pre.add_(past.state_part_rows[t])
         if c is not None:
             pre.addmm_(c, past.A_c_t)
-        h_next = torch.tanh(pre)  # (B, H)
-        past.write(t + 1, h_next)
+        slot = past.state_rows[t + 1] if past.prefilled else None
+        h_next = torch.tanh(pre, out=slot)  # (B, H)
+        past.write(t + 1, h_next, stored=past.prefilled)
         return scores, alpha, c, pre, h_next
 
     def weight_shapes(self) -> dict[str, tuple[int, ...] | None]:
@@ -515,12 +516,10 @@ class SelfAttentionRNN(nn.Module):
         return h_all, c_all, alpha_all, past
 
     def _sweep(self, past, pre, c_all, alpha_all, hidden) -> None:
-        """Steps 0 … T−1 for the sequences of ``past`` (a batch, or a lane of it):
-        ``_advance`` without its add and copy (``prefill``): tanh writes h_{t+1} into
-        its slot, and one matmul projects it and adds A_h h_{t+1} to pre_{t+1}.
-        pre (T, B, H), c_all (T, B, H) and alpha_all (B, T, 1, T+1) are the run's
-        buffers (or views of them: each step writes its α and c there); hidden
-        (B or 1, T+1) or None."""
+        """Steps 0 … T−1 for the sequences of ``past`` (a batch, or a lane of it),
+        after ``past.prefill``.  pre (T, B, H), c_all (T, B, H) and alpha_all
+        (B, T, 1, T+1) are the run's buffers (or views of them: each step writes
+        its α and c there); hidden (B or 1, T+1) or None."""
         T = pre.shape[0]
         outs = [None] * T
         if c_all is not None:
@@ -538,13 +537,10 @@ class SelfAttentionRNN(nn.Module):
         hidden_rows = [None] * T
         if hidden is not None:
             hidden_rows = [hidden[:, None, : t + 1] for t in range(T)]  # (B or 1, 1, t+1)
-        attend, A_c_t, states = self._attend, past.A_c_t, past.state_rows
+        advance = self._advance
         with torch.no_grad():  # grad mode is per thread, and a lane runs in its own
             for t, pre_t in enumerate(pre.unbind(0)):
-                if A_c_t is not None:
-                    _, _, c = attend(t, past, outs[t], hidden_rows[t])
-                    pre_t.addmm_(c, A_c_t)
-                past.write(t + 1, torch.tanh(pre_t, out=states[t + 1]), stored=True)
+                advance(t, pre_t, past, outs[t], hidden_rows[t])
 
     # -- batched ------------------------------------------------------------
 
