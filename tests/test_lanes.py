@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import attn_widget.core.rnn as rnn
+import attn_widget.core.lanes as lanes_module
 from attn_widget.core import SelfAttentionRNN
 
 CASES = [
@@ -44,15 +44,15 @@ def make(update, align, fold, seed=0):
 def one_lane(monkeypatch, fn):
     """fn() with the batched run kept in one lane."""
     with monkeypatch.context() as m:
-        m.setattr(rnn, "LANE_MIN_BATCH", 10**9)
+        m.setattr(lanes_module, "LANE_MIN_BATCH", 10**9)
         return fn()
 
 
 def test_lanes_are_chosen_by_batch_threads_and_device(two_threads):
-    assert rnn._lanes(torch.zeros(17, 4, 3)) == [(0, 9), (9, 17)]  # noqa: SLF001
-    assert rnn._lanes(torch.zeros(15, 4, 3)) == [(0, 15)]  # noqa: SLF001
+    assert lanes_module.lanes_of(torch.zeros(17, 4, 3)) == [(0, 9), (9, 17)]
+    assert lanes_module.lanes_of(torch.zeros(15, 4, 3)) == [(0, 15)]
     torch.set_num_threads(1)
-    assert rnn._lanes(torch.zeros(32, 4, 3)) == [(0, 32)]  # noqa: SLF001
+    assert lanes_module.lanes_of(torch.zeros(32, 4, 3)) == [(0, 32)]
 
 
 @pytest.mark.parametrize(("update", "align", "fold"), CASES)
@@ -63,7 +63,7 @@ def test_two_lanes_equal_one(two_threads, monkeypatch, update, align, fold, mask
     x = torch.randn(B, T, 3, dtype=torch.float64)
     lengths = torch.randint(1, T + 1, (B,))
     knockout = torch.rand(B, T + 1) < 0.3 if masked else None
-    assert len(rnn._lanes(x)) == 2  # noqa: SLF001
+    assert len(lanes_module.lanes_of(x)) == 2
     lanes = model(x, lengths, knockout=knockout)
     one = one_lane(monkeypatch, lambda: model(x, lengths, knockout=knockout))
     assert torch.allclose(lanes.h, one.h, rtol=0, atol=1e-12)

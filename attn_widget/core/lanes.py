@@ -1,0 +1,60 @@
+"""Lanes: the batched run split into two halves of the batch, run side by side.
+
+A step of ``SelfAttentionRNN``'s batched run is some six small ops on (B, ·)
+rows, too small for torch's intra-op threads to share well (nn.LSTM's fused
+loop does), while two halves of the batch are independent sequences.  Their
+ops release the GIL, so two worker threads, each at one intra-op thread, run
+them on two cores (docs/design.md §1, "Lanes").
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+from torch import Tensor
+
+#: Sequences a lane must have for the batched run to split the batch in two lanes
+#: run side by side (``lanes_of``).
+LANE_MIN_BATCH = 8
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def lanes_of(x: Tensor) -> list[tuple[int, int]]:
+    """The batch rows (lo, hi) of each lane of a batched run over x (B, T, D).
+
+    Two lanes, each in its own thread at one intra-op thread, where torch may use
+    two threads or more and the batch is large enough; else one."""
+    B = x.shape[0]
+    if x.device.type != "cpu" or B < 2 * LANE_MIN_BATCH or torch.get_num_threads() < 2:
+        return [(0, B)]
+    half = (B + 1) // 2
+    return [(0, half), (half, B)]
+
+
+def lane_pool() -> ThreadPoolExecutor:
+    """Two worker threads, each set to one intra-op thread (torch's thread count is
+    per thread once set; the process-wide default is restored for later threads)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            threads = torch.get_num_threads()
+            started = threading.Barrier(3)
+
+            def one_thread():
+                # A thread takes the process-wide count at its first op; take it
+                # first, then set this thread's own.
+                torch.get_num_threads()
+                torch.set_num_threads(1)
+                started.wait()
+
+            pool = ThreadPoolExecutor(2, thread_name_prefix="attn_widget-lane")
+            for _ in range(2):
+                pool.submit(one_thread)
+            started.wait()
+            torch.set_num_threads(threads)
+            _POOL = pool
+    return _POOL
