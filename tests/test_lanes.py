@@ -105,3 +105,12 @@ def test_a_failing_lane_raises_in_the_caller(two_threads, monkeypatch):
     monkeypatch.setattr(model, "_sweep", failing)
     with pytest.raises(RuntimeError, match="lane broke"):
         model(torch.randn(16, 4, 3, dtype=torch.float64))
+
+
+def test_lanes_run_under_inference_mode(two_threads, monkeypatch):
+    model = make("eq4", "dot", None, seed=3)
+    x = torch.randn(16, 5, 3, dtype=torch.float64)
+    with torch.inference_mode():  # buffers made here may only be written in this mode
+        lanes = model(x)
+    one = one_lane(monkeypatch, lambda: model(x))
+    assert torch.allclose(lanes.h, one.h, rtol=0, atol=1e-12)

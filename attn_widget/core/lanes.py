@@ -9,8 +9,9 @@ them on two cores (docs/design.md §1, "Lanes").
 
 from __future__ import annotations
 
+import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import torch
 from torch import Tensor
@@ -58,3 +59,29 @@ def lane_pool() -> ThreadPoolExecutor:
             torch.set_num_threads(threads)
             _POOL = pool
     return _POOL
+
+
+def run_side_by_side(calls: list[tuple]) -> list:
+    """Run each ``(fn, *args)`` of ``calls`` in a lane thread and wait for all; the
+    results in order.  Grad and inference mode are per thread: each call runs
+    under the caller's.  An error in a lane is raised here, once every lane is done
+    (none still writes into the caller's buffers)."""
+    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+
+    def in_callers_mode(fn, *args):
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            return fn(*args)
+
+    pool = lane_pool()
+    jobs = [pool.submit(in_callers_mode, *call) for call in calls]
+    wait(jobs)
+    return [job.result() for job in jobs]
+
+
+def _forget_pool() -> None:
+    """In a forked child the pool's threads do not exist: make a new one when asked."""
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)

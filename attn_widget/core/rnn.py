@@ -66,7 +66,7 @@ from .checks import (
     check_weight_count,
     check_weights_finite,
 )
-from .lanes import lane_pool, lanes_of
+from .lanes import lanes_of, run_side_by_side
 from .past import PastStates
 from .stepper import Stepper, alpha_of_steps, last_states
 
@@ -328,19 +328,19 @@ class SelfAttentionRNN(nn.Module):
             if len(lanes) == 1:
                 self._sweep(past, pre, c_all, alpha_all, hidden)
             else:
-                jobs = [
-                    lane_pool().submit(
-                        self._sweep,
-                        past.lane(lo, hi),
-                        pre[:, lo:hi],
-                        None if c_all is None else c_all[:, lo:hi],
-                        None if alpha_all is None else alpha_all[lo:hi],
-                        hidden if hidden is None or hidden.shape[0] == 1 else hidden[lo:hi],
-                    )
-                    for lo, hi in lanes
-                ]
-                for job in jobs:
-                    job.result()
+                run_side_by_side(
+                    [
+                        (
+                            self._sweep,
+                            past.lane(lo, hi),
+                            pre[:, lo:hi],
+                            None if c_all is None else c_all[:, lo:hi],
+                            None if alpha_all is None else alpha_all[lo:hi],
+                            hidden if hidden is None or hidden.shape[0] == 1 else hidden[lo:hi],
+                        )
+                        for lo, hi in lanes
+                    ]
+                )
             h_all = past.states  # (B, T+1, H)
             if c_all is not None:
                 c_all = c_all.transpose(0, 1).contiguous()
@@ -370,9 +370,8 @@ class SelfAttentionRNN(nn.Module):
         if hidden is not None:
             hidden_rows = [hidden[:, None, : t + 1] for t in range(T)]  # (B or 1, 1, t+1)
         advance = self._advance
-        with torch.no_grad():  # grad mode is per thread, and a lane runs in its own
-            for t, pre_t in enumerate(pre.unbind(0)):
-                advance(t, pre_t, past, outs[t], hidden_rows[t])
+        for t, pre_t in enumerate(pre.unbind(0)):
+            advance(t, pre_t, past, outs[t], hidden_rows[t])
 
     # -- batched ------------------------------------------------------------
 
