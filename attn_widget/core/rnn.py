@@ -312,8 +312,10 @@ class SelfAttentionRNN(nn.Module):
         α (B, T, T+1) (None, None for eq1) and the past.
 
         The input part A_x·x + b of every step is one matmul before the loop,
-        time-major like c, so each step completes and writes contiguous rows;
-        each step writes its α and c straight into the trace's buffers."""
+        laid where the step's projection matmul adds A_h h_t (``PastStates.prefill``);
+        each step writes its α and c straight into the trace's buffers.  Where
+        ``lanes_of`` says so, the two halves of the batch run side by side, each
+        on views of the same buffers."""
         B, T, _ = x.shape
         with torch.no_grad():
             past = self._past(x, B, T + 1, A_weight, A_bias, kq_weight)
