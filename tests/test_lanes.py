@@ -27,11 +27,17 @@ CASES = [
 
 
 @pytest.fixture
-def two_threads():
+def two_threads(monkeypatch):
+    """Two intra-op threads, lanes on (they are off by default, ``lanes.ENABLED``)."""
+    monkeypatch.setattr(lanes_module, "ENABLED", True)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     yield
     torch.set_num_threads(before)
+
+
+def test_lanes_are_off_by_default():
+    assert lanes_module.lanes_of(torch.zeros(32, 4, 3)) == [(0, 32)]
 
 
 def make(update, align, fold, seed=0):

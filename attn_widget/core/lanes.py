@@ -16,6 +16,14 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import torch
 from torch import Tensor
 
+#: Whether the batched run may split into lanes at all.  Off: on the shared 2-core
+#: box of issue #27 the lanes were not shown to help.  Interleaved with nn.LSTM at
+#: 2 threads (B32 T128 H128 fwd, medians of 15, load ≈ 3.6 from other jobs): the
+#: core before the lanes 3.20× / 3.24×, two lanes 3.46× / 3.87×; only under heavy
+#: load (≈ 9), where torch's 2-thread ops stall, were the lanes far ahead.  Measure
+#: on a quiet machine (``python -m benchmarks.core``) before turning it on.
+ENABLED = False
+
 #: Sequences a lane must have for the batched run to split the batch in two lanes
 #: run side by side (``lanes_of``).
 LANE_MIN_BATCH = 8
@@ -27,10 +35,13 @@ _POOL_LOCK = threading.Lock()
 def lanes_of(x: Tensor) -> list[tuple[int, int]]:
     """The batch rows (lo, hi) of each lane of a batched run over x (B, T, D).
 
-    Two lanes, each in its own thread at one intra-op thread, where torch may use
-    two threads or more and the batch is large enough; else one."""
+    Two lanes, each in its own thread at one intra-op thread, where lanes are
+    ``ENABLED``, torch may use two threads or more and the batch is large enough;
+    else one."""
     B = x.shape[0]
-    if x.device.type != "cpu" or B < 2 * LANE_MIN_BATCH or torch.get_num_threads() < 2:
+    if not ENABLED or x.device.type != "cpu" or B < 2 * LANE_MIN_BATCH:
+        return [(0, B)]
+    if torch.get_num_threads() < 2:
         return [(0, B)]
     half = (B + 1) // 2
     return [(0, half), (half, B)]
