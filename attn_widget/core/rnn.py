@@ -12,7 +12,7 @@ Step t (t = 0 … T-1) consumes x_{t+1}:
     h_{t+1}     = tanh(A·z + b)
 
 The batched ``forward`` and the one-step ``stepper`` share one step function
-(``_advance``) and one cache of past states, keys and queries (``_PastStates``),
+(``_advance``) and one cache of past states, keys and queries (``PastStates``),
 so they compute the same numbers, and a step costs O(t·(d+H)) for attention
 on top of the cell's fixed O(H·|z|): a state's key, query and A_h h are
 projected once, when the state is born, never again.  A·z + b is computed by
@@ -54,7 +54,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from .align import make_align, softmax_visible
 from .bptt import Recurrence
@@ -67,6 +66,8 @@ from .checks import (
     check_weight_count,
     check_weights_finite,
 )
+from .lanes import lanes_of, run_side_by_side
+from .past import PastStates
 from .stepper import Stepper, alpha_of_steps, last_states
 
 
@@ -120,130 +121,6 @@ class Step:
     z: Tensor
     pre: Tensor
     h: Tensor
-
-
-class _PastStates:
-    """Past states h_0 … h_n with all a later step reads of them, each computed once.
-
-    Two layouts, one chosen per run (docs/design.md §1, "The fold"):
-
-    - **keyed** (additive, and dot or scaled dot with d_k < H/2):
-
-          states  (B, cap, H)   h_i
-          keys    (B, cap, d)   k_i
-          proj    (cap, B, P)   [k_i; q_i; A_h h_i]
-
-    - **folded** (dot and scaled dot with d_k ≥ H/2): W_K moves into the query,
-
-          score_{t,i} = s·(W_K h_i)·(W_Q h_t) = h_i · u_t,   u_t = F h_t,   F = s·W_Kᵀ W_Q
-
-      so the keys are the states themselves and there is no key cache:
-
-          states  (B, cap, H)   h_i          (read by both attention products)
-          proj    (cap, B, P)   [u_i; A_h h_i]
-
-    ``proj`` is one matmul of h_i with the stacked weights, done when h_i is
-    born: no state is ever projected twice.  eq1 keeps only A_h h_i, eq3 no
-    A_h h_i.  ``proj`` is time-major so the matmul writes its slot directly;
-    the states and keys, which every later step reads whole, are kept
-    batch-major, so each sequence's history is one contiguous block (a
-    time-major history, strided by B rows, read 1.4× slower at T = 1024 when
-    tried).
-
-    The cache also keeps the weights as they were when it was built, split by
-    the blocks of z = [h_t; x_{t+1}; c_t]: a sequence is computed with one set
-    of weights from its step 0 on.
-    """
-
-    def __init__(
-        self,
-        columns: dict,
-        hidden: int,
-        batch: int,
-        capacity: int,
-        like: Tensor,
-        A_weight,
-        A_bias,
-        kq_weight,
-        align=None,
-        fold: bool = False,
-    ):
-        self.bias = A_bias  # (H,)
-        self.A_x = A_weight[:, columns["x"]]  # (H, D)
-        self.A_c_t = A_weight[:, columns["c"]].t() if "c" in columns else None  # (H, H)
-        self.align, self.folded = align, fold
-        self.fold_weight = None  # F (H, H), folded only
-        if kq_weight is None:
-            blocks, self.key_size, self.query_size = [], 0, 0
-        elif fold:
-            self.fold_weight = align.fold_weight(kq_weight)
-            blocks, self.key_size, self.query_size = [self.fold_weight], 0, hidden
-        else:
-            d = kq_weight.shape[0] // 2
-            blocks, self.key_size, self.query_size = [kq_weight], d, d
-        if "h" in columns:
-            blocks.append(A_weight[:, columns["h"]])
-        self.reads_h, self.attends = "h" in columns, "c" in columns
-        self.proj_weight_t = torch.cat(blocks).t().contiguous()  # (H, P)
-        # Slots are written before they are read, so the buffers start empty.
-        self.states = like.new_empty(batch, capacity, hidden)  # (B, cap, H)
-        self.keys = like.new_empty(batch, capacity, self.key_size)  # (B, cap, d); keyed
-        self.proj = like.new_empty(capacity, batch, self.proj_weight_t.shape[1])  # (cap, B, P)
-        self._make_views()
-        # h_0 = 0, so its projections are 0 for every align here; computed, not assumed.
-        self.write(0, like.new_zeros(batch, hidden))
-
-    @property
-    def capacity(self) -> int:
-        return self.states.shape[1]
-
-    def _make_views(self) -> None:
-        """Views a step reads, made once per buffer rather than once per step:
-        the loop's own overhead is a large part of a step at these sizes."""
-        k, q = self.key_size, self.key_size + self.query_size
-        self.state_rows = self.states.unbind(1)  # h_i, (B, H) each
-        self.proj_rows = self.proj.unbind(0)  # [k_i; q_i; A_h h_i] or [u_i; A_h h_i], (B, P)
-        self.state_part_rows = self.proj[:, :, q:].unbind(0)  # A_h h_i, (B, H) each
-        self.queries = self.proj[:, :, k:q].transpose(0, 1)  # q_i or u_i, (B, cap, d or H)
-        self.query_rows = self.proj[:, :, None, k:q].unbind(0)  # q_i or u_i, (B, 1, ·) each
-        self.states_by_column = self.states.transpose(1, 2)  # (B, H, cap): h_i as columns
-        if k:
-            self.key_rows = self.keys.unbind(1)  # k_i, (B, d) each
-            self.projected_key_rows = self.proj[:, :, :k].unbind(0)  # k_i, (B, d) each
-
-    def grow(self, capacity: int) -> None:
-        """Make room for ``capacity`` states (the stepper's sequence can grow)."""
-        if capacity <= self.capacity:
-            return
-        for name, dim in (("states", 1), ("keys", 1), ("proj", 0)):
-            old = getattr(self, name)
-            shape = list(old.shape)
-            shape[dim] = capacity
-            new = old.new_empty(shape)
-            new.narrow(dim, 0, old.shape[dim]).copy_(old)
-            setattr(self, name, new)
-        self._make_views()
-
-    def write(self, i: int, h: Tensor) -> None:
-        """Store h_i (B, H) and compute its [k_i; q_i; A_h h_i] or [u_i; A_h h_i].  h
-        comes contiguous (the slot itself is strided, and a matmul or tanh writing
-        there is slower)."""
-        self.state_rows[i].copy_(h)
-        torch.mm(h, self.proj_weight_t, out=self.proj_rows[i])
-        if self.key_size:
-            self.key_rows[i].copy_(self.projected_key_rows[i])
-
-    def score(self, t: int) -> Tensor:
-        """score_{t,i} = align(h_i, h_t) for i = 0 … t, shape (B, 1, t+1)."""
-        n = t + 1
-        if self.folded:  # h_i · u_t: the states are the keys, the scale is in F
-            return torch.bmm(self.query_rows[t], self.states_by_column[:, :, :n])
-        return self.align.score_rows(self.keys[:, :n], self.query_rows[t])
-
-    def input_part(self, x: Tensor) -> Tensor:
-        """A_x·x + b for inputs x (…, D): the part of A·z + b that needs no state.
-        The batched run computes it for every step at once, before the loop."""
-        return F.linear(x, self.A_x, self.bias)  # (…, H)
 
 
 class SelfAttentionRNN(nn.Module):
@@ -318,45 +195,55 @@ class SelfAttentionRNN(nn.Module):
 
     # -- the one step both paths share ------------------------------------
 
+    @staticmethod
+    def _attend(t: int, past: PastStates, out: tuple | None, hidden: Tensor | None):
+        """Step t's attention over h_0 … h_t for a batch: scores (B, 1, t+1), α (B, 1, t+1)
+        and c_t (B, H).  ``out``, if given, is (α (B, 1, t+1), c (B, 1, H), c (B, H)):
+        where the batched run keeps α and c (the last two are views of one row).
+        ``hidden`` (B or 1, 1, t+1), bool, if given, hides slots from this step's
+        attention (knockout); the scores stay raw."""
+        alpha_out, c_out, c = (None, None, None) if out is None else out
+        scores = past.score(t)  # (B, 1, t+1)
+        if hidden is None:
+            alpha = torch.softmax(scores, -1, out=alpha_out)
+        else:  # 0 at hidden slots
+            alpha = softmax_visible(scores, hidden)
+            if alpha_out is not None:
+                alpha = alpha_out.copy_(alpha)
+        c3 = torch.bmm(alpha, past.states[:, : t + 1], out=c_out)  # (B, 1, H)
+        return scores, alpha, c3.squeeze(1) if c is None else c  # c: (B, H)
+
     def _advance(
         self,
         t: int,
         pre: Tensor,
-        past: _PastStates,
+        past: PastStates,
         out: tuple | None = None,
         hidden: Tensor | None = None,
     ):
-        """Step t for a batch.
+        """Step t for a batch: the one step both the batched run and the stepper take.
 
-        ``pre`` (B, H) holds A_x·x_{t+1} + b and is completed in place to
-        A·z + b = pre + A_h h_t + A_c c_t, block by block (z itself is never
-        built); h_t, its key and query (or folded query) and A_h h_t are read
-        from ``past``, and h_{t+1} is written there.  ``out``, if given, is
-        (α (B, 1, t+1), c (B, 1, H), c (B, H)): where the batched run keeps α
-        and c (the last two are views of one row).  ``hidden`` (B or 1, 1, t+1),
-        bool, if given, hides slots from this step's attention (knockout); the
-        scores stay raw.
+        ``pre`` (B, H) holds A_x·x_{t+1} + b (the stepper's cache) or, after
+        ``past.prefill``, A_x·x_{t+1} + b + A_h h_t (the batched run's); it is
+        completed in place to A·z + b = pre + A_h h_t + A_c c_t, block by block
+        (z itself is never built); h_t and its query (or folded query) are read
+        from ``past``, and h_{t+1} is written there.  ``out`` and ``hidden``: as
+        for ``_attend``.
         Returns scores (B, 1, t+1), α (B, 1, t+1), c (B, H) (None for eq1), pre
-        and h_{t+1} (its own tensor; the cache holds a copy).
+        and h_{t+1}: for the stepper its own tensor (the cache holds a copy, and a
+        record must not share the cache's slots); after ``prefill``, the slot
+        itself, where tanh writes it, with no copy.
         """
         scores = alpha = c = None
         if past.attends:
-            alpha_out, c_out, c = (None, None, None) if out is None else out
-            scores = past.score(t)  # (B, 1, t+1)
-            if hidden is None:
-                alpha = torch.softmax(scores, -1, out=alpha_out)
-            else:  # 0 at hidden slots
-                alpha = softmax_visible(scores, hidden)
-                if alpha_out is not None:
-                    alpha = alpha_out.copy_(alpha)
-            c3 = torch.bmm(alpha, past.states[:, : t + 1], out=c_out)  # (B, 1, H)
-            c = c3.squeeze(1) if c is None else c  # (B, H)
-        if past.reads_h:
+            scores, alpha, c = self._attend(t, past, out, hidden)
+        if past.reads_h and not past.prefilled:
             pre.add_(past.state_part_rows[t])
         if c is not None:
             pre.addmm_(c, past.A_c_t)
-        h_next = torch.tanh(pre)  # (B, H)
-        past.write(t + 1, h_next)
+        slot = past.state_rows[t + 1] if past.prefilled else None
+        h_next = torch.tanh(pre, out=slot)  # (B, H)
+        past.write(t + 1, h_next, stored=past.prefilled)
         return scores, alpha, c, pre, h_next
 
     def weight_shapes(self) -> dict[str, tuple[int, ...] | None]:
@@ -383,7 +270,7 @@ class SelfAttentionRNN(nn.Module):
         return self.A.weight, self.A.bias, self.align.key_query_weight(), *self.align.score_params()
 
     def _folds(self) -> bool:
-        """Whether this run folds W_K into the query (``_PastStates``): ``fold`` if set,
+        """Whether this run folds W_K into the query (``PastStates``): ``fold`` if set,
         else wherever the align says it pays (dot and scaled dot with d_k ≥ H/2)."""
         if self.align is None or not hasattr(self.align, "fold_weight"):
             return False
@@ -399,7 +286,7 @@ class SelfAttentionRNN(nn.Module):
 
     def _past(self, x: Tensor, batch: int, capacity: int, A_weight, A_bias, kq_weight):
         """An empty cache for ``batch`` sequences, on the path this run takes."""
-        return _PastStates(
+        return PastStates(
             self._z_columns(),
             self.hidden_size,
             batch,
@@ -425,39 +312,68 @@ class SelfAttentionRNN(nn.Module):
         α (B, T, T+1) (None, None for eq1) and the past.
 
         The input part A_x·x + b of every step is one matmul before the loop,
-        time-major like c, so each step completes and writes contiguous rows;
-        each step writes its α and c straight into the trace's buffers."""
+        laid where the step's projection matmul adds A_h h_t (``PastStates.prefill``);
+        each step writes its α and c straight into the trace's buffers.  Where
+        ``lanes_of`` says so, the two halves of the batch run side by side, each
+        on views of the same buffers."""
         B, T, _ = x.shape
         with torch.no_grad():
             past = self._past(x, B, T + 1, A_weight, A_bias, kq_weight)
-            pre_all = past.input_part(x.transpose(0, 1))  # (T, B, H), completed by each step
+            pre = past.prefill(x.transpose(0, 1))  # (T, B, H), completed by each step
             c_all = alpha_all = None
-            outs = [None] * T
             if self.align is not None:
                 c_all = x.new_empty(T, B, self.hidden_size)  # (T, B, H)
                 alpha_all = x.new_zeros(B, T, 1, T + 1)  # stays 0 for i > t
-                outs = [
-                    (alpha_row[:, :, : t + 1], c3, c2)  # (B, 1, t+1), (B, 1, H), (B, H)
-                    for t, (alpha_row, c3, c2) in enumerate(
-                        zip(
-                            alpha_all.unbind(1),
-                            c_all.unsqueeze(2).unbind(0),
-                            c_all.unbind(0),
-                            strict=True,
-                        )
-                    )
-                ]
-            if hidden is None or self.align is None:
-                hidden_rows = [None] * T
+            if hidden is not None and self.align is None:
+                hidden = None
+            lanes = lanes_of(x)
+            if len(lanes) == 1:
+                self._sweep(past, pre, c_all, alpha_all, hidden)
             else:
-                hidden_rows = [hidden[:, None, : t + 1] for t in range(T)]  # (B or 1, 1, t+1)
-            for t, pre in enumerate(pre_all.unbind(0)):
-                self._advance(t, pre, past, outs[t], hidden_rows[t])
+                run_side_by_side(
+                    [
+                        (
+                            self._sweep,
+                            past.lane(lo, hi),
+                            pre[:, lo:hi],
+                            None if c_all is None else c_all[:, lo:hi],
+                            None if alpha_all is None else alpha_all[lo:hi],
+                            hidden if hidden is None or hidden.shape[0] == 1 else hidden[lo:hi],
+                        )
+                        for lo, hi in lanes
+                    ]
+                )
             h_all = past.states  # (B, T+1, H)
             if c_all is not None:
                 c_all = c_all.transpose(0, 1).contiguous()
                 alpha_all = alpha_all.squeeze(2)  # (B, T, T+1)
         return h_all, c_all, alpha_all, past
+
+    def _sweep(self, past, pre, c_all, alpha_all, hidden) -> None:
+        """Steps 0 … T−1 for the sequences of ``past`` (a batch, or a lane of it),
+        after ``past.prefill``.  pre (T, B, H), c_all (T, B, H) and alpha_all
+        (B, T, 1, T+1) are the run's buffers (or views of them: each step writes
+        its α and c there); hidden (B or 1, T+1) or None."""
+        T = pre.shape[0]
+        outs = [None] * T
+        if c_all is not None:
+            outs = [
+                (alpha_row[:, :, : t + 1], c3, c2)  # (B, 1, t+1), (B, 1, H), (B, H)
+                for t, (alpha_row, c3, c2) in enumerate(
+                    zip(
+                        alpha_all.unbind(1),
+                        c_all.unsqueeze(2).unbind(0),
+                        c_all.unbind(0),
+                        strict=True,
+                    )
+                )
+            ]
+        hidden_rows = [None] * T
+        if hidden is not None:
+            hidden_rows = [hidden[:, None, : t + 1] for t in range(T)]  # (B or 1, 1, t+1)
+        advance = self._advance
+        for t, pre_t in enumerate(pre.unbind(0)):
+            advance(t, pre_t, past, outs[t], hidden_rows[t])
 
     # -- batched ------------------------------------------------------------
 
@@ -541,12 +457,12 @@ class SelfAttentionRNN(nn.Module):
         """Whether a step reads past states through attention (all but eq1)."""
         return self.align is not None
 
-    def new_cache(self, x: Tensor, capacity: int) -> _PastStates:
+    def new_cache(self, x: Tensor, capacity: int) -> PastStates:
         """The stepper's cache for one sequence, holding the weights as they are now."""
         return self._past(x, 1, capacity, *self._weights()[:3])
 
     def step_record(
-        self, t: int, x_next: Tensor, past: _PastStates, hidden: Tensor | None = None
+        self, t: int, x_next: Tensor, past: PastStates, hidden: Tensor | None = None
     ) -> Step:
         """Run step t on x_next (D,) with the stepper's cache; the record of what it used.
         ``hidden`` (t+1,), bool, if given, hides those slots from the step's attention."""

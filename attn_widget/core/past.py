@@ -1,0 +1,178 @@
+"""The cache of past states a step of ``SelfAttentionRNN`` reads (docs/design.md §1)."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+
+class PastStates:
+    """Past states h_0 … h_n with all a later step reads of them, each computed once.
+
+    Two layouts, one chosen per run (docs/design.md §1, "The fold"):
+
+    - **keyed** (additive, and dot or scaled dot with d_k < H/2):
+
+          states  (B, cap, H)   h_i
+          keys    (B, cap, d)   k_i
+          proj    (cap, B, P)   [k_i; q_i; A_h h_i]
+
+    - **folded** (dot and scaled dot with d_k ≥ H/2): W_K moves into the query,
+
+          score_{t,i} = s·(W_K h_i)·(W_Q h_t) = h_i · u_t,   u_t = F h_t,   F = s·W_Kᵀ W_Q
+
+      so the keys are the states themselves and there is no key cache:
+
+          states  (B, cap, H)   h_i          (read by both attention products)
+          proj    (cap, B, P)   [u_i; A_h h_i]
+
+    ``proj`` is one matmul of h_i with the stacked weights, done when h_i is
+    born: no state is ever projected twice.  eq1 keeps only A_h h_i, eq3 no
+    A_h h_i.  ``proj`` is time-major so the matmul writes its slot directly;
+    the states and keys, which every later step reads whole, are kept
+    batch-major, so each sequence's history is one contiguous block (a
+    time-major history, strided by B rows, read 1.4× slower at T = 1024 when
+    tried).
+
+    The cache also keeps the weights as they were when it was built, split by
+    the blocks of z = [h_t; x_{t+1}; c_t]: a sequence is computed with one set
+    of weights from its step 0 on.
+    """
+
+    def __init__(
+        self,
+        columns: dict,
+        hidden: int,
+        batch: int,
+        capacity: int,
+        like: Tensor,
+        A_weight,
+        A_bias,
+        kq_weight,
+        align=None,
+        fold: bool = False,
+    ):
+        self.bias = A_bias  # (H,)
+        self.A_x = A_weight[:, columns["x"]]  # (H, D)
+        self.A_c_t = A_weight[:, columns["c"]].t() if "c" in columns else None  # (H, H)
+        self.align, self.folded = align, fold
+        self.fold_weight = None  # F (H, H), folded only
+        if kq_weight is None:
+            blocks, self.key_size, self.query_size = [], 0, 0
+        elif fold:
+            self.fold_weight = align.fold_weight(kq_weight)
+            blocks, self.key_size, self.query_size = [self.fold_weight], 0, hidden
+        else:
+            d = kq_weight.shape[0] // 2
+            blocks, self.key_size, self.query_size = [kq_weight], d, d
+        if "h" in columns:
+            blocks.append(A_weight[:, columns["h"]])
+        self.reads_h, self.attends = "h" in columns, "c" in columns
+        self.proj_weight_t = torch.cat(blocks).t().contiguous()  # (H, P)
+        # Slots are written before they are read, so the buffers start empty.
+        self.states = like.new_empty(batch, capacity, hidden)  # (B, cap, H)
+        self.keys = like.new_empty(batch, capacity, self.key_size)  # (B, cap, d); keyed
+        self.proj = like.new_empty(capacity, batch, self.proj_weight_t.shape[1])  # (cap, B, P)
+        self.make_views()
+        self.prefilled = False  # ``prefill`` turns it on
+        # h_0 = 0, so its projections are 0 for every align here; computed, not assumed.
+        self.write(0, like.new_zeros(batch, hidden))
+
+    @property
+    def capacity(self) -> int:
+        return self.states.shape[1]
+
+    def make_views(self) -> None:
+        """Views a step reads, made once per buffer rather than once per step:
+        the loop's own overhead is a large part of a step at these sizes."""
+        k, q = self.key_size, self.key_size + self.query_size
+        self.state_rows = self.states.unbind(1)  # h_i, (B, H) each
+        self.proj_rows = self.proj.unbind(0)  # [k_i; q_i; A_h h_i] or [u_i; A_h h_i], (B, P)
+        self.state_part_rows = self.proj[:, :, q:].unbind(0)  # A_h h_i, (B, H) each
+        self.queries = self.proj[:, :, k:q].transpose(0, 1)  # q_i or u_i, (B, cap, d or H)
+        self.query_rows = self.proj[:, :, None, k:q].unbind(0)  # q_i or u_i, (B, 1, ·) each
+        self.states_by_column = self.states.transpose(1, 2)  # (B, H, cap): h_i as columns
+        if k:
+            self.key_rows = self.keys.unbind(1)  # k_i, (B, d) each
+            self.projected_key_rows = self.proj[:, :, :k].unbind(0)  # k_i, (B, d) each
+
+    def grow(self, capacity: int) -> None:
+        """Make room for ``capacity`` states (the stepper's sequence can grow)."""
+        if capacity <= self.capacity:
+            return
+        for name, dim in (("states", 1), ("keys", 1), ("proj", 0)):
+            old = getattr(self, name)
+            shape = list(old.shape)
+            shape[dim] = capacity
+            new = old.new_empty(shape)
+            new.narrow(dim, 0, old.shape[dim]).copy_(old)
+            setattr(self, name, new)
+        self.make_views()
+
+    def prefill(self, x: Tensor) -> Tensor:
+        """The batched run's pre-activations, laid where the matmul of ``write`` adds
+        A_h h_t: for x (T, B, D), returns pre (T, B, H), whose row t holds
+        A_x·x_{t+1} + b and, once ``write(t, h_t)`` has run, + A_h h_t.
+
+        Under eq1/eq4 pre_t is the A_h h_t block of ``proj`` row t, pre-filled with
+        the input part (one matmul for all steps) and the rest of ``proj`` zeroed;
+        from then on ``write`` accumulates (addmm with β = 1) instead of overwriting,
+        so one matmul gives a state's [k; q; ·] or [u; ·] and adds A_h h_t to pre_t,
+        with no separate add, and tanh writes h_{t+1} into its slot with no copy:
+        two aten calls fewer a step (measured at 1 thread against nn.LSTM, B32 T128
+        H128, shared box: 2.83× → 2.69× of CPU time at load 9.5, 2.42× → 2.41× at
+        load 3.6, i.e. at most a few %).  Under
+        eq3 there is no A_h block, and pre_t is a row of its own buffer."""
+        T = x.shape[0]
+        inputs = self.input_part(x)  # (T, B, H)
+        q = self.key_size + self.query_size
+        self.proj[:, :, :q].zero_()
+        self.prefilled = True
+        if not self.reads_h:
+            self.write(0, self.state_rows[0], stored=True)
+            return inputs
+        self.proj[:T, :, q:].copy_(inputs)
+        self.proj[T:, :, q:].zero_()
+        self.write(0, self.state_rows[0], stored=True)  # h_0 = 0: pre_0 stays the input part
+        return self.proj[:T, :, q:]
+
+    def lane(self, lo: int, hi: int) -> PastStates:
+        """The same cache seen through sequences lo … hi−1 of the batch: views of the
+        same buffers, so lanes run side by side write disjoint parts (``_run``)."""
+        view = copy.copy(self)
+        view.states, view.keys, view.proj = (
+            self.states[lo:hi],
+            self.keys[lo:hi],
+            self.proj[:, lo:hi],
+        )
+        view.make_views()
+        return view
+
+    def write(self, i: int, h: Tensor, stored: bool = False) -> None:
+        """Store h_i (B, H) and compute its [k_i; q_i; A_h h_i] or [u_i; A_h h_i] (added
+        into the row after ``prefill``).  ``stored``: h already is the slot itself
+        (the batched run's tanh writes there); otherwise h comes contiguous and is
+        copied in (the stepper's records must not share the cache's slots)."""
+        if not stored:
+            self.state_rows[i].copy_(h)
+        if self.prefilled:
+            self.proj_rows[i].addmm_(h, self.proj_weight_t)
+        else:
+            torch.mm(h, self.proj_weight_t, out=self.proj_rows[i])
+        if self.key_size:
+            self.key_rows[i].copy_(self.projected_key_rows[i])
+
+    def score(self, t: int) -> Tensor:
+        """score_{t,i} = align(h_i, h_t) for i = 0 … t, shape (B, 1, t+1)."""
+        n = t + 1
+        if self.folded:  # h_i · u_t: the states are the keys, the scale is in F
+            return torch.bmm(self.query_rows[t], self.states_by_column[:, :, :n])
+        return self.align.score_rows(self.keys[:, :n], self.query_rows[t])
+
+    def input_part(self, x: Tensor) -> Tensor:
+        """A_x·x + b for inputs x (…, D): the part of A·z + b that needs no state.
+        The batched run computes it for every step at once, before the loop."""
+        return F.linear(x, self.A_x, self.bias)  # (…, H)
