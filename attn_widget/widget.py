@@ -595,9 +595,6 @@ class AttentionWidget(anywidget.AnyWidget):
             self._answers.reply_error("; ".join(problems), "update")
 
     def _on_custom_msg(self, _widget, content, buffers) -> None:
-        if not defer_to_loop(self._main_loop, self._answer, content, buffers):
-            self._answer(content, buffers)
-
-    def _answer(self, content, buffers) -> None:
         """A custom message from the front end: an error reply, never an exception."""
-        self._answers.answer(content, buffers)
+        if not defer_to_loop(self._main_loop, self._answers.answer, content, buffers):
+            self._answers.answer(content, buffers)

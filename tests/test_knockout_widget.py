@@ -237,13 +237,13 @@ def test_the_knockout_message_applies_a_current_request_and_refuses_a_stale_one(
     w, model, _, x, sent = widget64()
     w.goto(6)
     version = w.version
-    w._answer({"type": "knockout", "version": version, "slots": [4]}, [])  # noqa: SLF001
+    w._answers.answer({"type": "knockout", "version": version, "slots": [4]}, [])  # noqa: SLF001
     assert w.knockout == [4] and w.version == version + 1 and w.status == ""
     assert sent[-1]["type"] == "steps" and sent[-1]["version"] == w.version
     torch.testing.assert_close(w.trace().h, batched(model, x[:6], [4]).h, rtol=0, atol=1e-12)
     # A request made for the old version: refused, never applied to the data there is now.
     sent.clear()
-    w._answer({"type": "knockout", "version": version, "slots": [1]}, [])  # noqa: SLF001
+    w._answers.answer({"type": "knockout", "version": version, "slots": [1]}, [])  # noqa: SLF001
     assert w.knockout == [4] and w.version == version + 1
     assert [m["type"] for m in sent] == ["error"] and sent[0]["request"] == "knockout"
     assert "changed before this knockout arrived" in w.status
@@ -266,7 +266,7 @@ def test_a_bad_knockout_message_is_refused_with_a_reason(content, match):
     w.knockout = [3]
     version = w.version
     sent.clear()
-    w._answer({"type": "knockout", "version": version, **content}, [])  # noqa: SLF001
+    w._answers.answer({"type": "knockout", "version": version, **content}, [])  # noqa: SLF001
     assert w.knockout == [3] and w.version == version
     assert [m["type"] for m in sent] == ["error"]
     assert re.search(match, sent[0]["message"])
@@ -291,7 +291,7 @@ def test_eq1_keeps_slots_from_python_and_from_a_message_alike_and_says_they_do_n
     w.knockout = []
     assert w.status == ""
     # the message takes the same path, and gets the same answer
-    w._answer({"type": "knockout", "version": w.version, "slots": [2]}, [])  # noqa: SLF001
+    w._answers.answer({"type": "knockout", "version": w.version, "slots": [2]}, [])  # noqa: SLF001
     assert w.knockout == [2] and "hiding slots [2] changes no number" in w.status
     assert not [m for m in sent if m["type"] == "error"]
     assert all(a is b for a, b in zip(w.session.steps, steps, strict=True))
@@ -307,7 +307,7 @@ def test_a_model_without_a_mask_refuses_from_python_and_from_a_message_alike():
     v.send = lambda content, buffers=None: sent.append(content)
     with pytest.raises(TypeError) as raised:
         v.knockout = [1]
-    v._answer({"type": "knockout", "version": v.version, "slots": [1]}, [])  # noqa: SLF001
+    v._answers.answer({"type": "knockout", "version": v.version, "slots": [1]}, [])  # noqa: SLF001
     assert v.knockout == [] and sent[-1]["type"] == "error"
     assert sent[-1]["message"] == str(raised.value)
     assert "NoMask does not support knockout" in sent[-1]["message"]
@@ -372,7 +372,7 @@ def test_a_comparisons_panels_hide_the_same_slots():
     # a click in the second panel's view hides a slot in all of them
     b = cmp.panels[1]
     b.send = lambda content, buffers=None: None
-    b._answer({"type": "knockout", "version": b.version, "slots": [1, 3]}, [])  # noqa: SLF001
+    b._answers.answer({"type": "knockout", "version": b.version, "slots": [1, 3]}, [])  # noqa: SLF001
     assert cmp.knockout == [1, 3] and [p.knockout for p in cmp.panels] == [[1, 3]] * 3
     # a bad value is refused before any panel changes
     with pytest.raises(ValueError, match="T = 6"):
@@ -416,7 +416,7 @@ def test_a_forged_list_of_every_slot_gets_a_short_answer():
     w, *_, sent = widget64()
     version = w.version
     sent.clear()
-    w._answer({"type": "knockout", "version": version, "slots": list(range(10**5))}, [])  # noqa: SLF001
+    w._answers.answer({"type": "knockout", "version": version, "slots": list(range(10**5))}, [])  # noqa: SLF001
     assert w.knockout == [] and w.version == version
     (reply,) = sent
     assert reply["type"] == "error" and "99992 of them" in reply["message"]
