@@ -57,7 +57,21 @@ def save_checkpoint(model: TextRNN, path: str | os.PathLike, metadata: dict | No
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     blob = {"format": FORMAT, "config": model.config(), "state_dict": state, "metadata": metadata}
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(blob, path)
+    # Written beside the target and moved there only once load_checkpoint's first
+    # bound holds, so a save never leaves a file that load refuses (or half a file).
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        torch.save(blob, partial)
+        others = [entry for entry in _archive_entries(partial) if not _is_tensor_record(entry)]
+        if _unpacked(others) > PICKLE_LIMIT:
+            raise ValueError(
+                f"the config and metadata pickle to {_unpacked(others)} bytes; "
+                f"a checkpoint may hold at most PICKLE_LIMIT = {PICKLE_LIMIT} bytes of them "
+                "(load_checkpoint refuses more)"
+            )
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path
 
 
@@ -133,11 +147,13 @@ def _plain_data_problem(value, where: str) -> str | None:
     float, bool, None, list, tuple and dict (a tensor: only the state_dict holds
     tensors), a str that UTF-8 cannot encode (it could never be sent to the
     browser), more than ``MAX_DEPTH`` levels of nesting or more than
-    ``MAX_VALUES`` values.  Walked without recursion, each container once, in
-    time linear in its size, so a deep or self-referencing structure is safe.
+    ``MAX_VALUES`` values, a container reached twice counting twice (a list of
+    itself 40 times over is 2**40 values to repr or save, though it pickles in
+    24 kB).  Walked without recursion, stopping at either bound, so a deep,
+    shared or self-referencing structure is refused in time bounded by them.
     save_checkpoint and load_checkpoint both ask this, so a file saved loads."""
     # (value, where it sits: the root's name or (parent, key), its depth)
-    stack, seen, count = [(value, where, 0)], set(), 0
+    stack, count = [(value, where, 0)], 0
     while stack:
         item, at, depth = stack.pop()
         count += 1
@@ -160,8 +176,7 @@ def _plain_data_problem(value, where: str) -> str | None:
                     f"{_where(at)} holds the str {item[:40]!r}, whose {item[error.start]!r} "
                     f"at index {error.start} UTF-8 cannot encode (a lone surrogate)"
                 )
-        elif isinstance(item, dict | list | tuple) and id(item) not in seen:
-            seen.add(id(item))
+        elif isinstance(item, dict | list | tuple):
             if isinstance(item, dict):
                 for key, inner in item.items():
                     stack += [(key, (at, _KEY), depth + 1), (inner, (at, key), depth + 1)]

@@ -591,3 +591,47 @@ def test_metadata_nested_two_hundred_thousand_deep_is_refused_at_once(tmp_path):
         load_checkpoint(path)
     # torch's own reading of 400,000 opcodes takes about 1.5 s here; the walk is linear
     assert time.process_time() - start < 15
+
+
+def test_metadata_that_shares_a_list_counts_every_path_to_it(tmp_path):
+    """A list of itself twice, 40 times over, pickles in 24 kB but is 2**40 values to
+    repr or save: it loaded in 0.1 s, then repr(m.metadata) never returned (re-probe of
+    hostile pass 2).  The check counts a shared container each time it is reached."""
+    model, _ = _tiny()
+    shared: list = ["leaf"]
+    for _ in range(40):
+        shared = [shared, shared]
+    path = tmp_path / "dag.pt"
+    with pytest.raises(ValueError, match=r"metadata holds more than MAX_VALUES"):
+        save_checkpoint(model, path, metadata={"x": shared})
+    assert not path.exists()
+    torch.save({"config": model.config(), "state_dict": model.state_dict(),
+                "metadata": {"x": shared}}, path)  # fmt: skip
+    assert path.stat().st_size < 100_000
+    start = time.process_time()
+    with pytest.raises(CheckpointError, match=r"metadata holds more than MAX_VALUES"):
+        load_checkpoint(path)
+    assert time.process_time() - start < 15  # stops at MAX_VALUES visits (about 1 s here)
+    # a container shared a few times within the bound is plain data and round-trips
+    small = ["a", 1]
+    kept = {"twice": [small, small]}
+    assert load_checkpoint(save_checkpoint(model, path, metadata=kept)).metadata == kept
+
+
+def test_save_refuses_metadata_past_the_pickle_bound_that_load_refuses(tmp_path):
+    """save_checkpoint wrote 50 MB of metadata that load_checkpoint then refused at
+    PICKLE_LIMIT (re-probe of hostile pass 2): save asks the same bound of what it
+    wrote, and leaves no file (nor a partial one) behind."""
+    from attn_widget.checkpoint import PICKLE_LIMIT
+
+    model, _ = _tiny()
+    path = tmp_path / "big.pt"
+    with pytest.raises(ValueError, match=r"at most PICKLE_LIMIT = 16777216 bytes"):
+        save_checkpoint(model, path, metadata={"x": "a" * (PICKLE_LIMIT + 1)})
+    assert list(tmp_path.iterdir()) == []
+    # just under it saves, and loads back
+    note = "a" * (PICKLE_LIMIT - 100_000)
+    assert load_checkpoint(save_checkpoint(model, path, metadata={"x": note})).metadata == {
+        "x": note
+    }
+    assert [p.name for p in tmp_path.iterdir()] == ["big.pt"]
