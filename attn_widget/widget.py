@@ -28,6 +28,7 @@ import anywidget
 import traitlets as tl
 from torch import Tensor, nn
 
+from . import widget_traits as traits
 from .kernel import (
     cell_loop,
     defer_to_loop,
@@ -40,7 +41,6 @@ from .protocol import FRONT_END_TRAITS, MAX_SPEED, MIN_SPEED, SHADINGS
 from .render.bundle import STATIC, read_static
 from .render.export import Presentation, check_page_path, export_page
 from .session import Moved, NewVersion, Problem, Session, check_position, check_token
-from .widget_traits import KnockoutTrait, PositionTrait, ShadingTrait, SpeedTrait, check_speed
 from .wire import Answers, ComputeAhead, Outbox, Snapshots, screen_state
 
 __all__ = ["STATIC", "AttentionWidget"]
@@ -111,7 +111,7 @@ class AttentionWidget(anywidget.AnyWidget):
         1
     """
 
-    t = PositionTrait(0).tag(sync=True)
+    t = traits.PositionTrait(0).tag(sync=True)
     T = tl.Int(0).tag(sync=True)
     tokens = tl.List(tl.Unicode()).tag(sync=True)
     update_rule = tl.Unicode("eq4").tag(sync=True)
@@ -125,27 +125,22 @@ class AttentionWidget(anywidget.AnyWidget):
     frontier = tl.Int(0).tag(sync=True)
     version = tl.Int(0).tag(sync=True)
     playing = tl.Bool(False).tag(sync=True)
-    speed = SpeedTrait(4.0).tag(sync=True)
-    shading = ShadingTrait("alpha").tag(sync=True)
+    speed = traits.SpeedTrait(4.0).tag(sync=True)
+    shading = traits.ShadingTrait("alpha").tag(sync=True)
     status = tl.Unicode("").tag(sync=True)
     _snapshot = tl.Bytes(b"").tag(sync=True)
-    # Names this widget for the front end, which keeps one controller (store,
-    # play timer) per widget however many views show it.
+    # Names this widget for the front end: one controller per widget, for all views.
     _widget_id = tl.Unicode("").tag(sync=True)
-    # The output head's class names (the vocabulary, for a language model);
-    # empty when the widget has no head.  Each step then carries pred_p, pred_i.
+    # The head's class names (empty without a head); each step carries pred_p, pred_i.
     prediction_labels = tl.List(tl.Unicode()).tag(sync=True)
     # A name shown above the view (a panel of a comparison: "eq1", "eq4 / dot").
     title = tl.Unicode("").tag(sync=True)
     # False in a comparison's other panels: one set of controls drives them all.
     show_controls = tl.Bool(True).tag(sync=True)
-    # What-if editing from the view (docs/design.md §2, "What-if and your own
-    # sentence"): the words a token may be replaced by (a text model's vocabulary;
-    # empty for vector inputs, which can only be zeroed), whether the view may
-    # edit at all (not a comparison's panels), whether it offers a text box (a
-    # from_text widget), the inputs read as <unk> ([i, the word as the tokenizer
-    # gave it]) and the
-    # edits undo takes back ([i, old token, new token], oldest first).
+    # What-if editing (docs/design.md §2): the words a token may become (a text
+    # model's vocabulary; empty for vectors, which can only be zeroed), whether the
+    # view may edit (not a comparison's panels), whether it offers a text box, the
+    # inputs read as <unk> ([i, word]) and the edits undo takes back ([i, old, new]).
     vocabulary = tl.List(tl.Unicode()).tag(sync=True)
     editable = tl.Bool(True).tag(sync=True)
     accepts_text = tl.Bool(False).tag(sync=True)
@@ -153,7 +148,7 @@ class AttentionWidget(anywidget.AnyWidget):
     edits = tl.List().tag(sync=True)
     # Knockout (see the class docstring): the hidden slots, sorted, set from
     # Python or by the "knockout" message; whether the view offers to hide slots.
-    knockout = KnockoutTrait().tag(sync=True)
+    knockout = traits.KnockoutTrait().tag(sync=True)
     can_knockout = tl.Bool(False).tag(sync=True)
 
     MIN_SPEED, MAX_SPEED = MIN_SPEED, MAX_SPEED
@@ -187,7 +182,7 @@ class AttentionWidget(anywidget.AnyWidget):
             raise TypeError(
                 "give a session, or a model with its inputs (and tokens, head, labels), not both"
             )
-        speed = check_speed(speed)
+        speed = traits.check_speed(speed)
         if not isinstance(precompute, bool):
             raise TypeError(f"precompute must be True or False, got {precompute!r}")
         owned = sorted(set(kwargs) & (set(self.class_traits(sync=True)) - {"layout"}))
@@ -496,11 +491,12 @@ class AttentionWidget(anywidget.AnyWidget):
     def _show_session(self) -> None:
         """Set the traits that describe the session's data to what it holds now."""
         s = self.session
-        described = s.describe()
-        for name in ("version", "tokens", "T", "unknown", "edits", "knockout", "frontier"):
-            if getattr(self, name) != described[name]:
-                setattr(self, name, described[name])
-        self.t = s.position
+        with s.lock:  # what the traits' checks compare with (widget_traits.py)
+            described = s.describe()
+            for name in ("version", "tokens", "T", "unknown", "edits", "knockout", "frontier"):
+                if getattr(self, name) != described[name]:
+                    setattr(self, name, described[name])
+            self.t = s.position
 
     def _settle(self) -> None:
         """After something was raised on the way (a failing step, a KeyboardInterrupt):
@@ -575,6 +571,10 @@ class AttentionWidget(anywidget.AnyWidget):
             self.playing = False
         self._outbox.push(self.t, reason="step")
         self._ahead.queue()
+
+    @tl.validate(*traits.FOLLOW_SESSION, *traits.DESCRIBE_MODEL, "title")
+    def _kernel_owned(self, proposal):
+        return traits.kernel_owned(self, proposal.trait.name, proposal.value)
 
     def set_state(self, sync_data):
         """State from the front end: a bad value gets an error reply, never an exception."""

@@ -63,3 +63,55 @@ class ShadingTrait(tl.Unicode):
         if value not in SHADINGS:
             raise tl.TraitError(f"shading must be one of {SHADINGS}, got {value!r}")
         return value
+
+
+# The traits that tell the view what the session holds (its data) and what the
+# model is: the widget writes them from its session, a user never does (a page's
+# writes are refused by screen_state).  ``w.tokens = [...]`` relabelled the view while
+# the model still read the old words, and ``w.T = 10**9`` was kept (re-probe of
+# hostile pass 2).
+FOLLOW_SESSION = ("T", "tokens", "version", "frontier", "unknown", "edits")
+DESCRIBE_MODEL = (
+    "update_rule", "align_name", "z_layout", "hidden_size", "input_size", "zero_slot",
+    "prediction_labels", "vocabulary", "accepts_text",
+)  # fmt: skip
+
+
+def _held_by_session(session, name: str):
+    value = getattr(session, name)
+    return [list(v) for v in value] if name in ("unknown", "edits") else (
+        list(value) if name == "tokens" else value
+    )  # fmt: skip
+
+
+def refuse_foreign_value(obj, name: str, value):
+    """``value`` for the trait ``name`` once the widget is built: what its session holds
+    (or, for the model's description, what it was built with), else a TraitError
+    saying how to change it."""
+    if not obj._built:  # noqa: SLF001 - __init__ sets them from session.describe()
+        return value
+    if name in FOLLOW_SESSION:
+        with obj.session.lock:  # the widget writes them under it, from the session
+            if value == _held_by_session(obj.session, name):
+                return value
+            held = _held_by_session(obj.session, name)
+    elif value == getattr(obj, name):
+        return value
+    else:
+        held = getattr(obj, name)
+    shown = repr(held) if len(repr(held)) < 80 else f"{repr(held)[:80]}…"
+    raise tl.TraitError(
+        f"{name} describes what the widget's session holds ({shown}) and is set by the "
+        "widget: change the data with read_text, set_inputs, edit, replace or undo, and "
+        "the model by making a new widget"
+    )
+
+
+def kernel_owned(obj, name: str, value):
+    """The check of a trait the widget owns: the title is text bounded as a token
+    is; the others are :func:`refuse_foreign_value`'s."""
+    if name == "title":
+        from .session import check_token
+
+        return check_token(value, "title")
+    return refuse_foreign_value(obj, name, value)

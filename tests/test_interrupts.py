@@ -211,11 +211,11 @@ def _text_after_training(w):
 
 
 def _front_end_edit(w):
-    return lambda: w._answer({"type": "edit", "version": w.version, "i": 2, "token": "are"}, [])  # noqa: SLF001
+    return lambda: w._answers.answer({"type": "edit", "version": w.version, "i": 2, "token": "are"}, [])  # noqa: SLF001
 
 
 def _front_end_text(w):
-    return lambda: w._answer({"type": "text", "text": "the cabinets are on the key"}, [])  # noqa: SLF001
+    return lambda: w._answers.answer({"type": "text", "text": "the cabinets are on the key"}, [])  # noqa: SLF001
 
 
 def _knockout_again(w):
@@ -225,7 +225,7 @@ def _knockout_again(w):
 
 def _front_end_knockout(w):
     message = {"type": "knockout", "version": w.version, "slots": [2]}
-    return lambda: w._answer(message, [])  # noqa: SLF001
+    return lambda: w._answers.answer(message, [])  # noqa: SLF001
 
 
 def _front_end_move(w):

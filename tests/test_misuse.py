@@ -191,3 +191,32 @@ def test_two_widgets_on_one_session_moved_from_two_threads_agree():
     assert a.t == b.t == s.position
     a.step() if s.position < T else a.back()
     assert a.t == b.t == s.position
+
+
+def test_the_traits_that_describe_the_session_and_the_model_are_the_widgets_to_set():
+    """``w.tokens = [...]`` relabelled the view while the model still read the old words,
+    and ``w.title``, ``w.T``, ``w.version`` took anything after the constructor refused
+    it (re-probe of hostile pass 2): they follow the session, and a user's write that
+    disagrees is a TraitError saying how to change the data."""
+    import traitlets
+
+    w = make(T=4, tokens=["a", "b", "c", "d"])
+    before = (w.tokens, w.T, w.version, w.frontier, w.hidden_size, w.update_rule)
+    for name, value in [("tokens", ["z", "y", "x", "w"]), ("T", 10**9), ("version", 99),
+                        ("frontier", 3), ("hidden_size", 64), ("update_rule", "eq1"),
+                        ("edits", [[0, "a", "b"]]), ("vocabulary", ["a"])]:  # fmt: skip
+        with pytest.raises(traitlets.TraitError, match=rf"{name} describes what the widget"):
+            setattr(w, name, value)
+    assert (w.tokens, w.T, w.version, w.frontier, w.hidden_size, w.update_rule) == before
+    w.tokens = ["a", "b", "c", "d"]  # what it holds: nothing to refuse
+    with pytest.raises(ValueError, match="title"):
+        w.title = "t" * 10_000_000
+    w.title = "eq4"
+    # the widget's own paths still write them
+    w.goto(3)
+    assert w.frontier == 3
+    w.edit(1, "q", torch.zeros(4))  # x_1
+    assert w.tokens[0] == "q" and [e[1:] for e in w.edits] == [["a", "q"]]
+    assert w.version == before[2] + 1
+    w.undo()
+    assert w.tokens == ["a", "b", "c", "d"] and w.edits == []

@@ -82,7 +82,7 @@ def test_kernel_answers_each_front_end_message(monkeypatch):
     }
     assert set(requests) == set(protocol.FRONT_END_MESSAGES)
     for request in requests.values():
-        w._answer(request(), [])  # noqa: SLF001
+        w._answers.answer(request(), [])  # noqa: SLF001
     # an edit, an undo, a new sentence and a knockout each answer with a new version's steps
     assert [m["type"] for m in sent] == ["steps", "sensitivity", "pong"] + ["steps"] * 4
     assert [m.get("reason") for m in sent[3:]] == ["reset"] * 4

@@ -197,9 +197,9 @@ def test_every_path_takes_the_one_lock(path):
         "snapshot": w.snapshot,
         "trace": w.trace,
         "zero_input": lambda: w.zero_input(1),
-        "sync": lambda: w._answer({"type": "sync", "version": 0, "have": 0}, []),  # noqa: SLF001
+        "sync": lambda: w._answers.answer({"type": "sync", "version": 0, "have": 0}, []),  # noqa: SLF001
         "knockout": lambda: setattr(w, "knockout", [1]),
-        "knockout_message": lambda: w._answer(  # noqa: SLF001
+        "knockout_message": lambda: w._answers.answer(  # noqa: SLF001
             {"type": "knockout", "version": w.version, "slots": [2]}, []
         ),
     }

@@ -218,12 +218,12 @@ def test_view_messages_answer_with_errors_never_exceptions():
     ]
     for content in bad:
         replies.clear()
-        w._answer(content, [])  # noqa: SLF001
+        w._answers.answer(content, [])  # noqa: SLF001
         assert [r["type"] for r in replies] == ["error"], content
         assert replies[0]["request"] == content["type"]
         assert w.status.startswith("error: ")
     assert w.tokens == tokens and w.version == 0 and w.edits == []
-    w._answer({"type": "edit", "version": 0, "i": 1, "token": None}, [])  # noqa: SLF001
+    w._answers.answer({"type": "edit", "version": 0, "i": 1, "token": None}, [])  # noqa: SLF001
     assert w.tokens[0] == ZERO_INPUT and w.status == ""
 
 
@@ -239,8 +239,8 @@ def test_a_comparison_offers_no_edits():
             panel.read_text("the key")
         replies = []
         panel.send = lambda content, buffers=None, r=replies: r.append(content)
-        panel._answer({"type": "text", "text": "the key"}, [])  # noqa: SLF001
-        panel._answer({"type": "edit", "version": panel.version, "i": 1, "token": None}, [])  # noqa: SLF001
+        panel._answers.answer({"type": "text", "text": "the key"}, [])  # noqa: SLF001
+        panel._answers.answer({"type": "edit", "version": panel.version, "i": 1, "token": None}, [])  # noqa: SLF001
         assert [r["type"] for r in replies] == ["error", "error"]
         assert panel.tokens == ["the", "key", "is", "on", "the", "table"]
 
@@ -333,9 +333,9 @@ def test_a_view_edit_never_rewrites_the_saved_snapshot():
     w.send = lambda content, buffers=None: None
     writes = []
     w.observe(lambda change: writes.append(len(change["new"])), names="_snapshot")
-    w._answer({"type": "edit", "version": w.version, "i": 2, "token": "doors"}, [])  # noqa: SLF001
-    w._answer({"type": "undo", "version": w.version}, [])  # noqa: SLF001
-    w._answer({"type": "text", "text": "the old doors"}, [])  # noqa: SLF001
+    w._answers.answer({"type": "edit", "version": w.version, "i": 2, "token": "doors"}, [])  # noqa: SLF001
+    w._answers.answer({"type": "undo", "version": w.version}, [])  # noqa: SLF001
+    w._answers.answer({"type": "text", "text": "the old doors"}, [])  # noqa: SLF001
     assert w.status == "" and w.tokens == ["the", "old", "doors"]
     assert writes == []
     w.replace(1, "key")  # from Python, in a cell: the saved state follows
@@ -346,5 +346,5 @@ def test_a_message_whose_type_is_not_a_string_gets_a_clear_reply():
     _, w = widget()
     replies = []
     w.send = lambda content, buffers=None: replies.append(content)
-    w._answer({"type": ["edit"]}, [])  # noqa: SLF001
+    w._answers.answer({"type": ["edit"]}, [])  # noqa: SLF001
     assert replies[0]["type"] == "error" and "unknown message type" in replies[0]["message"]

@@ -78,7 +78,7 @@ def test_a_precomputed_long_widget_computes_and_sends_what_the_saved_state_holds
     w.send = rec
     # The page displays it: a controller and a view each ask for what they lack.
     for _ in range(2):
-        w._answer({"type": "sync", "version": w.version, "have": 0}, [])  # noqa: SLF001
+        w._answers.answer({"type": "sync", "version": w.version, "have": 0}, [])  # noqa: SLF001
     assert max(rec.bytes_of_steps()) <= STEP_DATA_LIMIT
     assert sum(rec.bytes_of_steps()) <= 2 * STEP_DATA_LIMIT
     w.goto(T)  # asked for: every step, in messages within the bound
@@ -142,13 +142,13 @@ def test_the_gradient_shading_past_the_cores_bound_is_refused_by_name_at_once():
     w.send = rec
     w.goto(2000)
     start = time.perf_counter()
-    w._answer({"type": "sensitivity", "version": w.version, "k": 2000}, [])  # noqa: SLF001
+    w._answers.answer({"type": "sensitivity", "version": w.version, "k": 2000}, [])  # noqa: SLF001
     assert time.perf_counter() - start < 1  # it allocated 3.2 GB
     (message,) = rec.errors()
     assert message.startswith("gradient shading at position 2000: ")
     assert "CHUNK_BYTES" in message and "α works at every position" in message
     assert w.status == f"error: {message}"
-    w._answer({"type": "sensitivity", "version": w.version, "k": 20}, [])  # noqa: SLF001
+    w._answers.answer({"type": "sensitivity", "version": w.version, "k": 20}, [])  # noqa: SLF001
     (answer,) = [c for c, _ in rec.sent if c["type"] == "sensitivity"]
     assert answer["k"] == 20
 
@@ -263,10 +263,10 @@ def test_an_edit_message_without_its_token_is_refused_not_read_as_zero():
     rec = Recorder()
     w.send = rec
     x = w.inputs.clone()
-    w._answer({"type": "edit", "version": w.version, "i": 2}, [])  # noqa: SLF001
+    w._answers.answer({"type": "edit", "version": w.version, "i": 2}, [])  # noqa: SLF001
     assert rec.errors() == ["edit.token is missing: give a word of the vocabulary, or null"]
     assert torch.equal(w.inputs, x) and w.edits == [] and w.version == 0
-    w._answer({"type": "edit", "version": w.version, "i": 2, "token": None}, [])  # noqa: SLF001
+    w._answers.answer({"type": "edit", "version": w.version, "i": 2, "token": None}, [])  # noqa: SLF001
     assert w.tokens[1] == "⟨0⟩" and not w.inputs[1].any()
 
 
