@@ -575,7 +575,8 @@ def test_a_sync_request_gets_what_the_position_needs_within_the_bound(monkeypatc
     _limit_to_steps(monkeypatch, w, 6)
     w.goto(3)
     rec.clear()
-    w._answers.answer({"type": "sync", "version": w.version, "have": 0}, [])  # a view that has nothing yet  # noqa: SLF001
+    sync = {"type": "sync", "version": w.version, "have": 0}  # a view that has nothing yet
+    w._answers.answer(sync, [])  # noqa: SLF001
     assert rec.steps_sent() == list(range(6))
 
 
