@@ -73,16 +73,10 @@ def _kernel_loop() -> asyncio.AbstractEventLoop | None:
     """The loop the kernel runs cells on, found from the kernel itself, so a widget
     built on any thread (a thread, a subshell cell) hands messages to it; None
     outside a kernel (where ipykernel was never imported)."""
-    # Looked up, never imported: a kernel has imported it, and importing it outside one
-    # swaps comm.get_comm_manager for ipykernel's, so a widget whose comm was made
-    # before could not be closed (KeyError from unregister_comm in a plain script).
-    kernelapp = sys.modules.get("ipykernel.kernelapp")
-    if kernelapp is None:
+    app = _kernel_app()
+    if app is None:
         return None
-    IPKernelApp = kernelapp.IPKernelApp
-    if not IPKernelApp.initialized():
-        return None
-    io_loop = getattr(IPKernelApp.instance().kernel, "io_loop", None)  # tornado, main thread
+    io_loop = getattr(app.kernel, "io_loop", None)  # tornado, main thread
     loop = getattr(io_loop, "asyncio_loop", None)
     return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
 
@@ -183,9 +177,19 @@ def _cell_key(info) -> tuple[str, str] | None:
 
 
 def _in_a_kernel() -> bool:
-    # looked up, never imported (see _kernel_loop)
+    return _kernel_app() is not None
+
+
+def _kernel_app():
+    """The running kernel's IPKernelApp, or None outside a kernel.
+
+    Looked up, never imported: a kernel has imported it, and importing it outside one
+    swaps comm.get_comm_manager for ipykernel's, so a widget whose comm was made
+    before could not be closed (KeyError from unregister_comm in a plain script)."""
     kernelapp = sys.modules.get("ipykernel.kernelapp")
-    return kernelapp is not None and bool(kernelapp.IPKernelApp.initialized())
+    if kernelapp is None or not kernelapp.IPKernelApp.initialized():
+        return None
+    return kernelapp.IPKernelApp.instance()
 
 
 def _after_run(shell, result) -> None:
