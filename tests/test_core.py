@@ -11,6 +11,7 @@ import torch
 from reference import params_of, reference_run
 
 from attn_widget import SelfAttentionRNN
+from attn_widget.core.past import SIGMOID_TANH_MIN, PastStates
 
 UPDATES = ("eq1", "eq3", "eq4")
 ALIGNS = ("dot", "scaled_dot", "additive")
@@ -172,6 +173,65 @@ def test_matches_numpy_reference_batched_and_stepped(update, align):
             assert np.abs(s.c.numpy() - c_ref[s.t]).max() <= 1e-10
         # α must be far from uniform, or this test would not see a wrong index.
         assert np.abs(a_ref[-1, :9] - 1 / 9).max() > 0.05
+
+
+@pytest.mark.parametrize(("update", "align"), COMBOS)
+def test_a_wide_batch_takes_tanh_by_sigmoid_and_still_matches_the_reference(
+    update, align, monkeypatch
+):
+    """B·H ≥ SIGMOID_TANH_MIN on CPU: h = 2σ(2a) − 1 (``PastStates.tanh``), checked here
+    against numpy's tanh in the independent reference, with large weights so that
+    h reaches the flat ends of tanh, where the identity's rounding differs most."""
+    B, H = 4, SIGMOID_TANH_MIN // 4
+    model = make(update, align, D=3, H=H, attn_size=8, seed=3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(12.0)
+    x = torch.randn(B, 7, 3, dtype=torch.float64)
+    paths = []
+    tanh = PastStates.tanh
+
+    def spy(past, pre, out=None):
+        paths.append(past.tanh_by_sigmoid)
+        return tanh(past, pre, out)
+
+    monkeypatch.setattr(PastStates, "tanh", spy)
+    with torch.no_grad():
+        assert model.new_cache(x[0], 8).tanh_by_sigmoid is False  # the stepper: one sequence
+        trace = model(x)
+    assert paths == [True] * 7
+    params = params_of(model)
+    for b in range(B):
+        h_ref, c_ref, a_ref = reference_run(params, x[b].numpy(), update, align)
+        assert np.abs(trace.h[b].numpy() - h_ref).max() <= 1e-10
+        if update != "eq1":
+            assert np.abs(trace.alpha[b].numpy() - a_ref).max() <= 1e-10
+            assert np.abs(trace.c[b].numpy() - c_ref).max() <= 1e-10
+    assert trace.h.abs().max() > 0.999  # the flat ends were reached
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tanh_by_sigmoid_is_tanh(dtype):
+    """2σ(2a) − 1 against torch.tanh over the whole line, ±∞ and NaN included: the
+    rounding is absolute (one or two units of 1's last place), never relative."""
+    with torch.no_grad():
+        past = make(H=SIGMOID_TANH_MIN, dtype=dtype).new_cache(torch.zeros(1, 3, dtype=dtype), 2)
+    past.tanh_by_sigmoid = True
+    a = torch.cat(
+        [
+            torch.linspace(-30, 30, 100_001, dtype=dtype),
+            torch.tensor([float("inf"), -float("inf"), 1e-30, -1e-300, 0.0], dtype=dtype),
+        ]
+    )
+    h = past.tanh(a)
+    out = torch.empty_like(a)
+    assert past.tanh(a, out=out) is out and torch.equal(out, h)
+    exact = torch.tanh(a.double())
+    tolerance = {torch.float32: 4e-7, torch.float64: 1e-15}[dtype]  # ~3 units of 1's last place
+    assert (h.double() - exact).abs().max() <= tolerance
+    assert h.abs().max() == 1.0
+    assert torch.equal(h[-5:-1].sign(), torch.tensor([1, -1, 0, 0.0], dtype=dtype))
+    assert torch.isnan(past.tanh(torch.tensor([float("nan")], dtype=dtype))).all()
 
 
 @pytest.mark.parametrize(("update", "align"), COMBOS)

@@ -66,7 +66,6 @@ from .checks import (
     check_weight_count,
     check_weights_finite,
 )
-from .lanes import lanes_of, run_side_by_side
 from .past import PastStates
 from .stepper import Stepper, alpha_of_steps, last_states
 
@@ -242,7 +241,7 @@ class SelfAttentionRNN(nn.Module):
         if c is not None:
             pre.addmm_(c, past.A_c_t)
         slot = past.state_rows[t + 1] if past.prefilled else None
-        h_next = torch.tanh(pre, out=slot)  # (B, H)
+        h_next = past.tanh(pre, out=slot)  # (B, H)
         past.write(t + 1, h_next, stored=past.prefilled)
         return scores, alpha, c, pre, h_next
 
@@ -313,9 +312,7 @@ class SelfAttentionRNN(nn.Module):
 
         The input part A_x·x + b of every step is one matmul before the loop,
         laid where the step's projection matmul adds A_h h_t (``PastStates.prefill``);
-        each step writes its α and c straight into the trace's buffers.  Where
-        ``lanes_of`` says so, the two halves of the batch run side by side, each
-        on views of the same buffers."""
+        each step writes its α and c straight into the trace's buffers."""
         B, T, _ = x.shape
         with torch.no_grad():
             past = self._past(x, B, T + 1, A_weight, A_bias, kq_weight)
@@ -326,23 +323,7 @@ class SelfAttentionRNN(nn.Module):
                 alpha_all = x.new_zeros(B, T, 1, T + 1)  # stays 0 for i > t
             if hidden is not None and self.align is None:
                 hidden = None
-            lanes = lanes_of(x)
-            if len(lanes) == 1:
-                self._sweep(past, pre, c_all, alpha_all, hidden)
-            else:
-                run_side_by_side(
-                    [
-                        (
-                            self._sweep,
-                            past.lane(lo, hi),
-                            pre[:, lo:hi],
-                            None if c_all is None else c_all[:, lo:hi],
-                            None if alpha_all is None else alpha_all[lo:hi],
-                            hidden if hidden is None or hidden.shape[0] == 1 else hidden[lo:hi],
-                        )
-                        for lo, hi in lanes
-                    ]
-                )
+            self._sweep(past, pre, c_all, alpha_all, hidden)
             h_all = past.states  # (B, T+1, H)
             if c_all is not None:
                 c_all = c_all.transpose(0, 1).contiguous()
@@ -350,10 +331,9 @@ class SelfAttentionRNN(nn.Module):
         return h_all, c_all, alpha_all, past
 
     def _sweep(self, past, pre, c_all, alpha_all, hidden) -> None:
-        """Steps 0 … T−1 for the sequences of ``past`` (a batch, or a lane of it),
-        after ``past.prefill``.  pre (T, B, H), c_all (T, B, H) and alpha_all
-        (B, T, 1, T+1) are the run's buffers (or views of them: each step writes
-        its α and c there); hidden (B or 1, T+1) or None."""
+        """Steps 0 … T−1 for the sequences of ``past``, after ``past.prefill``.
+        pre (T, B, H), c_all (T, B, H) and alpha_all (B, T, 1, T+1) are the run's
+        buffers (each step writes its α and c there); hidden (B or 1, T+1) or None."""
         T = pre.shape[0]
         outs = [None] * T
         if c_all is not None:
