@@ -190,6 +190,23 @@ def test_nan_weights_give_a_clear_error_in_both_paths():
         model.stepper(x).step()
 
 
+def test_the_weight_check_sees_inf_and_nan_however_they_sum_and_not_an_overflowing_sum():
+    """``check_weights_finite`` sums a weight before it looks closer: +Inf and −Inf
+    sum to NaN, still caught; finite weights whose float32 sum overflows are fine."""
+    for bad in ([float("inf"), -float("inf")], [float("nan"), 0.0], [-float("inf"), 1.0]):
+        model = make()
+        with torch.no_grad():
+            model.align.W_q.weight[0, :2] = torch.tensor(bad, dtype=torch.float64)
+        with pytest.raises(ValueError, match=r"align\.W_q\.weight contains NaN or Inf"):
+            model(torch.randn(4, 3, dtype=torch.float64))
+    model = make().float()
+    with torch.no_grad():
+        model.A.bias.fill_(3e38)  # finite, but the sum of five is not
+    assert not torch.isfinite(model.A.bias.sum())
+    trace = model(torch.randn(4, 3))  # runs: tanh of huge pre-activations is ±1
+    assert torch.isfinite(trace.h).all() and trace.h[1:].abs().min() > 0.99
+
+
 def test_a_what_if_step_after_a_weight_change_changes_nothing_before_refusing():
     model = make()
     x = torch.randn(6, 3, dtype=torch.float64)
