@@ -199,8 +199,9 @@ class _Attention:
             start = max(0, end - BLOCK)
             for t in range(end - 1, start - 1, -1):
                 n = t + 1  # step t read h_0 … h_t
-                # ∂L/∂h_{t+1}, complete now but for its part through its key and query
-                d_h_next = torch.addmm(d_state_rows[n], d_query_rows[n], query_weight)
+                # ∂L/∂h_{t+1}, complete now but for its part through its key and query:
+                # added in place (no later step reads row t+1 of ∂L/∂h, so no copy of it)
+                d_h_next = d_state_rows[n].addmm_(d_query_rows[n], query_weight)
                 dp = torch.mul(d_h_next, slope_rows[t], out=d_pre_rows[t])  # ∂L/∂pre_t, (B, H)
                 # [∂L/∂h_t; ∂L/∂c_t] += [A_h A_c]^T ∂L/∂pre_t  (z holds h_t under eq4)
                 grad_rows[t].addmm_(dp, A_hc)
