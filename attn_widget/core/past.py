@@ -79,7 +79,11 @@ class PastStates:
         self.proj = like.new_empty(capacity, batch, self.proj_weight_t.shape[1])  # (cap, B, P)
         self.make_views()
         self.prefilled = False  # ``prefill`` turns it on
-        self.tanh_by_sigmoid = like.device.type == "cpu" and batch * hidden >= SIGMOID_TANH_MIN
+        self.tanh_by_sigmoid = (  # float32/64 only: in half precision 2σ(2a) − 1 loses small a
+            like.device.type == "cpu"
+            and like.dtype in (torch.float32, torch.float64)
+            and batch * hidden >= SIGMOID_TANH_MIN
+        )
         self.minus_one = like.new_full((), -1.0)  # a tensor: a Python -1 costs a conversion
         # h_0 = 0, so its projections are 0 for every align here; computed, not assumed.
         self.write(0, like.new_zeros(batch, hidden))
