@@ -376,6 +376,21 @@ def test_gradients_match_a_naive_autograd_run():
         assert torch.allclose(got, want, atol=1e-12)
 
 
+def test_a_second_order_backward_is_refused_not_silently_first_order():
+    """create_graph=True used to return a gradient with no graph (the second-order
+    terms silently zero); plain first-order calls still work."""
+    model = make("eq4", "dot")
+    x = torch.randn(2, 4, 3, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(RuntimeError, match="first order only: create_graph=True"):
+        torch.autograd.grad(model(x).h.sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="first order only"):
+        torch.autograd.grad((model(x).alpha ** 2).sum(), model.A.weight, create_graph=True)
+    (d_x,) = torch.autograd.grad(model(x).h.sum(), x)
+    with torch.enable_grad():  # grad mode around a first-order call changes nothing
+        (again,) = torch.autograd.grad(model(x).h.sum(), x)
+    assert torch.allclose(d_x, again, rtol=0, atol=1e-12) and d_x.abs().sum() > 0
+
+
 def test_backward_twice_with_retain_graph_gives_the_same_gradient():
     model = make("eq4", "dot", seed=8)
     x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)

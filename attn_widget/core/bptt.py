@@ -7,11 +7,33 @@ keys and queries (see :class:`Recurrence`).  It uses public torch ops only.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 #: Steps per block of the backward: the updates that every step makes to the
 #: gradients of all past states are applied once per block (see ``Recurrence``).
 BLOCK = 16
+
+
+def first_order_only(backward):
+    """Refuse a backward asked to build a graph (``create_graph=True``: a gradient
+    penalty, a Hessian-vector product).  ``once_differentiable`` alone returns a
+    first-order gradient with no graph when the incoming gradients need none (as
+    ∂/∂h of ``h.sum()``), so the second-order terms would be silently zero.  The
+    engine runs a backward with grad mode on exactly when it builds a graph."""
+
+    @functools.wraps(backward)
+    def checked(ctx, *grads):
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "SelfAttentionRNN's backward is written out and first order only: "
+                "create_graph=True (double backward, gradient penalties, Hessian-vector "
+                "products) is not supported (docs/design.md §1, 'The backward is written out')."
+            )
+        return backward(ctx, *grads)
+
+    return checked
 
 
 class Recurrence(torch.autograd.Function):
@@ -77,6 +99,7 @@ class Recurrence(torch.autograd.Function):
         return (h,) if c is None else (h, c, alpha)
 
     @staticmethod
+    @first_order_only
     @torch.autograd.function.once_differentiable
     def backward(ctx, d_h, d_c=None, d_alpha=None):
         columns = ctx.columns

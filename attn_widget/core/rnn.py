@@ -381,8 +381,8 @@ class SelfAttentionRNN(nn.Module):
             A :class:`Trace` with h (…, T+1, H), c (…, T, H), alpha (…, T, T+1).
 
         With gradients, the backward is written out (``bptt.Recurrence``) and is first
-        order only: ``create_graph=True`` and ``torch.func`` transforms are not
-        supported.
+        order only: ``create_graph=True`` is refused (a RuntimeError), and
+        ``torch.func`` transforms are not supported.
         """
         x, batched = check_sequence(x, self, batched_ok=True)
         B, T, _ = x.shape
