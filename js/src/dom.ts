@@ -48,3 +48,14 @@ export function cancelFrame(id: number): void {
   if (typeof cancelAnimationFrame === "function") cancelAnimationFrame(id);
   else clearTimeout(id);
 }
+
+/** A canvas's 2D context, or null where there is none: jsdom (the unit tests) has
+ * no canvas and logs an error on every call. */
+export function canvasContext(canvas: HTMLCanvasElement): CanvasRenderingContext2D | null {
+  if (typeof navigator !== "undefined" && /jsdom/i.test(navigator.userAgent)) return null;
+  try {
+    return canvas.getContext("2d");
+  } catch {
+    return null; // jsdom without the canvas package
+  }
+}

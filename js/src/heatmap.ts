@@ -1,5 +1,6 @@
 // A vector as a strip of coloured cells on a symmetric diverging scale.
 
+import { canvasContext } from "./dom";
 import { divergingRGB, formatFloat32 } from "./format";
 
 export interface StripOptions {
@@ -45,12 +46,15 @@ function watch(el: HTMLElement): void {
 }
 
 /**
- * Draw `values` as one row of cells across the strip's width: a single
- * element whose background is a gradient with a hard stop per value (a strip
- * never wraps, and a new step restyles one element, not one per value, and
- * adds no canvas for the compositor to place).  null draws an empty strip,
- * hatched so that it cannot be read as zeros.  Drawing the same array at the
- * same scale again writes nothing.  `data-cells` holds the number of values.
+ * Draw `values` as one row of cells across the strip's width: a canvas of n × 1
+ * pixels inside the strip, stretched to its width with no smoothing, one pixel
+ * a value.  A new step writes n pixels with one putImageData, and the browser
+ * paints the strip as one image: a CSS gradient of n hard stops (what this
+ * drew before) was parsed, resolved and painted again for every strip at every
+ * step, a third of a Play frame's paint with two views of H = 256.  null draws
+ * an empty strip, hatched so that it cannot be read as zeros.  Drawing the same
+ * array at the same scale again writes nothing.  `data-cells` holds the number
+ * of values.
  */
 export function renderStrip(el: HTMLElement, values: ArrayLike<number> | null, options: StripOptions): void {
   const { scale, name, dark = false } = options;
@@ -64,74 +68,57 @@ export function renderStrip(el: HTMLElement, values: ArrayLike<number> | null, o
   const n = values ? values.length : 0;
   el.classList.toggle("is-empty", n === 0);
   if (el.getAttribute("data-cells") !== String(n)) el.setAttribute("data-cells", String(n));
-  el.style.backgroundImage = n === 0 ? "" : gradientOf(values!, scale, dark);
-}
-
-// The gradient of one array at one scale, built once however many strips draw
-// it: every view of a widget draws the same step, and one step's h is drawn
-// again as the next step's h_{k-1}.
-const gradients = new WeakMap<object, { scale: number; dark: boolean; css: string }>();
-
-function gradientOf(values: ArrayLike<number>, scale: number, dark: boolean): string {
-  const hit = gradients.get(values);
-  if (hit && hit.scale === scale && hit.dark === dark) return hit.css;
-  const css = stripGradient(values, scale, dark);
-  gradients.set(values, { scale, dark, css });
-  return css;
-}
-
-/** `linear-gradient(to right, c0 0% w%, c1 w% 2w%, …)`: value i fills [i/n, (i+1)/n) of the width.
- * The browser parses the string for each strip at every step (with two views
- * of H = 256, a third of a Play frame's script), so it is short: neighbours of
- * one colour share a stop, colours are #rrggbb (half the parse of rgb(…)), and
- * edges carry no trailing zeros. */
-export function stripGradient(values: ArrayLike<number>, scale: number, dark = false): string {
-  const n = values.length;
-  const at = edges(n);
-  const colour = palette(dark);
-  const stops: string[] = [];
-  for (let i = 0; i < n; ) {
-    const c = colour(values[i], scale);
-    let j = i + 1;
-    while (j < n && colour(values[j], scale) === c) j++;
-    stops.push(`${c} ${at[i]} ${at[j]}`);
-    i = j;
+  let canvas = el.firstElementChild as HTMLCanvasElement | null;
+  if (n === 0) {
+    canvas?.remove();
+    return;
   }
-  return `linear-gradient(to right, ${stops.length === 1 ? `${stops[0]}, ${stops[0]}` : stops.join(", ")})`;
+  if (!canvas) {
+    canvas = document.createElement("canvas");
+    canvas.setAttribute("aria-hidden", "true");
+    canvas.height = 1;
+    el.appendChild(canvas);
+  }
+  if (canvas.width !== n) canvas.width = n;
+  const ctx = canvasContext(canvas);
+  if (!ctx) return; // no 2D canvas (a test's DOM): the strip keeps its values for tooltips and tables
+  const image = ctx.createImageData(n, 1);
+  stripPixels(values!, scale, dark, image.data);
+  ctx.putImageData(image, 0, 0);
+}
+
+/** The strip's pixels: value i's colour at pixel i, as r, g, b, 255 (an n × 1 RGBA
+ * image), written into `into` (4n bytes) or a new array. */
+export function stripPixels(values: ArrayLike<number>, scale: number, dark = false, into?: Uint8ClampedArray): Uint8ClampedArray {
+  const n = values.length;
+  const bytes = into ?? new Uint8ClampedArray(4 * n);
+  const rgba = new Uint32Array(bytes.buffer, bytes.byteOffset, n);
+  const colour = palette(dark);
+  for (let i = 0; i < n; i++) rgba[i] = colour(values[i], scale);
+  return bytes;
 }
 
 // A strip is redrawn at every step, so its colours come from a table: the
 // scale's 2·LEVELS+1 colours (the channels are whole numbers, so finer steps
-// would not change a pixel), and the n+1 cell edges for each strip length.
+// would not change a pixel), each as the four bytes r, g, b, 255 of one pixel.
 const LEVELS = 256;
-const palettes = new Map<boolean, string[]>();
-const edgeLists = new Map<number, string[]>();
+const palettes = new Map<boolean, Uint32Array>();
+const GREY = new Uint32Array(new Uint8ClampedArray([128, 128, 128, 255]).buffer)[0];
 
-function palette(dark: boolean): (v: number, scale: number) => string {
+function palette(dark: boolean): (v: number, scale: number) => number {
   let table = palettes.get(dark);
   if (!table) {
-    table = [];
-    for (let j = -LEVELS; j <= LEVELS; j++) {
-      const [r, g, b] = divergingRGB(j / LEVELS, 1, dark);
-      table.push(`#${((1 << 24) | (r << 16) | (g << 8) | b).toString(16).slice(1)}`);
-    }
+    const bytes = new Uint8ClampedArray(4 * (2 * LEVELS + 1));
+    for (let j = -LEVELS; j <= LEVELS; j++) bytes.set([...divergingRGB(j / LEVELS, 1, dark), 255], 4 * (j + LEVELS));
+    table = new Uint32Array(bytes.buffer);
     palettes.set(dark, table);
   }
   const colours = table;
   return (v, scale) => {
-    if (!Number.isFinite(v)) return "#808080";
+    if (!Number.isFinite(v)) return GREY;
     const u = scale > 0 ? Math.max(-1, Math.min(1, v / scale)) : 0;
     return colours[Math.round(u * LEVELS) + LEVELS];
   };
-}
-
-function edges(n: number): string[] {
-  let list = edgeLists.get(n);
-  if (!list) {
-    list = Array.from({ length: n + 1 }, (_, i) => `${Number(((100 * i) / n).toFixed(4))}%`);
-    edgeLists.set(n, list);
-  }
-  return list;
 }
 
 /** A labelled strip: <div class="aw-vector"><span label/><div strip/></div>. */

@@ -13,6 +13,7 @@
 // later, shows every row that ever arrived.  Each view's AlphaMatrix paints
 // its own canvas from them.
 
+import { canvasContext } from "./dom";
 import { weightRGB } from "./format";
 import type { StepData } from "./protocol";
 
@@ -88,7 +89,7 @@ export class AlphaMatrix {
   constructor(canvas: HTMLCanvasElement, marker: HTMLElement | null = null) {
     this.canvas = canvas;
     this.marker = marker;
-    this.ctx = safeContext(canvas);
+    this.ctx = canvasContext(canvas);
   }
 
   private get n(): number {
@@ -209,7 +210,7 @@ export class AlphaMatrix {
     const drawn = this.barsDrawn;
     if (drawn && drawn.alpha === alpha && drawn.n === n && drawn.dark === this.dark) return;
     this.barsDrawn = { alpha, n, dark: this.dark };
-    const ctx = safeContext(canvas);
+    const ctx = canvasContext(canvas);
     if (canvas.width !== n) canvas.width = n; // resizing reallocates the canvas
     if (canvas.height !== BAR_PIXELS) canvas.height = BAR_PIXELS;
     if (!ctx) return;
@@ -301,12 +302,3 @@ export function layAxisLabels(
   );
 }
 
-function safeContext(canvas: HTMLCanvasElement): CanvasRenderingContext2D | null {
-  // jsdom (unit tests) has no canvas and logs an error on every call
-  if (typeof navigator !== "undefined" && /jsdom/i.test(navigator.userAgent)) return null;
-  try {
-    return canvas.getContext("2d");
-  } catch {
-    return null; // jsdom without the canvas package
-  }
-}

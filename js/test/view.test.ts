@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Controller } from "../src/controller";
+import { stripValues } from "../src/heatmap";
 import { View } from "../src/view";
 import { FakeModel, encode, rawLstmnStep, rawStep, snapshot } from "./helpers";
 
@@ -304,10 +305,13 @@ describe("View", () => {
     expect(labels).toEqual(["h_k", "h_k-1", "Δh", "h̃_k-1", "m̃_k-1", "m_k"]);
     const pieces = [...root.querySelectorAll<HTMLElement>(".aw-pieces [data-piece]")].map((e) => e.dataset.piece);
     expect(pieces).toEqual(["i", "f", "o", "c_hat", "m", "h"]);
-    // every piece and state strip holds this step's values, one stop per unit
+    // every piece strip holds this step's values, one canvas pixel per unit
     for (const piece of pieces) {
       const strip = root.querySelector<HTMLElement>(`.aw-pieces [data-piece="${piece}"]`)!;
-      expect(strip.style.background).toContain("linear-gradient");
+      const values = stripValues(strip)!.values;
+      expect(values.length).toBeGreaterThan(0);
+      expect(strip.querySelector("canvas")!.width).toBe(values.length);
+      expect(strip.dataset.cells).toBe(String(values.length));
     }
     const shaded = [...root.querySelectorAll<HTMLElement>(".aw-tokens [data-alpha]")].map((e) => Number(e.dataset.alpha));
     expect(shaded.length).toBe(2);
