@@ -82,10 +82,14 @@ export function renderStrip(el: HTMLElement, values: ArrayLike<number> | null, o
   if (canvas.width !== n) canvas.width = n;
   const ctx = canvasContext(canvas);
   if (!ctx) return; // no 2D canvas (a test's DOM): the strip keeps its values for tooltips and tables
-  const image = ctx.createImageData(n, 1);
+  let image = images.get(canvas);
+  if (!image || image.width !== n) images.set(canvas, (image = ctx.createImageData(n, 1)));
   stripPixels(values!, scale, dark, image.data);
   ctx.putImageData(image, 0, 0);
 }
+
+/** Each strip's image, written again at every step (no garbage a step). */
+const images = new WeakMap<HTMLCanvasElement, ImageData>();
 
 /** The strip's pixels: value i's colour at pixel i, as r, g, b, 255 (an n × 1 RGBA
  * image), written into `into` (4n bytes) or a new array. */

@@ -241,6 +241,41 @@ const UPRIGHT =
  * after them (its title holds it whole). */
 export const UPRIGHT_CHARS = 4;
 
+/** The longest a label runs, in ems of its axis's font (CSS `.aw-axis-label`). */
+export const LABEL_EM = 4.6;
+
+let measurer: CanvasRenderingContext2D | null | undefined;
+
+/**
+ * Whether `text` may run past LABEL_EM in `axis`'s font: measured on a canvas,
+ * with a margin for the fonts a browser falls back to; true where nothing can
+ * be measured (a test's DOM).  Clipping with an ellipsis (overflow: hidden) gives
+ * a label a clip of its own, a paint chunk that the browser lays into layers at
+ * every Play frame (60 labels a view: a sixth of a two-view frame in JupyterLab),
+ * so only a label that may need it clips.
+ */
+export function mayOverflow(axis: HTMLElement, text: string): boolean {
+  if (measurer === undefined) measurer = canvasContext(document.createElement("canvas"));
+  if (!measurer || !axis.isConnected) return true;
+  const style = getComputedStyle(axis);
+  const size = Number.parseFloat(style.fontSize);
+  if (!(size > 0)) return true;
+  measurer.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+  // a bold current label is wider by a tenth or so: a fifth to spare
+  return measurer.measureText(text).width > 0.8 * LABEL_EM * size;
+}
+
+/** Labels laid while their axis was off the page (a view is built before it is
+ * shown), where no font can be read, all clip: once the axis is on the page,
+ * measure them.  Cheap to call at every draw: a lookup, until there is work. */
+export function measureLabels(container: HTMLElement): void {
+  if (!unmeasured.has(container) || !container.isConnected) return;
+  unmeasured.delete(container);
+  for (const span of container.children) {
+    if (!span.classList.contains("is-upright")) span.classList.toggle("is-long", mayOverflow(container, span.textContent ?? ""));
+  }
+}
+
 /**
  * Whether a column label is set upright, one character under the next (a
  * token written wholly in CJK characters or emoji), rather than on its side.
@@ -258,8 +293,12 @@ export function isUpright(label: string): boolean {
  * of `lengthPx`, always including the last.  Text only (textContent), never markup.
  * A label in CJK characters or emoji is marked `is-upright` (see isUpright), and
  * one longer than UPRIGHT_CHARS also `is-cut`; the column axis's CSS sets them.
+ * A label that may be longer than LABEL_EM is marked `is-long`, and only such a
+ * label clips its text with an ellipsis (see mayOverflow).
  */
 const axisWords = new WeakMap<HTMLElement, string[]>();
+/** Axes laid while off the page: every label on its side clips until they are measured. */
+const unmeasured = new WeakSet<HTMLElement>();
 
 export function layAxisLabels(
   container: HTMLElement,
@@ -282,6 +321,8 @@ export function layAxisLabels(
   const words = want.map((i) => labels[i]);
   const drawn = axisWords.get(container);
   if (container.dataset.key === key && drawn && drawn.every((w, n) => w === words[n])) return;
+  if (container.isConnected) unmeasured.delete(container);
+  else unmeasured.add(container);
   container.dataset.key = key;
   axisWords.set(container, words);
   container.replaceChildren(
@@ -292,6 +333,7 @@ export function layAxisLabels(
         span.classList.add("is-upright");
         if ([...labels[i]].length > UPRIGHT_CHARS) span.classList.add("is-cut");
       }
+      else if (mayOverflow(container, labels[i])) span.classList.add("is-long");
       span.dir = "auto"; // Arabic and Hebrew labels run in their own direction
       span.dataset.slot = String(i);
       span.textContent = labels[i];

@@ -125,11 +125,13 @@ describe("axis labels", () => {
     const box = document.createElement("div");
     layAxisLabels(box, ["⟨start⟩", "我", "注意力机制", "cat"], 4, 4 * LABEL_PX, 3);
     const spans = [...box.children] as HTMLElement[];
+    // jsdom measures no text, so every label on its side may be long and clips (is-long);
+    // in a browser only those that may pass LABEL_EM do (tests/e2e/test_widget_layout_e2e.py)
     expect(spans.map((e) => e.className)).toEqual([
-      "aw-axis-label",
+      "aw-axis-label is-long",
       "aw-axis-label is-upright",
       "aw-axis-label is-upright is-cut", // five characters, one more than UPRIGHT_CHARS
-      "aw-axis-label",
+      "aw-axis-label is-long",
     ]);
     expect(UPRIGHT_CHARS).toBe(4);
     expect(spans[2].textContent).toBe("注意力机制"); // the whole word, cut only by the CSS

@@ -143,6 +143,8 @@ def test_bars_stand_on_the_matrix_columns_and_axes_name_the_tokens(nb, artifacts
     rows = widget.locator(".aw-rows .aw-axis-label").all_text_contents()
     assert columns == ["⟨start⟩", *TOKENS]
     assert rows == TOKENS  # row j is the step that read x_j
+    # short words are measured to fit: no label clips (a clip is a paint chunk a label)
+    assert widget.locator(".aw-axis-label.is-long").count() == 0
     current = widget.locator(".aw-rows .aw-axis-label.is-current")
     expect(current).to_have_count(1)
     expect(current).to_have_attribute("data-slot", "5")

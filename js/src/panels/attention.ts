@@ -5,7 +5,7 @@
 import type { Controller } from "../controller";
 import { el, setDisplay } from "../dom";
 import { formatFloat32 } from "../format";
-import { AlphaMatrix, layAxisLabels } from "../matrix";
+import { AlphaMatrix, layAxisLabels, measureLabels } from "../matrix";
 import { START_LABEL } from "../tokens";
 import type { Frame } from "./frame";
 
@@ -75,6 +75,8 @@ export class AttentionPanel {
       layAxisLabels(this.colLabels, [START_LABEL, ...tokens], T + 1, side, T);
       layAxisLabels(this.rowLabels, [START_LABEL, ...tokens], T + 1, side, T, 1);
     }
+    measureLabels(this.colLabels);
+    measureLabels(this.rowLabels);
     this.markHidden(hidden);
     const label = k > 0 ? this.rowLabels.querySelector(`[data-slot="${k}"]`) : null;
     if (label !== this.currentRowLabel) {
