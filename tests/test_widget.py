@@ -214,7 +214,8 @@ def test_sync_up_to_the_front_ends_position(monkeypatch):
     monkeypatch.setattr(outbox, "STEP_DATA_LIMIT", 1)
     rec.clear()
     w._handle_custom_msg({"type": "sync", "version": w.version, "have": 1, "k": 3}, [])  # noqa: SLF001
-    assert rec.steps_sent() == [1, 2]  # not 1 … 5, what the kernel's t = 6 needs
+    # not 1 … 5, what the kernel's t = 6 needs; one message a step, the nearest k first
+    assert rec.steps_sent() == [2, 1]
     rec.clear()
     w.t = 5  # a stale write of t arrives: the front end still holds 3 … 5
     assert rec.steps_sent() == []

@@ -15,6 +15,7 @@ from attn_widget.core import SelfAttentionRNN
 from attn_widget.protocol import STEP_DATA_LIMIT, decode_steps, step_bytes
 from attn_widget.session import Session
 from attn_widget.wire import Outbox, message_spans
+from attn_widget.wire.outbox import nearest_first_spans
 
 
 def sizes(*costs):
@@ -40,6 +41,26 @@ def test_message_spans_by_hand(costs, need, limit, spans):
     for start, end in spans:  # no message over the bound but a lone step
         assert end - start == 1 or sum(costs[start:end]) <= limit
     assert spans == [] or spans[-1][1] >= need
+
+
+@pytest.mark.parametrize(
+    ("costs", "need", "limit", "spans"),
+    [
+        ((3, 3, 3, 3), 4, 10, [(1, 4), (0, 1)]),  # cut from the last needed step back
+        ((3, 3, 3, 3, 3), 2, 10, [(0, 3)]),  # both needed fit: one more rides along
+        ((3, 3, 3, 3, 3), 4, 10, [(1, 4), (0, 1)]),  # the first is full: nothing beyond
+        ((3, 3, 11, 3), 3, 10, [(2, 3), (0, 2)]),  # a needed step over the bound goes alone
+        ((11, 3, 3), 3, 10, [(1, 3), (0, 1)]),
+        ((3, 3, 3, 3), 0, 10, [(0, 3)]),  # nothing needed: as message_spans
+        ((), 0, 10, []),
+    ],
+)
+def test_nearest_first_spans_by_hand(costs, need, limit, spans):
+    assert nearest_first_spans(sizes(*costs), need, limit, size=int) == spans
+    covered = sorted(j for start, end in spans for j in range(start, end))
+    assert covered == list(range(len(covered))) and len(covered) >= need  # each once, no gap
+    for start, end in spans:
+        assert end - start == 1 or sum(costs[start:end]) <= limit
 
 
 class FakeHost:
@@ -81,6 +102,43 @@ def test_an_outbox_sends_each_step_once_with_the_cores_numbers():
         torch.testing.assert_close(
             torch.tensor(s["h"], dtype=torch.float64), trace.h[s["t"] + 1], rtol=1e-6, atol=1e-7
         )
+
+
+def test_a_refill_sends_the_steps_nearest_its_position_first():
+    # The front end dropped steps 1 … 8 and, stepping back from 9, asks for them
+    # again: in messages of at most three steps, the ones ending at 9 go first.
+    torch.manual_seed(0)
+    model = SelfAttentionRNN(3, 5).double()
+    x = torch.randn(12, 3, dtype=torch.float64)
+    session = Session(model, x)
+    session.goto(12)
+    host = FakeHost(session.T)
+    outbox = Outbox(session, host)
+    per_step = step_bytes(session.predicted(session.steps[8:9])[0])
+    limit = 3 * per_step + per_step // 2  # three steps (the late ones are the largest)
+    import attn_widget.wire.outbox as outbox_module
+
+    original = outbox_module.STEP_DATA_LIMIT
+    outbox_module.STEP_DATA_LIMIT = limit
+    try:
+        outbox.refill(session.version, 1, 9)
+    finally:
+        outbox_module.STEP_DATA_LIMIT = original
+    got = [[s["t"] for s in decode_steps(c["steps"], b)] for c, b in host.sent]
+    assert [c["reason"] for c, _ in host.sent] == ["sync"] * len(got)
+    assert len(got) == 3, got
+    sent = sorted(t for message in got for t in message)
+    assert sent == list(range(1, sent[-1] + 1)) and sent[-1] >= 8  # 1 … 8, and what fit beyond
+    # each message's steps ascend; the messages descend, the nearest to 9 first
+    assert all(m == sorted(m) for m in got)
+    assert [m[0] for m in got] == sorted((m[0] for m in got), reverse=True)
+    assert 8 in got[0] and 1 in got[-1]
+    # a push for a move keeps the order of the steps
+    host.sent.clear()
+    outbox.restart()
+    outbox.push(12, reason="step")
+    firsts = [decode_steps(c["steps"], b)[0]["t"] for c, b in host.sent]
+    assert firsts == sorted(firsts)
 
 
 # Run in a fresh interpreter with a running loop, as a kernel cell would be, so

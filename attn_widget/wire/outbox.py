@@ -53,6 +53,36 @@ def message_spans(
     return spans
 
 
+def nearest_first_spans(
+    steps: Sequence, need: int, limit: int, size: Callable = step_bytes
+) -> list[tuple[int, int]]:
+    """The spans of :func:`message_spans` for a front end stepping back (a refill),
+    in the order they are sent: the needed steps cut into messages from the last
+    one back, so that the first message holds the steps nearest the position,
+    as many as fit; steps past the needed ones are added to that first message
+    while it has room.  With nothing needed, the spans of :func:`message_spans`."""
+    if need <= 0:
+        return message_spans(steps, need, limit, size)
+    need = min(need, len(steps))
+    spans: list[tuple[int, int]] = []
+    end, total = need, 0
+    for j in range(need - 1, -1, -1):
+        cost = size(steps[j])
+        if total + cost > limit and j + 1 < end:  # full: the earlier steps go in the next
+            spans.append((j + 1, end))
+            end, total = j + 1, 0
+        total += cost
+    spans.append((0, end))
+    # what fits beyond the needed steps rides in the first message
+    first_start, first_end = spans[0]
+    room = limit - sum(size(steps[j]) for j in range(first_start, first_end))
+    while first_end < len(steps) and size(steps[first_end]) <= room:
+        room -= size(steps[first_end])
+        first_end += 1
+    spans[0] = (first_start, first_end)
+    return spans
+
+
 def saved_count(steps: Sequence) -> int:
     """How many of ``steps``, from the first, a saved snapshot holds."""
     return steps_within(steps, STEP_DATA_LIMIT)
@@ -97,7 +127,11 @@ class Outbox:
         back, that t lags far behind it)."""
         held = self.sent if version == self.session.version and not self.is_behind() else 0
         self.front_end_has(version, have)
-        self.push(k, reason="sync", always=True)
+        # Nearest first: the front end is stepping back towards ``have``, so when
+        # the steps take several messages, the one that ends at k goes first
+        # (scrubbing back four positions a frame ran past the near steps while the
+        # far ones were on the wire).
+        self.push(k, reason="sync", always=True, nearest_first=True)
         self.sent = max(self.sent, min(held, self.session.frontier))
 
     def is_behind(self) -> bool:
@@ -105,10 +139,13 @@ class Outbox:
         new version whose own message did not go out: something was raised first)."""
         return self.version != self.session.version
 
-    def push(self, k: int, *, reason: str, always: bool = False) -> None:
+    def push(
+        self, k: int, *, reason: str, always: bool = False, nearest_first: bool = False
+    ) -> None:
         """Send what position k needs that the front end was not sent, and what
         fits beyond it (see the module docstring).  ``always`` sends a message
-        even when it holds no step (a new version)."""
+        even when it holds no step (a new version); ``nearest_first`` sends the
+        messages from the one that ends nearest k back (a refill)."""
         if self._held:
             return
         s = self.session
@@ -120,11 +157,12 @@ class Outbox:
             if k <= lo and not always:
                 return
             unsent = s.predicted(s.steps[lo:])
-            spans = message_spans(unsent, k - lo, STEP_DATA_LIMIT) or [(0, 0)]
+            cut = nearest_first_spans if nearest_first else message_spans
+            spans = cut(unsent, k - lo, STEP_DATA_LIMIT) or [(0, 0)]
             for start, end in spans:
                 if end > start or always:
                     self._send(unsent[start:end], reason)
-            self.sent = max(self.sent, lo + spans[-1][1])
+            self.sent = max(self.sent, lo + max(end for _, end in spans))
 
     def _send(self, steps: Sequence, reason: str) -> None:
         s = self.session

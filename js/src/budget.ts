@@ -18,9 +18,10 @@ import type { StepStore } from "./store";
 export const STORE_LIMIT = 4 * STEP_DATA_LIMIT;
 /** A trim goes down to this, so that it makes room for a whole message, not one step. */
 export const STORE_TRIM_TO = 3 * STEP_DATA_LIMIT;
-/** The window behind the position that is kept filled, in bytes: two messages' worth, so
- * that half of it (what is used up before it is asked for again) outlasts a round trip
- * to the kernel while stepping back several positions a frame. */
+/** The window behind the position that is kept filled, in bytes: two messages' worth.
+ * Its farthest quarter is asked for again once the position has stepped back that far,
+ * so three quarters of it outlast the round trip to the kernel while stepping back
+ * several positions a frame (the kernel sends the nearest steps first). */
 export const BEHIND_BYTES = 2 * STEP_DATA_LIMIT;
 /** Steps past the current one that are asked for again when dropped. */
 export const AHEAD_STEPS = 32;
@@ -47,7 +48,7 @@ export class Refill {
    * steps `have` … k-1, then what fits beyond within STEP_DATA_LIMIT) so that
    * position k shows at once and stepping back from it meets no dropped
    * step: null if nothing is missing.  It asks when a dropped step lies in
-   * the nearer half of the window behind the step shown (for the window up to
+   * the nearer three quarters of the window behind the step shown (for the window up to
    * the last dropped step: the steps after it are here), or among the
    * AHEAD_STEPS after it, and not again while an earlier request that covers
    * it is on its way.
@@ -56,7 +57,7 @@ export class Refill {
     if (k <= 0 || !store.anyDropped) return null;
     const shown = k - 1;
     const start = windowStart(shown, (t) => store.stepBytes(t));
-    const near = start + Math.floor((shown - start) / 2);
+    const near = start + Math.floor((shown - start) / 4);
     let missing = -1;
     let have = 0;
     for (let s = shown; s >= near; s--) {

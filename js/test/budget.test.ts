@@ -22,7 +22,7 @@ describe("the window behind the position", () => {
     expect(held + perStep(s - 1)).toBeGreaterThan(STEP_DATA_LIMIT);
   });
 
-  it("Refill asks for the window behind when a dropped step comes within its nearer half, once", () => {
+  it("Refill asks for the window behind when a dropped step comes within its nearer three quarters, once", () => {
     // steps of 1 MB: the window behind (BEHIND_BYTES, 8 MB) is 8 steps
     const gone = new Set<number>(Array.from({ length: 20 }, (_, t) => t)); // steps 0 … 19 dropped
     const store = { version: 0, anyDropped: true, stepBytes: () => 1_000_000, dropped: (t: number) => gone.has(t) } as unknown as StepStore;
@@ -30,11 +30,11 @@ describe("the window behind the position", () => {
     expect(windowStart(39, () => 1_000_000)).toBe(31);
     expect(refill.need(store, 40, 60, 0)).toBeNull(); // window 31 … 39: nothing dropped
     expect(refill.need(store, 29, 60, 0)).toBeNull(); // window 20 … 28: still whole
-    expect(refill.need(store, 25, 60, 0)).toBeNull(); // 16 … 24: the dropped are in its farther half
-    expect(refill.need(store, 23, 60, 0)).toEqual({ have: 14, k: 20 }); // 14 … 22: step 19 is in the nearer half; 20 … 22 are here
-    expect(refill.need(store, 23, 60, 100)).toBeNull(); // asked already
-    expect(refill.need(store, 22, 60, 200)).toBeNull(); // a step back: the same answer covers it
-    expect(refill.need(store, 23, 60, 5000)).toEqual({ have: 14, k: 20 }); // no answer after 3 s: asked again
+    expect(refill.need(store, 27, 60, 0)).toBeNull(); // 18 … 26: the dropped are in its farthest quarter
+    expect(refill.need(store, 25, 60, 0)).toEqual({ have: 16, k: 20 }); // 16 … 24: step 19 is in the nearer three quarters; 20 … 24 are here
+    expect(refill.need(store, 25, 60, 100)).toBeNull(); // asked already
+    expect(refill.need(store, 24, 60, 200)).toBeNull(); // a step back: the same answer covers it
+    expect(refill.need(store, 25, 60, 5000)).toEqual({ have: 16, k: 20 }); // no answer after 3 s: asked again
     gone.clear();
     gone.add(45);
     expect(refill.need(store, 10, 60, 6000)).toBeNull(); // 45 is more than AHEAD_STEPS past step 9
@@ -89,9 +89,9 @@ describe("a widget's store within its budget", () => {
     send(range(have, 700)); // the answer: from `have` on
     expect(store.has(499) && store.has(498) && store.has(have)).toBe(true);
     expect(store.bytes).toBeLessThanOrEqual(STORE_LIMIT);
-    // stepping back through the window asks nothing until its nearer half is used up
+    // stepping back through the window asks nothing while the dropped steps are in its farthest quarter
     const before = model.sent.length;
-    for (let k = 499; k > have + (500 - have) / 2 + 1; k--) ctl.goto(k);
+    for (let k = 499; k > have + (3 * (500 - have)) / 4 + 1; k--) ctl.goto(k);
     expect(model.sent.slice(before).filter((m) => m.type === "sync")).toEqual([]);
     ctl.dispose();
   });
