@@ -265,12 +265,29 @@ export function mayOverflow(axis: HTMLElement, text: string): boolean {
   return measurer.measureText(text).width > 0.8 * LABEL_EM * size;
 }
 
+/** Labels are measured in the fonts of the moment: when fonts finish loading (a
+ * web font that arrives late) or the theme changes (`fontsChanged`), every axis
+ * is measured again at its next draw. */
+let fontGeneration = 0;
+let fontsWatched = false;
+
+/** The page's fonts may have changed: measure every axis's labels again. */
+export function fontsChanged(): void {
+  fontGeneration++;
+}
+
 /** Labels laid while their axis was off the page (a view is built before it is
  * shown), where no font can be read, all clip: once the axis is on the page,
- * measure them.  Cheap to call at every draw: a lookup, until there is work. */
+ * measure them; and again after `fontsChanged`.  Cheap to call at every draw:
+ * a lookup, until there is work. */
 export function measureLabels(container: HTMLElement): void {
-  if (!unmeasured.has(container) || !container.isConnected) return;
+  if (!fontsWatched && typeof document !== "undefined") {
+    fontsWatched = true;
+    document.fonts?.addEventListener?.("loadingdone", fontsChanged);
+  }
+  if (!container.isConnected || (!unmeasured.has(container) && measuredAt.get(container) === fontGeneration)) return;
   unmeasured.delete(container);
+  measuredAt.set(container, fontGeneration);
   for (const span of container.children) {
     if (!span.classList.contains("is-upright")) span.classList.toggle("is-long", mayOverflow(container, span.textContent ?? ""));
   }
@@ -299,6 +316,8 @@ export function isUpright(label: string): boolean {
 const axisWords = new WeakMap<HTMLElement, string[]>();
 /** Axes laid while off the page: every label on its side clips until they are measured. */
 const unmeasured = new WeakSet<HTMLElement>();
+/** The font generation each axis's labels were measured in. */
+const measuredAt = new WeakMap<HTMLElement, number>();
 
 export function layAxisLabels(
   container: HTMLElement,
@@ -321,8 +340,10 @@ export function layAxisLabels(
   const words = want.map((i) => labels[i]);
   const drawn = axisWords.get(container);
   if (container.dataset.key === key && drawn && drawn.every((w, n) => w === words[n])) return;
-  if (container.isConnected) unmeasured.delete(container);
-  else unmeasured.add(container);
+  if (container.isConnected) {
+    unmeasured.delete(container);
+    measuredAt.set(container, fontGeneration);
+  } else unmeasured.add(container);
   container.dataset.key = key;
   axisWords.set(container, words);
   container.replaceChildren(

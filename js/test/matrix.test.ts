@@ -3,7 +3,9 @@ import {
   AlphaMatrix,
   isUpright,
   LABEL_PX,
+  fontsChanged,
   layAxisLabels,
+  measureLabels,
   MatrixLevels,
   UPRIGHT_CHARS,
 } from "../src/matrix";
@@ -134,6 +136,18 @@ describe("axis labels", () => {
       "aw-axis-label is-long",
     ]);
     expect(UPRIGHT_CHARS).toBe(4);
+    // on the page, the labels are measured once per font generation: a label's mark
+    // stays until the fonts change (a late web font, a new theme), then is measured again
+    document.body.appendChild(box);
+    measureLabels(box);
+    spans[0].classList.remove("is-long");
+    measureLabels(box);
+    expect(spans[0].classList.contains("is-long")).toBe(false); // measured already: not again
+    fontsChanged();
+    measureLabels(box);
+    expect(spans[0].classList.contains("is-long")).toBe(true); // jsdom measures nothing: it clips
+    expect(spans[1].classList.contains("is-long")).toBe(false); // upright labels are not measured
+    box.remove();
     expect(spans[2].textContent).toBe("注意力机制"); // the whole word, cut only by the CSS
     expect(spans.every((e) => e.dir === "auto")).toBe(true);
   });

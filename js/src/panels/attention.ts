@@ -5,7 +5,7 @@
 import type { Controller } from "../controller";
 import { el, setDisplay } from "../dom";
 import { formatFloat32 } from "../format";
-import { AlphaMatrix, layAxisLabels, measureLabels } from "../matrix";
+import { AlphaMatrix, fontsChanged, layAxisLabels, measureLabels } from "../matrix";
 import { START_LABEL } from "../tokens";
 import type { Frame } from "./frame";
 
@@ -52,6 +52,7 @@ export class AttentionPanel {
   }
 
   setDark(dark: boolean): void {
+    fontsChanged(); // a new theme may bring its own fonts: the labels are measured again
     this.matrix.setDark(dark);
   }
 
