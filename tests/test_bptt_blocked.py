@@ -19,6 +19,7 @@ import torch
 
 from attn_widget import SelfAttentionRNN
 from attn_widget.core import ALIGN_NAMES, UPDATE_NAMES, bptt
+from attn_widget.core.past import SIGMOID_TANH_MIN
 from benchmarks.frozen_core import FrozenSelfAttentionRNN
 
 #: (update, align, fold): dot and scaled dot on both paths; additive never folds.
@@ -80,6 +81,29 @@ def test_blocked_backward_equals_the_frozen_one(update, align, fold, upstream, m
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12, msg=name)
     torch.testing.assert_close(got[0], want[0], rtol=0, atol=1e-12)
     assert max(g.abs().max() for g in want) > 0.1  # the gradients are not all tiny
+
+
+@pytest.mark.parametrize(("update", "align", "fold"), CASES)
+def test_a_wide_batch_on_the_sigmoid_path_equals_the_frozen_one(update, align, fold):
+    """B·H ≥ SIGMOID_TANH_MIN: the batched run's weights are doubled and its tanh is
+    2σ(pre) − 1 (``PastStates.prefill``, ``PastStates.tanh``); the frozen core
+    takes torch's tanh on undoubled weights.  Forward and gradients agree."""
+    H = SIGMOID_TANH_MIN // 4
+    torch.manual_seed(5)
+    model = SelfAttentionRNN(3, H, update=update, align=align, attn_size=H // 2).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(6.0)  # h reaches tanh's flat ends, α far from uniform
+    model.fold = fold
+    frozen = FrozenSelfAttentionRNN.copy_of(model)
+    x = torch.randn(4, 9, 3, dtype=torch.float64, requires_grad=True)
+    got_trace, want_trace = model(x), frozen(x)
+    torch.testing.assert_close(got_trace.h, want_trace.h, rtol=0, atol=1e-12)
+    got = torch.autograd.grad(loss_of(got_trace, "h, c, α"), [x, *model.parameters()])
+    want = torch.autograd.grad(loss_of(want_trace, "h, c, α"), [x, *frozen.parameters()])
+    for a, b in zip(got, want, strict=True):  # to 1e-12 of the largest gradient (~1e2 here)
+        assert (a - b).abs().max() <= 1e-12 * max(1.0, b.abs().max().item())
+    assert got_trace.h.abs().max() > 0.99 and max(g.abs().max() for g in want) > 0.1
 
 
 def test_a_loss_on_the_context_alone():

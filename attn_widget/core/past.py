@@ -146,6 +146,11 @@ class PastStates:
         q = self.key_size + self.query_size
         self.proj[:, :, :q].zero_()
         self.prefilled = True
+        if self.tanh_by_sigmoid:  # pre holds 2a: tanh(a) = 2σ(2a) − 1 needs no doubling
+            self.bias, self.A_x = self.bias * 2, self.A_x * 2
+            if self.attends:
+                self.A_c_t = (self.A_c_t.t() * 2).t()  # keeps A_cᵀ's layout for the matmul
+            self.proj_weight_t[:, q:].mul_(2)  # the A_h block (a copy the cache owns)
         if not self.reads_h:
             self.write(0, self.state_rows[0], stored=True)
             return self.input_part(x)  # (T, B, H)
@@ -180,19 +185,26 @@ class PastStates:
         sigmoid (B32 H128: 14 µs against 7 µs for the three calls, a tenth of a
         step at two threads; below ~1000 values tanh is the faster).  The function is
         the same; the rounding is absolute, not relative: within 2e-7 of tanh in
-        float32 and 4e-16 in float64, so a tiny a gives h = 0 rather than a."""
+        float32 and 4e-16 in float64, so a tiny a gives h = 0 rather than a.
+
+        After ``prefill`` on this path the batched run's weights and bias are doubled
+        (A and b scaled by 2, which is exact in binary floating point), so ``pre``
+        already holds 2a and σ is taken in place: two calls, the same bits."""
         if not self.tanh_by_sigmoid:
             return torch.tanh(pre, out=out)
-        s = torch.add(pre, pre)
-        s.sigmoid_()
+        if self.prefilled:  # pre holds 2a already, and is this step's own row
+            s = pre.sigmoid_()
+        else:
+            s = torch.add(pre, pre)
+            s.sigmoid_()
         return torch.add(self.minus_one, s, alpha=2, out=out)
 
     def score(self, t: int) -> Tensor:
         """score_{t,i} = align(h_i, h_t) for i = 0 … t, shape (B, 1, t+1)."""
         n = t + 1
         if self.folded:  # h_i · u_t: the states are the keys, the scale is in F
-            return torch.bmm(self.query_rows[t], self.states_by_column[:, :, :n])
-        return self.align.score_rows(self.keys[:, :n], self.query_rows[t])
+            return torch.bmm(self.query_rows[t], self.states_by_column.narrow(2, 0, n))
+        return self.align.score_rows(self.keys.narrow(1, 0, n), self.query_rows[t])
 
     def input_part(self, x: Tensor) -> Tensor:
         """A_x·x + b for inputs x (…, D): the part of A·z + b that needs no state.

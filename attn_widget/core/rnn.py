@@ -209,7 +209,7 @@ class SelfAttentionRNN(nn.Module):
             alpha = softmax_visible(scores, hidden)
             if alpha_out is not None:
                 alpha = alpha_out.copy_(alpha)
-        c3 = torch.bmm(alpha, past.states[:, : t + 1], out=c_out)  # (B, 1, H)
+        c3 = torch.bmm(alpha, past.states.narrow(1, 0, t + 1), out=c_out)  # (B, 1, H)
         return scores, alpha, c3.squeeze(1) if c is None else c  # c: (B, H)
 
     def _advance(
@@ -338,7 +338,7 @@ class SelfAttentionRNN(nn.Module):
         outs = [None] * T
         if c_all is not None:
             outs = [
-                (alpha_row[:, :, : t + 1], c3, c2)  # (B, 1, t+1), (B, 1, H), (B, H)
+                (alpha_row.narrow(2, 0, t + 1), c3, c2)  # (B, 1, t+1), (B, 1, H), (B, H)
                 for t, (alpha_row, c3, c2) in enumerate(
                     zip(
                         alpha_all.unbind(1),
