@@ -114,6 +114,18 @@ export function weightKey(a: number, dark = false): number {
   return rampKey(dark ? WEIGHT_DARK : WEIGHT, a);
 }
 
+/** Levels of a token's shading: a weight is drawn at the nearest of 0, 1/64, … 1.
+ * Steps of 1/64 are below what the eye tells apart on a word's background, and a
+ * new step then restyles only the words whose level moved: with 8-bit colours
+ * every α near 1/t moved a unit at each step (some 60 words a view a step at
+ * t = 300, T = 1000), each a style recalculation in JupyterLab's large sheet. */
+export const SHADE_LEVELS = 64;
+
+/** weightKey of a weight (or shading level) in [0, 1], at the nearest of SHADE_LEVELS steps. */
+export function shadeKey(u: number, dark = false): number {
+  return weightKey(Number.isFinite(u) ? Math.round(u * SHADE_LEVELS) / SHADE_LEVELS : u, dark);
+}
+
 /** Whether an element sits on a dark background (JupyterLab's dark theme, VS Code's, …):
  * the luminance of the first opaque background up its ancestors. */
 export function onDarkBackground(el: Element): boolean {

@@ -1,7 +1,7 @@
 // The token strip: ⟨start⟩ then x_1 … x_T.  Token text comes from user data,
 // so it only ever reaches the DOM through textContent (docs/design.md §4).
 
-import { formatFloat32, gradLevel, inkFor, weightKey } from "./format";
+import { formatFloat32, gradLevel, inkFor, shadeKey } from "./format";
 
 export const START_LABEL = "⟨start⟩";
 
@@ -185,11 +185,11 @@ export function updateTokens(els: HTMLElement[], state: TokenState): void {
     if (byAlpha) {
       info.kind = ALPHA;
       info.value = alpha![i];
-      rgb = weightKey(alpha![i], dark); // absolute: α = 1 is full colour, a uniform row is pale
+      rgb = shadeKey(alpha![i], dark); // absolute: α = 1 is full colour, a uniform row is pale
     } else if (byGrad) {
       info.kind = GRAD;
       info.value = grad![i - 1];
-      rgb = weightKey(gradLevel(grad![i - 1], largest), dark); // relative, log scale: the largest is full colour
+      rgb = shadeKey(gradLevel(grad![i - 1], largest), dark); // relative, log scale: the largest is full colour
     } else if (current) {
       info.kind = CURRENT;
       info.value = grad !== null && k - 1 < grad.length ? grad[k - 1] : NaN;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildTokens, LABEL_WINDOW, updateTokens } from "../src/tokens";
-import { formatFloat32, gradLevel, GRAD_DECADES, weightRGB } from "../src/format";
+import { formatFloat32, gradLevel, GRAD_DECADES, SHADE_LEVELS, weightRGB } from "../src/format";
 
 const HOSTILE = ['<img src=x onerror="window.__pwned=1">', "<b>bold</b>", "&amp;"];
 
@@ -56,6 +56,32 @@ describe("tokens", () => {
     expect(els[1].style.backgroundColor).toBe(rgb(1));
     expect(els[0].style.backgroundColor).toBe(rgb(0));
     expect(rgb(0.25)).not.toBe(rgb(1));
+  });
+
+  it("shades at the nearest of SHADE_LEVELS steps, so a small drift in α restyles no word", () => {
+    const box = document.createElement("div");
+    const els = buildTokens(box, ["a", "b", "c", "d"]);
+    const colour = (v: number) => {
+      const [r, g, b] = weightRGB(v);
+      return `rgb(${r}, ${g}, ${b})`;
+    };
+    const step = 1 / SHADE_LEVELS;
+    // 0.3 lies between two levels: drawn at the nearer, 19/64 (0.2969), not at 0.3
+    updateTokens(els, { k: 3, alpha: new Float32Array([0.3, 0.69, 0.004]), reachable: 3 });
+    expect(els[0].style.backgroundColor).toBe(colour(19 * step));
+    expect(colour(19 * step)).not.toBe(colour(0.3)); // the rounding is visible to this test
+    expect(els[2].style.backgroundColor).toBe(colour(0)); // under half a level: blank
+    // α drifts by less than half a level: no token's style is written again
+    const written: number[] = [];
+    els.forEach((e, i) => {
+      const style = e.style;
+      Object.defineProperty(e, "style", { get: () => { written.push(i); return style; }, configurable: true });
+    });
+    updateTokens(els, { k: 3, alpha: new Float32Array([0.301, 0.688, 0.005]), reachable: 3 });
+    expect(written).toEqual([]);
+    updateTokens(els, { k: 3, alpha: new Float32Array([0.5, 0.25, 0.25]), reachable: 3 }); // a real change
+    expect(written).toEqual([0, 0, 1, 1, 2, 2]); // background and ink, each word once
+    expect(els[0].style.backgroundColor).toBe(colour(0.5));
   });
 
   it("gradient mode shades x_1 … x_{k-1} by ‖∂h_k/∂x_i‖ on a log scale, and nothing else", () => {
@@ -137,7 +163,7 @@ describe("tokens", () => {
     expect(labelled()).toEqual(near); // the others' labels are gone, not left at step 29's values
     for (const i of near) expect(els[i].dataset.alpha).toBe(formatFloat32(row(31)[i]));
     // the colours and the tooltip follow every slot all the same
-    const [r, g, b] = weightRGB(row(31)[3]);
+    const [r, g, b] = weightRGB(Math.round(row(31)[3] * SHADE_LEVELS) / SHADE_LEVELS);
     expect(els[3].style.backgroundColor).toBe(`rgb(${r}, ${g}, ${b})`);
     els[3].dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
     expect(els[3].title).toBe(`α(30,3) = ${formatFloat32(row(31)[3])}`);
