@@ -245,24 +245,32 @@ export const UPRIGHT_CHARS = 4;
 export const LABEL_EM = 4.6;
 
 let measurer: CanvasRenderingContext2D | null | undefined;
+/** The font last set on the measurer (its getter gives the font back normalised). */
+let measurerFont = "";
 
 /**
- * Whether `text` may run past LABEL_EM in `axis`'s font: measured on a canvas,
+ * Whether a text may run past LABEL_EM in `axis`'s font: measured on a canvas,
  * with a margin for the fonts a browser falls back to; true where nothing can
  * be measured (a test's DOM).  Clipping with an ellipsis (overflow: hidden) gives
  * a label a clip of its own, a paint chunk that the browser lays into layers at
  * every Play frame (60 labels a view: a sixth of a two-view frame in JupyterLab),
- * so only a label that may need it clips.
+ * so only a label that may need it clips.  The axis's font is read once, when the
+ * test is made: make one per axis per draw, not one per label.
  */
-export function mayOverflow(axis: HTMLElement, text: string): boolean {
+export function overflowTest(axis: HTMLElement): (text: string) => boolean {
   if (measurer === undefined) measurer = canvasContext(document.createElement("canvas"));
-  if (!measurer || !axis.isConnected) return true;
+  const ctx = measurer;
+  if (!ctx || !axis.isConnected) return () => true;
   const style = getComputedStyle(axis);
   const size = Number.parseFloat(style.fontSize);
-  if (!(size > 0)) return true;
-  measurer.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+  if (!(size > 0)) return () => true;
+  const font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
   // a bold current label is wider by a tenth or so: a fifth to spare
-  return measurer.measureText(text).width > 0.8 * LABEL_EM * size;
+  const limit = 0.8 * LABEL_EM * size;
+  return (text) => {
+    if (measurerFont !== font) ctx.font = measurerFont = font; // another axis may have set its own
+    return ctx.measureText(text).width > limit;
+  };
 }
 
 /** Labels are measured in the fonts of the moment: when fonts finish loading (a
@@ -288,8 +296,9 @@ export function measureLabels(container: HTMLElement): void {
   if (!container.isConnected || (!unmeasured.has(container) && measuredAt.get(container) === fontGeneration)) return;
   unmeasured.delete(container);
   measuredAt.set(container, fontGeneration);
+  const mayOverflow = overflowTest(container);
   for (const span of container.children) {
-    if (!span.classList.contains("is-upright")) span.classList.toggle("is-long", mayOverflow(container, span.textContent ?? ""));
+    if (!span.classList.contains("is-upright")) span.classList.toggle("is-long", mayOverflow(span.textContent ?? ""));
   }
 }
 
@@ -311,7 +320,7 @@ export function isUpright(label: string): boolean {
  * A label in CJK characters or emoji is marked `is-upright` (see isUpright), and
  * one longer than UPRIGHT_CHARS also `is-cut`; the column axis's CSS sets them.
  * A label that may be longer than LABEL_EM is marked `is-long`, and only such a
- * label clips its text with an ellipsis (see mayOverflow).
+ * label clips its text with an ellipsis (see overflowTest).
  */
 const axisWords = new WeakMap<HTMLElement, string[]>();
 /** Axes laid while off the page: every label on its side clips until they are measured. */
@@ -346,6 +355,7 @@ export function layAxisLabels(
   } else unmeasured.add(container);
   container.dataset.key = key;
   axisWords.set(container, words);
+  const mayOverflow = overflowTest(container);
   container.replaceChildren(
     ...want.map((i) => {
       const span = document.createElement("span");
@@ -354,7 +364,7 @@ export function layAxisLabels(
         span.classList.add("is-upright");
         if ([...labels[i]].length > UPRIGHT_CHARS) span.classList.add("is-cut");
       }
-      else if (mayOverflow(container, labels[i])) span.classList.add("is-long");
+      else if (mayOverflow(labels[i])) span.classList.add("is-long");
       span.dir = "auto"; // Arabic and Hebrew labels run in their own direction
       span.dataset.slot = String(i);
       span.textContent = labels[i];
