@@ -10,6 +10,22 @@ from torch.nn import functional as F
 SIGMOID_TANH_MIN = 2048
 
 
+def reuse(spare: Tensor | None, like: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """``spare`` if it can serve as an empty (uninitialised) tensor of ``shape`` like
+    ``like`` (dtype, device, and inference mode: an inference tensor cannot be written
+    outside it), else a new one.  A run that reuses its last run's scratch pays no page
+    faults for it (docs/design.md §1, "Scratch")."""
+    if (
+        spare is not None
+        and spare.shape == shape
+        and spare.dtype == like.dtype
+        and spare.device == like.device
+        and spare.is_inference() == torch.is_inference_mode_enabled()
+    ):
+        return spare
+    return like.new_empty(shape)
+
+
 class PastStates:
     """Past states h_0 … h_n with all a later step reads of them, each computed once.
 
@@ -55,6 +71,7 @@ class PastStates:
         kq_weight,
         align=None,
         fold: bool = False,
+        spare: Tensor | None = None,
     ):
         self.bias = A_bias  # (H,)
         self.A_x = A_weight[:, columns["x"]]  # (H, D)
@@ -76,7 +93,9 @@ class PastStates:
         # Slots are written before they are read, so the buffers start empty.
         self.states = like.new_empty(batch, capacity, hidden)  # (B, cap, H)
         self.keys = like.new_empty(batch, capacity, self.key_size)  # (B, cap, d); keyed
-        self.proj = like.new_empty(capacity, batch, self.proj_weight_t.shape[1])  # (cap, B, P)
+        self.proj = reuse(
+            spare, like, (capacity, batch, self.proj_weight_t.shape[1])
+        )  # (cap, B, P)
         self.make_views()
         self.prefilled = False  # ``prefill`` turns it on
         self.tanh_by_sigmoid = (  # float32/64 only: in half precision 2σ(2a) − 1 loses small a

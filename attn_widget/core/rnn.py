@@ -66,8 +66,12 @@ from .checks import (
     check_weight_count,
     check_weights_finite,
 )
-from .past import PastStates
+from .past import PastStates, reuse
 from .stepper import Stepper, alpha_of_steps, last_states
+
+#: The most a model keeps, in bytes, of its last no-grad run's scratch buffers for
+#: the next (``SelfAttentionRNN._run``): T = 1024, B = 32, H = 128 needs 50 MiB.
+SCRATCH_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -186,6 +190,12 @@ class SelfAttentionRNN(nn.Module):
             make_align(align, hidden_size, 1)  # still reject unknown names
             self.align, self.align_name = None, None
 
+    def __getstate__(self):
+        """What pickling and ``copy.deepcopy`` keep: all but the scratch of the last run."""
+        state = dict(super().__getstate__())
+        state.pop("_scratch", None)
+        return state
+
     def extra_repr(self) -> str:
         return (
             f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
@@ -283,8 +293,9 @@ class SelfAttentionRNN(nn.Module):
             start += size
         return columns
 
-    def _past(self, x: Tensor, batch: int, capacity: int, A_weight, A_bias, kq_weight):
-        """An empty cache for ``batch`` sequences, on the path this run takes."""
+    def _past(self, x: Tensor, batch: int, capacity: int, A_weight, A_bias, kq_weight, spare=None):
+        """An empty cache for ``batch`` sequences, on the path this run takes; ``spare``:
+        a projections buffer it may use (``reuse``)."""
         return PastStates(
             self._z_columns(),
             self.hidden_size,
@@ -296,6 +307,7 @@ class SelfAttentionRNN(nn.Module):
             kq_weight,
             self.align,
             self._folds(),
+            spare,
         )
 
     def _run(
@@ -305,6 +317,8 @@ class SelfAttentionRNN(nn.Module):
         A_bias: Tensor,
         kq_weight: Tensor | None,
         hidden: Tensor | None = None,
+        *,
+        scratch: bool = False,
     ):
         """Every step over x (B, T, D), without autograd, hiding the slots where
         ``hidden`` (B or 1, T+1) is True.  Returns h (B, T+1, H), c (B, T, H),
@@ -312,22 +326,34 @@ class SelfAttentionRNN(nn.Module):
 
         The input part A_x·x + b of every step is one matmul before the loop,
         laid where the step's projection matmul adds A_h h_t (``PastStates.prefill``);
-        each step writes its α and c straight into the trace's buffers."""
+        each step writes its α and c straight into the trace's buffers.
+
+        ``scratch``: the run may take the buffers the model's last such run left
+        (the projections, and c time-major), and leaves its own for the next: a
+        no-grad run only, where nothing returned views them (docs/design.md §1,
+        "Scratch")."""
         B, T, _ = x.shape
+        spare_proj, spare_c = (
+            self.__dict__.pop("_scratch", (None, None)) if scratch else (None, None)
+        )
         with torch.no_grad():
-            past = self._past(x, B, T + 1, A_weight, A_bias, kq_weight)
+            past = self._past(x, B, T + 1, A_weight, A_bias, kq_weight, spare_proj)
             pre = past.prefill(x.transpose(0, 1))  # (T, B, H), completed by each step
-            c_all = alpha_all = None
+            c_time = c_all = alpha_all = None
             if self.align is not None:
-                c_all = x.new_empty(T, B, self.hidden_size)  # (T, B, H)
+                c_time = reuse(spare_c, x, (T, B, self.hidden_size))  # (T, B, H)
                 alpha_all = x.new_zeros(B, T, 1, T + 1)  # stays 0 for i > t
             if hidden is not None and self.align is None:
                 hidden = None
-            self._sweep(past, pre, c_all, alpha_all, hidden)
+            self._sweep(past, pre, c_time, alpha_all, hidden)
             h_all = past.states  # (B, T+1, H)
-            if c_all is not None:
-                c_all = c_all.transpose(0, 1).contiguous()
+            if c_time is not None:
+                c_all = c_time.transpose(0, 1).contiguous()
                 alpha_all = alpha_all.squeeze(2)  # (B, T, T+1)
+        if scratch:
+            kept = past.proj.nbytes + (0 if c_time is None else c_time.nbytes)
+            if kept <= SCRATCH_BYTES:
+                self._scratch = (past.proj, c_time)
         return h_all, c_all, alpha_all, past
 
     def _sweep(self, past, pre, c_all, alpha_all, hidden) -> None:
@@ -398,7 +424,7 @@ class SelfAttentionRNN(nn.Module):
             )
             h_all, c_all, alpha_all = (*outputs, None, None)[:3]
         else:
-            h_all, c_all, alpha_all, _ = self._run(x, *weights[:3], hidden)
+            h_all, c_all, alpha_all, _ = self._run(x, *weights[:3], hidden, scratch=True)
         if not bool(torch.isfinite(h_all[:, -1].sum())) and not bool(torch.isfinite(h_all).all()):
             raise ValueError(
                 "the network produced NaN or Inf from finite inputs and weights: the "
