@@ -151,6 +151,11 @@ class SelfAttentionRNN(nn.Module):
             the default, folds where d_k ≥ H/2; True or False forces a path.  It
             changes the speed and the rounding, not the numbers; additive never folds.
 
+    Memory: a run without gradients keeps two of its internal buffers (at most
+    ``SCRATCH_BYTES``, 64 MiB; about 6 MiB at B32 T128 H128) for the next run of the
+    same shape, which then pays no page faults for them; ``copy.deepcopy`` and
+    pickling leave them out (docs/design.md §1, "Scratch").
+
     Shapes:
         x: (T, D) or (B, T, D), floating point.  ``model(x)`` returns a
         :class:`Trace` with h (…, T+1, H), c (…, T, H), alpha (…, T, T+1).
