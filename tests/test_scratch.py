@@ -63,6 +63,21 @@ def test_a_second_run_reuses_the_scratch_and_gives_what_a_first_run_gives(update
         assert same(third, fresh(model, x2, knockout=torch.tensor([False, True] + [False] * 8)))
 
 
+@pytest.mark.parametrize("shape", [(6, 3), (1, 6, 3), (2, 1, 3)])
+def test_one_sequence_or_one_step_returns_a_context_of_its_own(shape):
+    """(1, T, H) and (B, 1, H) count as contiguous in any layout: c must still be
+    copied out of the scratch, or the next run would write into the user's trace."""
+    model = make()
+    x = torch.randn(*shape, dtype=torch.float64)
+    with torch.no_grad():
+        first = model(x)
+        kept = first.c.clone()
+        model(x * 3, knockout=torch.ones(shape[-2] + 1, dtype=torch.bool)[: shape[-2] + 1])
+        assert torch.equal(first.c, kept)
+        for spare in vars(model)["_scratch"]:
+            assert first.c.untyped_storage().data_ptr() != spare.untyped_storage().data_ptr()
+
+
 def test_another_shape_dtype_or_mode_takes_a_new_buffer():
     model = make()
     x = torch.randn(2, 6, 3, dtype=torch.float64)
@@ -72,6 +87,7 @@ def test_another_shape_dtype_or_mode_takes_a_new_buffer():
         assert same(model(x[:, :4]), fresh(model, x[:, :4]))  # shorter: a new one
         assert proj_of(model) is not proj and proj_of(model).shape[0] == 5
         model.float()
+        assert "_scratch" not in vars(model)  # a cast lets the old kind go at once
         assert same(model(x.float()), fresh(model, x.float()))
         assert proj_of(model).dtype == torch.float32
     with torch.inference_mode():

@@ -73,9 +73,8 @@ class PastStates:
         fold: bool = False,
         spare: Tensor | None = None,
     ):
-        self.bias = A_bias  # (H,)
-        self.A_x = A_weight[:, columns["x"]]  # (H, D)
-        self.A_c_t = A_weight[:, columns["c"]].t() if "c" in columns else None  # (H, H)
+        self.columns = columns
+        self.set_weights(A_weight, A_bias)
         self.align, self.folded = align, fold
         self.fold_weight = None  # F (H, H), folded only
         if kq_weight is None:
@@ -106,6 +105,14 @@ class PastStates:
         self.minus_one = like.new_full((), -1.0)  # a tensor: a Python -1 costs a conversion
         # h_0 = 0, so its projections are 0 for every align here; computed, not assumed.
         self.write(0, like.new_zeros(batch, hidden))
+
+    def set_weights(self, A_weight: Tensor, A_bias: Tensor) -> None:
+        """b and the blocks of A a step reads, as views of ``A_weight`` (H, |z|) (a
+        doubled A in ``prefill`` keeps A's strides: no contiguous copies)."""
+        columns = self.columns
+        self.A_weight, self.bias = A_weight, A_bias  # (H, |z|), (H,)
+        self.A_x = A_weight[:, columns["x"]]  # (H, D)
+        self.A_c_t = A_weight[:, columns["c"]].t() if "c" in columns else None  # (H, H)
 
     @property
     def capacity(self) -> int:
@@ -166,9 +173,7 @@ class PastStates:
         self.proj[:, :, :q].zero_()
         self.prefilled = True
         if self.tanh_by_sigmoid:  # pre holds 2a: tanh(a) = 2σ(2a) − 1 needs no doubling
-            self.bias, self.A_x = self.bias * 2, self.A_x * 2
-            if self.attends:
-                self.A_c_t = (self.A_c_t.t() * 2).t()  # keeps A_cᵀ's layout for the matmul
+            self.set_weights(self.A_weight * 2, self.bias * 2)  # × 2 keeps A's strides
             self.proj_weight_t[:, q:].mul_(2)  # the A_h block (a copy the cache owns)
         if not self.reads_h:
             self.write(0, self.state_rows[0], stored=True)
@@ -208,7 +213,9 @@ class PastStates:
 
         After ``prefill`` on this path the batched run's weights and bias are doubled
         (A and b scaled by 2, which is exact in binary floating point), so ``pre``
-        already holds 2a and σ is taken in place: two calls, the same bits."""
+        already holds 2a and σ is taken in place: two calls.  Doubling is exact, but a
+        BLAS may round A's matmul and 2A's differently in the last place (seen in
+        float64 with MKL), so the path is held to a tolerance, never bit for bit."""
         if not self.tanh_by_sigmoid:
             return torch.tanh(pre, out=out)
         if self.prefilled:  # pre holds 2a already, and is this step's own row

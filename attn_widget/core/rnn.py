@@ -152,7 +152,7 @@ class SelfAttentionRNN(nn.Module):
             changes the speed and the rounding, not the numbers; additive never folds.
 
     Memory: a run without gradients keeps two of its internal buffers (at most
-    ``SCRATCH_BYTES``, 64 MiB; about 6 MiB at B32 T128 H128) for the next run of the
+    ``SCRATCH_BYTES``, 64 MiB; 6 MiB at B32 T128 H128, dot, float32) for the next run of the
     same shape, which then pays no page faults for them; ``copy.deepcopy`` and
     pickling leave them out (docs/design.md §1, "Scratch").
 
@@ -194,6 +194,11 @@ class SelfAttentionRNN(nn.Module):
         else:
             make_align(align, hidden_size, 1)  # still reject unknown names
             self.align, self.align_name = None, None
+
+    def _apply(self, fn, recurse=True):
+        """``.to``, ``.half``, ``.cuda`` …: the last run's scratch is of the old kind; let it go."""
+        vars(self).pop("_scratch", None)
+        return super()._apply(fn, recurse)
 
     def __getstate__(self):
         """What pickling and ``copy.deepcopy`` keep: all but the scratch of the last run."""
@@ -352,8 +357,8 @@ class SelfAttentionRNN(nn.Module):
                 hidden = None
             self._sweep(past, pre, c_time, alpha_all, hidden)
             h_all = past.states  # (B, T+1, H)
-            if c_time is not None:
-                c_all = c_time.transpose(0, 1).contiguous()
+            if c_time is not None:  # a copy always: (1, T, H) would count as contiguous
+                c_all = c_time.transpose(0, 1).clone(memory_format=torch.contiguous_format)
                 alpha_all = alpha_all.squeeze(2)  # (B, T, T+1)
         if scratch:
             kept = past.proj.nbytes + (0 if c_time is None else c_time.nbytes)

@@ -121,9 +121,12 @@ export function weightKey(a: number, dark = false): number {
  * t = 300, T = 1000), each a style recalculation in JupyterLab's large sheet. */
 export const SHADE_LEVELS = 64;
 
-/** weightKey of a weight (or shading level) in [0, 1], at the nearest of SHADE_LEVELS steps. */
+/** weightKey of a weight (or shading level) in [0, 1], at the nearest of SHADE_LEVELS
+ * steps; beyond [0, 1] (±∞ too) it saturates, and NaN (a custom model's trace) is grey. */
 export function shadeKey(u: number, dark = false): number {
-  return weightKey(Number.isFinite(u) ? Math.round(u * SHADE_LEVELS) / SHADE_LEVELS : u, dark);
+  if (Number.isNaN(u)) return 0x808080;
+  const level = Math.round(Math.min(Math.max(u, 0), 1) * SHADE_LEVELS) / SHADE_LEVELS;
+  return weightKey(level, dark);
 }
 
 /** Whether an element sits on a dark background (JupyterLab's dark theme, VS Code's, …):

@@ -58,7 +58,7 @@ describe("tokens", () => {
     expect(rgb(0.25)).not.toBe(rgb(1));
   });
 
-  it("shades at the nearest of SHADE_LEVELS steps, so a small drift in α restyles no word", () => {
+  it("shades at the nearest of SHADE_LEVELS steps, so a drift in α within a level restyles no word", () => {
     const box = document.createElement("div");
     const els = buildTokens(box, ["a", "b", "c", "d"]);
     const colour = (v: number) => {
@@ -82,6 +82,9 @@ describe("tokens", () => {
     updateTokens(els, { k: 3, alpha: new Float32Array([0.5, 0.25, 0.25]), reachable: 3 }); // a real change
     expect(written).toEqual([0, 0, 1, 1, 2, 2]); // background and ink, each word once
     expect(els[0].style.backgroundColor).toBe(colour(0.5));
+    // NaN (a custom model's trace) is grey, ±∞ saturate: no throw
+    updateTokens(els, { k: 3, alpha: new Float32Array([NaN, Infinity, -Infinity]), reachable: 3 });
+    expect(els.slice(0, 3).map((e) => e.style.backgroundColor)).toEqual(["rgb(128, 128, 128)", colour(1), colour(0)]);
   });
 
   it("gradient mode shades x_1 … x_{k-1} by ‖∂h_k/∂x_i‖ on a log scale, and nothing else", () => {
