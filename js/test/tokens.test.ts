@@ -4,6 +4,13 @@ import { formatFloat32, gradLevel, GRAD_DECADES, SHADE_LEVELS, weightRGB } from 
 
 const HOSTILE = ['<img src=x onerror="window.__pwned=1">', "<b>bold</b>", "&amp;"];
 
+
+/** A weight's colour as the DOM writes it in a style. */
+function cssWeight(v: number): string {
+  const [r, g, b] = weightRGB(v);
+  return `rgb(${r}, ${g}, ${b})`;
+}
+
 describe("tokens", () => {
   it("renders token text as text, never HTML", () => {
     const box = document.createElement("div");
@@ -46,10 +53,7 @@ describe("tokens", () => {
   it("shades by the weight itself: a uniform row is pale, a weight of 1 is full colour", () => {
     const box = document.createElement("div");
     const els = buildTokens(box, ["a", "b", "c", "d"]);
-    const rgb = (v: number) => {
-      const [r, g, b] = weightRGB(v);
-      return `rgb(${r}, ${g}, ${b})`;
-    };
+    const rgb = cssWeight;
     updateTokens(els, { k: 4, alpha: new Float32Array([0.25, 0.25, 0.25, 0.25]), reachable: 4 });
     expect(els[1].style.backgroundColor).toBe(rgb(0.25));
     updateTokens(els, { k: 2, alpha: new Float32Array([0, 1]), reachable: 4 });
@@ -61,10 +65,7 @@ describe("tokens", () => {
   it("shades at the nearest of SHADE_LEVELS steps, so a drift in α within a level restyles no word", () => {
     const box = document.createElement("div");
     const els = buildTokens(box, ["a", "b", "c", "d"]);
-    const colour = (v: number) => {
-      const [r, g, b] = weightRGB(v);
-      return `rgb(${r}, ${g}, ${b})`;
-    };
+    const colour = cssWeight;
     const step = 1 / SHADE_LEVELS;
     // 0.3 lies between two levels: drawn at the nearer, 19/64 (0.2969), not at 0.3
     updateTokens(els, { k: 3, alpha: new Float32Array([0.3, 0.69, 0.004]), reachable: 3 });
@@ -166,8 +167,7 @@ describe("tokens", () => {
     expect(labelled()).toEqual(near); // the others' labels are gone, not left at step 29's values
     for (const i of near) expect(els[i].dataset.alpha).toBe(formatFloat32(row(31)[i]));
     // the colours and the tooltip follow every slot all the same
-    const [r, g, b] = weightRGB(Math.round(row(31)[3] * SHADE_LEVELS) / SHADE_LEVELS);
-    expect(els[3].style.backgroundColor).toBe(`rgb(${r}, ${g}, ${b})`);
+    expect(els[3].style.backgroundColor).toBe(cssWeight(Math.round(row(31)[3] * SHADE_LEVELS) / SHADE_LEVELS));
     els[3].dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
     expect(els[3].title).toBe(`α(30,3) = ${formatFloat32(row(31)[3])}`);
     updateTokens(els, { k: 32, alpha: row(32), reachable: n, labels: "all" }); // Play stopped
