@@ -154,7 +154,26 @@ export function gradLevel(g: number, largest: number): number {
 
 /** Text colour that stays readable over a background of the given RGB. */
 export function inkFor([r, g, b]: RGB): string {
-  return 0.299 * r + 0.587 * g + 0.114 * b > 150 ? "#111" : "#fff";
+  return inkForKey((r << 16) | (g << 8) | b);
+}
+
+/** inkFor of a colour packed as 0xRRGGBB (no array made). */
+export function inkForKey(key: number): string {
+  return 0.299 * (key >> 16) + 0.587 * ((key >> 8) & 255) + 0.114 * (key & 255) > 150 ? "#111" : "#fff";
+}
+
+const cssColours = new Map<number, string>();
+
+/** A colour packed as 0xRRGGBB as the CSS string `rgb(r, g, b)`, made once per colour:
+ * a step asks for one per restyled token and per bar, and the few colours in use
+ * (SHADE_LEVELS + 1 a theme for the tokens) would otherwise be new strings every frame. */
+export function cssRgb(key: number): string {
+  let css = cssColours.get(key);
+  if (css === undefined) {
+    css = `rgb(${key >> 16}, ${(key >> 8) & 255}, ${key & 255})`;
+    if (cssColours.size < 4096) cssColours.set(key, css); // bars can ask for any colour: a bound
+  }
+  return css;
 }
 
 export function maxAbs(...arrays: (ArrayLike<number> | null | undefined)[]): number {

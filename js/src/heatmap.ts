@@ -97,8 +97,14 @@ export function stripPixels(values: ArrayLike<number>, scale: number, dark = fal
   const n = values.length;
   const bytes = into ?? new Uint8ClampedArray(4 * n);
   const rgba = new Uint32Array(bytes.buffer, bytes.byteOffset, n);
-  const colour = palette(dark);
-  for (let i = 0; i < n; i++) rgba[i] = colour(values[i], scale);
+  const colours = palette(dark);
+  // In one loop, not through a function a pixel: a pixel's four bytes as one
+  // uint32 exceed a small integer, and every call returning one made a heap number.
+  const perUnit = scale > 0 ? LEVELS / scale : 0;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    rgba[i] = Number.isFinite(v) ? colours[Math.round(Math.max(-LEVELS, Math.min(LEVELS, v * perUnit))) + LEVELS] : GREY;
+  }
   return bytes;
 }
 
@@ -109,7 +115,8 @@ const LEVELS = 256;
 const palettes = new Map<boolean, Uint32Array>();
 const GREY = new Uint32Array(new Uint8ClampedArray([128, 128, 128, 255]).buffer)[0];
 
-function palette(dark: boolean): (v: number, scale: number) => number {
+/** The scale's colours, colour j (−LEVELS … LEVELS, i.e. v/scale = j/LEVELS) at j + LEVELS. */
+function palette(dark: boolean): Uint32Array {
   let table = palettes.get(dark);
   if (!table) {
     const bytes = new Uint8ClampedArray(4 * (2 * LEVELS + 1));
@@ -117,12 +124,7 @@ function palette(dark: boolean): (v: number, scale: number) => number {
     table = new Uint32Array(bytes.buffer);
     palettes.set(dark, table);
   }
-  const colours = table;
-  return (v, scale) => {
-    if (!Number.isFinite(v)) return GREY;
-    const u = scale > 0 ? Math.max(-1, Math.min(1, v / scale)) : 0;
-    return colours[Math.round(u * LEVELS) + LEVELS];
-  };
+  return table;
 }
 
 /** A labelled strip: <div class="aw-vector"><span label/><div strip/></div>. */

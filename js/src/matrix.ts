@@ -14,7 +14,7 @@
 // its own canvas from them.
 
 import { canvasContext } from "./dom";
-import { weightRGB } from "./format";
+import { cssRgb, weightKey } from "./format";
 import type { StepData } from "./protocol";
 
 export const MAX_PIXELS = 768;
@@ -81,6 +81,8 @@ export class AlphaMatrix {
   private shownRows = -1; // pixel rows shown at the last draw
   private dark = false;
   private barsDrawn: { alpha: Float32Array | null; n: number; dark: boolean } | null = null;
+  /** drawBars' per-column heights, kept between draws (no garbage a step). */
+  private tall = new Float32Array(0);
   /** The step whose row is outlined and below which nothing is shown (-1: none). */
   current = -1;
   /** An element laid over the canvas that outlines the current row, so its shading stays visible. */
@@ -150,10 +152,10 @@ export class AlphaMatrix {
     for (let p = y * n; p < (y + 1) * n; p++) {
       const u = levels[p];
       if (u < 0) continue;
-      const [r, g, b] = weightRGB(u, this.dark);
-      d[4 * p] = r;
-      d[4 * p + 1] = g;
-      d[4 * p + 2] = b;
+      const rgb = weightKey(u, this.dark); // packed: no array a pixel
+      d[4 * p] = rgb >> 16;
+      d[4 * p + 1] = (rgb >> 8) & 255;
+      d[4 * p + 2] = rgb & 255;
       d[4 * p + 3] = 255;
     }
   }
@@ -209,14 +211,17 @@ export class AlphaMatrix {
     const n = this.n;
     const drawn = this.barsDrawn;
     if (drawn && drawn.alpha === alpha && drawn.n === n && drawn.dark === this.dark) return;
-    this.barsDrawn = { alpha, n, dark: this.dark };
+    if (drawn) Object.assign(drawn, { alpha, n, dark: this.dark });
+    else this.barsDrawn = { alpha, n, dark: this.dark };
     const ctx = canvasContext(canvas);
     if (canvas.width !== n) canvas.width = n; // resizing reallocates the canvas
     if (canvas.height !== BAR_PIXELS) canvas.height = BAR_PIXELS;
     if (!ctx) return;
     ctx.clearRect(0, 0, n, BAR_PIXELS);
     if (!alpha || alpha.length === 0) return;
-    const tall = new Float32Array(n); // a shared column shows its largest weight
+    if (this.tall.length !== n) this.tall = new Float32Array(n);
+    const tall = this.tall; // a shared column shows its largest weight
+    tall.fill(0);
     for (let i = 0; i < alpha.length; i++) tall[this.pixel(i)] = Math.max(tall[this.pixel(i)], alpha[i]);
     const gap = n / (this.T + 1) >= 4 ? 1 : 0; // a gap between bars only where columns are wide
     for (let i = 0; i < alpha.length; i++) {
@@ -224,8 +229,7 @@ export class AlphaMatrix {
       const end = i + 1 > this.T ? n : this.pixel(i + 1);
       const h = Math.round(tall[x] * (BAR_PIXELS - 1));
       if (h <= 0) continue;
-      const [r, g, b] = weightRGB(Math.max(tall[x], 0.35), this.dark); // light bars stay visible
-      ctx.fillStyle = `rgb(${r}, ${g}, ${b})`;
+      ctx.fillStyle = cssRgb(weightKey(Math.max(tall[x], 0.35), this.dark)); // light bars stay visible
       ctx.fillRect(x, BAR_PIXELS - h, Math.max(1, end - x - gap), h);
     }
   }

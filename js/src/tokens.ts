@@ -1,7 +1,7 @@
 // The token strip: ⟨start⟩ then x_1 … x_T.  Token text comes from user data,
 // so it only ever reaches the DOM through textContent (docs/design.md §4).
 
-import { formatFloat32, gradLevel, inkFor, shadeKey } from "./format";
+import { cssRgb, formatFloat32, gradLevel, inkForKey, shadeKey } from "./format";
 
 export const START_LABEL = "⟨start⟩";
 
@@ -212,8 +212,8 @@ export function updateTokens(els: HTMLElement[], state: TokenState): void {
       el.classList.toggle("is-reachable", i <= reachable);
       if (current) el.setAttribute("aria-current", "step");
       else el.removeAttribute("aria-current");
-      el.style.backgroundColor = rgb >= 0 ? `rgb(${rgb >> 16}, ${(rgb >> 8) & 255}, ${rgb & 255})` : "";
-      el.style.color = rgb >= 0 ? inkFor([rgb >> 16, (rgb >> 8) & 255, rgb & 255]) : "";
+      el.style.backgroundColor = rgb >= 0 ? cssRgb(rgb) : "";
+      el.style.color = rgb >= 0 ? inkForKey(rgb) : "";
     }
     const labelKind = i < near || (info.kind !== ALPHA && info.kind !== GRAD) ? NONE : info.kind;
     if (labelKind !== info.labelKind || (labelKind !== NONE && info.value !== info.labelValue)) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { divergingRGB, formatFloat32, formatShort, inkFor, maxAbs, weightKey, weightRGB } from "../src/format";
+import { cssRgb, divergingRGB, formatFloat32, formatShort, inkFor, inkForKey, maxAbs, weightKey, weightRGB } from "../src/format";
 
 describe("formatFloat32", () => {
   it("gives the shortest decimal that reads back as the same float32", () => {
@@ -45,6 +45,21 @@ describe("colour maps", () => {
     expect(weightRGB(0)).toEqual([255, 255, 255]);
     expect(inkFor(weightRGB(0))).toBe("#111");
     expect(inkFor(weightRGB(1))).toBe("#fff");
+  });
+  it("a packed colour gives the same CSS string and ink as its channels, the string made once", () => {
+    for (const a of [0, 0.2, 0.5, 0.77, 1]) {
+      for (const dark of [false, true]) {
+        const [r, g, b] = weightRGB(a, dark);
+        const key = weightKey(a, dark);
+        expect(cssRgb(key)).toBe(`rgb(${r}, ${g}, ${b})`);
+        expect(inkForKey(key)).toBe(inkFor([r, g, b]));
+      }
+    }
+    // the luminance threshold, either side: 0x969696 is 150 exactly (dark ink only above)
+    expect(inkForKey(0x979797)).toBe("#111");
+    expect(inkForKey(0x969696)).toBe("#fff");
+    expect(cssRgb(0x0a0b0c)).toBe("rgb(10, 11, 12)");
+    expect(cssRgb(0x0a0b0c)).toBe(cssRgb(0x0a0b0c));
   });
   it("maxAbs ignores nulls and non-finite values", () => {
     expect(maxAbs([1, -3, 2], null, new Float32Array([2.5, NaN]))).toBe(3);

@@ -331,6 +331,71 @@ def test_play_at_the_fastest_speed_draws_every_position(nb):
         assert 8 <= rate <= 1.2 * 60, f"{rate:.1f} positions a second at 60"
 
 
+_JS_STRIP = """root => {
+  const strip = root.querySelector('.aw-tokens');
+  const red = strip.querySelector('[aria-current="step"]');
+  const s = strip.getBoundingClientRect();
+  const r = red && red.getBoundingClientRect();
+  return {
+    overflows: strip.scrollHeight > strip.clientHeight + 20,
+    inView: !!r && r.top >= s.top - 1 && r.bottom <= s.bottom + 1,
+    k: red ? Number(red.dataset.index) : 0,
+    scrollTop: strip.scrollTop,
+    overflowY: getComputedStyle(strip).overflowY,
+    playing: strip.classList.contains('is-playing'),
+  };
+}"""
+
+
+def test_the_strip_follows_the_red_token_and_clips_while_playing(nb):
+    """At T = 300 the strip shows a few dozen tokens: a jump from Python, Play and a
+    jump back each leave the red token in the strip's view (the strip scrolls, the
+    page does not have to).  While Play runs the strip clips (overflow hidden: the
+    browser then paints the tokens in view, not all T) and scrolls again after."""
+    n = 300
+    cell = nb.start(
+        f"torch.manual_seed(4)\nw_follow = AttentionWidget(model, inputs=torch.randn({n}, 4), "
+        "precompute=True, speed=60.0)\nw_follow"
+    )
+    nb.wait_cell(cell)
+    strip = root(nb, cell)
+    expect(strip).to_have_count(1)
+
+    def state():
+        return strip.evaluate(_JS_STRIP)
+
+    assert state()["overflows"], "the strip must scroll for this test to mean anything"
+    for k in (250, 5, n):
+        nb.run(f"w_follow.goto({k})")
+        expect(strip).to_have_attribute("data-t", str(k))
+        got = state()
+        assert got["k"] == k and got["inView"], (k, got)
+        assert got["overflowY"] == "auto" and not got["playing"]
+    assert state()["scrollTop"] > 0
+    nb.run("w_follow.goto(0)")
+    expect(strip).to_have_attribute("data-t", "0")
+    assert state()["scrollTop"] == 0
+    button(nb, "Play", cell=cell).click()
+    seen = []
+    for at in (60, 150, 240):
+
+        def reached(at=at):
+            got = state()
+            assert got["k"] >= at, got
+            return got
+
+        got = eventually(reached, timeout=30)
+        seen.append(got)
+        assert got["playing"] and got["overflowY"] == "hidden", got
+        assert got["inView"], got
+    expect(strip).to_have_attribute("data-t", str(n), timeout=30_000)
+    expect(button(nb, "Play", cell=cell)).to_be_visible(timeout=10_000)
+    got = state()
+    assert got["inView"] and not got["playing"] and got["overflowY"] == "auto", got
+    assert seen[0]["scrollTop"] < seen[1]["scrollTop"] < seen[2]["scrollTop"], seen
+    nb.run("w_follow.close()")
+
+
 def test_pause_stops_play(nb):
     nb.run("w.speed = 2.0")
     move_to(nb, 0)

@@ -49,6 +49,8 @@ export class TokenStrip {
   /** One element per slot; a new array whenever the strip is rebuilt (the axis labels follow it). */
   els: HTMLElement[] = [];
   private shown: { tokens: string[]; version: number; unknown: [number, string][] } | null = null;
+  /** The position the strip last scrolled to show (``follow``); -1: none yet. */
+  private followed = -1;
 
   /** `edit(i)` opens the what-if chooser on x_i, where the view offers edits;
    * `knocking()` says whether the view is in knockout mode, where a click on a
@@ -83,8 +85,13 @@ export class TokenStrip {
     const reachable = Math.max(store.contiguous(), model.get("frontier") ?? 0);
     const mode = model.get("shading") === "gradient" ? "gradient" : "alpha";
     const grad = mode === "gradient" && k > 0 ? ctl.sensitivityAt(k) : null;
-    // while Play runs, only the slots just before the current one carry their value as text
-    const labels = model.get("playing") ? "near" : "all";
+    // while Play runs, only the slots just before the current one carry their value as
+    // text, and the strip is a window that follows the red token (``follow``): it
+    // clips rather than scrolls, so the browser paints the tokens in view, not all T
+    const playing = !!model.get("playing");
+    const labels = playing ? "near" : "all";
+    this.el.classList.toggle("is-playing", playing);
+    if (this.followed > this.els.length - 1) this.followed = -1; // rebuilt shorter
     updateTokens(this.els, { k, alpha: step?.alpha ?? null, reachable, mode, grad, dark, labels, hidden });
     setText(
       this.caption,
@@ -92,5 +99,23 @@ export class TokenStrip {
         ? gradientCaption(k, grad !== null, ctl.kernelReplied)
         : shadingCaption(k, tokens, shadingKind(model.get("update_rule"))),
     );
+  }
+
+  /** Scroll the strip (never the page) so that x_k, the red token, is in view,
+   * when k has moved since the last call: at T = 1000 the strip shows some
+   * hundred tokens, and Play or Step would otherwise carry the red token out of
+   * sight.  Called after every panel has drawn, so the one layout it reads is the
+   * frame's own.  A strip the reader scrolled stays where it is until k moves. */
+  follow(k: number): void {
+    if (k === this.followed) return;
+    this.followed = k;
+    const token = this.els[k];
+    const strip = this.el;
+    if (!token || strip.scrollHeight <= strip.clientHeight) return;
+    const top = token.offsetTop; // the strip is the tokens' offset parent (position: relative)
+    const bottom = top + token.offsetHeight;
+    const margin = Math.min(token.offsetHeight, strip.clientHeight / 4); // the next line shows too
+    if (top < strip.scrollTop) strip.scrollTop = Math.max(0, top - margin);
+    else if (bottom > strip.scrollTop + strip.clientHeight) strip.scrollTop = bottom - strip.clientHeight + margin;
   }
 }
