@@ -20,7 +20,7 @@ Every function of a row is called round-robin (``common.time_samples``), so
 a row's ratios come from the same stretch of machine time.  Each time cell
 gives the median of the repeats and, in brackets, the fastest.  A ratio cell
 gives the median over rounds of the round's own ratio (a/b of the two calls of
-one round, made tens of ms apart) and, in brackets, the ratio of the minima;
+one round) and, in brackets, the ratio of the minima;
 the goal lines also give the ratio of the medians.  The machine these run on is
 often shared, and other work only ever adds time, in bursts that can last
 seconds: a burst that covers several rounds moves both sides of those rounds'
@@ -188,23 +188,21 @@ def cell(samples: list[float]) -> str:
     return f"{statistics.median(samples) * 1e3:.2f} ({min(samples) * 1e3:.2f})"
 
 
-def ratios(a: list[float], b: list[float]) -> tuple[float, float, float]:
-    """a/b three ways, for samples a and b of the same rounds (``time_samples``): the
-    median of the per-round ratios a_r/b_r, the ratio of the medians and the ratio of
-    the minima.  Samples of different lengths (the naive loop's few rounds) are not
-    paired: the first value is then the ratio of the medians too."""
+def ratios(a: list[float], b: list[float], paired: bool = True) -> tuple[float, float, float]:
+    """a/b three ways: the median of the per-round ratios a_r/b_r (``paired``: sample r
+    of each is from round r of ``time_samples``), the ratio of the medians and the ratio
+    of the minima.  Unpaired (the naive loop, which runs in a few rounds or on its
+    own), the first value is the ratio of the medians too."""
     of_medians = statistics.median(a) / statistics.median(b)
-    paired = (
-        statistics.median(x / y for x, y in zip(a, b, strict=True))
-        if len(a) == len(b)
-        else of_medians
+    per_round = (
+        statistics.median(x / y for x, y in zip(a, b, strict=True)) if paired else of_medians
     )
-    return paired, of_medians, min(a) / min(b)
+    return per_round, of_medians, min(a) / min(b)
 
 
-def ratio_cell(a: list[float], b: list[float]) -> str:
-    paired, _, low = ratios(a, b)
-    return f"{paired:.2f}× ({low:.2f}×)"
+def ratio_cell(a: list[float], b: list[float], paired: bool = True) -> str:
+    first, _, low = ratios(a, b, paired)
+    return f"{first:.2f}× ({low:.2f}×)"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -285,7 +283,7 @@ def run_grid(args: argparse.Namespace) -> dict:
                 ratio_cell(r["model"], r["before"]),
                 ratio_cell(r["model"], r["LSTM"]),
                 ratio_cell(r["model"], r["RNN"]),
-                ratio_cell(naive, r["model"]) if isinstance(naive, list) else "—",
+                ratio_cell(naive, r["model"], paired=False) if isinstance(naive, list) else "—",
             ]
         )
         print(f"  measured {mode} T={T} H={H}", file=sys.stderr, flush=True)
@@ -312,7 +310,7 @@ def goal_report(results: dict) -> str:
         (
             f"fwd ≥ 5× faster than naive at T={NAIVE_T}",
             (NAIVE_T, GOAL_H, "fwd"),
-            lambda r: ratios(r["naive"], r["model"]),
+            lambda r: ratios(r["naive"], r["model"], paired=False),
             5.0,
             "≥",
         ),

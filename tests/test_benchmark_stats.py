@@ -24,4 +24,8 @@ def test_a_burst_over_both_calls_of_a_round_leaves_the_paired_median_alone():
 
 def test_samples_of_different_rounds_are_not_paired():
     # the naive loop runs in the first rounds only: its ratio is of the medians
-    assert ratios([9.0, 12.0, 30.0], [1.0, 2.0, 3.0, 4.0, 5.0]) == pytest.approx((4.0, 4.0, 9.0))
+    got = ratios([9.0, 12.0, 30.0], [1.0, 2.0, 3.0, 4.0, 5.0], paired=False)
+    assert got == pytest.approx((4.0, 4.0, 9.0))
+    # paired samples must come from the same rounds: unequal lengths are an error
+    with pytest.raises(ValueError):
+        ratios([9.0, 12.0, 30.0], [1.0, 2.0, 3.0, 4.0, 5.0])

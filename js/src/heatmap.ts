@@ -100,10 +100,11 @@ export function stripPixels(values: ArrayLike<number>, scale: number, dark = fal
   const colours = palette(dark);
   // In one loop, not through a function a pixel: a pixel's four bytes as one
   // uint32 exceed a small integer, and every call returning one made a heap number.
-  const perUnit = scale > 0 ? LEVELS / scale : 0;
+  const scaled = scale > 0;
   for (let i = 0; i < n; i++) {
     const v = values[i];
-    rgba[i] = Number.isFinite(v) ? colours[Math.round(Math.max(-LEVELS, Math.min(LEVELS, v * perUnit))) + LEVELS] : GREY;
+    const u = scaled ? Math.max(-1, Math.min(1, v / scale)) : 0;
+    rgba[i] = Number.isFinite(v) ? colours[Math.round(u * LEVELS) + LEVELS] : GREY;
   }
   return bytes;
 }

@@ -211,8 +211,11 @@ export class AlphaMatrix {
     const n = this.n;
     const drawn = this.barsDrawn;
     if (drawn && drawn.alpha === alpha && drawn.n === n && drawn.dark === this.dark) return;
-    if (drawn) Object.assign(drawn, { alpha, n, dark: this.dark });
-    else this.barsDrawn = { alpha, n, dark: this.dark };
+    if (drawn) {
+      drawn.alpha = alpha;
+      drawn.n = n;
+      drawn.dark = this.dark;
+    } else this.barsDrawn = { alpha, n, dark: this.dark };
     const ctx = canvasContext(canvas);
     if (canvas.width !== n) canvas.width = n; // resizing reallocates the canvas
     if (canvas.height !== BAR_PIXELS) canvas.height = BAR_PIXELS;

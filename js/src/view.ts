@@ -96,6 +96,7 @@ export class View {
     host.appendChild(root);
 
     this.cleanups.push(listenForKeys(root, ctl, chooser, () => this.canEdit, (act) => now(act)()));
+    this.cleanups.push(tokens.watchSize());
     this.cleanups.push(ctl.onChange(() => this.schedule()));
     const model = ctl.model;
     const onModel = () => this.schedule();

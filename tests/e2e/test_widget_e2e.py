@@ -347,11 +347,16 @@ _JS_STRIP = """root => {
 }"""
 
 
+def assert_in_view(got: dict, k: int) -> None:
+    assert got["k"] == k and got["inView"], (k, got)
+
+
 def test_the_strip_follows_the_red_token_and_clips_while_playing(nb):
     """At T = 300 the strip shows a few dozen tokens: a jump from Python, Play and a
     jump back each leave the red token in the strip's view (the strip scrolls, the
-    page does not have to).  While Play runs the strip clips (overflow hidden: the
-    browser then paints the tokens in view, not all T) and scrolls again after."""
+    page does not have to), and so does a second view shown at k = T.  While Play
+    runs the strip clips (overflow hidden: the browser then paints the tokens in
+    view, not all T) and scrolls again after."""
     n = 300
     cell = nb.start(
         f"torch.manual_seed(4)\nw_follow = AttentionWidget(model, inputs=torch.randn({n}, 4), "
@@ -372,6 +377,12 @@ def test_the_strip_follows_the_red_token_and_clips_while_playing(nb):
         assert got["k"] == k and got["inView"], (k, got)
         assert got["overflowY"] == "auto" and not got["playing"]
     assert state()["scrollTop"] > 0
+    # a view drawn before it is on the page (a second view, at k = T) follows once shown
+    second = nb.start("w_follow")
+    nb.wait_cell(second)
+    other = root(nb, second)
+    expect(other).to_have_attribute("data-t", str(n))
+    eventually(lambda: assert_in_view(other.evaluate(_JS_STRIP), n))
     nb.run("w_follow.goto(0)")
     expect(strip).to_have_attribute("data-t", "0")
     assert state()["scrollTop"] == 0

@@ -49,8 +49,10 @@ export class TokenStrip {
   /** One element per slot; a new array whenever the strip is rebuilt (the axis labels follow it). */
   els: HTMLElement[] = [];
   private shown: { tokens: string[]; version: number; unknown: [number, string][] } | null = null;
-  /** The position the strip last scrolled to show (``follow``); -1: none yet. */
+  /** The position the strip last brought into view (``follow``); -1: none yet. */
   private followed = -1;
+  /** The position of the last draw, for ``watchSize``. */
+  private k = 0;
 
   /** `edit(i)` opens the what-if chooser on x_i, where the view offers edits;
    * `knocking()` says whether the view is in knockout mode, where a click on a
@@ -91,7 +93,7 @@ export class TokenStrip {
     const playing = !!model.get("playing");
     const labels = playing ? "near" : "all";
     this.el.classList.toggle("is-playing", playing);
-    if (this.followed > this.els.length - 1) this.followed = -1; // rebuilt shorter
+    this.k = k;
     updateTokens(this.els, { k, alpha: step?.alpha ?? null, reachable, mode, grad, dark, labels, hidden });
     setText(
       this.caption,
@@ -108,14 +110,33 @@ export class TokenStrip {
    * frame's own.  A strip the reader scrolled stays where it is until k moves. */
   follow(k: number): void {
     if (k === this.followed) return;
-    this.followed = k;
     const token = this.els[k];
     const strip = this.el;
-    if (!token || strip.scrollHeight <= strip.clientHeight) return;
+    // not shown yet (a view is built before it is shown), hidden, or no such token:
+    // nothing to measure, and ``watchSize`` follows once the strip has a size
+    if (!token || !strip.isConnected || strip.clientHeight === 0) return;
+    this.followed = k;
+    const long = strip.scrollHeight > strip.clientHeight;
+    strip.classList.toggle("is-long", long); // keeps its scrollbar's gutter (style.css)
+    if (!long) return;
     const top = token.offsetTop; // the strip is the tokens' offset parent (position: relative)
-    const bottom = top + token.offsetHeight;
-    const margin = Math.min(token.offsetHeight, strip.clientHeight / 4); // the next line shows too
-    if (top < strip.scrollTop) strip.scrollTop = Math.max(0, top - margin);
-    else if (bottom > strip.scrollTop + strip.clientHeight) strip.scrollTop = bottom - strip.clientHeight + margin;
+    const height = token.offsetHeight;
+    const margin = Math.min(height, strip.clientHeight / 4); // the next line shows too
+    if (height + margin >= strip.clientHeight) strip.scrollTop = top; // a token taller than the strip: its start
+    else if (top < strip.scrollTop) strip.scrollTop = Math.max(0, top - margin);
+    else if (top + height > strip.scrollTop + strip.clientHeight) strip.scrollTop = top + height - strip.clientHeight + margin;
+  }
+
+  /** Follow again whenever the strip's size changes: when it is first shown or shown
+   * again (a view is drawn before it is on the page, and a hidden strip has no size),
+   * and when a narrower window wraps the tokens anew.  Returns the cleanup. */
+  watchSize(): () => void {
+    if (typeof ResizeObserver === "undefined") return () => {};
+    const watch = new ResizeObserver(() => {
+      this.followed = -1;
+      this.follow(this.k);
+    });
+    watch.observe(this.el);
+    return () => watch.disconnect();
   }
 }
