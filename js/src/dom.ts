@@ -44,6 +44,13 @@ export function requestFrame(fn: () => void): number {
   return setTimeout(fn, 16) as unknown as number;
 }
 
+/** Run ``fn`` once the next frame is painted: a task queued from the frame's
+ * animation callback runs after its style, layout and paint, so that reading the
+ * layout there costs no layout of its own. */
+export function afterPaint(fn: () => void): void {
+  requestFrame(() => setTimeout(fn, 0));
+}
+
 export function cancelFrame(id: number): void {
   if (typeof cancelAnimationFrame === "function") cancelAnimationFrame(id);
   else clearTimeout(id);

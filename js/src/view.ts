@@ -183,6 +183,6 @@ export class View {
     this.attention.render(frame, this.tokens.els);
     this.equation.render(frame);
     this.values.render(frame); // after the strips: it lists what they now show
-    this.tokens.follow(k); // last: it reads the layout every panel has now written
+    this.tokens.follow(k); // once painted: it reads the layout every panel has now written
   }
 }

@@ -347,8 +347,9 @@ _JS_STRIP = """root => {
 }"""
 
 
-def assert_in_view(got: dict, k: int) -> None:
+def assert_in_view(got: dict, k: int) -> dict:
     assert got["k"] == k and got["inView"], (k, got)
+    return got
 
 
 def test_the_strip_follows_the_red_token_and_clips_while_playing(nb):
@@ -373,8 +374,8 @@ def test_the_strip_follows_the_red_token_and_clips_while_playing(nb):
     for k in (250, 5, n):
         nb.run(f"w_follow.goto({k})")
         expect(strip).to_have_attribute("data-t", str(k))
-        got = state()
-        assert got["k"] == k and got["inView"], (k, got)
+        # the strip follows once the frame is painted: a frame later
+        got = eventually(lambda k=k: assert_in_view(state(), k))
         assert got["overflowY"] == "auto" and not got["playing"]
     assert state()["scrollTop"] > 0
     # a view drawn before it is on the page (a second view, at k = T) follows once shown
@@ -385,7 +386,11 @@ def test_the_strip_follows_the_red_token_and_clips_while_playing(nb):
     eventually(lambda: assert_in_view(other.evaluate(_JS_STRIP), n))
     nb.run("w_follow.goto(0)")
     expect(strip).to_have_attribute("data-t", "0")
-    assert state()["scrollTop"] == 0
+
+    def at_top():
+        assert state()["scrollTop"] == 0
+
+    eventually(at_top)  # once painted
     button(nb, "Play", cell=cell).click()
     seen = []
     for at in (60, 150, 240):
@@ -393,16 +398,16 @@ def test_the_strip_follows_the_red_token_and_clips_while_playing(nb):
         def reached(at=at):
             got = state()
             assert got["k"] >= at, got
+            assert got["inView"], got  # a frame after a new line, it is
             return got
 
         got = eventually(reached, timeout=30)
         seen.append(got)
         assert got["playing"] and got["overflowY"] == "hidden", got
-        assert got["inView"], got
     expect(strip).to_have_attribute("data-t", str(n), timeout=30_000)
     expect(button(nb, "Play", cell=cell)).to_be_visible(timeout=10_000)
-    got = state()
-    assert got["inView"] and not got["playing"] and got["overflowY"] == "auto", got
+    got = eventually(lambda: assert_in_view(state(), n))
+    assert not got["playing"] and got["overflowY"] == "auto", got
     assert seen[0]["scrollTop"] < seen[1]["scrollTop"] < seen[2]["scrollTop"], seen
     nb.run("w_follow.close()")
 

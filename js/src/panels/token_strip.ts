@@ -3,7 +3,7 @@
 // tokens; this panel decides when, and answers clicks on them.
 
 import type { Controller } from "../controller";
-import { el, setText } from "../dom";
+import { afterPaint, el, setText } from "../dom";
 import { GRAD_DECADES } from "../format";
 import { buildTokens, updateTokens } from "../tokens";
 import type { Frame } from "./frame";
@@ -51,6 +51,8 @@ export class TokenStrip {
   private shown: { tokens: string[]; version: number; unknown: [number, string][] } | null = null;
   /** The position the strip last brought into view (``follow``); -1: none yet. */
   private followed = -1;
+  /** A ``followNow`` is waiting for the frame to be painted. */
+  private pending = false;
   /** The position of the last draw, for ``watchSize``. */
   private k = 0;
 
@@ -103,12 +105,28 @@ export class TokenStrip {
     );
   }
 
-  /** Scroll the strip (never the page) so that x_k, the red token, is in view,
-   * when k has moved since the last call: at T = 1000 the strip shows some
-   * hundred tokens, and Play or Step would otherwise carry the red token out of
-   * sight.  Called after every panel has drawn, so the one layout it reads is the
-   * frame's own.  A strip the reader scrolled stays where it is until k moves. */
+  /** Bring x_k, the red token, into the strip's view once this frame is painted
+   * (``followNow``), when k has moved since the strip last followed: at T = 1000
+   * the strip shows some hundred tokens, and Play, Step or the scrubber would
+   * otherwise carry the red token out of sight.  Measuring a token's place forces
+   * the browser to lay out the strip; done at once, that layout ran inside every
+   * scrubber move, and at T = 4000 it held up the kernel's answers enough that
+   * scrubbing back four positions a frame met steps not yet sent again.  After
+   * the paint the layout is already done, and the read costs nothing: the strip
+   * scrolls one frame later.  Moves within that frame coalesce into one. */
   follow(k: number): void {
+    this.k = k;
+    if (k === this.followed || this.pending) return;
+    this.pending = true;
+    afterPaint(() => {
+      this.pending = false;
+      this.followNow(this.k);
+    });
+  }
+
+  /** Scroll the strip (never the page) so that x_k is in view, when k has moved
+   * since the last call.  A strip the reader scrolled stays where it is until k moves. */
+  followNow(k: number): void {
     if (k === this.followed) return;
     const token = this.els[k];
     const strip = this.el;
@@ -134,7 +152,7 @@ export class TokenStrip {
     if (typeof ResizeObserver === "undefined") return () => {};
     const watch = new ResizeObserver(() => {
       this.followed = -1;
-      this.follow(this.k);
+      this.followNow(this.k); // after layout: the read is free
     });
     watch.observe(this.el);
     return () => watch.disconnect();
