@@ -342,6 +342,7 @@ _JS_STRIP = """root => {
     k: red ? Number(red.dataset.index) : 0,
     scrollTop: strip.scrollTop,
     overflowY: getComputedStyle(strip).overflowY,
+    overflowX: getComputedStyle(strip).overflowX,
     playing: strip.classList.contains('is-playing'),
   };
 }"""
@@ -357,7 +358,7 @@ def test_the_strip_follows_the_red_token_and_clips_while_playing(nb):
     jump back each leave the red token in the strip's view (the strip scrolls, the
     page does not have to), and so does a second view shown at k = T.  While Play
     runs the strip clips (overflow hidden: the browser then paints the tokens in
-    view, not all T) and scrolls again after."""
+    view, not all T: on both axes, or it is still a scroller) and scrolls again after."""
     n = 300
     cell = nb.start(
         f"torch.manual_seed(4)\nw_follow = AttentionWidget(model, inputs=torch.randn({n}, 4), "
@@ -403,7 +404,8 @@ def test_the_strip_follows_the_red_token_and_clips_while_playing(nb):
 
         got = eventually(reached, timeout=30)
         seen.append(got)
-        assert got["playing"] and got["overflowY"] == "hidden", got
+        # both axes: with overflow-x auto the strip would still scroll, painted whole
+        assert got["playing"] and got["overflowY"] == got["overflowX"] == "hidden", got
     expect(strip).to_have_attribute("data-t", str(n), timeout=30_000)
     expect(button(nb, "Play", cell=cell)).to_be_visible(timeout=10_000)
     got = eventually(lambda: assert_in_view(state(), n))
