@@ -38,8 +38,8 @@ export function button(label: string, glyph: IconName, onClick: () => void): HTM
   return b;
 }
 
-/** Whether a ``requestFrame`` callback is running: the frame's style, layout and
- * paint come right after it. */
+/** Whether a ``requestFrame`` callback is running: in a browser, the frame's style,
+ * layout and paint come right after it (not after jsdom's timer). */
 let inFrame = false;
 
 /** The next animation frame (a 16 ms timer where there are none, as in jsdom without them). */

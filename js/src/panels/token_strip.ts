@@ -49,11 +49,13 @@ export class TokenStrip {
   /** One element per slot; a new array whenever the strip is rebuilt (the axis labels follow it). */
   els: HTMLElement[] = [];
   private shown: { tokens: string[]; version: number; unknown: [number, string][] } | null = null;
-  /** The position the strip last brought into view (``follow``); -1: none yet. */
+  /** The position the strip last followed (``followNow``: brought into view, or found
+   * a strip too short to scroll); -1: none yet, or follow again. */
   private followed = -1;
   /** A ``followNow`` is waiting for the frame to be painted. */
   private pending = false;
-  /** The position of the last draw, for ``watchSize``. */
+  /** The position to follow: the last draw's or ``follow``'s, read when the deferred
+   * ``followNow`` runs and by ``watchSize``. */
   private k = 0;
 
   /** `edit(i)` opens the what-if chooser on x_i, where the view offers edits;
